@@ -1,0 +1,110 @@
+# hyades: one non-recursive Makefile for both programs, the tests and the tools.
+#
+#   make            build build/hyades-manager and build/hyades-worker
+#   make run        install missing dependencies, build, render mandelbrot.png
+#   make test       install missing dependencies, build, run the whole suite
+#   make asan       the suite under AddressSanitizer + UBSan, failing on reports
+#   make bench      throughput benchmarks, as ratios against a same-run baseline
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+BUILD   ?= build
+CC      ?= cc
+PKGS    := libczmq libzmq libpng
+TEST_PKGS := criterion
+
+# Missing libraries are installed once, before anything is compiled.
+DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && echo yes)
+ifneq ($(DEPS_OK),yes)
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+$(info hyades: build dependencies missing, running deploy/install-deps.sh)
+DEPS_RC := $(shell sh deploy/install-deps.sh >&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error deploy/install-deps.sh failed; install the packages it lists and retry)
+endif
+endif
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS))
+TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS))
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+SANITIZE ?=
+ifneq ($(SANITIZE),)
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+# Kernels must not contract a*b+c into an FMA: scalar and SIMD paths give the same bits.
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off $(WARN) $(CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+LIBS    := $(PKG_LIBS) -lpthread -lm
+
+COMMON_SRC  := $(wildcard common/*.c)
+JOBS_SRC    := $(wildcard jobs/*.c)
+MANAGER_SRC := $(wildcard manager/*.c)
+WORKER_SRC  := $(wildcard worker/*.c)
+TEST_SRC    := $(wildcard tests/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ  := $(call obj,$(COMMON_SRC))
+JOBS_OBJ    := $(call obj,$(JOBS_SRC))
+MANAGER_OBJ := $(call obj,$(MANAGER_SRC))
+WORKER_OBJ  := $(call obj,$(WORKER_SRC))
+TEST_OBJ    := $(call obj,$(TEST_SRC))
+
+MANAGER := $(BUILD)/hyades-manager
+WORKER  := $(BUILD)/hyades-worker
+TESTS   := $(BUILD)/hyades-tests
+
+.PHONY: all run test asan bench install clean
+all: $(MANAGER) $(WORKER)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c $< -o $@
+
+$(MANAGER): $(MANAGER_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
+
+$(WORKER): $(WORKER_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
+
+$(TESTS): $(TEST_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
+
+# The default classroom plot on a one-machine cluster.
+run: all
+	$(MANAGER) mandelbrot -o mandelbrot.png
+
+# End-to-end tests find the programs through HYADES_BUILD.
+CRITERION_FLAGS ?= --jobs 2
+test: all $(TESTS)
+	HYADES_BUILD=$(abspath $(BUILD)) $(TESTS) $(CRITERION_FLAGS)
+
+# Criterion passes tests that leak, and czmq only warns about dangling
+# sockets: both count as failures here.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all build/asan/hyades-tests
+	@set -o pipefail 2>/dev/null; \
+	HYADES_BUILD=$(abspath build/asan) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/hyades-tests $(CRITERION_FLAGS) 2>&1 | tee build/asan/test.log; rc=$$?; \
+	if grep -E -q 'LeakSanitizer|AddressSanitizer|runtime error:|[Dd]angling' build/asan/test.log; then \
+	  echo "asan: sanitizer or dangling-socket report found (build/asan/test.log)"; exit 1; fi; \
+	exit $$rc
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(MANAGER) $(WORKER) $(DESTDIR)$(BINDIR)/
+
+clean:
+	rm -rf build
+
+-include $(wildcard $(BUILD)/obj/*/*.d)

@@ -1,0 +1,53 @@
+/* log: timestamped event lines on stderr, and an optional live status line. */
+#include "common/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char *s_program = "hyades";
+static log_level_t s_level = HY_LOG_INFO;
+static char s_status[256];   /* the status line currently shown, or "" */
+
+void log_init(const char *program) { s_program = program; }
+void log_set_level(log_level_t level) { s_level = level; }
+
+void log_printf(log_level_t level, const char *fmt, ...)
+{
+    static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    if (level < s_level)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    /* One line per event: a newline inside the text would forge another line. */
+    for (char *p = text; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(stderr, "%s%s.%03ldZ %s %s %s\n%s", s_status[0] ? "\r\033[K" : "", when,
+            ts.tv_nsec / 1000000, s_program, names[level], text, s_status);
+    fflush(stderr);
+}
+
+void log_status(const char *text)
+{
+    if (!text) {
+        if (s_status[0])
+            fputs("\r\033[K", stderr);
+        s_status[0] = '\0';
+    } else {
+        snprintf(s_status, sizeof s_status, "%s", text);
+        fprintf(stderr, "\r\033[K%s", s_status);
+    }
+    fflush(stderr);
+}

@@ -1,0 +1,26 @@
+/* log: one line per event on stderr, with a UTC timestamp and a level. */
+#ifndef HY_LOG_H
+#define HY_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { HY_LOG_DEBUG, HY_LOG_INFO, HY_LOG_WARN, HY_LOG_ERROR } log_level_t;
+
+/* Names the program in every line ("hyades-manager"); the string is not copied. */
+void log_init(const char *program);
+/* Lines below this level are not printed (default HY_LOG_INFO). */
+void log_set_level(log_level_t level);
+/* Prints one line: "2026-11-24T13:20:01.123Z manager INFO text". */
+void log_printf(log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A live status line at the bottom of a terminal: log lines clear it and
+   redraw it. NULL removes it. Only use when stderr is a terminal. */
+void log_status(const char *text);
+
+#define log_debug(...) log_printf(HY_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_printf(HY_LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_printf(HY_LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_printf(HY_LOG_ERROR, __VA_ARGS__)
+
+#endif

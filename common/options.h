@@ -1,0 +1,46 @@
+/* options: table-driven command-line and environment parsing with range checks. */
+#ifndef HY_OPTIONS_H
+#define HY_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    OPT_FLAG,    /* dest: bool*, no argument */
+    OPT_INT,     /* dest: int64_t*, in [min, max] */
+    OPT_U64,     /* dest: uint64_t*, in [umin, umax] */
+    OPT_DOUBLE,  /* dest: double*, finite */
+    OPT_STRING,  /* dest: const char** (points into argv or environ) */
+    OPT_CHOICE,  /* dest: int*, index into the '|'-separated choices */
+} opt_type_t;
+
+typedef struct {
+    const char *name;     /* long name without the dashes: "width" */
+    char short_name;      /* 'o' for -o, or 0 */
+    opt_type_t type;
+    void *dest;           /* where the value goes; see opt_type_t */
+    int64_t min, max;     /* OPT_INT range, inclusive */
+    uint64_t umin, umax;  /* OPT_U64 range, inclusive */
+    const char *choices;  /* OPT_CHOICE: "dynamic|static" */
+    const char *env;      /* environment variable read before argv, or NULL */
+    const char *arg;      /* argument name shown in usage: "N", "FILE" */
+    const char *help;     /* one line for usage */
+} opt_t;
+/* A table ends with an entry whose name is NULL. */
+
+/* Reads the table's environment variables into their destinations.
+   Returns 0, or -1 with a one-line reason in err. */
+int opts_env(const opt_t *opts, char *err, size_t errlen);
+
+/* Parses argv[start..argc) in "--name value", "--name=value" and "-x value"
+   forms. Stops at the first argument that is not an option, or after "--".
+   Returns the index of the first argument not consumed, or -1 with a one-line
+   reason in err (unknown option, missing or bad value). */
+int opts_parse(const opt_t *opts, int argc, char **argv, int start, char *err, size_t errlen);
+
+/* Prints one line per option: "  --width N   help (env HYADES_X)". */
+void opts_usage(const opt_t *opts, FILE *out);
+
+#endif

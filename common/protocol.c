@@ -1,0 +1,216 @@
+/* protocol: the wire codec. Every field is bounds- and range-checked on decode;
+   a message that fails any check is reported as malformed, never asserted on. */
+#include "common/protocol.h"
+#include "common/bytes.h"
+#include "common/log.h"
+
+#include <string.h>
+
+/* ---------------------------------------------------------------- reading */
+
+/* A short string: one length byte, then that many bytes. */
+static const char *s_get_str(reader_t *r, size_t *len)
+{
+    *len = (size_t) reader_be(r, 1);
+    return (const char *) reader_take(r, *len);
+}
+
+static bool s_printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static bool s_kind_name(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+int hy_decode(const uint8_t *data, size_t len, hy_msg_t *msg)
+{
+    memset(msg, 0, sizeof *msg);
+    if (!data || len < 4 || data[0] != 'H' || data[1] != 'Y')
+        return HY_EMALFORMED;
+    msg->peer_version = data[2];
+    if (data[2] != HY_PROTOCOL_VERSION)
+        return HY_EVERSION;
+    msg->command = data[3];
+    reader_t r = reader_new(data + 4, len - 4);
+
+    switch (msg->command) {
+    case HY_HELLO:
+        msg->name = s_get_str(&r, &msg->name_len);
+        msg->threads = (uint32_t) reader_be(&r, 2);
+        msg->heartbeat_ms = (uint32_t) reader_be(&r, 4);
+        if (r.bad || msg->name_len == 0 || !s_printable(msg->name, msg->name_len)
+            || msg->threads < 1 || msg->threads > HY_MAX_THREADS
+            || msg->heartbeat_ms < HY_MIN_HEARTBEAT_MS || msg->heartbeat_ms > HY_MAX_HEARTBEAT_MS)
+            return HY_EMALFORMED;
+        break;
+    case HY_WELCOME:
+        msg->session = reader_be(&r, 8);
+        msg->heartbeat_ms = (uint32_t) reader_be(&r, 4);
+        if (r.bad || msg->heartbeat_ms < HY_MIN_HEARTBEAT_MS || msg->heartbeat_ms > HY_MAX_HEARTBEAT_MS)
+            return HY_EMALFORMED;
+        break;
+    case HY_JOB:
+        msg->job = reader_be(&r, 8);
+        msg->name = s_get_str(&r, &msg->name_len);
+        msg->data_len = (size_t) reader_be(&r, 4);
+        if (r.bad || msg->data_len > HY_MAX_PARAMS)
+            return HY_EMALFORMED;
+        msg->data = reader_take(&r, msg->data_len);
+        if (r.bad || !s_kind_name(msg->name, msg->name_len))
+            return HY_EMALFORMED;
+        break;
+    case HY_UNITS:
+        msg->job = reader_be(&r, 8);
+        msg->unit_count = (size_t) reader_be(&r, 2);
+        if (r.bad || msg->unit_count < 1 || msg->unit_count > HY_MAX_BATCH)
+            return HY_EMALFORMED;
+        msg->units_raw = reader_take(&r, msg->unit_count * 8);
+        break;
+    case HY_RESULT:
+        msg->job = reader_be(&r, 8);
+        msg->unit = reader_be(&r, 8);
+        msg->status = (uint8_t) reader_be(&r, 1);
+        msg->data_len = (size_t) reader_be(&r, 4);
+        if (r.bad || msg->status > HY_RESULT_FAILED || msg->data_len > HY_MAX_PAYLOAD)
+            return HY_EMALFORMED;
+        msg->data = reader_take(&r, msg->data_len);
+        break;
+    case HY_HEARTBEAT:
+        break;
+    case HY_GOODBYE:
+        msg->name = s_get_str(&r, &msg->name_len);
+        if (!r.bad && !s_printable(msg->name, msg->name_len))
+            return HY_EMALFORMED;
+        break;
+    default:
+        return HY_EMALFORMED;
+    }
+    /* Every byte must be accounted for: trailing garbage is malformed too. */
+    if (!reader_done(&r))
+        return HY_EMALFORMED;
+    return 0;
+}
+
+uint64_t hy_unit_at(const hy_msg_t *msg, size_t i)
+{
+    assert(i < msg->unit_count);
+    if (msg->units_raw) {
+        reader_t r = reader_new(msg->units_raw + 8 * i, 8);
+        return reader_be(&r, 8);
+    }
+    return msg->units[i];
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static void s_put_str(writer_t *w, const char *s, size_t len)
+{
+    writer_be(w, len, 1);
+    writer_bytes(w, s, len);
+}
+
+zframe_t *hy_encode(const hy_msg_t *msg)
+{
+    size_t name_len = msg->name ? (msg->name_len ? msg->name_len : strlen(msg->name)) : 0;
+    size_t size = 4;
+    switch (msg->command) {
+    case HY_HELLO:     size += 1 + name_len + 2 + 4; break;
+    case HY_WELCOME:   size += 8 + 4; break;
+    case HY_JOB:       size += 8 + 1 + name_len + 4 + msg->data_len; break;
+    case HY_UNITS:     size += 8 + 2 + 8 * msg->unit_count; break;
+    case HY_RESULT:    size += 8 + 8 + 1 + 4 + msg->data_len; break;
+    case HY_HEARTBEAT: break;
+    case HY_GOODBYE:   size += 1 + name_len; break;
+    default:
+        log_error("protocol: cannot encode command %d", (int) msg->command);
+        return NULL;
+    }
+    if (name_len > HY_MAX_NAME || msg->data_len > HY_MAX_PAYLOAD
+        || (msg->command == HY_UNITS && (msg->unit_count < 1 || msg->unit_count > HY_MAX_BATCH))) {
+        log_error("protocol: %s field out of range", hy_command_name(msg->command));
+        return NULL;
+    }
+    zframe_t *frame = zframe_new(NULL, size);
+    writer_t w = {zframe_data(frame)};
+    writer_bytes(&w, "HY", 2);
+    writer_be(&w, HY_PROTOCOL_VERSION, 1);
+    writer_be(&w, msg->command, 1);
+    switch (msg->command) {
+    case HY_HELLO:
+        s_put_str(&w, msg->name, name_len);
+        writer_be(&w, msg->threads, 2);
+        writer_be(&w, msg->heartbeat_ms, 4);
+        break;
+    case HY_WELCOME:
+        writer_be(&w, msg->session, 8);
+        writer_be(&w, msg->heartbeat_ms, 4);
+        break;
+    case HY_JOB:
+        writer_be(&w, msg->job, 8);
+        s_put_str(&w, msg->name, name_len);
+        writer_be(&w, msg->data_len, 4);
+        writer_bytes(&w, msg->data, msg->data_len);
+        break;
+    case HY_UNITS:
+        writer_be(&w, msg->job, 8);
+        writer_be(&w, msg->unit_count, 2);
+        for (size_t i = 0; i < msg->unit_count; i++)
+            writer_be(&w, msg->units[i], 8);
+        break;
+    case HY_RESULT:
+        writer_be(&w, msg->job, 8);
+        writer_be(&w, msg->unit, 8);
+        writer_be(&w, msg->status, 1);
+        writer_be(&w, msg->data_len, 4);
+        writer_bytes(&w, msg->data, msg->data_len);
+        break;
+    case HY_GOODBYE:
+        s_put_str(&w, msg->name, name_len);
+        break;
+    default:
+        break;
+    }
+    assert(w.p == zframe_data(frame) + size);
+    return frame;
+}
+
+int hy_send(zsock_t *sock, zframe_t *identity, const hy_msg_t *msg)
+{
+    zframe_t *frame = hy_encode(msg);
+    if (!frame)
+        return -1;
+    void *handle = zsock_resolve(sock);
+    int rc = 0;
+    if (identity
+        && zmq_send(handle, zframe_data(identity), zframe_size(identity), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        rc = -1;
+    if (rc == 0 && zmq_send(handle, zframe_data(frame), zframe_size(frame), ZMQ_DONTWAIT) < 0)
+        rc = -1;
+    zframe_destroy(&frame);
+    return rc;
+}
+
+const char *hy_command_name(int command)
+{
+    static const char *names[] = {"?", "HELLO", "WELCOME", "JOB", "UNITS", "RESULT", "HEARTBEAT", "GOODBYE"};
+    return command >= 1 && command <= HY_GOODBYE ? names[command] : "?";
+}
+
+void hy_socket_setup(zsock_t *sock)
+{
+    zsock_set_maxmsgsize(sock, HY_MAX_MESSAGE);
+    zsock_set_linger(sock, 0);
+    zsock_set_sndhwm(sock, 100000);
+    zsock_set_rcvhwm(sock, 100000);
+}

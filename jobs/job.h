@@ -1,0 +1,65 @@
+/* job: the seam between the cluster and a job kind. Everything job-specific
+   lives behind one job_kind_t; the manager and the worker know no job by name. */
+#ifndef HY_JOB_H
+#define HY_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* What the manager learns from a job's command line. */
+typedef struct {
+    uint8_t *params;             /* bytes sent to every worker once; owned */
+    size_t params_len;
+    uint64_t units;              /* number of units, indices 0 .. units-1 */
+    const char *output;          /* -o given to the job, or NULL */
+    const char *default_output;  /* the kind's default output path, or NULL */
+    void *state;                 /* the kind's manager-side state; owned */
+} job_plan_t;
+
+/* Return codes of plan(). */
+#define JOB_OK    0
+#define JOB_ERROR (-1)   /* bad options: err holds a one-line reason */
+#define JOB_HELP  1      /* --help was asked for and usage printed */
+
+typedef struct job_kind {
+    const char *name;      /* "mandelbrot": [a-z0-9_-] */
+    const char *summary;   /* one line for the list of kinds */
+
+    /* Manager: parses argv[1..argc) (argv[0] is the kind's name) into plan.
+       Returns JOB_OK, JOB_HELP (usage printed to out) or JOB_ERROR. */
+    int (*plan)(int argc, char **argv, job_plan_t *plan, FILE *out, char *err, size_t errlen);
+
+    /* Worker: checks untrusted parameter bytes and decodes them. Returns an
+       owned context for compute, or NULL when the bytes are not valid. */
+    void *(*load)(const uint8_t *params, size_t len);
+    void (*unload)(void *ctx);
+
+    /* Worker, pure: computes one unit. On success returns 0 and a malloc'd
+       payload in *out (caller frees). Returns -1 when unit is out of range.
+       No global state, no clock, no I/O: same inputs, same bytes. */
+    int (*compute)(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len);
+
+    /* Manager: folds one unit's result into the output. Each unit is accepted
+       exactly once. Returns -1 when the payload is malformed (the result is
+       then dropped and the unit computed again). */
+    int (*accept)(void *state, uint64_t unit, const uint8_t *data, size_t len);
+
+    /* Manager: all units accepted; writes the output file and prints the
+       job's one-line result to out. Returns 0, or -1 with reason in err. */
+    int (*finish)(void *state, const char *output, FILE *out, char *err, size_t errlen);
+
+    /* Manager: frees the state (NULL is harmless). */
+    void (*destroy)(void *state);
+} job_kind_t;
+
+/* The kind named name (len bytes), or NULL. */
+const job_kind_t *job_find(const char *name, size_t len);
+/* Prints "  name   summary" for every kind. */
+void job_list(FILE *out);
+
+/* Frees what a plan owns, through its kind; harmless on an empty plan. */
+void job_plan_clear(const job_kind_t *kind, job_plan_t *plan);
+
+#endif

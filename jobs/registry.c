@@ -1,0 +1,33 @@
+/* registry: the list of job kinds. Adding a kind is one line here. */
+#include "jobs/job.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const job_kind_t mandelbrot_job;
+
+static const job_kind_t *s_kinds[] = {
+    &mandelbrot_job,
+};
+
+const job_kind_t *job_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof s_kinds / sizeof s_kinds[0]; i++)
+        if (strlen(s_kinds[i]->name) == len && memcmp(s_kinds[i]->name, name, len) == 0)
+            return s_kinds[i];
+    return NULL;
+}
+
+void job_list(FILE *out)
+{
+    for (size_t i = 0; i < sizeof s_kinds / sizeof s_kinds[0]; i++)
+        fprintf(out, "  %-12s %s\n", s_kinds[i]->name, s_kinds[i]->summary);
+}
+
+void job_plan_clear(const job_kind_t *kind, job_plan_t *plan)
+{
+    free(plan->params);
+    if (kind && plan->state)
+        kind->destroy(plan->state);
+    memset(plan, 0, sizeof *plan);
+}

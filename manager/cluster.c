@@ -1,0 +1,555 @@
+/* cluster: the manager's event loop, on one thread with no locks. One ROUTER
+   socket; a message from a worker is decoded (common/protocol.c), its worker
+   found in the roster, and handled by one s_on_* function; after each event
+   every worker with credit is given units by the scheduler. */
+#include "manager/cluster.h"
+#include "common/log.h"
+#include "common/protocol.h"
+#include "manager/local.h"
+#include "manager/roster.h"
+#include "manager/run.h"
+
+#include <inttypes.h>
+#include <unistd.h>
+
+#define TICK_MS 100
+#define PROGRESS_MS 250
+
+struct cluster_t {
+    cluster_config_t config;
+    zsock_t *router;
+    roster_t *roster;
+    local_t *local;
+    char ipc_dir[64];          /* private directory of the local endpoint, or "" */
+    uint64_t session;          /* this manager instance, announced in WELCOME */
+    uint64_t malformed;        /* messages dropped as malformed, all jobs */
+    uint64_t version_mismatch; /* messages of another protocol version */
+    int64_t next_heartbeat;
+
+    /* The job being run, between cluster_run's start and end. */
+    const job_kind_t *kind;
+    job_plan_t *plan;
+    uint64_t job_id;
+    run_t *run;
+    scheduler_t *sched;        /* NULL until enough workers joined */
+    worker_t **slot_owner;     /* static: the worker of each slot, NULL if lost */
+    size_t slots;
+    uint64_t rejected;         /* results whose payload the job refused */
+    char failure[512];         /* set when the job cannot complete */
+    int64_t started_ms;
+};
+
+static uint64_t s_random64(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (uint64_t) zclock_time() * 6364136223846793005ull ^ (uint64_t) getpid();
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static void s_send(cluster_t *self, worker_t *w, hy_msg_t *msg)
+{
+    zframe_t *id = zframe_new(w->id, w->id_len);
+    hy_send(self->router, id, msg);
+    zframe_destroy(&id);
+}
+
+static void s_send_to(cluster_t *self, zframe_t *identity, hy_msg_t *msg)
+{
+    hy_send(self->router, identity, msg);
+}
+
+static void s_fail(cluster_t *self, const char *reason)
+{
+    if (!self->failure[0])
+        snprintf(self->failure, sizeof self->failure, "%s", reason);
+}
+
+/* ------------------------------------------------------------ scheduling */
+
+static void s_dispatch(cluster_t *self, worker_t *w)
+{
+    if (!self->sched || !w->alive || self->failure[0] || w->inflight_count >= w->credit)
+        return;
+    size_t slot = 0;
+    if (self->config.schedule == SCHED_STATIC) {
+        if (w->slot < 0)
+            return;
+        slot = (size_t) w->slot;
+    }
+    uint64_t units[HY_MAX_BATCH];
+    size_t n = 0, room = w->credit - w->inflight_count;
+    while (n < room && n < HY_MAX_BATCH
+           && scheduler_next(self->sched, slot, run_is_pending, self->run, &units[n]))
+        n++;
+    if (n == 0)
+        return;
+    if (!w->job_sent) {
+        hy_msg_t job = {.command = HY_JOB, .job = self->job_id, .name = self->kind->name,
+                        .data = self->plan->params, .data_len = self->plan->params_len};
+        s_send(self, w, &job);
+        w->job_sent = true;
+    }
+    hy_msg_t msg = {.command = HY_UNITS, .job = self->job_id, .units = units, .unit_count = n};
+    s_send(self, w, &msg);
+    for (size_t i = 0; i < n; i++) {
+        run_sent(self->run, units[i]);
+        worker_inflight_add(w, units[i]);
+    }
+}
+
+static void s_dispatch_all(cluster_t *self)
+{
+    for (size_t i = 0; i < roster_size(self->roster); i++)
+        s_dispatch(self, roster_at(self->roster, i));
+}
+
+/* Starts handing out units once enough workers are here. Static scheduling
+   numbers the workers present, in order of arrival. */
+static void s_maybe_start(cluster_t *self)
+{
+    if (self->sched || !self->run || roster_alive(self->roster) < (size_t) self->config.min_workers)
+        return;
+    size_t slots = 1;
+    if (self->config.schedule == SCHED_STATIC) {
+        slots = roster_alive(self->roster);
+        self->slot_owner = calloc(slots, sizeof *self->slot_owner);
+        self->slots = slots;
+        size_t s = 0;
+        for (size_t i = 0; i < roster_size(self->roster); i++) {
+            worker_t *w = roster_at(self->roster, i);
+            if (w->alive) {
+                w->slot = (int) s;
+                self->slot_owner[s++] = w;
+            }
+        }
+    }
+    self->sched = scheduler_new(self->config.schedule, self->run->total, slots);
+    self->started_ms = zclock_mono();
+    log_info("job %s started: %" PRIu64 " units, %zu workers, %s scheduling", self->kind->name,
+             self->run->total, roster_alive(self->roster),
+             self->config.schedule == SCHED_STATIC ? "static" : "dynamic");
+}
+
+/* Static: a worker that joins while slots have no owner takes all of them. */
+static void s_adopt_orphans(cluster_t *self, worker_t *w)
+{
+    if (!self->sched || self->config.schedule != SCHED_STATIC || w->slot >= 0)
+        return;
+    for (size_t s = 0; s < self->slots; s++) {
+        if (self->slot_owner[s])
+            continue;
+        if (w->slot < 0) {
+            w->slot = (int) s;
+            self->slot_owner[s] = w;
+        } else {
+            scheduler_merge(self->sched, s, (size_t) w->slot);
+        }
+    }
+}
+
+/* A worker is gone (silent, or said goodbye): its units go back to pending. */
+static void s_worker_lost(cluster_t *self, worker_t *w, const char *why)
+{
+    w->alive = false;
+    log_warn("worker %s lost (%s); re-issuing %zu units", w->name, why, w->inflight_count);
+    size_t slot = w->slot >= 0 ? (size_t) w->slot : 0;
+    for (size_t i = 0; i < w->inflight_count && self->run; i++) {
+        uint64_t u = w->inflight[i];
+        unsigned losses = run_lost(self->run, u);
+        if (losses == 0)
+            continue;   /* done meanwhile */
+        if (losses >= self->config.max_attempts) {
+            char reason[256];
+            snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")",
+                     u, losses, self->config.max_attempts);
+            s_fail(self, reason);
+        }
+        if (self->sched)
+            scheduler_requeue(self->sched, slot, u);
+    }
+    w->inflight_count = 0;
+    if (self->sched && self->config.schedule == SCHED_STATIC && w->slot >= 0) {
+        self->slot_owner[slot] = NULL;
+        size_t *survivors = calloc(self->slots, sizeof *survivors), m = 0;
+        for (size_t s = 0; s < self->slots; s++)
+            if (self->slot_owner[s])
+                survivors[m++] = s;
+        if (m > 0)
+            scheduler_reassign(self->sched, slot, survivors, m);
+        free(survivors);
+        w->slot = -1;
+    }
+}
+
+/* ------------------------------------------------------------ messages */
+
+static void s_on_hello(cluster_t *self, zframe_t *identity, worker_t *w, const hy_msg_t *msg)
+{
+    if (!w) {
+        w = roster_add(self->roster, zframe_data(identity), zframe_size(identity), msg->name,
+                       msg->name_len, msg->threads, msg->heartbeat_ms);
+        log_info("worker %s joined (%u threads, %zu workers)", w->name, w->threads,
+                 roster_alive(self->roster));
+    }
+    w->expiry = zclock_mono() + (int64_t) w->heartbeat_ms * self->config.liveness;
+    hy_msg_t welcome = {.command = HY_WELCOME, .session = self->session,
+                        .heartbeat_ms = (uint32_t) self->config.heartbeat_ms};
+    s_send(self, w, &welcome);
+    s_maybe_start(self);
+    s_adopt_orphans(self, w);
+}
+
+static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
+{
+    if (!self->run || msg->job != self->job_id)
+        return;   /* a late result of an earlier job */
+    if (msg->unit >= self->run->total) {
+        self->malformed++;
+        log_warn("worker %s sent a result for unit %" PRIu64 " of %" PRIu64 "; dropped", w->name,
+                 msg->unit, self->run->total);
+        return;
+    }
+    worker_inflight_remove(w, msg->unit);
+    uint64_t u = msg->unit;
+    if (self->run->state[u] == UNIT_DONE) {
+        run_completed(self->run, u);   /* counts the duplicate */
+        return;
+    }
+    const char *why = NULL;
+    if (msg->status != HY_RESULT_OK)
+        why = "the worker could not compute it";
+    else if (self->kind->accept(self->plan->state, u, msg->data, msg->data_len) < 0)
+        why = "its result was malformed";
+    if (!why) {
+        run_completed(self->run, u);
+        w->done++;
+        return;
+    }
+    self->rejected++;
+    if (msg->status != HY_RESULT_OK)
+        log_warn("unit %" PRIu64 " failed on worker %s: %.*s", u, w->name, (int) msg->data_len,
+                 (const char *) msg->data);
+    else
+        log_warn("unit %" PRIu64 " from worker %s: %s; dropped", u, w->name, why);
+    if (self->run->state[u] == UNIT_PENDING)
+        self->run->state[u] = UNIT_INFLIGHT;   /* so that run_lost counts it */
+    unsigned losses = run_lost(self->run, u);
+    if (losses >= self->config.max_attempts) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "unit %" PRIu64 " failed %u times: %s", u, losses, why);
+        s_fail(self, reason);
+    }
+    scheduler_requeue(self->sched, w->slot >= 0 ? (size_t) w->slot : 0, u);
+}
+
+static void s_on_message(cluster_t *self)
+{
+    zmsg_t *zmsg = zmsg_recv(self->router);
+    if (!zmsg)
+        return;
+    zframe_t *identity = zmsg_pop(zmsg);
+    zframe_t *body = zmsg_pop(zmsg);
+    hy_msg_t msg;
+    int rc = !identity || !body || zmsg_size(zmsg) > 0 ? HY_EMALFORMED
+           : hy_decode(zframe_data(body), zframe_size(body), &msg);
+    worker_t *w = identity ? roster_find(self->roster, zframe_data(identity), zframe_size(identity)) : NULL;
+
+    if (rc == HY_EVERSION) {
+        if (self->version_mismatch++ % 100 == 0)
+            log_warn("a peer speaks protocol version %u; this manager speaks version %u: "
+                     "run the same hyades release on both (dropped)", msg.peer_version,
+                     HY_PROTOCOL_VERSION);
+        hy_msg_t bye = {.command = HY_GOODBYE, .name = "protocol version mismatch"};
+        s_send_to(self, identity, &bye);
+    } else if (rc < 0) {
+        if (self->malformed++ % 100 == 0)
+            log_warn("dropped a malformed message from %s (%" PRIu64 " so far)",
+                     w ? w->name : "an unknown peer", self->malformed);
+    } else if (msg.command == HY_HELLO) {
+        s_on_hello(self, identity, w, &msg);
+    } else if (!w) {
+        /* Not (or no longer) on the roster: it must introduce itself again. */
+        if (msg.command != HY_GOODBYE) {
+            hy_msg_t bye = {.command = HY_GOODBYE, .name = "unknown worker: say HELLO"};
+            s_send_to(self, identity, &bye);
+        }
+    } else {
+        w->expiry = zclock_mono() + (int64_t) w->heartbeat_ms * self->config.liveness;
+        switch (msg.command) {
+        case HY_HEARTBEAT: break;
+        case HY_RESULT: s_on_result(self, w, &msg); break;
+        case HY_GOODBYE: {
+            char why[300];
+            snprintf(why, sizeof why, "said goodbye: %.*s", (int) msg.name_len, msg.name);
+            s_worker_lost(self, w, why);
+            break;
+        }
+        default:
+            self->malformed++;
+            log_warn("dropped unexpected %s from worker %s", hy_command_name(msg.command), w->name);
+        }
+    }
+    zframe_destroy(&identity);
+    zframe_destroy(&body);
+    zmsg_destroy(&zmsg);
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void s_on_tick(cluster_t *self)
+{
+    int64_t now = zclock_mono();
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (w->alive && now >= w->expiry) {
+            char why[64];
+            snprintf(why, sizeof why, "silent for %" PRId64 " ms",
+                     (int64_t) w->heartbeat_ms * self->config.liveness);
+            s_worker_lost(self, w, why);
+        }
+    }
+    if (now >= self->next_heartbeat) {
+        hy_msg_t beat = {.command = HY_HEARTBEAT};
+        for (size_t i = 0; i < roster_size(self->roster); i++) {
+            worker_t *w = roster_at(self->roster, i);
+            if (w->alive)
+                s_send(self, w, &beat);
+        }
+        self->next_heartbeat = now + self->config.heartbeat_ms;
+    }
+    if (self->local && local_reap(self->local) == 0 && !self->config.bind && roster_alive(self->roster) == 0)
+        s_fail(self, "all local workers exited");
+}
+
+static void s_show_progress(cluster_t *self)
+{
+    const run_t *run = self->run;
+    char line[200];
+    if (!self->sched) {
+        snprintf(line, sizeof line, "%s: waiting for workers (%zu of %" PRId64 ")", self->kind->name,
+                 roster_alive(self->roster), self->config.min_workers);
+    } else {
+        double secs = (zclock_mono() - self->started_ms) / 1000.0;
+        double rate = secs > 0 ? run->done / secs : 0;
+        double eta = rate > 0 ? (run->total - run->done) / rate : 0;
+        snprintf(line, sizeof line, "%s: %" PRIu64 "/%" PRIu64 " units (%.0f%%), %.0f units/s, ETA %.1f s, %zu workers",
+                 self->kind->name, run->done, run->total, run->total ? 100.0 * run->done / run->total : 100.0,
+                 rate, eta, roster_alive(self->roster));
+    }
+    log_status(line);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
+{
+    cluster_t *self = calloc(1, sizeof *self);
+    self->config = *config;
+    self->session = s_random64();
+    self->roster = roster_new();
+    self->router = zsock_new(ZMQ_ROUTER);
+    hy_socket_setup(self->router);
+    if (config->bind) {
+        if (zsock_bind(self->router, "%s", config->bind) < 0) {
+            snprintf(err, errlen, "cannot bind %s: %s", config->bind, zmq_strerror(zmq_errno()));
+            cluster_destroy(&self);
+            return NULL;
+        }
+        log_info("listening on %s", zsock_endpoint(self->router));
+    }
+    if (config->local > 0) {
+        /* Local workers use a socket in a directory only we can enter. */
+        snprintf(self->ipc_dir, sizeof self->ipc_dir, "/tmp/hyades-XXXXXX");
+        char endpoint[128];
+        if (!mkdtemp(self->ipc_dir)) {
+            self->ipc_dir[0] = '\0';
+            snprintf(err, errlen, "cannot create a private directory in /tmp: %s", strerror(errno));
+            cluster_destroy(&self);
+            return NULL;
+        }
+        snprintf(endpoint, sizeof endpoint, "ipc://%s/manager", self->ipc_dir);
+        if (zsock_bind(self->router, "%s", endpoint) < 0) {
+            snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+            cluster_destroy(&self);
+            return NULL;
+        }
+        self->local = local_start(endpoint, (size_t) config->local, config->heartbeat_ms,
+                                  config->liveness, err, errlen);
+        if (!self->local) {
+            cluster_destroy(&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void cluster_destroy(cluster_t **self_p)
+{
+    cluster_t *self = *self_p;
+    if (!self)
+        return;
+    hy_msg_t bye = {.command = HY_GOODBYE, .name = "manager exiting"};
+    for (size_t i = 0; self->router && i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (w->alive)
+            s_send(self, w, &bye);
+    }
+    if (self->router && roster_alive(self->roster) > 0)
+        zclock_sleep(20);   /* linger is 0: let the goodbyes leave */
+    local_stop(&self->local);
+    zsock_destroy(&self->router);
+    if (self->ipc_dir[0]) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/manager", self->ipc_dir);
+        unlink(path);
+        rmdir(self->ipc_dir);
+    }
+    roster_destroy(&self->roster);
+    free(self);
+    *self_p = NULL;
+}
+
+int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
+                job_report_t *report)
+{
+    memset(report, 0, sizeof *report);
+    report->job = kind->name;
+    report->output = output;
+    int64_t t0 = zclock_mono();
+    self->kind = kind;
+    self->plan = plan;
+    self->job_id = s_random64();
+    self->run = run_new(plan->units);
+    self->failure[0] = '\0';
+    self->rejected = 0;
+    if (!self->run)
+        s_fail(self, "not enough memory for the unit table");
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        w->job_sent = false;
+        w->slot = -1;
+        w->done = 0;
+        w->inflight_count = 0;
+    }
+    zpoller_t *poller = zpoller_new(self->router, NULL);
+    int64_t next_progress = 0;
+    s_maybe_start(self);
+    while (!self->failure[0] && self->run->done < self->run->total) {
+        s_dispatch_all(self);
+        void *which = zpoller_wait(poller, TICK_MS);
+        if (zpoller_terminated(poller) || zsys_interrupted) {
+            s_fail(self, "interrupted");
+            break;
+        }
+        if (which == self->router) {
+            /* Drain what is waiting before the next round of timers. */
+            for (int i = 0; i < 1000 && (zsock_events(self->router) & ZMQ_POLLIN); i++)
+                s_on_message(self);
+        }
+        s_on_tick(self);
+        if (self->config.progress && zclock_mono() >= next_progress) {
+            s_show_progress(self);
+            next_progress = zclock_mono() + PROGRESS_MS;
+        }
+    }
+    zpoller_destroy(&poller);
+    if (self->config.progress)
+        log_status(NULL);
+
+    if (!self->failure[0]) {
+        char err[512];
+        if (kind->finish(plan->state, output, stdout, err, sizeof err) < 0)
+            s_fail(self, err);
+        fflush(stdout);
+    }
+    report->ok = !self->failure[0];
+    snprintf(report->error, sizeof report->error, "%s", self->failure);
+    report->units = self->run ? self->run->total : plan->units;
+    report->done = self->run ? self->run->done : 0;
+    report->reissued = self->run ? self->run->reissued : 0;
+    report->duplicates = self->run ? self->run->duplicates : 0;
+    report->rejected = self->rejected;
+    report->seconds = (zclock_mono() - t0) / 1000.0;
+    report->workers = calloc(roster_size(self->roster) + 1, sizeof *report->workers);
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (!w->alive && w->done == 0)
+            continue;
+        snprintf(report->workers[report->worker_count].name, sizeof report->workers[0].name, "%s", w->name);
+        report->workers[report->worker_count++].units = w->done;
+    }
+    scheduler_destroy(&self->sched);
+    free(self->slot_owner);
+    self->slot_owner = NULL;
+    self->slots = 0;
+    run_destroy(&self->run);
+    self->kind = NULL;
+    self->plan = NULL;
+    return report->ok ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ reports */
+
+void report_print(const job_report_t *r, FILE *out)
+{
+    double rate = r->seconds > 0 ? r->done / r->seconds : 0;
+    if (r->ok)
+        fprintf(out, "job %s done", r->job);
+    else
+        fprintf(out, "job %s FAILED: %s", r->job, r->error);
+    fprintf(out, "%s%s\n", r->output ? ", output " : "", r->output ? r->output : "");
+    fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s); re-issued %" PRIu64
+                 ", duplicates %" PRIu64 ", rejected %" PRIu64 "\n",
+            r->done, r->units, r->seconds, rate, r->reissued, r->duplicates, r->rejected);
+    for (size_t i = 0; i < r->worker_count; i++)
+        fprintf(out, "  worker %-24s %" PRIu64 " units\n", r->workers[i].name, r->workers[i].units);
+}
+
+static void s_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char) *s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+void report_json(const job_report_t *r, FILE *out)
+{
+    fprintf(out, "{\"job\":");
+    s_json_string(out, r->job);
+    fprintf(out, ",\"status\":\"%s\",\"error\":", r->ok ? "ok" : "failed");
+    s_json_string(out, r->error);
+    fprintf(out, ",\"output\":");
+    if (r->output)
+        s_json_string(out, r->output);
+    else
+        fputs("null", out);
+    fprintf(out, ",\"units\":%" PRIu64 ",\"done\":%" PRIu64 ",\"seconds\":%.6f,\"units_per_second\":%.3f"
+                 ",\"reissued\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"workers\":[",
+            r->units, r->done, r->seconds, r->seconds > 0 ? r->done / r->seconds : 0.0, r->reissued,
+            r->duplicates, r->rejected);
+    for (size_t i = 0; i < r->worker_count; i++) {
+        fprintf(out, "%s{\"name\":", i ? "," : "");
+        s_json_string(out, r->workers[i].name);
+        fprintf(out, ",\"units\":%" PRIu64 "}", r->workers[i].units);
+    }
+    fprintf(out, "]}\n");
+}
+
+void report_clear(job_report_t *report)
+{
+    free(report->workers);
+    report->workers = NULL;
+    report->worker_count = 0;
+}

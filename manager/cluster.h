@@ -1,0 +1,57 @@
+/* cluster: the manager's event loop. It binds the socket, starts local
+   workers, keeps the roster, and runs jobs one after the other on whatever
+   workers are connected. */
+#ifndef HY_CLUSTER_H
+#define HY_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jobs/job.h"
+#include "manager/scheduler.h"
+
+typedef struct {
+    const char *bind;          /* endpoint for remote workers, or NULL */
+    int64_t local;             /* local worker processes to start */
+    int64_t min_workers;       /* workers to wait for before a job starts */
+    sched_policy_t schedule;
+    int64_t heartbeat_ms;
+    int64_t liveness;          /* missed heartbeats before a worker is lost */
+    int64_t max_attempts;      /* losses of one unit before the job fails */
+    bool quiet;                /* no progress line, no info logs, no summary */
+    bool progress;             /* show the live progress line */
+} cluster_config_t;
+
+/* What one job did: the summary and the --json record. */
+typedef struct {
+    const char *job;           /* kind name */
+    const char *output;        /* path, or NULL */
+    bool ok;
+    char error[512];           /* one line when !ok */
+    uint64_t units, done, reissued, duplicates, rejected;
+    double seconds;
+    size_t worker_count;
+    struct {
+        char name[256];
+        uint64_t units;
+    } *workers;                /* per-worker accepted units; owned */
+} job_report_t;
+
+typedef struct cluster_t cluster_t;
+
+/* Binds and starts local workers. NULL with a one-line reason in err. */
+cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen);
+/* Says goodbye to every worker, stops local ones, frees; sets *self_p to NULL. */
+void cluster_destroy(cluster_t **self_p);
+
+/* Runs one planned job to the end: output written, report filled (the caller
+   frees report->workers). Returns 0 when the output is complete. */
+int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
+                job_report_t *report);
+
+/* Prints the report for a person (stderr) and as one JSON object. */
+void report_print(const job_report_t *report, FILE *out);
+void report_json(const job_report_t *report, FILE *out);
+void report_clear(job_report_t *report);
+
+#endif

@@ -1,0 +1,122 @@
+/* hyades-manager: command line -> cluster -> job -> summary. */
+#include "common/log.h"
+#include "common/options.h"
+#include "common/protocol.h"
+#include "manager/cluster.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+static void s_usage(FILE *out, const opt_t *opts)
+{
+    fprintf(out, "usage: hyades-manager [options] JOB [job options]\n\n"
+                 "Splits JOB into work units, hands them to workers over ZeroMQ and writes the\n"
+                 "output. Without --bind it is a one-machine cluster of --local workers.\n\n"
+                 "jobs (hyades-manager JOB --help for their options):\n");
+    job_list(out);
+    fprintf(out, "\noptions:\n");
+    opts_usage(opts, out);
+}
+
+int main(int argc, char **argv)
+{
+    log_init("manager");
+    int64_t cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    const char *bind = NULL, *json = NULL, *output = NULL;
+    int64_t local = -1, min_workers = 0, heartbeat = 1000, liveness = 3, max_attempts = 3;
+    int schedule = SCHED_DYNAMIC;
+    bool quiet = false, help = false;
+    const opt_t opts[] = {
+        {"bind", 'b', OPT_STRING, &bind, 0, 0, 0, 0, NULL, "HYADES_BIND", "ENDPOINT", "wait for remote workers here, e.g. tcp://0.0.0.0:5555"},
+        {"local", 'l', OPT_INT, &local, 0, 1024, 0, 0, NULL, "HYADES_LOCAL", "N", "start N local workers (cores without --bind, else 0)"},
+        {"min-workers", 0, OPT_INT, &min_workers, 1, 100000, 0, 0, NULL, "HYADES_MIN_WORKERS", "N", "workers to wait for before starting (--local, or 1)"},
+        {"schedule", 0, OPT_CHOICE, &schedule, 0, 0, 0, 0, "dynamic|static", "HYADES_SCHEDULE", "POLICY", "dynamic (load balancing) or static (unit k to worker k mod n)"},
+        {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval (1000)"},
+        {"liveness", 0, OPT_INT, &liveness, 1, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before a worker counts as lost (3)"},
+        {"max-attempts", 0, OPT_INT, &max_attempts, 1, 255, 0, 0, NULL, "HYADES_MAX_ATTEMPTS", "N", "losses of one unit before the job fails (3)"},
+        {"json", 0, OPT_STRING, &json, 0, 0, 0, 0, NULL, "HYADES_JSON", "FILE", "write the run summary as JSON"},
+        {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "output file (the job's default name)"},
+        {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "no progress line, summary or info logs"},
+        {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
+        {NULL},
+    };
+    char err[512];
+    int next = opts_env(opts, err, sizeof err) < 0 ? -1 : opts_parse(opts, argc, argv, 1, err, sizeof err);
+    if (next >= 0 && help) {
+        s_usage(stdout, opts);
+        return 0;
+    }
+    if (next >= 0 && next >= argc) {
+        snprintf(err, sizeof err, "no JOB given");
+        next = -1;
+    }
+    const job_kind_t *kind = next >= 0 ? job_find(argv[next], strlen(argv[next])) : NULL;
+    if (next >= 0 && !kind) {
+        snprintf(err, sizeof err, "unknown job '%s'", argv[next]);
+        next = -1;
+    }
+    if (next < 0) {
+        fprintf(stderr, "hyades-manager: %s\nusage: hyades-manager [options] JOB [job options]"
+                        " (hyades-manager --help for more)\n", err);
+        return 2;
+    }
+    job_plan_t plan = {0};
+    int rc = kind->plan(argc - next, argv + next, &plan, stdout, err, sizeof err);
+    if (rc == JOB_HELP)
+        return 0;
+    if (rc != JOB_OK) {
+        fprintf(stderr, "hyades-manager: %s\n", err);
+        return 2;
+    }
+    if (local < 0)
+        local = bind ? 0 : cores;
+    if (min_workers == 0)
+        min_workers = local > 0 ? local : 1;
+    const char *problem = NULL;
+    if (!bind && local == 0)
+        problem = "--local 0 needs --bind: there would be no workers";
+    else if (!bind && min_workers > local)
+        problem = "--min-workers is larger than --local and there is no --bind for others";
+    if (problem) {
+        fprintf(stderr, "hyades-manager: %s\n", problem);
+        job_plan_clear(kind, &plan);
+        return 2;
+    }
+    const char *path = plan.output ? plan.output : output ? output : plan.default_output;
+
+    if (quiet)
+        log_set_level(HY_LOG_WARN);
+    zsys_init();
+    cluster_config_t config = {
+        .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
+        .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .quiet = quiet,
+        .progress = !quiet && isatty(STDERR_FILENO),
+    };
+    cluster_t *cluster = cluster_new(&config, err, sizeof err);
+    if (!cluster) {
+        fprintf(stderr, "hyades-manager: %s\n", err);
+        job_plan_clear(kind, &plan);
+        return 1;
+    }
+    job_report_t report;
+    int status = cluster_run(cluster, kind, &plan, path, &report) == 0 ? 0 : 1;
+    cluster_destroy(&cluster);
+    if (!quiet)
+        report_print(&report, stderr);
+    else if (!report.ok)
+        fprintf(stderr, "hyades-manager: job %s failed: %s\n", report.job, report.error);
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (f) {
+            report_json(&report, f);
+            fclose(f);
+        } else {
+            fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(errno));
+            status = 1;
+        }
+    }
+    report_clear(&report);
+    job_plan_clear(kind, &plan);
+    return status;
+}

@@ -1,0 +1,69 @@
+/* hyades-worker: command line -> session. */
+#include "common/log.h"
+#include "common/options.h"
+#include "common/protocol.h"
+#include "worker/session.h"
+
+#include <unistd.h>
+
+static void s_usage(FILE *out, const opt_t *opts)
+{
+    fprintf(out, "usage: hyades-worker --connect ENDPOINT [options]\n\n"
+                 "Computes work units for a hyades manager; keeps serving successive manager\n"
+                 "runs until stopped with Ctrl-C or SIGTERM.\n\noptions:\n");
+    opts_usage(opts, out);
+}
+
+int main(int argc, char **argv)
+{
+    log_init("worker");
+    const char *endpoint = NULL, *name = NULL;
+    int64_t threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    int64_t heartbeat = 1000, liveness = 3;
+    bool help = false, quiet = false;
+    const opt_t opts[] = {
+        {"connect", 'c', OPT_STRING, &endpoint, 0, 0, 0, 0, NULL, "HYADES_CONNECT", "ENDPOINT", "manager endpoint, e.g. tcp://host:5555"},
+        {"threads", 't', OPT_INT, &threads, 1, HY_MAX_THREADS, 0, 0, NULL, "HYADES_THREADS", "N", "compute threads (number of cores)"},
+        {"name", 'n', OPT_STRING, &name, 0, 0, 0, 0, NULL, "HYADES_NAME", "NAME", "name shown by the manager (host-pid)"},
+        {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval (1000)"},
+        {"liveness", 0, OPT_INT, &liveness, 1, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before the manager counts as gone (3)"},
+        {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "log warnings and errors only"},
+        {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
+        {NULL},
+    };
+    char err[256];
+    int next = opts_env(opts, err, sizeof err) < 0 ? -1 : opts_parse(opts, argc, argv, 1, err, sizeof err);
+    if (next >= 0 && help) {
+        s_usage(stdout, opts);
+        return 0;
+    }
+    if (next >= 0 && next < argc) {
+        snprintf(err, sizeof err, "unexpected argument '%s'", argv[next]);
+        next = -1;
+    }
+    if (next >= 0 && !endpoint) {
+        snprintf(err, sizeof err, "--connect ENDPOINT is required (or HYADES_CONNECT)");
+        next = -1;
+    }
+    if (next < 0) {
+        fprintf(stderr, "hyades-worker: %s\n", err);
+        s_usage(stderr, opts);
+        return 2;
+    }
+    char default_name[HY_MAX_NAME + 1];
+    if (!name) {
+        char host[128] = "worker";
+        gethostname(host, sizeof host - 1);
+        snprintf(default_name, sizeof default_name, "%s-%ld", host, (long) getpid());
+        name = default_name;
+    }
+    if (strlen(name) > HY_MAX_NAME) {
+        fprintf(stderr, "hyades-worker: --name is longer than %d bytes\n", HY_MAX_NAME);
+        return 2;
+    }
+    if (quiet)
+        log_set_level(HY_LOG_WARN);
+    zsys_init();
+    session_config_t config = {endpoint, name, threads, heartbeat, liveness};
+    return session_run(&config);
+}
