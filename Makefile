@@ -8,6 +8,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
+SHELL   := /bin/bash
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 BUILD   ?= build
@@ -55,6 +56,8 @@ JOBS_OBJ    := $(call obj,$(JOBS_SRC))
 MANAGER_OBJ := $(call obj,$(MANAGER_SRC))
 WORKER_OBJ  := $(call obj,$(WORKER_SRC))
 TEST_OBJ    := $(call obj,$(TEST_SRC))
+# Tests link every module of both programs but their main().
+MODULE_OBJ  := $(filter-out %/main.o,$(MANAGER_OBJ) $(WORKER_OBJ))
 
 MANAGER := $(BUILD)/hyades-manager
 WORKER  := $(BUILD)/hyades-worker
@@ -77,7 +80,7 @@ $(MANAGER): $(MANAGER_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 $(WORKER): $(WORKER_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
 
-$(TESTS): $(TEST_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
+$(TESTS): $(TEST_OBJ) $(MODULE_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
 
 # The default classroom plot on a one-machine cluster.
@@ -90,14 +93,19 @@ test: all $(TESTS)
 	HYADES_BUILD=$(abspath $(BUILD)) $(TESTS) $(CRITERION_FLAGS)
 
 # Criterion passes tests that leak, and czmq only warns about dangling
-# sockets: both count as failures here.
+# sockets: both count as failures here. Reports of the manager and worker
+# processes that tests start land in build/asan/reports.
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all build/asan/hyades-tests
-	@set -o pipefail 2>/dev/null; \
-	HYADES_BUILD=$(abspath build/asan) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	@rm -rf build/asan/reports && mkdir -p build/asan/reports
+	@set -o pipefail; \
+	HYADES_BUILD=$(abspath build/asan) \
+	ASAN_OPTIONS=detect_leaks=1:log_path=$(abspath build/asan/reports)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath build/asan/reports)/ubsan \
 	  build/asan/hyades-tests $(CRITERION_FLAGS) 2>&1 | tee build/asan/test.log; rc=$$?; \
-	if grep -E -q 'LeakSanitizer|AddressSanitizer|runtime error:|[Dd]angling' build/asan/test.log; then \
-	  echo "asan: sanitizer or dangling-socket report found (build/asan/test.log)"; exit 1; fi; \
+	if [ -n "$$(ls build/asan/reports)" ] || grep -E -q 'LeakSanitizer|AddressSanitizer|runtime error:|[Dd]angling' build/asan/test.log; then \
+	  cat build/asan/reports/* 2>/dev/null | head -60; \
+	  echo "asan: sanitizer or dangling-socket reports (build/asan/reports, build/asan/test.log)"; exit 1; fi; \
 	exit $$rc
 
 install: all

@@ -1,0 +1,207 @@
+/* helpers: processes, files, PNG decoding and reference computations for tests. */
+#include "tests/helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <png.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *t_bin(const char *name)
+{
+    static char paths[8][512];
+    static int next;
+    const char *dir = getenv("HYADES_BUILD");
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir && *dir ? dir : "build", name);
+    return p;
+}
+
+char *t_mkdtemp(void)
+{
+    char *dir = strdup("/tmp/hyades-test-XXXXXX");
+    if (!mkdtemp(dir)) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+void t_rmdir(const char *dir)
+{
+    if (!dir || strncmp(dir, "/tmp/hyades-test-", 17) != 0)
+        return;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+char *t_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+pid_t t_spawn(char *const argv[], const char *log, char *const env[])
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+        dup2(devnull, 0);
+    for (size_t i = 0; env && env[i]; i++)
+        putenv(env[i]);
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+int t_wait(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0;; waited += 5) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r < 0)
+            return -1;
+        if (waited >= timeout_ms) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        usleep(5000);
+    }
+}
+
+int t_run(char *const argv[], const char *log, int timeout_ms)
+{
+    return t_wait(t_spawn(argv, log, NULL), timeout_ms);
+}
+
+int t_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int rc = t_wait(pid, 3000);
+    return rc;
+}
+
+char *t_read_file(const char *file, size_t *len)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            buf = realloc(buf, (cap *= 2) + 1);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+bool t_file_contains(const char *file, const char *needle)
+{
+    char *text = t_read_file(file, NULL);
+    bool found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+bool t_wait_for(const char *file, const char *needle, char *rest, size_t rest_len, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        char *text = t_read_file(file, NULL);
+        char *at = text ? strstr(text, needle) : NULL;
+        if (at && strchr(at, '\n')) {
+            if (rest) {
+                at += strlen(needle);
+                size_t n = strcspn(at, "\n");
+                snprintf(rest, rest_len, "%.*s", (int) n, at);
+            }
+            free(text);
+            return true;
+        }
+        free(text);
+        usleep(10000);
+    }
+    return false;
+}
+
+long long t_json_number(const char *file, const char *key)
+{
+    char *text = t_read_file(file, NULL);
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    char *at = text ? strstr(text, pattern) : NULL;
+    long long v = at ? strtoll(at + strlen(pattern), NULL, 10) : -1;
+    free(text);
+    return v;
+}
+
+uint8_t *t_read_png_gray(const char *file, uint32_t *width, uint32_t *height)
+{
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&image, file))
+        return NULL;
+    if (image.format != PNG_FORMAT_GRAY) {
+        png_image_free(&image);
+        return NULL;
+    }
+    uint8_t *pixels = malloc(PNG_IMAGE_SIZE(image));
+    if (!png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
+        free(pixels);
+        return NULL;
+    }
+    *width = image.width;
+    *height = image.height;
+    return pixels;
+}
+
+uint8_t *t_mandelbrot_ref(uint32_t w, uint32_t h, double xmin, double xmax, double ymin, double ymax,
+                          uint32_t max_iter)
+{
+    uint8_t *img = malloc((size_t) w * h);
+    double dx = (xmax - xmin) / w, dy = (ymax - ymin) / h;
+    for (uint32_t row = 0; row < h; row++) {
+        for (uint32_t col = 0; col < w; col++) {
+            double c_re = xmin + col * dx, c_im = ymax - row * dy;
+            double x = 0, y = 0;
+            uint32_t n;
+            for (n = 0; n < max_iter; n++) {
+                double xx = x * x, yy = y * y;
+                if (xx + yy > 4.0)
+                    break;
+                double two_x = 2.0 * x;
+                y = two_x * y + c_im;
+                x = (xx - yy) + c_re;
+            }
+            img[(size_t) row * w + col] = (uint8_t) (255 - (uint64_t) n * 255 / max_iter);
+        }
+    }
+    return img;
+}

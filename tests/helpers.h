@@ -1,0 +1,47 @@
+/* helpers: what the test suites share: processes, temporary directories,
+   PNG decoding and an independent Mandelbrot reference. */
+#ifndef HY_TEST_HELPERS_H
+#define HY_TEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Path of a built program: $HYADES_BUILD/name (default build/name). Static buffer per call slot. */
+const char *t_bin(const char *name);
+/* A new private directory; removed with everything in it by t_rmdir. Caller frees. */
+char *t_mkdtemp(void);
+void t_rmdir(const char *dir);
+/* dir/name in a new string; caller frees. */
+char *t_path(const char *dir, const char *name);
+
+/* Starts argv (NULL-terminated) with stdout and stderr appended to log
+   (NULL: /dev/null) and extra environment "K=V" strings (NULL-terminated or NULL). */
+pid_t t_spawn(char *const argv[], const char *log, char *const env[]);
+/* Waits for pid up to timeout_ms; returns its exit status, 128+signal when
+   killed, or -1 on time-out (the process is then killed). */
+int t_wait(pid_t pid, int timeout_ms);
+/* t_spawn + t_wait. */
+int t_run(char *const argv[], const char *log, int timeout_ms);
+/* SIGTERM, then SIGKILL after a second; returns the exit status. */
+int t_stop(pid_t pid);
+
+/* Waits until file holds a line containing needle; copies the rest of that
+   line after needle into rest (if not NULL). Returns false on time-out. */
+bool t_wait_for(const char *file, const char *needle, char *rest, size_t rest_len, int timeout_ms);
+/* Whether file contains needle. */
+bool t_file_contains(const char *file, const char *needle);
+/* The whole file as a string (NUL-terminated), size in *len; NULL if absent. Caller frees. */
+char *t_read_file(const char *file, size_t *len);
+/* The unsigned number after "\"key\":" in a JSON file, or -1. */
+long long t_json_number(const char *file, const char *key);
+
+/* Decodes an 8-bit grayscale PNG; caller frees. NULL if not such a PNG. */
+uint8_t *t_read_png_gray(const char *file, uint32_t *width, uint32_t *height);
+
+/* The Mandelbrot picture written straight from SPEC 3.1, row-major. Caller frees. */
+uint8_t *t_mandelbrot_ref(uint32_t w, uint32_t h, double xmin, double xmax, double ymin, double ymax,
+                          uint32_t max_iter);
+
+#endif

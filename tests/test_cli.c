@@ -1,0 +1,111 @@
+/* Command lines: help, usage errors and exit statuses of both programs. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "tests/helpers.h"
+
+static char *s_dir;
+static void s_setup(void) { s_dir = t_mkdtemp(); }
+static void s_teardown(void)
+{
+    t_rmdir(s_dir);
+    free(s_dir);
+}
+TestSuite(cli, .init = s_setup, .fini = s_teardown, .timeout = 30);
+
+Test(cli, help_prints_usage_and_exits_0)
+{
+    char *log = t_path(s_dir, "help.log");
+    char *m[] = {(char *) t_bin("hyades-manager"), "--help", NULL};
+    char *w[] = {(char *) t_bin("hyades-worker"), "--help", NULL};
+    char *j[] = {(char *) t_bin("hyades-manager"), "mandelbrot", "--help", NULL};
+    cr_assert_eq(t_run(m, log, 5000), 0);
+    cr_assert_eq(t_run(w, log, 5000), 0);
+    cr_assert_eq(t_run(j, log, 5000), 0);
+    cr_assert(t_file_contains(log, "usage: hyades-manager"));
+    cr_assert(t_file_contains(log, "usage: hyades-worker"));
+    cr_assert(t_file_contains(log, "--columns-per-unit"));
+    free(log);
+}
+
+/* Runs the manager with args; expects exit 2, a "hyades-manager: " error as
+   the first line, and no output file. */
+static void s_expect_usage_error(char *const args[])
+{
+    char *out = t_path(s_dir, "out.png"), *log = t_path(s_dir, "err.log");
+    char *argv[32] = {(char *) t_bin("hyades-manager")};
+    int argc = 1;
+    for (int i = 0; args[i]; i++)
+        argv[argc++] = args[i];
+    argv[argc++] = "-o";
+    argv[argc++] = out;
+    unlink(log);
+    cr_assert_eq(t_run(argv, log, 10000), 2, "'%s ...' did not exit 2", args[0]);
+    char *text = t_read_file(log, NULL);
+    cr_assert(text && strncmp(text, "hyades-manager: ", 16) == 0, "error line: %s", text);
+    cr_assert_eq(access(out, F_OK), -1, "an output was written");
+    free(text);
+    free(out), free(log);
+}
+
+Test(cli, bad_manager_command_lines_exit_2)
+{
+    char *cases[][6] = {
+        {"--bogus", "mandelbrot"},
+        {"mandelbrot", "--bogus"},
+        {"mandelbrot", "--width"},
+        {"mandelbrot", "--width", "0"},
+        {"mandelbrot", "--height", "-5"},
+        {"mandelbrot", "--xmin", "1", "--xmax", "0"},
+        {"mandelbrot", "--max-iter", "many"},
+        {"nosuchjob"},
+        {"--local", "0", "mandelbrot"},
+        {"--local", "-1", "mandelbrot"},
+        {"--schedule", "random", "mandelbrot"},
+        {"--heartbeat", "0", "mandelbrot"},
+        {"--local", "1", "--min-workers", "2", "mandelbrot"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        s_expect_usage_error(cases[i]);
+}
+
+Test(cli, no_job_exits_2)
+{
+    char *log = t_path(s_dir, "nojob.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), NULL};
+    cr_assert_eq(t_run(argv, log, 5000), 2);
+    free(log);
+}
+
+Test(cli, bad_worker_command_lines_exit_2)
+{
+    char *log = t_path(s_dir, "w.log");
+    char *cases[][5] = {
+        {NULL},                                           /* no --connect */
+        {"--connect", "tcp://127.0.0.1:9", "--threads", "0"},
+        {"--connect", "tcp://127.0.0.1:9", "--bogus"},
+        {"--connect"},
+        {"--connect", "tcp://127.0.0.1:9", "extra"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[8] = {(char *) t_bin("hyades-worker")};
+        int argc = 1;
+        for (int k = 0; k < 5 && cases[i][k]; k++)
+            argv[argc++] = cases[i][k];
+        cr_assert_eq(t_run(argv, log, 5000), 2, "worker case %zu", i);
+    }
+    free(log);
+}
+
+Test(cli, environment_configures_the_worker)
+{
+    /* HYADES_THREADS=0 is as bad as --threads 0. */
+    char *log = t_path(s_dir, "env.log");
+    char *argv[] = {(char *) t_bin("hyades-worker"), NULL};
+    char *env[] = {"HYADES_CONNECT=tcp://127.0.0.1:9", "HYADES_THREADS=0", NULL};
+    cr_assert_eq(t_wait(t_spawn(argv, log, env), 5000), 2);
+    cr_assert(t_file_contains(log, "HYADES_THREADS"));
+    free(log);
+}

@@ -1,0 +1,238 @@
+/* End to end: real manager and worker processes over real sockets; outputs
+   compared pixel for pixel with an in-process computation. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "jobs/mandelbrot.h"
+#include "tests/helpers.h"
+
+/* A temporary directory per test, removed afterwards. */
+static char *s_dir;
+static void s_setup(void) { s_dir = t_mkdtemp(); }
+static void s_teardown(void)
+{
+    t_rmdir(s_dir);
+    free(s_dir);
+}
+TestSuite(e2e, .init = s_setup, .fini = s_teardown, .timeout = 60);
+
+/* The image the job must produce, from the kernel run in this process
+   (the kernel itself is checked against the SPEC in the mandelbrot suite). */
+static uint8_t *s_expected(mandel_params_t p)
+{
+    uint8_t *img = malloc((size_t) p.width * p.height), *col = malloc(p.height);
+    for (uint32_t i = 0; i < p.width; i++) {
+        mandel_column(&p, i, col);
+        for (uint32_t j = 0; j < p.height; j++)
+            img[(size_t) j * p.width + i] = col[j];
+    }
+    free(col);
+    return img;
+}
+
+static void s_assert_image(const char *file, mandel_params_t p, const uint8_t *expected)
+{
+    uint32_t w = 0, h = 0;
+    uint8_t *png = t_read_png_gray(file, &w, &h);
+    cr_assert_not_null(png, "%s is not a grayscale PNG", file);
+    cr_assert_eq(w, p.width);
+    cr_assert_eq(h, p.height);
+    for (size_t i = 0; i < (size_t) w * h; i++)
+        cr_assert_eq(png[i], expected[i], "pixel (%zu, %zu) of %s", i % w, i / w, file);
+    free(png);
+}
+
+static void s_assert_same_bytes(const char *a, const char *b)
+{
+    size_t alen, blen;
+    char *x = t_read_file(a, &alen), *y = t_read_file(b, &blen);
+    cr_assert(x && y && alen == blen && memcmp(x, y, alen) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* czmq reports sockets left open; a clean program leaves none. */
+static void s_assert_clean_log(const char *log)
+{
+    cr_assert_not(t_file_contains(log, "dangling"), "%s reports a dangling socket", log);
+}
+
+static const mandel_params_t s_small = {301, 203, -2, 0.5, -1, 1, 255, 1};
+
+Test(e2e, local_cluster_output_equals_the_computation)
+{
+    char *out = t_path(s_dir, "a.png"), *json = t_path(s_dir, "a.json"), *log = t_path(s_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--json", json, "mandelbrot",
+                    "--width", "301", "--height", "203", "-o", out, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 0);
+    uint8_t *ref = t_mandelbrot_ref(301, 203, -2, 0.5, -1, 1, 255);
+    s_assert_image(out, s_small, ref);
+    cr_assert_eq(t_json_number(json, "units"), 301);
+    cr_assert_eq(t_json_number(json, "done"), 301);
+    s_assert_clean_log(log);
+    free(ref);
+    free(out), free(json), free(log);
+}
+
+Test(e2e, static_scheduling_gives_the_same_bytes_and_splits_k_mod_n)
+{
+    char *a = t_path(s_dir, "dynamic.png"), *b = t_path(s_dir, "static.png");
+    char *json = t_path(s_dir, "static.json"), *log = t_path(s_dir, "m.log");
+    char *dyn[] = {(char *) t_bin("hyades-manager"), "--local", "2", "mandelbrot", "--width", "301",
+                   "--height", "203", "-o", a, NULL};
+    char *stat[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--schedule", "static", "--json",
+                    json, "mandelbrot", "--width", "301", "--height", "203", "-o", b, NULL};
+    cr_assert_eq(t_run(dyn, log, 30000), 0);
+    cr_assert_eq(t_run(stat, log, 30000), 0);
+    s_assert_same_bytes(a, b);
+    /* 301 columns over 2 workers: 151 even ones and 150 odd ones. */
+    char *text = t_read_file(json, NULL);
+    cr_assert(strstr(text, "\"units\":151}") && strstr(text, "\"units\":150}"), "split: %s", text);
+    free(text);
+    free(a), free(b), free(json), free(log);
+}
+
+/* Starts a manager on an ephemeral loopback port; returns its pid and endpoint. */
+static pid_t s_manager_bind(const char *bind, char *const extra[], const char *log, char *endpoint,
+                            size_t endpoint_len)
+{
+    char *argv[40] = {(char *) t_bin("hyades-manager"), "--bind", (char *) bind};
+    int argc = 3;
+    for (int i = 0; extra[i]; i++)
+        argv[argc++] = extra[i];
+    pid_t pid = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "listening on ", endpoint, endpoint_len, 10000), "manager did not bind");
+    return pid;
+}
+
+static pid_t s_worker(const char *endpoint, const char *name, const char *log)
+{
+    char *argv[] = {(char *) t_bin("hyades-worker"), "--connect", (char *) endpoint, "--threads", "1",
+                    "--name", (char *) name, "--heartbeat", "200", NULL};
+    return t_spawn(argv, log, NULL);
+}
+
+Test(e2e, remote_workers_serve_successive_managers)
+{
+    char endpoint[256];
+    char *out1 = t_path(s_dir, "1.png"), *out2 = t_path(s_dir, "2.png"), *json = t_path(s_dir, "2.json");
+    char *mlog = t_path(s_dir, "m.log"), *wlog = t_path(s_dir, "w.log");
+    char *extra1[] = {"--min-workers", "3", "--heartbeat", "200", "mandelbrot", "--width", "301",
+                      "--height", "203", "-o", out1, NULL};
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra1, mlog, endpoint, sizeof endpoint);
+    pid_t workers[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", i);
+        workers[i] = s_worker(endpoint, name, wlog);
+    }
+    cr_assert_eq(t_wait(manager, 30000), 0);
+    uint8_t *ref = t_mandelbrot_ref(301, 203, -2, 0.5, -1, 1, 255);
+    s_assert_image(out1, s_small, ref);
+
+    /* The same workers, still running, serve a second manager on the same endpoint. */
+    char *mlog2 = t_path(s_dir, "m2.log");
+    char *argv2[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "--min-workers", "3",
+                     "--json", json, "mandelbrot", "--width", "301", "--height", "203", "-o", out2, NULL};
+    cr_assert_eq(t_run(argv2, mlog2, 30000), 0);
+    s_assert_same_bytes(out1, out2);
+    cr_assert_eq(t_json_number(json, "done"), 301);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(t_stop(workers[i]), 0, "worker %d did not stop cleanly", i);
+    s_assert_clean_log(mlog);
+    s_assert_clean_log(mlog2);
+    s_assert_clean_log(wlog);
+    free(ref);
+    free(out1), free(out2), free(json), free(mlog), free(mlog2), free(wlog);
+}
+
+Test(e2e, a_killed_worker_loses_nothing)
+{
+    /* Heavy enough that the job is still running when a worker dies. */
+    const mandel_params_t p = {300, 200, -2, 0.5, -1, 1, 200000, 1};
+    char endpoint[256];
+    char *out = t_path(s_dir, "k.png"), *json = t_path(s_dir, "k.json");
+    char *mlog = t_path(s_dir, "m.log"), *wlog = t_path(s_dir, "w.log");
+    char *extra[] = {"--min-workers", "3", "--heartbeat", "200", "--json", json, "mandelbrot",
+                     "--width", "300", "--height", "200", "--max-iter", "200000", "-o", out, NULL};
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
+    pid_t workers[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", i);
+        workers[i] = s_worker(endpoint, name, wlog);
+    }
+    cr_assert(t_wait_for(mlog, "job mandelbrot started", NULL, 0, 10000));
+    usleep(300 * 1000);
+    kill(workers[1], SIGKILL);
+    cr_assert_eq(t_wait(workers[1], 5000), 128 + SIGKILL);
+    uint8_t *expected = s_expected(p);
+    cr_assert_eq(t_wait(manager, 50000), 0, "the manager failed");
+    s_assert_image(out, p, expected);
+    cr_assert(t_file_contains(mlog, "worker w1 lost"));
+    cr_assert_geq(t_json_number(json, "reissued"), 1, "no unit was re-issued");
+    cr_assert_eq(t_stop(workers[0]), 0);
+    cr_assert_eq(t_stop(workers[2]), 0);
+    free(expected);
+    free(out), free(json), free(mlog), free(wlog);
+}
+
+Test(e2e, a_worker_started_first_joins_when_the_manager_appears)
+{
+    char endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/manager.ipc", s_dir);
+    char *out = t_path(s_dir, "late.png"), *mlog = t_path(s_dir, "m.log"), *wlog = t_path(s_dir, "w.log");
+    pid_t worker = s_worker(endpoint, "early", wlog);
+    usleep(700 * 1000);   /* longer than its first wait for a WELCOME */
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "mandelbrot", "--width", "301",
+                    "--height", "203", "-o", out, NULL};
+    cr_assert_eq(t_run(argv, mlog, 30000), 0);
+    uint8_t *ref = t_mandelbrot_ref(301, 203, -2, 0.5, -1, 1, 255);
+    s_assert_image(out, s_small, ref);
+    cr_assert(t_file_contains(mlog, "worker early joined"));
+    cr_assert_eq(t_stop(worker), 0);
+    free(ref);
+    free(out), free(mlog), free(wlog);
+}
+
+/* Pids of the direct children of pid. */
+static size_t s_children(pid_t pid, pid_t *kids, size_t max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int) pid, (int) pid);
+    char *text = t_read_file(path, NULL);
+    size_t n = 0;
+    for (char *p = text; p && *p && n < max;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        kids[n++] = (pid_t) v;
+        p = end;
+    }
+    free(text);
+    return n;
+}
+
+Test(e2e, interrupting_the_manager_stops_its_workers_and_writes_nothing)
+{
+    char *out = t_path(s_dir, "never.png"), *log = t_path(s_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "mandelbrot", "--max-iter",
+                    "1000000", "-o", out, NULL};
+    pid_t manager = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    pid_t kids[8];
+    size_t n = s_children(manager, kids, 8);
+    cr_assert_eq(n, 2, "expected 2 local workers, found %zu", n);
+    kill(manager, SIGINT);
+    int rc = t_wait(manager, 10000);
+    cr_assert(rc != 0 && rc != -1, "manager exit status %d", rc);
+    cr_assert_eq(access(out, F_OK), -1, "an incomplete output was written");
+    for (size_t i = 0; i < n; i++)
+        cr_assert(kill(kids[i], 0) != 0, "local worker %d survived its manager", (int) kids[i]);
+    cr_assert(t_file_contains(log, "interrupted"));
+    free(out), free(log);
+}
