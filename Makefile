@@ -62,6 +62,7 @@ MODULE_OBJ  := $(filter-out %/main.o,$(MANAGER_OBJ) $(WORKER_OBJ))
 MANAGER := $(BUILD)/hyades-manager
 WORKER  := $(BUILD)/hyades-worker
 TESTS   := $(BUILD)/hyades-tests
+BENCH   := $(BUILD)/hyades-bench
 
 .PHONY: all run test asan bench install clean
 all: $(MANAGER) $(WORKER)
@@ -82,6 +83,9 @@ $(WORKER): $(WORKER_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 
 $(TESTS): $(TEST_OBJ) $(MODULE_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
+
+$(BENCH): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/obj/tests/helpers.o $(JOBS_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 # The default classroom plot on a one-machine cluster.
 run: all
@@ -108,6 +112,10 @@ asan:
 	  echo "asan: sanitizer or dangling-socket reports (build/asan/reports, build/asan/test.log)"; exit 1; fi; \
 	exit $$rc
 
+# Ratios against baselines measured in the same run; BENCH_ARGS="W H M" to resize.
+bench: all $(BENCH)
+	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH) $(BENCH_ARGS)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(MANAGER) $(WORKER) $(DESTDIR)$(BINDIR)/
@@ -115,4 +123,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(wildcard $(BUILD)/obj/*/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)

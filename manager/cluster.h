@@ -30,6 +30,7 @@ typedef struct {
     char error[512];           /* one line when !ok */
     uint64_t units, done, reissued, duplicates, rejected;
     double seconds;
+    double cpu_seconds;        /* the manager's own CPU time (all its threads) */
     size_t worker_count;
     struct {
         char name[256];

@@ -43,8 +43,9 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
     memcpy(w->name, name, name_len);
     w->threads = threads;
     w->heartbeat_ms = heartbeat_ms;
-    /* Two units per thread: one computing, one waiting, none idle. */
-    w->credit = 2 * (size_t) threads;
+    /* Three units per thread: one computing, one waiting in the thread's
+       pipe, one on the wire, so that no thread waits for a round trip. */
+    w->credit = 3 * (size_t) threads;
     w->slot = -1;
     w->alive = true;
     if (self->count == self->cap) {

@@ -10,16 +10,20 @@ typedef struct {
     size_t params_len;
 } task_t;
 
+/* Units a thread holds: the one it computes and the next, already in its
+   pipe, so that it never waits for a hand-over between two units. */
+#define THREAD_DEPTH 2
+
 typedef struct {
     zactor_t *actor;
-    bool busy;
+    size_t held;   /* units sent to it, result not yet back (<= THREAD_DEPTH) */
 } thread_t;
 
 struct pool_t {
     thread_t *threads;
     size_t count;
     zlist_t *queue;   /* task_t*, oldest first */
-    size_t busy;      /* threads computing */
+    size_t held;      /* units held by threads */
 };
 
 /* ------------------------------------------------------------ one thread */
@@ -90,20 +94,21 @@ static void s_task_free(task_t **task_p)
     }
 }
 
-/* Hands queued tasks to idle threads. */
+/* Hands queued tasks to threads with room, the least loaded first. */
 static void s_dispatch(pool_t *self)
 {
-    for (size_t i = 0; i < self->count && zlist_size(self->queue) > 0; i++) {
-        thread_t *t = &self->threads[i];
-        if (t->busy)
-            continue;
-        task_t *task = zlist_pop(self->queue);
-        zsock_send(t->actor, "s8pb8", "TASK", task->job, (void *) task->kind, task->params,
-                   task->params_len, task->unit);
-        t->busy = true;
-        self->busy++;
-        s_task_free(&task);
-    }
+    for (size_t depth = 0; depth < THREAD_DEPTH; depth++)
+        for (size_t i = 0; i < self->count && zlist_size(self->queue) > 0; i++) {
+            thread_t *t = &self->threads[i];
+            if (t->held > depth)
+                continue;
+            task_t *task = zlist_pop(self->queue);
+            zsock_send(t->actor, "s8pb8", "TASK", task->job, (void *) task->kind, task->params,
+                       task->params_len, task->unit);
+            t->held++;
+            self->held++;
+            s_task_free(&task);
+        }
 }
 
 pool_t *pool_new(size_t threads)
@@ -154,7 +159,7 @@ void pool_purge(pool_t *self)
         s_task_free(&task);
 }
 
-size_t pool_pending(pool_t *self) { return zlist_size(self->queue) + self->busy; }
+size_t pool_pending(pool_t *self) { return zlist_size(self->queue) + self->held; }
 
 void pool_poll_add(pool_t *self, zpoller_t *poller)
 {
@@ -181,9 +186,9 @@ int pool_recv(pool_t *self, void *which, pool_result_t *result)
     memset(result, 0, sizeof *result);
     int rc = zsock_recv(t->actor, "881b", &result->job, &result->unit, &result->status,
                         &result->data, &result->len);
-    if (t->busy) {
-        t->busy = false;
-        self->busy--;
+    if (t->held > 0) {
+        t->held--;
+        self->held--;
     }
     s_dispatch(self);
     return rc;
