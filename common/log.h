@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-typedef enum { HY_LOG_DEBUG, HY_LOG_INFO, HY_LOG_WARN, HY_LOG_ERROR } log_level_t;
+typedef enum { HY_LOG_DEBUG, HY_LOG_INFO, HY_LOG_WARN, HY_LOG_ERROR, HY_LOG_OFF } log_level_t;
 
 /* Names the program in every line ("hyades-manager"); the string is not copied. */
 void log_init(const char *program);

@@ -38,6 +38,7 @@ struct cluster_t {
     uint64_t rejected;         /* results whose payload the job refused */
     char failure[512];         /* set when the job cannot complete */
     int64_t started_ms;
+    int64_t next_progress;     /* when to redraw the progress line */
 };
 
 static uint64_t s_random64(void)
@@ -138,6 +139,7 @@ static void s_maybe_start(cluster_t *self)
     }
     self->sched = scheduler_new(self->config.schedule, self->run->total, slots);
     self->started_ms = zclock_mono();
+    self->next_progress = 0;
     log_info("job %s started: %" PRIu64 " units, %zu workers, %s scheduling", self->kind->name,
              self->run->total, roster_alive(self->roster),
              self->config.schedule == SCHED_STATIC ? "static" : "dynamic");
@@ -446,7 +448,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         w->inflight_count = 0;
     }
     zpoller_t *poller = zpoller_new(self->router, NULL);
-    int64_t next_progress = 0, next_tick = 0;
+    int64_t next_tick = 0;
+    self->next_progress = 0;
     s_maybe_start(self);
     while (!self->failure[0] && self->run->done < self->run->total) {
         s_dispatch_all(self);
@@ -464,9 +467,9 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             s_on_tick(self);
             next_tick = zclock_mono() + TICK_MS / 2;
         }
-        if (self->config.progress && zclock_mono() >= next_progress) {
+        if (self->config.progress && zclock_mono() >= self->next_progress) {
             s_show_progress(self);
-            next_progress = zclock_mono() + PROGRESS_MS;
+            self->next_progress = zclock_mono() + PROGRESS_MS;
         }
     }
     zpoller_destroy(&poller);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/protocol.h"
 #include "jobs/mandelbrot.h"
 #include "tests/helpers.h"
 
@@ -235,4 +236,71 @@ Test(e2e, interrupting_the_manager_stops_its_workers_and_writes_nothing)
         cr_assert(kill(kids[i], 0) != 0, "local worker %d survived its manager", (int) kids[i]);
     cr_assert(t_file_contains(log, "interrupted"));
     free(out), free(log);
+}
+
+/* Sends raw bytes as one frame. */
+static void s_send_raw(zsock_t *sock, const void *data, size_t len)
+{
+    zframe_t *frame = zframe_new(data, len);
+    zframe_send(&frame, sock, 0);
+}
+
+Test(e2e, a_rogue_peer_cannot_spoil_the_job)
+{
+    char endpoint[256];
+    char *out = t_path(s_dir, "r.png"), *json = t_path(s_dir, "r.json"), *mlog = t_path(s_dir, "m.log");
+    char *extra[] = {"--local", "1", "--min-workers", "2", "--heartbeat", "100", "--json", json,
+                     "mandelbrot", "--width", "301", "--height", "203", "-o", out, NULL};
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
+    zsock_t *rogue = zsock_new_dealer(endpoint);
+    cr_assert_not_null(rogue);
+    zsock_set_rcvtimeo(rogue, 5000);
+
+    /* Garbage, then a message of a future protocol version. */
+    s_send_raw(rogue, "GET / HTTP/1.0\r\n\r\n", 18);
+    s_send_raw(rogue, "HY", 2);
+    uint8_t future[] = {'H', 'Y', HY_PROTOCOL_VERSION + 1, HY_HELLO, 0, 0};
+    s_send_raw(rogue, future, sizeof future);
+    zframe_t *reply = zframe_recv(rogue);
+    cr_assert_not_null(reply, "no answer to a message of another version");
+    hy_msg_t msg;
+    cr_assert_eq(hy_decode(zframe_data(reply), zframe_size(reply), &msg), 0);
+    cr_assert_eq(msg.command, HY_GOODBYE);
+    zframe_destroy(&reply);
+
+    /* Join for real, take units, answer with lies, then fall silent. */
+    hy_msg_t hello = {.command = HY_HELLO, .name = "rogue", .threads = 4, .heartbeat_ms = 100};
+    cr_assert_eq(hy_send(rogue, NULL, &hello), 0);
+    uint64_t job = 0, units[64];
+    size_t got = 0;
+    for (int i = 0; i < 20 && got == 0; i++) {
+        zframe_t *f = zframe_recv(rogue);
+        cr_assert_not_null(f);
+        if (hy_decode(zframe_data(f), zframe_size(f), &msg) == 0 && msg.command == HY_UNITS) {
+            job = msg.job;
+            for (size_t k = 0; k < msg.unit_count && got < 64; k++)
+                units[got++] = hy_unit_at(&msg, k);
+        }
+        zframe_destroy(&f);
+    }
+    cr_assert_gt(got, 0, "the rogue got no units");
+    uint8_t wrong[7] = {0};
+    hy_msg_t lie = {.command = HY_RESULT, .job = job, .unit = units[0], .data = wrong, .data_len = sizeof wrong};
+    hy_send(rogue, NULL, &lie);                     /* wrong payload size: rejected */
+    lie.unit = 1u << 30;
+    hy_send(rogue, NULL, &lie);                     /* no such unit */
+    lie.job = job + 1;
+    hy_send(rogue, NULL, &lie);                     /* no such job */
+
+    cr_assert_eq(t_wait(manager, 30000), 0, "the manager failed");
+    zsock_destroy(&rogue);
+    uint8_t *ref = t_mandelbrot_ref(301, 203, -2, 0.5, -1, 1, 255);
+    s_assert_image(out, s_small, ref);
+    cr_assert(t_file_contains(mlog, "speaks protocol version 2"));
+    cr_assert(t_file_contains(mlog, "malformed"));
+    cr_assert(t_file_contains(mlog, "worker rogue lost"));
+    cr_assert_geq(t_json_number(json, "rejected"), 1);
+    cr_assert_geq(t_json_number(json, "reissued"), 1);
+    free(ref);
+    free(out), free(json), free(mlog);
 }
