@@ -19,7 +19,7 @@ int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uin
     }
     FILE *file = fopen(tmp, "wb");
     if (!file) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -42,7 +42,7 @@ int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uin
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     if (fclose(file) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         return -1;
     }

@@ -5,6 +5,7 @@
 #include "manager/cluster.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,6 +18,16 @@ static void s_usage(FILE *out, const opt_t *opts)
     job_list(out);
     fprintf(out, "\noptions:\n");
     opts_usage(opts, out);
+}
+
+/* Whether the directory that would hold path exists and is writable: checked
+   before a long job runs, not after. */
+static bool s_writable_dir(const char *path)
+{
+    char *copy = strdup(path);
+    bool ok = access(dirname(copy), W_OK | X_OK) == 0;
+    free(copy);
+    return ok;
 }
 
 int main(int argc, char **argv)
@@ -84,6 +95,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *path = plan.output ? plan.output : output ? output : plan.default_output;
+    if (path && !s_writable_dir(path)) {
+        fprintf(stderr, "hyades-manager: cannot write %s: its directory does not exist or is not writable\n", path);
+        job_plan_clear(kind, &plan);
+        return 2;
+    }
 
     if (quiet)
         log_set_level(HY_LOG_WARN);

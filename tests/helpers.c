@@ -52,9 +52,23 @@ char *t_path(const char *dir, const char *name)
     return p;
 }
 
+/* Every process a test started, so that a failed test leaves none behind. */
+static pid_t s_spawned[64];
+static size_t s_spawned_count;
+
+void t_kill_all(void)
+{
+    for (size_t i = 0; i < s_spawned_count; i++)
+        if (kill(s_spawned[i], SIGKILL) == 0)
+            waitpid(s_spawned[i], NULL, 0);
+    s_spawned_count = 0;
+}
+
 pid_t t_spawn(char *const argv[], const char *log, char *const env[])
 {
     pid_t pid = fork();
+    if (pid > 0 && s_spawned_count < sizeof s_spawned / sizeof s_spawned[0])
+        s_spawned[s_spawned_count++] = pid;
     if (pid != 0)
         return pid;
     int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);

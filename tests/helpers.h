@@ -19,6 +19,9 @@ char *t_path(const char *dir, const char *name);
 /* Starts argv (NULL-terminated) with stdout and stderr appended to log
    (NULL: /dev/null) and extra environment "K=V" strings (NULL-terminated or NULL). */
 pid_t t_spawn(char *const argv[], const char *log, char *const env[]);
+/* Kills (SIGKILL) every process t_spawn started that is still there: for
+   suite teardowns, so that a failed assertion leaves no process behind. */
+void t_kill_all(void);
 /* Waits for pid up to timeout_ms; returns its exit status, 128+signal when
    killed, or -1 on time-out (the process is then killed). */
 int t_wait(pid_t pid, int timeout_ms);

@@ -10,6 +10,7 @@ static char *s_dir;
 static void s_setup(void) { s_dir = t_mkdtemp(); }
 static void s_teardown(void)
 {
+    t_kill_all();
     t_rmdir(s_dir);
     free(s_dir);
 }
@@ -69,6 +70,16 @@ Test(cli, bad_manager_command_lines_exit_2)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         s_expect_usage_error(cases[i]);
+}
+
+Test(cli, an_unwritable_output_is_refused_before_the_job_runs)
+{
+    char *log = t_path(s_dir, "out.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "mandelbrot", "-o", "/nonexistent-dir/m.png", NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 2);
+    cr_assert(t_file_contains(log, "cannot write /nonexistent-dir/m.png"));
+    cr_assert_not(t_file_contains(log, "joined"), "workers were started");
+    free(log);
 }
 
 Test(cli, no_job_exits_2)

@@ -15,6 +15,7 @@ static char *s_dir;
 static void s_setup(void) { s_dir = t_mkdtemp(); }
 static void s_teardown(void)
 {
+    t_kill_all();
     t_rmdir(s_dir);
     free(s_dir);
 }
