@@ -24,6 +24,18 @@ const char *t_bin(const char *name)
     return p;
 }
 
+char *t_dir;
+
+void t_setup(void) { t_dir = t_mkdtemp(); }
+
+void t_teardown(void)
+{
+    t_kill_all();
+    t_rmdir(t_dir);
+    free(t_dir);
+    t_dir = NULL;
+}
+
 char *t_mkdtemp(void)
 {
     char *dir = strdup("/tmp/hyades-test-XXXXXX");

@@ -8,6 +8,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A private temporary directory for each test (t_setup), removed with every
+   process the test started (t_teardown): .init and .fini of suites. */
+extern char *t_dir;
+void t_setup(void);
+void t_teardown(void);
+
 /* Path of a built program: $HYADES_BUILD/name (default build/name). Static buffer per call slot. */
 const char *t_bin(const char *name);
 /* A new private directory; removed with everything in it by t_rmdir. Caller frees. */

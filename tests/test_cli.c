@@ -6,19 +6,11 @@
 
 #include "tests/helpers.h"
 
-static char *s_dir;
-static void s_setup(void) { s_dir = t_mkdtemp(); }
-static void s_teardown(void)
-{
-    t_kill_all();
-    t_rmdir(s_dir);
-    free(s_dir);
-}
-TestSuite(cli, .init = s_setup, .fini = s_teardown, .timeout = 30);
+TestSuite(cli, .init = t_setup, .fini = t_teardown, .timeout = 30);
 
 Test(cli, help_prints_usage_and_exits_0)
 {
-    char *log = t_path(s_dir, "help.log");
+    char *log = t_path(t_dir, "help.log");
     char *m[] = {(char *) t_bin("hyades-manager"), "--help", NULL};
     char *w[] = {(char *) t_bin("hyades-worker"), "--help", NULL};
     char *j[] = {(char *) t_bin("hyades-manager"), "mandelbrot", "--help", NULL};
@@ -35,7 +27,7 @@ Test(cli, help_prints_usage_and_exits_0)
    the first line, and no output file. */
 static void s_expect_usage_error(char *const args[])
 {
-    char *out = t_path(s_dir, "out.png"), *log = t_path(s_dir, "err.log");
+    char *out = t_path(t_dir, "out.png"), *log = t_path(t_dir, "err.log");
     char *argv[32] = {(char *) t_bin("hyades-manager")};
     int argc = 1;
     for (int i = 0; args[i]; i++)
@@ -74,7 +66,7 @@ Test(cli, bad_manager_command_lines_exit_2)
 
 Test(cli, an_unwritable_output_is_refused_before_the_job_runs)
 {
-    char *log = t_path(s_dir, "out.log");
+    char *log = t_path(t_dir, "out.log");
     char *argv[] = {(char *) t_bin("hyades-manager"), "mandelbrot", "-o", "/nonexistent-dir/m.png", NULL};
     cr_assert_eq(t_run(argv, log, 10000), 2);
     cr_assert(t_file_contains(log, "cannot write /nonexistent-dir/m.png"));
@@ -84,7 +76,7 @@ Test(cli, an_unwritable_output_is_refused_before_the_job_runs)
 
 Test(cli, no_job_exits_2)
 {
-    char *log = t_path(s_dir, "nojob.log");
+    char *log = t_path(t_dir, "nojob.log");
     char *argv[] = {(char *) t_bin("hyades-manager"), NULL};
     cr_assert_eq(t_run(argv, log, 5000), 2);
     free(log);
@@ -92,7 +84,7 @@ Test(cli, no_job_exits_2)
 
 Test(cli, bad_worker_command_lines_exit_2)
 {
-    char *log = t_path(s_dir, "w.log");
+    char *log = t_path(t_dir, "w.log");
     char *cases[][5] = {
         {NULL},                                           /* no --connect */
         {"--connect", "tcp://127.0.0.1:9", "--threads", "0"},
@@ -113,7 +105,7 @@ Test(cli, bad_worker_command_lines_exit_2)
 Test(cli, environment_configures_the_worker)
 {
     /* HYADES_THREADS=0 is as bad as --threads 0. */
-    char *log = t_path(s_dir, "env.log");
+    char *log = t_path(t_dir, "env.log");
     char *argv[] = {(char *) t_bin("hyades-worker"), NULL};
     char *env[] = {"HYADES_CONNECT=tcp://127.0.0.1:9", "HYADES_THREADS=0", NULL};
     cr_assert_eq(t_wait(t_spawn(argv, log, env), 5000), 2);

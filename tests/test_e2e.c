@@ -10,16 +10,7 @@
 #include "jobs/mandelbrot.h"
 #include "tests/helpers.h"
 
-/* A temporary directory per test, removed afterwards. */
-static char *s_dir;
-static void s_setup(void) { s_dir = t_mkdtemp(); }
-static void s_teardown(void)
-{
-    t_kill_all();
-    t_rmdir(s_dir);
-    free(s_dir);
-}
-TestSuite(e2e, .init = s_setup, .fini = s_teardown, .timeout = 60);
+TestSuite(e2e, .init = t_setup, .fini = t_teardown, .timeout = 60);
 
 /* The image the job must produce, from the kernel run in this process
    (the kernel itself is checked against the SPEC in the mandelbrot suite). */
@@ -66,7 +57,7 @@ static const mandel_params_t s_small = {301, 203, -2, 0.5, -1, 1, 255, 1};
 
 Test(e2e, local_cluster_output_equals_the_computation)
 {
-    char *out = t_path(s_dir, "a.png"), *json = t_path(s_dir, "a.json"), *log = t_path(s_dir, "m.log");
+    char *out = t_path(t_dir, "a.png"), *json = t_path(t_dir, "a.json"), *log = t_path(t_dir, "m.log");
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--json", json, "mandelbrot",
                     "--width", "301", "--height", "203", "-o", out, NULL};
     cr_assert_eq(t_run(argv, log, 30000), 0);
@@ -81,8 +72,8 @@ Test(e2e, local_cluster_output_equals_the_computation)
 
 Test(e2e, static_scheduling_gives_the_same_bytes_and_splits_k_mod_n)
 {
-    char *a = t_path(s_dir, "dynamic.png"), *b = t_path(s_dir, "static.png");
-    char *json = t_path(s_dir, "static.json"), *log = t_path(s_dir, "m.log");
+    char *a = t_path(t_dir, "dynamic.png"), *b = t_path(t_dir, "static.png");
+    char *json = t_path(t_dir, "static.json"), *log = t_path(t_dir, "m.log");
     char *dyn[] = {(char *) t_bin("hyades-manager"), "--local", "2", "mandelbrot", "--width", "301",
                    "--height", "203", "-o", a, NULL};
     char *stat[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--schedule", "static", "--json",
@@ -117,26 +108,32 @@ static pid_t s_worker(const char *endpoint, const char *name, const char *log)
     return t_spawn(argv, log, NULL);
 }
 
+/* Starts n workers named w0, w1, ... */
+static void s_workers(const char *endpoint, pid_t *pids, int n, const char *log)
+{
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", i);
+        pids[i] = s_worker(endpoint, name, log);
+    }
+}
+
 Test(e2e, remote_workers_serve_successive_managers)
 {
     char endpoint[256];
-    char *out1 = t_path(s_dir, "1.png"), *out2 = t_path(s_dir, "2.png"), *json = t_path(s_dir, "2.json");
-    char *mlog = t_path(s_dir, "m.log"), *wlog = t_path(s_dir, "w.log");
+    char *out1 = t_path(t_dir, "1.png"), *out2 = t_path(t_dir, "2.png"), *json = t_path(t_dir, "2.json");
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
     char *extra1[] = {"--min-workers", "3", "--heartbeat", "200", "mandelbrot", "--width", "301",
                       "--height", "203", "-o", out1, NULL};
     pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra1, mlog, endpoint, sizeof endpoint);
     pid_t workers[3];
-    for (int i = 0; i < 3; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "w%d", i);
-        workers[i] = s_worker(endpoint, name, wlog);
-    }
+    s_workers(endpoint, workers, 3, wlog);
     cr_assert_eq(t_wait(manager, 30000), 0);
     uint8_t *ref = t_mandelbrot_ref(301, 203, -2, 0.5, -1, 1, 255);
     s_assert_image(out1, s_small, ref);
 
     /* The same workers, still running, serve a second manager on the same endpoint. */
-    char *mlog2 = t_path(s_dir, "m2.log");
+    char *mlog2 = t_path(t_dir, "m2.log");
     char *argv2[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "--min-workers", "3",
                      "--json", json, "mandelbrot", "--width", "301", "--height", "203", "-o", out2, NULL};
     cr_assert_eq(t_run(argv2, mlog2, 30000), 0);
@@ -156,17 +153,13 @@ Test(e2e, a_killed_worker_loses_nothing)
     /* Heavy enough that the job is still running when a worker dies. */
     const mandel_params_t p = {300, 200, -2, 0.5, -1, 1, 200000, 1};
     char endpoint[256];
-    char *out = t_path(s_dir, "k.png"), *json = t_path(s_dir, "k.json");
-    char *mlog = t_path(s_dir, "m.log"), *wlog = t_path(s_dir, "w.log");
+    char *out = t_path(t_dir, "k.png"), *json = t_path(t_dir, "k.json");
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
     char *extra[] = {"--min-workers", "3", "--heartbeat", "200", "--json", json, "mandelbrot",
                      "--width", "300", "--height", "200", "--max-iter", "200000", "-o", out, NULL};
     pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
     pid_t workers[3];
-    for (int i = 0; i < 3; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "w%d", i);
-        workers[i] = s_worker(endpoint, name, wlog);
-    }
+    s_workers(endpoint, workers, 3, wlog);
     cr_assert(t_wait_for(mlog, "job mandelbrot started", NULL, 0, 10000));
     usleep(300 * 1000);
     kill(workers[1], SIGKILL);
@@ -185,8 +178,8 @@ Test(e2e, a_killed_worker_loses_nothing)
 Test(e2e, a_worker_started_first_joins_when_the_manager_appears)
 {
     char endpoint[300];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/manager.ipc", s_dir);
-    char *out = t_path(s_dir, "late.png"), *mlog = t_path(s_dir, "m.log"), *wlog = t_path(s_dir, "w.log");
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/manager.ipc", t_dir);
+    char *out = t_path(t_dir, "late.png"), *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
     pid_t worker = s_worker(endpoint, "early", wlog);
     usleep(700 * 1000);   /* longer than its first wait for a WELCOME */
     char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "mandelbrot", "--width", "301",
@@ -221,7 +214,7 @@ static size_t s_children(pid_t pid, pid_t *kids, size_t max)
 
 Test(e2e, interrupting_the_manager_stops_its_workers_and_writes_nothing)
 {
-    char *out = t_path(s_dir, "never.png"), *log = t_path(s_dir, "m.log");
+    char *out = t_path(t_dir, "never.png"), *log = t_path(t_dir, "m.log");
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "mandelbrot", "--max-iter",
                     "1000000", "-o", out, NULL};
     pid_t manager = t_spawn(argv, log, NULL);
@@ -249,7 +242,7 @@ static void s_send_raw(zsock_t *sock, const void *data, size_t len)
 Test(e2e, a_rogue_peer_cannot_spoil_the_job)
 {
     char endpoint[256];
-    char *out = t_path(s_dir, "r.png"), *json = t_path(s_dir, "r.json"), *mlog = t_path(s_dir, "m.log");
+    char *out = t_path(t_dir, "r.png"), *json = t_path(t_dir, "r.json"), *mlog = t_path(t_dir, "m.log");
     char *extra[] = {"--local", "1", "--min-workers", "2", "--heartbeat", "100", "--json", json,
                      "mandelbrot", "--width", "301", "--height", "203", "-o", out, NULL};
     pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
