@@ -1,8 +1,11 @@
-/* image: output image writers (PNG through libpng). */
+/* image: output image writers (PNG through libpng, animated GIF through giflib). */
 #include "common/image.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <gif_lib.h>
 #include <png.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,4 +50,159 @@ int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uin
         return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------ palettes */
+
+int image_palettize(const uint8_t *rgb, uint32_t width, uint32_t height, uint8_t palette[768],
+                    uint8_t *indices, bool *exact)
+{
+    size_t n = (size_t) width * height;
+    /* Open addressing over the 24-bit colours; 1024 slots for at most 257 keys. */
+    enum { SLOTS = 1024 };
+    uint32_t keys[SLOTS];
+    int16_t values[SLOTS];
+    memset(values, -1, sizeof values);
+    int colours = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t c = (uint32_t) rgb[3 * i] << 16 | (uint32_t) rgb[3 * i + 1] << 8 | rgb[3 * i + 2];
+        uint32_t h = (c * 2654435761u) >> 22;
+        while (values[h] >= 0 && keys[h] != c)
+            h = (h + 1) & (SLOTS - 1);
+        if (values[h] < 0) {
+            if (colours == 256)
+                break;   /* a 257th colour: quantise instead */
+            keys[h] = c;
+            values[h] = (int16_t) colours;
+            memcpy(palette + 3 * colours, rgb + 3 * i, 3);
+            colours++;
+        }
+        indices[i] = (uint8_t) values[h];
+    }
+    *exact = i == n;
+    if (*exact)
+        return colours;
+
+    GifByteType *planes = malloc(3 * n);
+    if (!planes)
+        return -1;
+    for (i = 0; i < n; i++) {
+        planes[i] = rgb[3 * i];
+        planes[n + i] = rgb[3 * i + 1];
+        planes[2 * n + i] = rgb[3 * i + 2];
+    }
+    GifColorType map[256];
+    int size = 256;
+    int rc = GifQuantizeBuffer(width, height, &size, planes, planes + n, planes + 2 * n, indices, map);
+    free(planes);
+    if (rc != GIF_OK)
+        return -1;
+    for (int c = 0; c < size; c++) {
+        palette[3 * c] = map[c].Red;
+        palette[3 * c + 1] = map[c].Green;
+        palette[3 * c + 2] = map[c].Blue;
+    }
+    return size;
+}
+
+/* ------------------------------------------------------------ animated GIF */
+
+struct gif_writer_t {
+    GifFileType *gif;
+    char *path, *tmp;
+    uint32_t width, height;
+};
+
+static void s_gif_error(char *err, size_t errlen, const char *path, int code)
+{
+    snprintf(err, errlen, "cannot write %s: %s", path, GifErrorString(code) ? GifErrorString(code) : "giflib error");
+}
+
+gif_writer_t *gif_writer_open(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen)
+{
+    gif_writer_t *self = calloc(1, sizeof *self);
+    self->path = strdup(path);
+    size_t n = strlen(path) + 32;
+    self->tmp = malloc(n);
+    snprintf(self->tmp, n, "%s.tmp-%ld", path, (long) getpid());
+    self->width = width;
+    self->height = height;
+    int code = 0;
+    /* giflib would create the file 0600; this honours the umask like any output. */
+    int fd = open(self->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    self->gif = fd >= 0 ? EGifOpenFileHandle(fd, &code) : NULL;
+    if (!self->gif) {
+        if (fd >= 0)
+            close(fd);
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        gif_writer_close(&self, false, NULL, 0);
+        return NULL;
+    }
+    EGifSetGifVersion(self->gif, true);
+    /* Loop forever: the NETSCAPE2.0 application extension, count 0. */
+    static const GifByteType loop[] = {1, 0, 0};
+    if (EGifPutScreenDesc(self->gif, (int) width, (int) height, 8, 0, NULL) == GIF_ERROR
+        || EGifPutExtensionLeader(self->gif, APPLICATION_EXT_FUNC_CODE) == GIF_ERROR
+        || EGifPutExtensionBlock(self->gif, 11, "NETSCAPE2.0") == GIF_ERROR
+        || EGifPutExtensionBlock(self->gif, 3, loop) == GIF_ERROR
+        || EGifPutExtensionTrailer(self->gif) == GIF_ERROR) {
+        s_gif_error(err, errlen, path, self->gif->Error);
+        gif_writer_close(&self, false, NULL, 0);
+        return NULL;
+    }
+    return self;
+}
+
+int gif_writer_frame(gif_writer_t *self, const uint8_t *palette, int ncolors, const uint8_t *indices,
+                     int delay, char *err, size_t errlen)
+{
+    /* A colour table has a power-of-two size; unused entries are black. */
+    int size = 2;
+    while (size < ncolors)
+        size *= 2;
+    GifColorType colours[256] = {{0, 0, 0}};
+    for (int c = 0; c < ncolors; c++)
+        colours[c] = (GifColorType) {palette[3 * c], palette[3 * c + 1], palette[3 * c + 2]};
+    ColorMapObject *map = GifMakeMapObject(size, colours);
+    GraphicsControlBlock gcb = {.DisposalMode = DISPOSE_DO_NOT, .UserInputFlag = false,
+                                .DelayTime = delay, .TransparentColor = NO_TRANSPARENT_COLOR};
+    GifByteType ext[4];
+    size_t ext_len = EGifGCBToExtension(&gcb, ext);
+    int rc = map ? GIF_OK : GIF_ERROR;
+    if (rc == GIF_OK)
+        rc = EGifPutExtension(self->gif, GRAPHICS_EXT_FUNC_CODE, (int) ext_len, ext);
+    if (rc == GIF_OK)
+        rc = EGifPutImageDesc(self->gif, 0, 0, (int) self->width, (int) self->height, false, map);
+    for (uint32_t y = 0; rc == GIF_OK && y < self->height; y++)
+        rc = EGifPutLine(self->gif, (GifPixelType *) indices + (size_t) y * self->width, (int) self->width);
+    GifFreeMapObject(map);
+    if (rc != GIF_OK) {
+        s_gif_error(err, errlen, self->path, self->gif->Error);
+        return -1;
+    }
+    return 0;
+}
+
+int gif_writer_close(gif_writer_t **self_p, bool commit, char *err, size_t errlen)
+{
+    gif_writer_t *self = *self_p;
+    if (!self)
+        return 0;
+    int rc = 0, code = 0;
+    if (self->gif && EGifCloseFile(self->gif, &code) == GIF_ERROR && commit) {
+        s_gif_error(err, errlen, self->path, code);
+        rc = -1;
+    }
+    if (commit && rc == 0 && rename(self->tmp, self->path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", self->path, strerror(errno));
+        rc = -1;
+    }
+    if (!commit || rc < 0)
+        unlink(self->tmp);
+    free(self->path);
+    free(self->tmp);
+    free(self);
+    *self_p = NULL;
+    return rc;
 }

@@ -1,7 +1,8 @@
-/* image: output image writers (PNG through libpng). */
+/* image: output image writers (PNG through libpng, animated GIF through giflib). */
 #ifndef HY_IMAGE_H
 #define HY_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,3 +14,25 @@ int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uin
                     int channels, char *err, size_t errlen);
 
 #endif
+
+/* Turns width * height RGB pixels into at most 256 colours: palette (3 bytes
+   a colour, in order of first appearance) and one index per pixel. A frame
+   with more than 256 colours is quantised with giflib's median-cut
+   (GifQuantizeBuffer). Returns the number of colours (1..256), or -1 when
+   memory is short; *exact says whether every colour was kept. */
+int image_palettize(const uint8_t *rgb, uint32_t width, uint32_t height, uint8_t palette[768],
+                    uint8_t *indices, bool *exact);
+
+/* An animated GIF89a written frame by frame (giflib): it loops forever and
+   appears at path only when closed with commit. */
+typedef struct gif_writer_t gif_writer_t;
+
+/* Caller owns the writer. NULL with a one-line reason in err. */
+gif_writer_t *gif_writer_open(const char *path, uint32_t width, uint32_t height, char *err, size_t errlen);
+/* Appends one frame: ncolors (1..256) palette entries, width * height
+   indices, shown for delay hundredths of a second. Returns 0 or -1. */
+int gif_writer_frame(gif_writer_t *self, const uint8_t *palette, int ncolors, const uint8_t *indices,
+                     int delay, char *err, size_t errlen);
+/* Finishes the file and renames it into place when commit, else removes it.
+   Sets *self_p to NULL; harmless on NULL. Returns 0 or -1. */
+int gif_writer_close(gif_writer_t **self_p, bool commit, char *err, size_t errlen);

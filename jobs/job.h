@@ -41,6 +41,11 @@ typedef struct job_kind {
        No global state, no clock, no I/O: same inputs, same bytes. */
     int (*compute)(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len);
 
+    /* Manager, optional (NULL): called once before the first result, with
+       the output path, for kinds that write their output as results come.
+       Returns 0, or -1 with a one-line reason in err. */
+    int (*begin)(void *state, const char *output, char *err, size_t errlen);
+
     /* Manager: folds one unit's result into the output. Each unit is accepted
        exactly once. Returns -1 when the payload is malformed (the result is
        then dropped and the unit computed again). */
@@ -50,7 +55,8 @@ typedef struct job_kind {
        job's one-line result to out. Returns 0, or -1 with reason in err. */
     int (*finish)(void *state, const char *output, FILE *out, char *err, size_t errlen);
 
-    /* Manager: frees the state (NULL is harmless). */
+    /* Manager: frees the state (NULL is harmless); removes any partial
+       output when finish did not succeed. */
     void (*destroy)(void *state);
 } job_kind_t;
 

@@ -62,19 +62,19 @@ static inline uint32_t s_escape(double cr, double ci, uint32_t m)
     return k;
 }
 
-void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out)
+void mandel_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k)
 {
     const double dx = (p->xmax - p->xmin) / p->width;
     const double dy = (p->ymax - p->ymin) / p->height;
     const double cr = p->xmin + i * dx;
-    for (uint32_t j = 0; j < p->height; j++)
-        out[j] = s_gray(s_escape(cr, p->ymax - j * dy, p->max_iter), p->max_iter);
+    for (uint32_t j = j0; j < j1; j++)
+        k[j - j0] = s_escape(cr, p->ymax - j * dy, p->max_iter);
 }
 
 /* Four rows of one column at a time; lanes that escaped stop counting. The
    same IEEE operations in the same order as the scalar path: same bits. */
-__attribute__((target("avx2"))) static void s_column_avx2(const mandel_params_t *p, uint32_t i,
-                                                          uint8_t *out)
+__attribute__((target("avx2"))) static void s_counts_avx2(const mandel_params_t *p, uint32_t i,
+                                                          uint32_t j0, uint32_t j1, uint32_t *out)
 {
     const double dx = (p->xmax - p->xmin) / p->width;
     const double dy = (p->ymax - p->ymin) / p->height;
@@ -82,8 +82,8 @@ __attribute__((target("avx2"))) static void s_column_avx2(const mandel_params_t 
     const __m256d four = _mm256_set1_pd(4.0), two = _mm256_set1_pd(2.0);
     const __m256i one = _mm256_set1_epi64x(1);
     const uint32_t m = p->max_iter;
-    uint32_t j = 0;
-    for (; j + 4 <= p->height; j += 4) {
+    uint32_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
         const __m256d ci = _mm256_set_pd(p->ymax - (j + 3) * dy, p->ymax - (j + 2) * dy,
                                          p->ymax - (j + 1) * dy, p->ymax - j * dy);
         __m256d zr = _mm256_setzero_pd(), zi = _mm256_setzero_pd();
@@ -102,10 +102,10 @@ __attribute__((target("avx2"))) static void s_column_avx2(const mandel_params_t 
         uint64_t ks[4];
         _mm256_storeu_si256((__m256i *) ks, k);
         for (int l = 0; l < 4; l++)
-            out[j + l] = s_gray((uint32_t) ks[l], m);
+            out[j - j0 + l] = (uint32_t) ks[l];
     }
-    for (; j < p->height; j++)   /* the last rows, one at a time */
-        out[j] = s_gray(s_escape(p->xmin + i * dx, p->ymax - j * dy, m), m);
+    for (; j < j1; j++)   /* the last rows, one at a time */
+        out[j - j0] = s_escape(p->xmin + i * dx, p->ymax - j * dy, m);
 }
 
 static bool s_simd;   /* decided once, read-only after */
@@ -123,12 +123,35 @@ bool mandel_simd_active(void)
     return s_simd;
 }
 
-void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out)
+void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k)
 {
     if (mandel_simd_active())
-        s_column_avx2(p, i, out);
+        s_counts_avx2(p, i, j0, j1, k);
     else
-        mandel_column_scalar(p, i, out);
+        mandel_counts_scalar(p, i, j0, j1, k);
+}
+
+/* Gray values of column i through counts, in chunks that fit on the stack. */
+static void s_column(const mandel_params_t *p, uint32_t i, uint8_t *out,
+                     void (*counts)(const mandel_params_t *, uint32_t, uint32_t, uint32_t, uint32_t *))
+{
+    uint32_t k[256];
+    for (uint32_t j0 = 0; j0 < p->height; j0 += 256) {
+        uint32_t j1 = p->height - j0 < 256 ? p->height : j0 + 256;
+        counts(p, i, j0, j1, k);
+        for (uint32_t j = j0; j < j1; j++)
+            out[j] = s_gray(k[j - j0], p->max_iter);
+    }
+}
+
+void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out)
+{
+    s_column(p, i, out, mandel_simd_active() ? s_counts_avx2 : mandel_counts_scalar);
+}
+
+void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out)
+{
+    s_column(p, i, out, mandel_counts_scalar);
 }
 
 /* ------------------------------------------------------------ parameters */

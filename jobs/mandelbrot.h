@@ -20,6 +20,9 @@ const char *mandel_params_check(const mandel_params_t *p);
 void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out);
 /* The plain scalar path, the reference for the others. */
 void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out);
+/* Escape counts k (0..M) of rows j0 .. j1-1 of column i into k[0 .. j1-j0). */
+void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
+void mandel_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
 /* Whether mandel_column uses a SIMD path (false when HYADES_NO_SIMD=1 is set). */
 bool mandel_simd_active(void);
 

@@ -4,10 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const job_kind_t mandelbrot_job;
+extern const job_kind_t mandelbrot_job, pi_job, primes_job, frames_job;
 
 static const job_kind_t *s_kinds[] = {
     &mandelbrot_job,
+    &pi_job,
+    &primes_job,
+    &frames_job,
 };
 
 const job_kind_t *job_find(const char *name, size_t len)

@@ -440,6 +440,9 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->rejected = 0;
     if (!self->run)
         s_fail(self, "not enough memory for the unit table");
+    char why[512];
+    if (!self->failure[0] && kind->begin && kind->begin(plan->state, output, why, sizeof why) < 0)
+        s_fail(self, why);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         w->job_sent = false;
@@ -451,7 +454,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     int64_t next_tick = 0;
     self->next_progress = 0;
     s_maybe_start(self);
-    while (!self->failure[0] && self->run->done < self->run->total) {
+    while (!self->failure[0] && self->run && self->run->done < self->run->total) {
         s_dispatch_all(self);
         void *which = zpoller_wait(poller, TICK_MS);
         if (zpoller_terminated(poller) || zsys_interrupted) {

@@ -1,0 +1,197 @@
+/* pi: a Monte Carlo estimate of pi from (samples, seed) tuples (SPEC 3.2).
+   Unit u draws n_u points from its own SplitMix64 stream; its result is the
+   number of points inside the quarter circle. */
+#include "common/bytes.h"
+#include "common/options.h"
+#include "common/rng.h"
+#include "jobs/job.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_UNITS  10000000u
+#define PARAMS_LEN 24
+
+typedef struct {
+    uint64_t samples;   /* N */
+    uint64_t units;     /* U, 1 .. min(N, MAX_UNITS) */
+    uint64_t seed;      /* S */
+} pi_params_t;
+
+static const char *s_check(const pi_params_t *p)
+{
+    if (p->samples < 1)
+        return "--samples must be at least 1";
+    if (p->units < 1 || p->units > MAX_UNITS)
+        return "--units must be from 1 to 10000000";
+    if (p->units > p->samples)
+        return "--units must not exceed --samples";
+    return NULL;
+}
+
+/* The (samples, seed) tuple of unit u. */
+static void s_tuple(const pi_params_t *p, uint64_t u, uint64_t *n, uint64_t *seed)
+{
+    *n = p->samples / p->units + (u < p->samples % p->units ? 1 : 0);
+    *seed = stream_at(p->seed, u + 1);
+}
+
+/* Hits among n samples of the stream seeded with seed. */
+static uint64_t s_hits(uint64_t seed, uint64_t n)
+{
+    const double scale = 0x1p-53;
+    uint64_t hits = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        double x = (double) (stream_at(seed, 2 * i + 1) >> 11) * scale;
+        double y = (double) (stream_at(seed, 2 * i + 2) >> 11) * scale;
+        hits += x * x + y * y <= 1.0;
+    }
+    return hits;
+}
+
+static void s_encode(const pi_params_t *p, uint8_t *buf)
+{
+    writer_t w = {buf};
+    writer_be(&w, p->samples, 8);
+    writer_be(&w, p->units, 8);
+    writer_be(&w, p->seed, 8);
+}
+
+/* ------------------------------------------------------------ manager side */
+
+typedef struct {
+    pi_params_t p;
+    uint64_t hits;   /* sum over accepted units */
+} state_t;
+
+static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err, size_t errlen)
+{
+    uint64_t samples = 100000000, units = 100, seed = 1;
+    const char *output = NULL;
+    bool help = false;
+    const opt_t opts[] = {
+        {"samples", 0, OPT_U64, &samples, 0, 0, 1, UINT64_MAX, NULL, NULL, "N", "points to draw (100000000)"},
+        {"units", 0, OPT_U64, &units, 0, 0, 1, MAX_UNITS, NULL, NULL, "U", "work units, each a (samples, seed) tuple (100)"},
+        {"seed", 0, OPT_U64, &seed, 0, 0, 0, UINT64_MAX, NULL, NULL, "S", "seed of the whole job (1)"},
+        {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "also write the result as JSON"},
+        {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
+        {NULL},
+    };
+    int next = opts_parse(opts, argc, argv, 1, err, errlen);
+    if (next < 0)
+        return JOB_ERROR;
+    if (help) {
+        fprintf(out, "pi: a Monte Carlo estimate of pi from (samples, seed) tuples\n\n");
+        opts_usage(opts, out);
+        return JOB_HELP;
+    }
+    if (next < argc) {
+        snprintf(err, errlen, "pi: unexpected argument '%s'", argv[next]);
+        return JOB_ERROR;
+    }
+    pi_params_t p = {samples, units, seed};
+    const char *why = s_check(&p);
+    if (why) {
+        snprintf(err, errlen, "pi: %s", why);
+        return JOB_ERROR;
+    }
+    state_t *state = calloc(1, sizeof *state);
+    state->p = p;
+    plan->params = malloc(PARAMS_LEN);
+    plan->params_len = PARAMS_LEN;
+    s_encode(&p, plan->params);
+    plan->units = p.units;
+    plan->output = output;
+    plan->default_output = NULL;
+    plan->state = state;
+    return JOB_OK;
+}
+
+static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len)
+{
+    state_t *state = self;
+    reader_t r = reader_new(data, len);
+    uint64_t hits = reader_be(&r, 8);
+    uint64_t n, seed;
+    if (unit >= state->p.units || !reader_done(&r))
+        return -1;
+    s_tuple(&state->p, unit, &n, &seed);
+    if (hits > n)
+        return -1;
+    state->hits += hits;
+    return 0;
+}
+
+static int s_finish(void *self, const char *output, FILE *out, char *err, size_t errlen)
+{
+    state_t *state = self;
+    /* 4 * hits / N, with hits and N exact up to 2^53 and rounded once beyond. */
+    double estimate = 4.0 * (double) state->hits / (double) state->p.samples;
+    double error = fabs(estimate - M_PI);
+    fprintf(out, "pi: estimate %.12f from %" PRIu64 " samples, %" PRIu64 " hits, error %.3e\n", estimate,
+            state->p.samples, state->hits, error);
+    if (!output)
+        return 0;
+    FILE *f = fopen(output, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", output, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "{\"estimate\":%.17g,\"samples\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"error\":%.17g,\"units\":%" PRIu64
+               ",\"seed\":%" PRIu64 "}\n",
+            estimate, state->p.samples, state->hits, error, state->p.units, state->p.seed);
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", output, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void s_destroy(void *self) { free(self); }
+
+/* ------------------------------------------------------------ worker side */
+
+static void *s_load(const uint8_t *params, size_t len)
+{
+    reader_t r = reader_new(params, len);
+    pi_params_t p;
+    p.samples = reader_be(&r, 8);
+    p.units = reader_be(&r, 8);
+    p.seed = reader_be(&r, 8);
+    if (!reader_done(&r) || s_check(&p))
+        return NULL;
+    pi_params_t *ctx = malloc(sizeof *ctx);
+    *ctx = p;
+    return ctx;
+}
+
+static void s_unload(void *ctx) { free(ctx); }
+
+static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len)
+{
+    const pi_params_t *p = ctx;
+    if (unit >= p->units)
+        return -1;
+    uint64_t n, seed;
+    s_tuple(p, unit, &n, &seed);
+    *out = malloc(8);
+    *out_len = 8;
+    writer_t w = {*out};
+    writer_be(&w, s_hits(seed, n), 8);
+    return 0;
+}
+
+const job_kind_t pi_job = {
+    .name = "pi",
+    .summary = "Monte Carlo estimate of pi from (samples, seed) tuples",
+    .plan = s_plan,
+    .load = s_load,
+    .unload = s_unload,
+    .compute = s_compute,
+    .accept = s_accept,
+    .finish = s_finish,
+    .destroy = s_destroy,
+};

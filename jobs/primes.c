@@ -1,0 +1,413 @@
+/* primes: all primes in [from, to], in units of range-size consecutive numbers
+   (SPEC 3.3). "trial" is the brute-force definition; "sieve" asks primesieve.
+   A unit's result is its count and, unless --count-only, its primes as
+   decimal text; the manager writes the texts in order as they complete. */
+#include "common/bytes.h"
+#include "common/options.h"
+#include "common/reorder.h"
+#include "jobs/job.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <primesieve.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define METHOD_TRIAL 0
+#define METHOD_SIEVE 1
+#define MAX_UNITS     100000000ull
+#define MAX_LIST_RANGE 4000000ull   /* keeps a unit's text well under 16 MiB */
+#define PARAMS_LEN    (8 + 8 + 8 + 1 + 1)
+#define INVERSE_LIMIT (1u << 20)    /* divisors tested by multiplication below this */
+
+typedef struct {
+    uint64_t from, to;     /* inclusive, from <= to */
+    uint64_t range;        /* numbers per unit */
+    uint8_t method;        /* METHOD_* */
+    uint8_t count_only;
+} primes_params_t;
+
+static uint64_t s_units(const primes_params_t *p) { return (p->to - p->from) / p->range + 1; }
+
+static const char *s_check(const primes_params_t *p)
+{
+    if (p->to < p->from)
+        return "--to must not be below --from";
+    if (p->range < 1)
+        return "--range-size must be at least 1";
+    if (p->method > METHOD_SIEVE)
+        return "unknown --method";
+    if (!p->count_only && p->range > MAX_LIST_RANGE)
+        return "--range-size must be at most 4000000 unless --count-only";
+    if (s_units(p) > MAX_UNITS)
+        return "more than 100000000 units: raise --range-size";
+    return NULL;
+}
+
+/* Unit k covers [lo, hi]. */
+static void s_range(const primes_params_t *p, uint64_t k, uint64_t *lo, uint64_t *hi)
+{
+    *lo = p->from + k * p->range;
+    *hi = p->to - *lo > p->range - 1 ? *lo + (p->range - 1) : p->to;
+}
+
+/* ------------------------------------------------------------ trial division */
+
+/* Odd divisors d below a bound, each with its inverse modulo 2^64 and
+   floor((2^64 - 1) / d): for odd d, d divides n exactly when
+   n * inverse <= limit (Granlund and Montgomery). The divisors are the same
+   as in the definition; only the test is faster than a division. */
+typedef struct {
+    uint64_t inverse, limit;
+} divisor_t;
+
+static divisor_t *s_divisors(uint64_t max_d, size_t *count)
+{
+    size_t n = max_d >= 3 ? (size_t) ((max_d - 1) / 2) : 0;   /* 3, 5, ..., max_d */
+    divisor_t *table = malloc((n ? n : 1) * sizeof *table);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d = 3 + 2 * (uint64_t) i;
+        uint64_t x = d;   /* right to 3 bits; each step doubles them */
+        for (int step = 0; step < 5; step++)
+            x *= 2 - d * x;
+        table[i] = (divisor_t) {x, UINT64_MAX / d};
+    }
+    *count = n;
+    return table;
+}
+
+/* floor(sqrt(n)) for any 64-bit n. */
+static uint64_t s_isqrt(uint64_t n)
+{
+    uint64_t r = 0;
+    for (uint64_t bit = 1ull << 62; bit; bit >>= 2) {
+        if (n >= r + bit) {
+            n -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+    }
+    return r;
+}
+
+/* n < 2 is not prime; 2 is; other even n are not; odd n is prime when no odd
+   d with 3 <= d and d*d <= n divides it. */
+static bool s_trial_prime(uint64_t n, const divisor_t *table, size_t table_count)
+{
+    if (n < 2)
+        return false;
+    if (n % 2 == 0)
+        return n == 2;
+    uint64_t root = s_isqrt(n);
+    uint64_t d = 3;
+    for (size_t i = 0; i < table_count && d <= root; i++, d += 2)
+        if (n * table[i].inverse <= table[i].limit)
+            return false;
+    for (; d <= root; d += 2)
+        if (n % d == 0)
+            return false;
+    return true;
+}
+
+/* ------------------------------------------------------------ one unit */
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+} text_t;
+
+static void s_append_prime(text_t *t, uint64_t p)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char) ('0' + p % 10);
+        p /= 10;
+    } while (p);
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->cap + n + 1) * 2;
+        t->buf = realloc(t->buf, t->cap);
+    }
+    if (t->len > 8)   /* after the count: a separator before every prime but the first */
+        t->buf[t->len++] = '\n';
+    while (n)
+        t->buf[t->len++] = (uint8_t) digits[--n];
+}
+
+static pthread_once_t s_sieve_once = PTHREAD_ONCE_INIT;
+static void s_sieve_setup(void) { primesieve_set_num_threads(1); }   /* one per compute thread */
+
+/* Payload: count (u64), then the primes as text unless count_only. */
+static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, uint8_t **out, size_t *out_len)
+{
+    text_t t = {malloc(64), 8, 64};
+    uint64_t count = 0;
+    if (p->method == METHOD_SIEVE) {
+        pthread_once(&s_sieve_once, s_sieve_setup);
+        if (p->count_only) {
+            count = primesieve_count_primes(lo, hi);
+        } else {
+            size_t n = 0;
+            errno = 0;
+            uint64_t *primes = primesieve_generate_primes(lo, hi, &n, UINT64_PRIMES);
+            if (errno == EDOM) {
+                free(t.buf);
+                return -1;
+            }
+            for (size_t i = 0; i < n; i++)
+                s_append_prime(&t, primes[i]);
+            count = n;
+            primesieve_free(primes);
+        }
+    } else {
+        uint64_t root = s_isqrt(hi);
+        size_t table_count;
+        divisor_t *table = s_divisors(root < INVERSE_LIMIT ? root : INVERSE_LIMIT, &table_count);
+        for (uint64_t n = lo;; n++) {
+            if (s_trial_prime(n, table, table_count)) {
+                count++;
+                if (!p->count_only)
+                    s_append_prime(&t, n);
+            }
+            if (n == hi)   /* hi may be 2^64 - 1: no n <= hi loop */
+                break;
+        }
+        free(table);
+    }
+    writer_t w = {t.buf};
+    writer_be(&w, count, 8);
+    *out = t.buf;
+    *out_len = t.len;
+    return 0;
+}
+
+/* ------------------------------------------------------------ parameters */
+
+static void s_encode(const primes_params_t *p, uint8_t *buf)
+{
+    writer_t w = {buf};
+    writer_be(&w, p->from, 8);
+    writer_be(&w, p->to, 8);
+    writer_be(&w, p->range, 8);
+    writer_be(&w, p->method, 1);
+    writer_be(&w, p->count_only, 1);
+}
+
+/* ------------------------------------------------------------ manager side */
+
+typedef struct {
+    primes_params_t p;
+    uint64_t count;        /* primes in accepted units */
+    reorder_t *reorder;    /* texts waiting for an earlier unit */
+    FILE *file;            /* the list being written, or NULL */
+    char *tmp_path;        /* where it is written until finish renames it */
+    bool wrote_any;        /* a prime was written: the next needs a separator */
+    char write_error[256];
+} state_t;
+
+static int s_emit(void *arg, uint64_t unit, const uint8_t *text, size_t len)
+{
+    (void) unit;
+    state_t *state = arg;
+    if (len == 0)
+        return 0;
+    if ((state->wrote_any && fputc('\n', state->file) == EOF) || fwrite(text, 1, len, state->file) != len) {
+        snprintf(state->write_error, sizeof state->write_error, "%s", strerror(errno));
+        return -1;
+    }
+    state->wrote_any = true;
+    return 0;
+}
+
+static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err, size_t errlen)
+{
+    uint64_t from = 1, to = 1000000, range = 0;
+    int method = METHOD_TRIAL;
+    bool count_only = false, help = false;
+    const char *output = NULL;
+    const opt_t opts[] = {
+        {"from", 0, OPT_U64, &from, 0, 0, 0, UINT64_MAX, NULL, NULL, "A", "first number of the range (1)"},
+        {"to", 0, OPT_U64, &to, 0, 0, 0, UINT64_MAX, NULL, NULL, "B", "last number of the range, inclusive (1000000)"},
+        {"range-size", 0, OPT_U64, &range, 0, 0, 1, UINT64_MAX, NULL, NULL, "R", "numbers per unit (trial 10000; sieve 1000000, or 1000000000 with --count-only)"},
+        {"method", 0, OPT_CHOICE, &method, 0, 0, 0, 0, "trial|sieve", NULL, "M", "trial division (the definition) or sieve (primesieve)"},
+        {"count-only", 0, OPT_FLAG, &count_only, 0, 0, 0, 0, NULL, NULL, NULL, "count the primes, write no list"},
+        {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "the list, one prime a line (primes.txt)"},
+        {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
+        {NULL},
+    };
+    int next = opts_parse(opts, argc, argv, 1, err, errlen);
+    if (next < 0)
+        return JOB_ERROR;
+    if (help) {
+        fprintf(out, "primes: all primes in a range, in ranges of --range-size numbers\n\n");
+        opts_usage(opts, out);
+        return JOB_HELP;
+    }
+    if (next < argc) {
+        snprintf(err, errlen, "primes: unexpected argument '%s'", argv[next]);
+        return JOB_ERROR;
+    }
+    if (range == 0)
+        range = method == METHOD_TRIAL ? 10000 : count_only ? 1000000000 : 1000000;
+    primes_params_t p = {from, to, range, (uint8_t) method, count_only};
+    const char *why = s_check(&p);
+    if (why) {
+        snprintf(err, errlen, "primes: %s", why);
+        return JOB_ERROR;
+    }
+    state_t *state = calloc(1, sizeof *state);
+    state->p = p;
+    plan->params = malloc(PARAMS_LEN);
+    plan->params_len = PARAMS_LEN;
+    s_encode(&p, plan->params);
+    plan->units = s_units(&p);
+    plan->output = output;
+    plan->default_output = count_only ? NULL : "primes.txt";
+    plan->state = state;
+    return JOB_OK;
+}
+
+static int s_begin(void *self, const char *output, char *err, size_t errlen)
+{
+    state_t *state = self;
+    state->reorder = reorder_new(0, s_emit, state);
+    if (state->p.count_only || !output)
+        return 0;
+    size_t n = strlen(output) + 32;
+    state->tmp_path = malloc(n);
+    snprintf(state->tmp_path, n, "%s.tmp-%ld", output, (long) getpid());
+    state->file = fopen(state->tmp_path, "wb");
+    if (!state->file) {
+        snprintf(err, errlen, "cannot write %s: %s", output, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A unit's text: decimal numbers, one '\n' between them, count of them. */
+static bool s_valid_text(const uint8_t *text, size_t len, uint64_t count)
+{
+    if (len == 0)
+        return count == 0;
+    uint64_t lines = 1;
+    size_t digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') {
+            if (digits == 0)
+                return false;
+            lines++;
+            digits = 0;
+        } else if (text[i] >= '0' && text[i] <= '9' && digits < 20) {
+            digits++;
+        } else {
+            return false;
+        }
+    }
+    return digits > 0 && lines == count;
+}
+
+static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len)
+{
+    state_t *state = self;
+    const primes_params_t *p = &state->p;
+    reader_t r = reader_new(data, len);
+    uint64_t count = reader_be(&r, 8);
+    uint64_t lo, hi;
+    if (unit >= s_units(p) || r.bad)
+        return -1;
+    s_range(p, unit, &lo, &hi);
+    if (count > hi - lo + 1)
+        return -1;
+    if (p->count_only) {
+        if (!reader_done(&r))
+            return -1;
+    } else if (!s_valid_text(data + 8, len - 8, count)) {
+        return -1;
+    }
+    state->count += count;
+    /* After a write error nothing more is kept: finish reports the error. */
+    if (state->file && !state->write_error[0])
+        reorder_put(state->reorder, unit, data + 8, len - 8);
+    return 0;
+}
+
+static int s_finish(void *self, const char *output, FILE *out, char *err, size_t errlen)
+{
+    state_t *state = self;
+    if (state->file) {
+        if (state->write_error[0] || fclose(state->file) != 0 || rename(state->tmp_path, output) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", output,
+                     state->write_error[0] ? state->write_error : strerror(errno));
+            state->file = NULL;
+            unlink(state->tmp_path);
+            return -1;
+        }
+        state->file = NULL;
+        fprintf(out, "primes: %" PRIu64 " primes from %" PRIu64 " to %" PRIu64 ", written to %s\n", state->count,
+                state->p.from, state->p.to, output);
+    } else {
+        fprintf(out, "primes: %" PRIu64 " primes from %" PRIu64 " to %" PRIu64 "\n", state->count,
+                state->p.from, state->p.to);
+    }
+    return 0;
+}
+
+static void s_destroy(void *self)
+{
+    state_t *state = self;
+    if (!state)
+        return;
+    if (state->file) {   /* the job did not finish: no partial list stays behind */
+        fclose(state->file);
+        unlink(state->tmp_path);
+    }
+    reorder_destroy(&state->reorder);
+    free(state->tmp_path);
+    free(state);
+}
+
+/* ------------------------------------------------------------ worker side */
+
+static void *s_load(const uint8_t *params, size_t len)
+{
+    reader_t r = reader_new(params, len);
+    primes_params_t p;
+    p.from = reader_be(&r, 8);
+    p.to = reader_be(&r, 8);
+    p.range = reader_be(&r, 8);
+    p.method = (uint8_t) reader_be(&r, 1);
+    p.count_only = (uint8_t) reader_be(&r, 1);
+    if (!reader_done(&r) || p.count_only > 1 || s_check(&p))
+        return NULL;
+    primes_params_t *ctx = malloc(sizeof *ctx);
+    *ctx = p;
+    return ctx;
+}
+
+static void s_unload(void *ctx) { free(ctx); }
+
+static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len)
+{
+    const primes_params_t *p = ctx;
+    if (unit >= s_units(p))
+        return -1;
+    uint64_t lo, hi;
+    s_range(p, unit, &lo, &hi);
+    return s_compute_range(p, lo, hi, out, out_len);
+}
+
+const job_kind_t primes_job = {
+    .name = "primes",
+    .summary = "all primes in a range, by trial division or a sieve, written in order",
+    .plan = s_plan,
+    .load = s_load,
+    .unload = s_unload,
+    .compute = s_compute,
+    .begin = s_begin,
+    .accept = s_accept,
+    .finish = s_finish,
+    .destroy = s_destroy,
+};
