@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <criterion/criterion.h>
+#include <gif_lib.h>
 #include <png.h>
 #include <signal.h>
 #include <stdio.h>
@@ -230,4 +232,30 @@ uint8_t *t_mandelbrot_ref(uint32_t w, uint32_t h, double xmin, double xmax, doub
         }
     }
     return img;
+}
+
+GifFileType *t_gif_open(const char *path)
+{
+    int err = 0;
+    GifFileType *gif = DGifOpenFileName(path, &err);
+    cr_assert_not_null(gif, "%s: %s", path, GifErrorString(err));
+    cr_assert_eq(DGifSlurp(gif), GIF_OK, "%s does not decode", path);
+    return gif;
+}
+
+void t_gif_close(GifFileType *gif)
+{
+    int err;
+    DGifCloseFile(gif, &err);
+}
+
+void t_gif_pixel(const GifFileType *gif, int f, size_t i, uint8_t rgb[3])
+{
+    cr_assert_lt(f, gif->ImageCount);
+    const SavedImage *im = &gif->SavedImages[f];
+    const ColorMapObject *map = im->ImageDesc.ColorMap ? im->ImageDesc.ColorMap : gif->SColorMap;
+    cr_assert_not_null(map, "frame %d has no colour table", f);
+    cr_assert_lt(im->RasterBits[i], map->ColorCount);
+    GifColorType c = map->Colors[im->RasterBits[i]];
+    rgb[0] = c.Red, rgb[1] = c.Green, rgb[2] = c.Blue;
 }

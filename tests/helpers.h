@@ -49,6 +49,12 @@ long long t_json_number(const char *file, const char *key);
 /* Decodes an 8-bit grayscale PNG; caller frees. NULL if not such a PNG. */
 uint8_t *t_read_png_gray(const char *file, uint32_t *width, uint32_t *height);
 
+/* Decodes a whole GIF (giflib), asserting that it does; t_gif_close frees it. */
+struct GifFileType *t_gif_open(const char *path);
+void t_gif_close(struct GifFileType *gif);
+/* The colour (r, g, b) of pixel i of frame f as decoded, asserting a valid index. */
+void t_gif_pixel(const struct GifFileType *gif, int f, size_t i, uint8_t rgb[3]);
+
 /* The Mandelbrot picture written straight from SPEC 3.1, row-major. Caller frees. */
 uint8_t *t_mandelbrot_ref(uint32_t w, uint32_t h, double xmin, double xmax, double ymin, double ymax,
                           uint32_t max_iter);

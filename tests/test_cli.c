@@ -20,6 +20,12 @@ Test(cli, help_prints_usage_and_exits_0)
     cr_assert(t_file_contains(log, "usage: hyades-manager"));
     cr_assert(t_file_contains(log, "usage: hyades-worker"));
     cr_assert(t_file_contains(log, "--columns-per-unit"));
+    char *kinds[] = {"pi", "primes", "frames"};
+    for (int i = 0; i < 3; i++) {
+        char *argv[] = {(char *) t_bin("hyades-manager"), kinds[i], "--help", NULL};
+        cr_assert_eq(t_run(argv, log, 5000), 0);
+    }
+    cr_assert(t_file_contains(log, "--samples") && t_file_contains(log, "--range-size") && t_file_contains(log, "--frames-dir"));
     free(log);
 }
 
@@ -59,6 +65,12 @@ Test(cli, bad_manager_command_lines_exit_2)
         {"--schedule", "random", "mandelbrot"},
         {"--heartbeat", "0", "mandelbrot"},
         {"--local", "1", "--min-workers", "2", "mandelbrot"},
+        {"pi", "--units", "0"},
+        {"pi", "--samples", "0"},
+        {"primes", "--from", "10", "--to", "9"},
+        {"primes", "--method", "wheel"},
+        {"frames", "--count", "0"},
+        {"frames", "--width", "70000"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         s_expect_usage_error(cases[i]);

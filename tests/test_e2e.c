@@ -9,6 +9,7 @@
 #include "common/protocol.h"
 #include "jobs/mandelbrot.h"
 #include "tests/helpers.h"
+#include "tests/reference.h"
 
 TestSuite(e2e, .init = t_setup, .fini = t_teardown, .timeout = 60);
 
@@ -297,4 +298,135 @@ Test(e2e, a_rogue_peer_cannot_spoil_the_job)
     cr_assert_geq(t_json_number(json, "reissued"), 1);
     free(ref);
     free(out), free(json), free(mlog);
+}
+
+/* ------------------------------------------------------------ every job */
+
+/* Runs the manager with args (NULL-terminated), expecting exit 0. */
+static void s_manager_ok(char *const args[], const char *log)
+{
+    char *argv[48] = {(char *) t_bin("hyades-manager"), "--quiet"};
+    int argc = 2;
+    for (int i = 0; args[i]; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    cr_assert_eq(t_run(argv, log, 60000), 0, "%s %s failed", args[0], args[1]);
+}
+
+Test(e2e, pi_gives_the_same_hits_on_1_2_3_workers_static_and_dynamic)
+{
+    uint64_t want = ref_pi_hits(300007, 31, 9);
+    char *json = t_path(t_dir, "pi.json"), *log = t_path(t_dir, "m.log");
+    const char *counts[] = {"1", "2", "3"}, *policies[] = {"dynamic", "static"};
+    for (int c = 0; c < 3; c++)
+        for (int s = 0; s < 2; s++) {
+            char *args[] = {"--local", (char *) counts[c], "--schedule", (char *) policies[s], "pi", "--samples",
+                            "300007", "--units", "31", "--seed", "9", "-o", json, NULL};
+            s_manager_ok(args, log);
+            cr_assert_eq((uint64_t) t_json_number(json, "hits"), want, "%s workers, %s", counts[c], policies[s]);
+            unlink(json);
+        }
+    free(json), free(log);
+}
+
+Test(e2e, primes_on_a_local_cluster_equal_the_reference)
+{
+    size_t want_len;
+    uint64_t count;
+    char *want = ref_primes_text(1, 200000, &want_len, &count);
+    char *out = t_path(t_dir, "p.txt"), *log = t_path(t_dir, "m.log");
+    const char *methods[] = {"trial", "sieve"};
+    for (int m = 0; m < 2; m++) {
+        char *args[] = {"--local", "3", "primes", "--to", "200000", "--range-size", "7919", "--method",
+                        (char *) methods[m], "-o", out, NULL};
+        s_manager_ok(args, log);
+        size_t len;
+        char *got = t_read_file(out, &len);
+        cr_assert(got && len == want_len && memcmp(got, want, len) == 0, "%s: list differs", methods[m]);
+        free(got);
+    }
+    free(want);
+    free(out), free(log);
+}
+
+Test(e2e, frames_are_the_same_bytes_on_any_cluster)
+{
+    char *a = t_path(t_dir, "a.gif"), *b = t_path(t_dir, "b.gif"), *log = t_path(t_dir, "m.log");
+    char *one[] = {"--local", "1", "frames", "--count", "700", "--seed", "3", "-o", a, NULL};
+    char *three[] = {"--local", "3", "--schedule", "static", "frames", "--count", "700", "--seed", "3",
+                     "--frames-per-unit", "9", "-o", b, NULL};
+    s_manager_ok(one, log);
+    s_manager_ok(three, log);
+    s_assert_same_bytes(a, b);
+    struct GifFileType *gif = t_gif_open(a);
+    for (int f = 0; f < 700; f += 699)
+        for (uint32_t i = 0; i < 100; i++) {
+            uint8_t want[3], got[3];
+            ref_frame_pixel(3, 10, (uint32_t) f, i % 10, i / 10, want);
+            t_gif_pixel(gif, f, i, got);
+            cr_assert(memcmp(got, want, 3) == 0, "frame %d pixel %u", f, i);
+        }
+    t_gif_close(gif);
+    free(a), free(b), free(log);
+}
+
+/* Runs job (args after the manager options) on a manager and three workers,
+   kills one worker with SIGKILL mid-job, and expects the job to complete with
+   units re-issued. */
+static void s_kill_mid_job(char *const job[])
+{
+    char endpoint[256];
+    char *json = t_path(t_dir, "kill.json"), *mlog = t_path(t_dir, "kill.log"), *wlog = t_path(t_dir, "w.log");
+    char *extra[48] = {"--min-workers", "3", "--heartbeat", "200", "--json", json};
+    int n = 6;
+    for (int i = 0; job[i]; i++)
+        extra[n++] = job[i];
+    extra[n] = NULL;
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
+    pid_t workers[3];
+    s_workers(endpoint, workers, 3, wlog);
+    cr_assert(t_wait_for(mlog, " started", NULL, 0, 10000));
+    usleep(300 * 1000);
+    kill(workers[1], SIGKILL);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the manager failed");
+    cr_assert(t_file_contains(mlog, "worker w1 lost"));
+    cr_assert_geq(t_json_number(json, "reissued"), 1, "no unit was re-issued");
+    cr_assert_eq(t_stop(workers[0]), 0);
+    cr_assert_eq(t_stop(workers[2]), 0);
+    free(json), free(mlog), free(wlog);
+}
+
+Test(e2e, a_killed_worker_loses_no_pi_samples)
+{
+    char *clean = t_path(t_dir, "clean.json"), *out = t_path(t_dir, "pi.json"), *log = t_path(t_dir, "m.log");
+    char *job[] = {"pi", "--samples", "1500000000", "--units", "60", "-o", out, NULL};
+    s_kill_mid_job(job);
+    char *fault_free[] = {"--local", "2", "pi", "--samples", "1500000000", "--units", "60", "-o", clean, NULL};
+    s_manager_ok(fault_free, log);
+    s_assert_same_bytes(out, clean);
+    free(clean), free(out), free(log);
+}
+
+Test(e2e, a_killed_worker_loses_no_primes)
+{
+    char *out = t_path(t_dir, "p.txt");
+    char *job[] = {"primes", "--from", "1000000000000", "--to", "1000000200000", "-o", out, NULL};
+    s_kill_mid_job(job);
+    size_t want_len, len;
+    uint64_t count;
+    char *want = ref_primes_text(1000000000000ull, 1000000200000ull, &want_len, &count);
+    char *got = t_read_file(out, &len);
+    cr_assert(got && len == want_len && memcmp(got, want, len) == 0, "the list differs from the reference");
+    free(want), free(got), free(out);
+}
+
+Test(e2e, a_killed_worker_loses_no_frames)
+{
+    char *clean = t_path(t_dir, "clean.gif"), *out = t_path(t_dir, "z.gif"), *log = t_path(t_dir, "m.log");
+    char *job[] = {"frames", "--scene", "zoom", "--count", "120", "-o", out, NULL};
+    s_kill_mid_job(job);
+    char *fault_free[] = {"--local", "2", "frames", "--scene", "zoom", "--count", "120", "-o", clean, NULL};
+    s_manager_ok(fault_free, log);
+    s_assert_same_bytes(out, clean);
+    free(clean), free(out), free(log);
 }
