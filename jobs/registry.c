@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const job_kind_t mandelbrot_job, pi_job, primes_job, frames_job;
+extern const job_kind_t mandelbrot_job, pi_job, primes_job, frames_job, noop_job;
 
 static const job_kind_t *s_kinds[] = {
     &mandelbrot_job,
     &pi_job,
     &primes_job,
     &frames_job,
+    &noop_job,
 };
 
 const job_kind_t *job_find(const char *name, size_t len)

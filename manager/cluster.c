@@ -15,6 +15,8 @@
 
 #define TICK_MS 100
 #define PROGRESS_MS 250
+#define DURATIONS 255          /* recent unit times kept for the median */
+#define STRAGGLER_FACTOR 4     /* a straggler takes this many times the median */
 
 struct cluster_t {
     cluster_config_t config;
@@ -39,6 +41,9 @@ struct cluster_t {
     char failure[512];         /* set when the job cannot complete */
     int64_t started_ms;
     int64_t next_progress;     /* when to redraw the progress line */
+    int64_t durations[DURATIONS];  /* ring of recent unit round trips, ms */
+    size_t duration_count;     /* entries ever recorded */
+    int64_t straggler_after;   /* ms in flight that make a unit a straggler; 0: none yet */
 };
 
 static uint64_t s_random64(void)
@@ -80,6 +85,53 @@ static void s_fail(cluster_t *self, const char *reason)
 
 /* ------------------------------------------------------------ scheduling */
 
+/* A unit in flight elsewhere for longer than the straggler limit and not
+   copied yet, for idle worker w; marks it copied. */
+static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
+{
+    if (!self->straggler_after)
+        return false;
+    int64_t now = zclock_mono();
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *other = roster_at(self->roster, i);
+        if (other == w || !other->alive)
+            continue;
+        for (size_t k = 0; k < other->inflight_count; k++) {
+            uint64_t u = other->inflight[k].unit;
+            if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->copies[u]
+                || self->run->state[u] != UNIT_INFLIGHT)
+                continue;
+            self->run->copies[u]++;
+            self->run->speculative++;
+            log_info("unit %" PRIu64 " out on worker %s for %" PRId64 " ms: copied to worker %s", u, other->name,
+                     now - other->inflight[k].sent_ms, w->name);
+            *unit = u;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int s_compare_ms(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+/* The straggler limit: STRAGGLER_FACTOR times the median of recent unit
+   times, and at least --straggler-ms; none before a unit completed. */
+static void s_update_straggler_limit(cluster_t *self)
+{
+    size_t n = self->duration_count < DURATIONS ? self->duration_count : DURATIONS;
+    if (n == 0)
+        return;
+    int64_t sorted[DURATIONS];
+    memcpy(sorted, self->durations, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_compare_ms);
+    int64_t limit = STRAGGLER_FACTOR * sorted[n / 2];
+    self->straggler_after = limit > self->config.straggler_ms ? limit : self->config.straggler_ms;
+}
+
 static void s_dispatch(cluster_t *self, worker_t *w)
 {
     if (!self->sched || !w->alive || self->failure[0] || w->inflight_count >= w->credit)
@@ -95,6 +147,8 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     while (n < room && n < HY_MAX_BATCH
            && scheduler_next(self->sched, slot, run_is_pending, self->run, &units[n]))
         n++;
+    if (n == 0 && s_find_straggler(self, w, &units[0]))
+        n = 1;
     if (n == 0)
         return;
     if (!w->job_sent) {
@@ -105,9 +159,11 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
     hy_msg_t msg = {.command = HY_UNITS, .job = self->job_id, .units = units, .unit_count = n};
     s_send(self, w, &msg);
+    int64_t now = zclock_mono();
     for (size_t i = 0; i < n; i++) {
-        run_sent(self->run, units[i]);
-        worker_inflight_add(w, units[i]);
+        if (self->run->state[units[i]] == UNIT_PENDING)
+            run_sent(self->run, units[i]);
+        worker_inflight_add(w, units[i], now);
     }
 }
 
@@ -162,18 +218,22 @@ static void s_adopt_orphans(cluster_t *self, worker_t *w)
     }
 }
 
-/* A worker is gone (silent, or said goodbye): its units go back to pending. */
+/* A worker is gone (silent, crashed, or said goodbye): its units go back to
+   pending. The loss counts only against the units it was most likely
+   computing, its `threads` oldest; the others were waiting their turn. */
 static void s_worker_lost(cluster_t *self, worker_t *w, const char *why)
 {
     w->alive = false;
     log_warn("worker %s lost (%s); re-issuing %zu units", w->name, why, w->inflight_count);
     size_t slot = w->slot >= 0 ? (size_t) w->slot : 0;
-    for (size_t i = 0; i < w->inflight_count && self->run; i++) {
-        uint64_t u = w->inflight[i];
-        unsigned losses = run_lost(self->run, u);
+    /* Newest first onto the re-queue stack, so that the oldest goes out first. */
+    for (size_t i = w->inflight_count; i-- > 0 && self->run;) {
+        uint64_t u = w->inflight[i].unit;
+        bool blame = i < w->threads;
+        unsigned losses = run_lost(self->run, u, blame);
         if (losses == 0)
             continue;   /* done meanwhile */
-        if (losses >= self->config.max_attempts) {
+        if (blame && losses >= self->config.max_attempts) {
             char reason[256];
             snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")",
                      u, losses, self->config.max_attempts);
@@ -224,7 +284,9 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
                  msg->unit, self->run->total);
         return;
     }
-    worker_inflight_remove(w, msg->unit);
+    int64_t sent = worker_inflight_remove(w, msg->unit);
+    if (sent >= 0)
+        self->durations[self->duration_count++ % DURATIONS] = zclock_mono() - sent;
     uint64_t u = msg->unit;
     if (self->run->state[u] == UNIT_DONE) {
         run_completed(self->run, u);   /* counts the duplicate */
@@ -248,7 +310,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
         log_warn("unit %" PRIu64 " from worker %s: %s; dropped", u, w->name, why);
     if (self->run->state[u] == UNIT_PENDING)
         self->run->state[u] = UNIT_INFLIGHT;   /* so that run_lost counts it */
-    unsigned losses = run_lost(self->run, u);
+    unsigned losses = run_lost(self->run, u, true);
     if (losses >= self->config.max_attempts) {
         char reason[256];
         snprintf(reason, sizeof reason, "unit %" PRIu64 " failed %u times: %s", u, losses, why);
@@ -311,9 +373,23 @@ static void s_on_message(cluster_t *self)
 
 /* ------------------------------------------------------------ timers */
 
+/* A local worker process exited: no need to wait for its silence. */
+static void s_local_exited(void *arg, size_t index)
+{
+    cluster_t *self = arg;
+    char name[32];
+    snprintf(name, sizeof name, "local-%zu", index + 1);
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (w->alive && streq(w->name, name))
+            s_worker_lost(self, w, "its process exited");
+    }
+}
+
 static void s_on_tick(cluster_t *self)
 {
     int64_t now = zclock_mono();
+    s_update_straggler_limit(self);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         if (w->alive && now >= w->expiry) {
@@ -332,7 +408,8 @@ static void s_on_tick(cluster_t *self)
         }
         self->next_heartbeat = now + self->config.heartbeat_ms;
     }
-    if (self->local && local_reap(self->local) == 0 && !self->config.bind && roster_alive(self->roster) == 0)
+    if (self->local && local_reap(self->local, s_local_exited, self) == 0 && !self->config.bind
+        && roster_alive(self->roster) == 0)
         s_fail(self, "all local workers exited");
 }
 
@@ -438,6 +515,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->run = run_new(plan->units);
     self->failure[0] = '\0';
     self->rejected = 0;
+    self->duration_count = 0;
+    self->straggler_after = 0;
     if (!self->run)
         s_fail(self, "not enough memory for the unit table");
     char why[512];
@@ -491,6 +570,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     report->done = self->run ? self->run->done : 0;
     report->reissued = self->run ? self->run->reissued : 0;
     report->duplicates = self->run ? self->run->duplicates : 0;
+    report->speculative = self->run ? self->run->speculative : 0;
     report->rejected = self->rejected;
     report->seconds = (zclock_mono() - t0) / 1000.0;
     report->cpu_seconds = s_cpu_seconds() - cpu0;
@@ -522,9 +602,10 @@ void report_print(const job_report_t *r, FILE *out)
     else
         fprintf(out, "job %s FAILED: %s", r->job, r->error);
     fprintf(out, "%s%s\n", r->output ? ", output " : "", r->output ? r->output : "");
-    fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s); re-issued %" PRIu64
-                 ", duplicates %" PRIu64 ", rejected %" PRIu64 "\n",
-            r->done, r->units, r->seconds, rate, r->cpu_seconds, r->reissued, r->duplicates, r->rejected);
+    fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s)\n", r->done, r->units,
+            r->seconds, rate, r->cpu_seconds);
+    fprintf(out, "  re-issued %" PRIu64 ", speculative %" PRIu64 ", duplicates %" PRIu64 ", rejected %" PRIu64 "\n",
+            r->reissued, r->speculative, r->duplicates, r->rejected);
     for (size_t i = 0; i < r->worker_count; i++)
         fprintf(out, "  worker %-24s %" PRIu64 " units\n", r->workers[i].name, r->workers[i].units);
 }
@@ -556,9 +637,9 @@ void report_json(const job_report_t *r, FILE *out)
     else
         fputs("null", out);
     fprintf(out, ",\"units\":%" PRIu64 ",\"done\":%" PRIu64 ",\"seconds\":%.6f,\"manager_cpu_seconds\":%.6f,\"units_per_second\":%.3f"
-                 ",\"reissued\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"workers\":[",
+                 ",\"reissued\":%" PRIu64 ",\"speculative\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"workers\":[",
             r->units, r->done, r->seconds, r->cpu_seconds, r->seconds > 0 ? r->done / r->seconds : 0.0, r->reissued,
-            r->duplicates, r->rejected);
+            r->speculative, r->duplicates, r->rejected);
     for (size_t i = 0; i < r->worker_count; i++) {
         fprintf(out, "%s{\"name\":", i ? "," : "");
         s_json_string(out, r->workers[i].name);

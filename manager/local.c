@@ -73,7 +73,7 @@ local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, i
     return self;
 }
 
-size_t local_reap(local_t *self)
+size_t local_reap(local_t *self, void (*exited)(void *arg, size_t index), void *arg)
 {
     size_t running = 0;
     for (size_t i = 0; self && i < self->count; i++) {
@@ -92,6 +92,8 @@ size_t local_reap(local_t *self)
             log_warn("local worker %zu (pid %d) exited with status %d", i + 1, (int) self->pids[i],
                      WEXITSTATUS(status));
         self->pids[i] = 0;
+        if (exited)
+            exited(arg, i);
     }
     return running;
 }
@@ -105,7 +107,7 @@ void local_stop(local_t **self_p)
         if (self->pids[i])
             kill(self->pids[i], SIGTERM);
     int64_t deadline = zclock_mono() + 2000;
-    while (local_reap(self) > 0 && zclock_mono() < deadline)
+    while (local_reap(self, NULL, NULL) > 0 && zclock_mono() < deadline)
         zclock_sleep(10);
     for (size_t i = 0; i < self->count; i++)
         if (self->pids[i]) {

@@ -67,21 +67,24 @@ size_t roster_alive(roster_t *self)
     return n;
 }
 
-void worker_inflight_add(worker_t *w, uint64_t unit)
+void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms)
 {
     if (w->inflight_count == w->inflight_cap) {
         w->inflight_cap = w->inflight_cap ? w->inflight_cap * 2 : 8;
         w->inflight = realloc(w->inflight, w->inflight_cap * sizeof *w->inflight);
     }
-    w->inflight[w->inflight_count++] = unit;
+    w->inflight[w->inflight_count++] = (inflight_t) {unit, now_ms};
 }
 
-bool worker_inflight_remove(worker_t *w, uint64_t unit)
+int64_t worker_inflight_remove(worker_t *w, uint64_t unit)
 {
     for (size_t i = 0; i < w->inflight_count; i++)
-        if (w->inflight[i] == unit) {
-            w->inflight[i] = w->inflight[--w->inflight_count];
-            return true;
+        if (w->inflight[i].unit == unit) {
+            int64_t sent = w->inflight[i].sent_ms;
+            /* Keep the order in which units were sent: oldest first. */
+            memmove(w->inflight + i, w->inflight + i + 1, (w->inflight_count - i - 1) * sizeof *w->inflight);
+            w->inflight_count--;
+            return sent;
         }
-    return false;
+    return -1;
 }

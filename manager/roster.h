@@ -9,6 +9,12 @@
 
 #include "common/protocol.h"
 
+/* A unit sent to a worker and not answered yet. */
+typedef struct {
+    uint64_t unit;
+    int64_t sent_ms;          /* zclock_mono() when sent */
+} inflight_t;
+
 typedef struct {
     uint8_t id[256];          /* ZeroMQ routing id of its connection */
     size_t id_len;
@@ -16,7 +22,7 @@ typedef struct {
     uint32_t threads;         /* announced in HELLO */
     uint32_t heartbeat_ms;    /* its heartbeat interval */
     size_t credit;            /* units it may hold in flight */
-    uint64_t *inflight;       /* units sent, no result yet */
+    inflight_t *inflight;     /* units sent, no result yet, oldest first */
     size_t inflight_count, inflight_cap;
     int64_t expiry;           /* counts as lost after this (zclock_mono ms) */
     uint64_t done;            /* units whose accepted result came from it */
@@ -42,9 +48,9 @@ worker_t *roster_at(roster_t *self, size_t i);
 /* Number of live workers. */
 size_t roster_alive(roster_t *self);
 
-/* Records a unit sent to w; removes one when its result came or it was lost.
-   inflight_remove returns false when unit was not in flight on w. */
-void worker_inflight_add(worker_t *w, uint64_t unit);
-bool worker_inflight_remove(worker_t *w, uint64_t unit);
+/* Records a unit sent to w at now_ms; removes one when its result came.
+   inflight_remove returns when it was sent, or -1 when it was not in flight on w. */
+void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms);
+int64_t worker_inflight_remove(worker_t *w, uint64_t unit);
 
 #endif

@@ -10,7 +10,8 @@ run_t *run_new(uint64_t total)
     self->total = total;
     self->state = calloc(total ? total : 1, 1);
     self->losses = calloc(total ? total : 1, 1);
-    if (!self->state || !self->losses)
+    self->copies = calloc(total ? total : 1, 1);
+    if (!self->state || !self->losses || !self->copies)
         run_destroy(&self);
     return self;
 }
@@ -22,6 +23,7 @@ void run_destroy(run_t **self_p)
         return;
     free(self->state);
     free(self->losses);
+    free(self->copies);
     free(self);
     *self_p = NULL;
 }
@@ -44,16 +46,16 @@ bool run_completed(run_t *self, uint64_t unit)
     return true;
 }
 
-unsigned run_lost(run_t *self, uint64_t unit)
+unsigned run_lost(run_t *self, uint64_t unit, bool blame)
 {
     assert(unit < self->total);
     if (self->state[unit] != UNIT_INFLIGHT)
         return 0;
     self->state[unit] = UNIT_PENDING;
     self->reissued++;
-    if (self->losses[unit] < UINT8_MAX)
+    if (blame && self->losses[unit] < UINT8_MAX)
         self->losses[unit]++;
-    return self->losses[unit];
+    return self->losses[unit] ? self->losses[unit] : 1;
 }
 
 bool run_is_pending(uint64_t unit, void *arg)

@@ -61,9 +61,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyades-worker: --name is longer than %d bytes\n", HY_MAX_NAME);
         return 2;
     }
+    session_config_t config = {.endpoint = endpoint, .name = name, .threads = threads,
+                               .heartbeat_ms = heartbeat, .liveness = liveness};
+    if (failpoints_parse(getenv("HYADES_FAILPOINTS"), &config.failpoints, err, sizeof err) < 0) {
+        fprintf(stderr, "hyades-worker: %s\n", err);
+        return 2;
+    }
     if (quiet)
         log_set_level(HY_LOG_WARN);
+    if (failpoints_active(&config.failpoints))
+        log_warn("failpoints active: %s", getenv("HYADES_FAILPOINTS"));
     zsys_init();
-    session_config_t config = {endpoint, name, threads, heartbeat, liveness};
     return session_run(&config);
 }

@@ -32,7 +32,7 @@ struct pool_t {
    the decoded parameters of the last job it saw. */
 static void s_thread(zsock_t *pipe, void *args)
 {
-    (void) args;
+    const failpoints_t *failpoints = args;
     zsock_signal(pipe, 0);
     const job_kind_t *ctx_kind = NULL;
     void *ctx = NULL;
@@ -66,8 +66,13 @@ static void s_thread(zsock_t *pipe, void *args)
             why = "unknown job kind";
         else if (!ctx)
             why = "invalid job parameters";
-        else if (kind->compute(ctx, unit, &out, &out_len) < 0)
-            why = "unit out of range";
+        else {
+            failpoints_before(failpoints, unit);
+            int64_t start = zclock_mono();
+            if (kind->compute(ctx, unit, &out, &out_len) < 0)
+                why = "unit out of range";
+            failpoints_after(failpoints, zclock_mono() - start);
+        }
         if (why) {
             status = HY_RESULT_FAILED;
             free(out);
@@ -111,7 +116,7 @@ static void s_dispatch(pool_t *self)
         }
 }
 
-pool_t *pool_new(size_t threads)
+pool_t *pool_new(size_t threads, const failpoints_t *failpoints)
 {
     assert(threads >= 1);
     pool_t *self = calloc(1, sizeof *self);
@@ -119,7 +124,7 @@ pool_t *pool_new(size_t threads)
     self->count = threads;
     self->queue = zlist_new();
     for (size_t i = 0; i < threads; i++)
-        self->threads[i].actor = zactor_new(s_thread, NULL);
+        self->threads[i].actor = zactor_new(s_thread, (void *) failpoints);
     return self;
 }
 

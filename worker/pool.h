@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "jobs/job.h"
+#include "worker/failpoints.h"
 
 typedef struct pool_t pool_t;
 
@@ -17,8 +18,9 @@ typedef struct {
     size_t len;
 } pool_result_t;
 
-/* Starts threads compute threads. */
-pool_t *pool_new(size_t threads);
+/* Starts threads compute threads, which apply failpoints (not copied: it
+   must outlive the pool). */
+pool_t *pool_new(size_t threads, const failpoints_t *failpoints);
 /* Stops the threads (each finishes the unit it is computing) and frees the
    pool; sets *self_p to NULL; harmless on NULL. */
 void pool_destroy(pool_t **self_p);

@@ -262,7 +262,7 @@ static int64_t s_next_timer(self_t *self)
 int session_run(const session_config_t *config)
 {
     self_t self = {.config = config, .backoff = BACKOFF_MIN_MS};
-    self.pool = pool_new((size_t) config->threads);
+    self.pool = pool_new((size_t) config->threads, &config->failpoints);
     self.jobs = zlist_new();
     self.poller = zpoller_new(NULL);
     pool_poll_add(self.pool, self.poller);

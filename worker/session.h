@@ -5,12 +5,15 @@
 
 #include <stdint.h>
 
+#include "worker/failpoints.h"
+
 typedef struct {
     const char *endpoint;    /* manager endpoint: tcp://host:port, ipc://path */
     const char *name;        /* announced in HELLO */
     int64_t threads;         /* compute threads */
     int64_t heartbeat_ms;    /* interval of our heartbeats */
     int64_t liveness;        /* missed manager heartbeats before we reconnect */
+    failpoints_t failpoints; /* faults to inject (tests) */
 } session_config_t;
 
 /* Serves managers until SIGINT/SIGTERM. Returns the process exit status. */
