@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libczmq libzmq libpng libgif primesieve
+PKGS    := libczmq libzmq libpng libgif primesieve zlib
 TEST_PKGS := criterion
 
 # Missing libraries are installed once, before anything is compiled.

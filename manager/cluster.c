@@ -5,6 +5,7 @@
 #include "manager/cluster.h"
 #include "common/log.h"
 #include "common/protocol.h"
+#include "manager/journal.h"
 #include "manager/local.h"
 #include "manager/roster.h"
 #include "manager/run.h"
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #define TICK_MS 100
+#define JOURNAL_FLUSH_MS 200   /* finished units reach the disk in batches this often */
 #define PROGRESS_MS 250
 #define DURATIONS 255          /* recent unit times kept for the median */
 #define STRAGGLER_FACTOR 4     /* a straggler takes this many times the median */
@@ -44,6 +46,9 @@ struct cluster_t {
     int64_t durations[DURATIONS];  /* ring of recent unit round trips, ms */
     size_t duration_count;     /* entries ever recorded */
     int64_t straggler_after;   /* ms in flight that make a unit a straggler; 0: none yet */
+    journal_t *journal;        /* NULL without --journal */
+    int64_t next_flush;        /* when the journal is next flushed */
+    uint64_t resumed;          /* units replayed from the journal */
 };
 
 static uint64_t s_random64(void)
@@ -300,6 +305,8 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
     if (!why) {
         run_completed(self->run, u);
         w->done++;
+        if (self->journal && journal_append(self->journal, u, msg->data, msg->data_len) < 0)
+            s_fail(self, "cannot write the journal");
         return;
     }
     self->rejected++;
@@ -390,6 +397,11 @@ static void s_on_tick(cluster_t *self)
 {
     int64_t now = zclock_mono();
     s_update_straggler_limit(self);
+    if (self->journal && now >= self->next_flush) {
+        if (journal_flush(self->journal) < 0)
+            s_fail(self, "cannot write the journal");
+        self->next_flush = now + JOURNAL_FLUSH_MS;
+    }
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         if (w->alive && now >= w->expiry) {
@@ -501,6 +513,20 @@ void cluster_destroy(cluster_t **self_p)
     *self_p = NULL;
 }
 
+/* A unit read back from the journal: accepted as if a worker had sent it. */
+static void s_replay(void *arg, uint64_t unit, const uint8_t *data, size_t len)
+{
+    cluster_t *self = arg;
+    if (unit >= self->run->total || self->run->state[unit] == UNIT_DONE)
+        return;
+    if (self->kind->accept(self->plan->state, unit, data, len) < 0) {
+        log_warn("journal: unit %" PRIu64 " refused by the job; computing it again", unit);
+        return;
+    }
+    run_completed(self->run, unit);
+    self->resumed++;
+}
+
 int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
                 job_report_t *report)
 {
@@ -522,6 +548,16 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     char why[512];
     if (!self->failure[0] && kind->begin && kind->begin(plan->state, output, why, sizeof why) < 0)
         s_fail(self, why);
+    self->resumed = 0;
+    if (!self->failure[0] && self->config.journal) {
+        self->journal = journal_open(self->config.journal, kind->name, plan->params, plan->params_len, plan->units,
+                                     s_replay, self, why, sizeof why);
+        if (!self->journal)
+            s_fail(self, why);
+        else if (self->resumed)
+            log_info("resumed %" PRIu64 " of %" PRIu64 " units from the journal %s", self->resumed, plan->units,
+                     self->config.journal);
+    }
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         w->job_sent = false;
@@ -557,6 +593,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     zpoller_destroy(&poller);
     if (self->config.progress)
         log_status(NULL);
+    journal_close(&self->journal);
 
     if (!self->failure[0]) {
         char err[512];
@@ -571,6 +608,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     report->reissued = self->run ? self->run->reissued : 0;
     report->duplicates = self->run ? self->run->duplicates : 0;
     report->speculative = self->run ? self->run->speculative : 0;
+    report->resumed = self->resumed;
     report->rejected = self->rejected;
     report->seconds = (zclock_mono() - t0) / 1000.0;
     report->cpu_seconds = s_cpu_seconds() - cpu0;
@@ -604,8 +642,9 @@ void report_print(const job_report_t *r, FILE *out)
     fprintf(out, "%s%s\n", r->output ? ", output " : "", r->output ? r->output : "");
     fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s)\n", r->done, r->units,
             r->seconds, rate, r->cpu_seconds);
-    fprintf(out, "  re-issued %" PRIu64 ", speculative %" PRIu64 ", duplicates %" PRIu64 ", rejected %" PRIu64 "\n",
-            r->reissued, r->speculative, r->duplicates, r->rejected);
+    fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", duplicates %" PRIu64
+                 ", rejected %" PRIu64 "\n",
+            r->resumed, r->reissued, r->speculative, r->duplicates, r->rejected);
     for (size_t i = 0; i < r->worker_count; i++)
         fprintf(out, "  worker %-24s %" PRIu64 " units\n", r->workers[i].name, r->workers[i].units);
 }
@@ -637,9 +676,9 @@ void report_json(const job_report_t *r, FILE *out)
     else
         fputs("null", out);
     fprintf(out, ",\"units\":%" PRIu64 ",\"done\":%" PRIu64 ",\"seconds\":%.6f,\"manager_cpu_seconds\":%.6f,\"units_per_second\":%.3f"
-                 ",\"reissued\":%" PRIu64 ",\"speculative\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"workers\":[",
-            r->units, r->done, r->seconds, r->cpu_seconds, r->seconds > 0 ? r->done / r->seconds : 0.0, r->reissued,
-            r->speculative, r->duplicates, r->rejected);
+                 ",\"resumed\":%" PRIu64 ",\"reissued\":%" PRIu64 ",\"speculative\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"workers\":[",
+            r->units, r->done, r->seconds, r->cpu_seconds, r->seconds > 0 ? r->done / r->seconds : 0.0, r->resumed,
+            r->reissued, r->speculative, r->duplicates, r->rejected);
     for (size_t i = 0; i < r->worker_count; i++) {
         fprintf(out, "%s{\"name\":", i ? "," : "");
         s_json_string(out, r->workers[i].name);

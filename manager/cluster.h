@@ -19,6 +19,7 @@ typedef struct {
     int64_t liveness;          /* missed heartbeats before a worker is lost */
     int64_t max_attempts;      /* losses of one unit before the job fails */
     int64_t straggler_ms;      /* a unit out longer than this and 4x the median is copied */
+    const char *journal;       /* durable log of finished units, or NULL */
     bool quiet;                /* no progress line, no info logs, no summary */
     bool progress;             /* show the live progress line */
 } cluster_config_t;
@@ -30,6 +31,7 @@ typedef struct {
     bool ok;
     char error[512];           /* one line when !ok */
     uint64_t units, done, reissued, duplicates, rejected, speculative;
+    uint64_t resumed;          /* units replayed from the journal */
     double seconds;
     double cpu_seconds;        /* the manager's own CPU time (all its threads) */
     size_t worker_count;

@@ -3,6 +3,7 @@
 #include "common/options.h"
 #include "common/protocol.h"
 #include "manager/cluster.h"
+#include "manager/journal.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -34,7 +35,7 @@ int main(int argc, char **argv)
 {
     log_init("manager");
     int64_t cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-    const char *bind = NULL, *json = NULL, *output = NULL;
+    const char *bind = NULL, *json = NULL, *output = NULL, *journal = NULL;
     int64_t local = -1, min_workers = 0, heartbeat = 1000, liveness = 3, max_attempts = 3, straggler = 1000;
     int schedule = SCHED_DYNAMIC;
     bool quiet = false, help = false;
@@ -47,6 +48,7 @@ int main(int argc, char **argv)
         {"liveness", 0, OPT_INT, &liveness, 1, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before a worker counts as lost (3)"},
         {"max-attempts", 0, OPT_INT, &max_attempts, 1, 255, 0, 0, NULL, "HYADES_MAX_ATTEMPTS", "N", "losses of one unit before the job fails (3)"},
         {"straggler-ms", 0, OPT_INT, &straggler, 10, 86400000, 0, 0, NULL, "HYADES_STRAGGLER_MS", "MS", "copy a unit out this long and 4x the median to an idle worker (1000)"},
+        {"journal", 'j', OPT_STRING, &journal, 0, 0, 0, 0, NULL, "HYADES_JOURNAL", "FILE", "log finished units here; the same command resumes from it"},
         {"json", 0, OPT_STRING, &json, 0, 0, 0, 0, NULL, "HYADES_JSON", "FILE", "write the run summary as JSON"},
         {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "output file (the job's default name)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "no progress line, summary or info logs"},
@@ -102,12 +104,17 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (journal && journal_check(journal, kind->name, plan.params, plan.params_len, plan.units, err, sizeof err) < 0) {
+        fprintf(stderr, "hyades-manager: %s\n", err);
+        job_plan_clear(kind, &plan);
+        return 2;
+    }
     if (quiet)
         log_set_level(HY_LOG_WARN);
     zsys_init();
     cluster_config_t config = {
         .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
-        .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler, .quiet = quiet,
+        .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler, .journal = journal, .quiet = quiet,
         .progress = !quiet && isatty(STDERR_FILENO),
     };
     cluster_t *cluster = cluster_new(&config, err, sizeof err);
