@@ -2,7 +2,9 @@
    socket; a message from a worker is decoded (common/protocol.c), its worker
    found in the roster, and handled by one s_on_* function; after each event
    every worker with credit is given units by the scheduler. */
+#define _XOPEN_SOURCE 700   /* nftw */
 #include "manager/cluster.h"
+#include "common/curve.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "manager/journal.h"
@@ -10,15 +12,28 @@
 #include "manager/roster.h"
 #include "manager/run.h"
 
+#include <dirent.h>
+#include <ftw.h>
 #include <inttypes.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #define TICK_MS 100
 #define JOURNAL_FLUSH_MS 200   /* finished units reach the disk in batches this often */
 #define PROGRESS_MS 250
+#define OFFENDERS 64           /* peers whose bad messages are counted */
+#define OFFENCES_MAX 100       /* bad messages before a peer is disconnected */
 #define DURATIONS 255          /* recent unit times kept for the median */
 #define STRAGGLER_FACTOR 4     /* a straggler takes this many times the median */
+
+/* A peer that sent bad messages. */
+typedef struct {
+    uint8_t id[256];
+    size_t id_len;
+    unsigned count;
+} offender_t;
 
 struct cluster_t {
     cluster_config_t config;
@@ -26,9 +41,13 @@ struct cluster_t {
     roster_t *roster;
     local_t *local;
     char ipc_dir[64];          /* private directory of the local endpoint, or "" */
+    zactor_t *auth;            /* zauth, when CURVE is on */
     uint64_t session;          /* this manager instance, announced in WELCOME */
     uint64_t malformed;        /* messages dropped as malformed, all jobs */
     uint64_t version_mismatch; /* messages of another protocol version */
+    offender_t offenders[OFFENDERS];
+    size_t next_offender;
+    uint64_t disconnected;     /* peers cut off for bad messages */
     int64_t next_heartbeat;
 
     /* The job being run, between cluster_run's start and end. */
@@ -263,13 +282,37 @@ static void s_worker_lost(cluster_t *self, worker_t *w, const char *why)
 
 /* ------------------------------------------------------------ messages */
 
-static void s_on_hello(cluster_t *self, zframe_t *identity, worker_t *w, const hy_msg_t *msg)
+/* Counts a bad message from a peer; after OFFENCES_MAX of them its
+   connection is cut (shutdown of the socket it came through). ZeroMQ has no
+   call to drop one peer of a ROUTER; the message's source descriptor is the
+   way to it. */
+static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, int fd, const char *who)
+{
+    offender_t *o = NULL;
+    for (size_t i = 0; i < OFFENDERS && !o; i++)
+        if (self->offenders[i].id_len == id_len && memcmp(self->offenders[i].id, id, id_len) == 0)
+            o = &self->offenders[i];
+    if (!o) {   /* a new one replaces the oldest entry */
+        o = &self->offenders[self->next_offender++ % OFFENDERS];
+        memcpy(o->id, id, id_len);
+        o->id_len = id_len;
+        o->count = 0;
+    }
+    if (++o->count >= OFFENCES_MAX && fd >= 0) {
+        log_warn("disconnected %s after %u bad messages", who, o->count);
+        shutdown(fd, SHUT_RDWR);
+        o->count = 0;
+        self->disconnected++;
+    }
+}
+
+static void s_on_hello(cluster_t *self, zframe_t *identity, worker_t *w, const hy_msg_t *msg, const char *key)
 {
     if (!w) {
         w = roster_add(self->roster, zframe_data(identity), zframe_size(identity), msg->name,
                        msg->name_len, msg->threads, msg->heartbeat_ms);
-        log_info("worker %s joined (%u threads, %zu workers)", w->name, w->threads,
-                 roster_alive(self->roster));
+        log_info("worker %s joined (%u threads, %zu workers%s%.8s%s)", w->name, w->threads,
+                 roster_alive(self->roster), key && *key ? ", key " : "", key ? key : "", key && *key ? "..." : "");
     }
     w->expiry = zclock_mono() + (int64_t) w->heartbeat_ms * self->config.liveness;
     hy_msg_t welcome = {.command = HY_WELCOME, .session = self->session,
@@ -279,7 +322,7 @@ static void s_on_hello(cluster_t *self, zframe_t *identity, worker_t *w, const h
     s_adopt_orphans(self, w);
 }
 
-static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
+static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg, int fd)
 {
     if (!self->run || msg->job != self->job_id)
         return;   /* a late result of an earlier job */
@@ -287,6 +330,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
         self->malformed++;
         log_warn("worker %s sent a result for unit %" PRIu64 " of %" PRIu64 "; dropped", w->name,
                  msg->unit, self->run->total);
+        s_offence(self, w->id, w->id_len, fd, w->name);
         return;
     }
     int64_t sent = worker_inflight_remove(w, msg->unit);
@@ -313,8 +357,10 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
     if (msg->status != HY_RESULT_OK)
         log_warn("unit %" PRIu64 " failed on worker %s: %.*s", u, w->name, (int) msg->data_len,
                  (const char *) msg->data);
-    else
+    else {
         log_warn("unit %" PRIu64 " from worker %s: %s; dropped", u, w->name, why);
+        s_offence(self, w->id, w->id_len, fd, w->name);
+    }
     if (self->run->state[u] == UNIT_PENDING)
         self->run->state[u] = UNIT_INFLIGHT;   /* so that run_lost counts it */
     unsigned losses = run_lost(self->run, u, true);
@@ -328,15 +374,35 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg)
 
 static void s_on_message(cluster_t *self)
 {
-    zmsg_t *zmsg = zmsg_recv(self->router);
-    if (!zmsg)
+    void *handle = zsock_resolve(self->router);
+    zmq_msg_t parts[2];
+    zmq_msg_init(&parts[0]);
+    zmq_msg_init(&parts[1]);
+    size_t count = 0;
+    bool more = true;
+    /* A routing id and one body; anything else is malformed. */
+    while (more) {
+        zmq_msg_t *part = &parts[count < 2 ? count : 1];
+        if (count >= 2) {
+            zmq_msg_close(part);
+            zmq_msg_init(part);
+        }
+        if (zmq_msg_recv(part, handle, ZMQ_DONTWAIT) < 0)
+            break;
+        count++;
+        more = zmq_msg_more(part);
+    }
+    if (count == 0) {
+        zmq_msg_close(&parts[0]);
+        zmq_msg_close(&parts[1]);
         return;
-    zframe_t *identity = zmsg_pop(zmsg);
-    zframe_t *body = zmsg_pop(zmsg);
+    }
+    zframe_t *identity = zframe_new(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]));
+    int fd = count >= 2 ? zmq_msg_get(&parts[1], ZMQ_SRCFD) : -1;
     hy_msg_t msg;
-    int rc = !identity || !body || zmsg_size(zmsg) > 0 ? HY_EMALFORMED
-           : hy_decode(zframe_data(body), zframe_size(body), &msg);
-    worker_t *w = identity ? roster_find(self->roster, zframe_data(identity), zframe_size(identity)) : NULL;
+    int rc = count != 2 ? HY_EMALFORMED : hy_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &msg);
+    worker_t *w = roster_find(self->roster, zframe_data(identity), zframe_size(identity));
+    const char *who = w ? w->name : "an unknown peer";
 
     if (rc == HY_EVERSION) {
         if (self->version_mismatch++ % 100 == 0)
@@ -345,12 +411,14 @@ static void s_on_message(cluster_t *self)
                      HY_PROTOCOL_VERSION);
         hy_msg_t bye = {.command = HY_GOODBYE, .name = "protocol version mismatch"};
         s_send_to(self, identity, &bye);
+        s_offence(self, zframe_data(identity), zframe_size(identity), fd, who);
     } else if (rc < 0) {
         if (self->malformed++ % 100 == 0)
-            log_warn("dropped a malformed message from %s (%" PRIu64 " so far)",
-                     w ? w->name : "an unknown peer", self->malformed);
+            log_warn("dropped a malformed message from %s (%" PRIu64 " so far)", who, self->malformed);
+        s_offence(self, zframe_data(identity), zframe_size(identity), fd, who);
     } else if (msg.command == HY_HELLO) {
-        s_on_hello(self, identity, w, &msg);
+        const char *key = zmq_msg_gets(&parts[1], "User-Id");
+        s_on_hello(self, identity, w, &msg, key);
     } else if (!w) {
         /* Not (or no longer) on the roster: it must introduce itself again. */
         if (msg.command != HY_GOODBYE) {
@@ -361,7 +429,7 @@ static void s_on_message(cluster_t *self)
         w->expiry = zclock_mono() + (int64_t) w->heartbeat_ms * self->config.liveness;
         switch (msg.command) {
         case HY_HEARTBEAT: break;
-        case HY_RESULT: s_on_result(self, w, &msg); break;
+        case HY_RESULT: s_on_result(self, w, &msg, fd); break;
         case HY_GOODBYE: {
             char why[300];
             snprintf(why, sizeof why, "said goodbye: %.*s", (int) msg.name_len, msg.name);
@@ -371,11 +439,12 @@ static void s_on_message(cluster_t *self)
         default:
             self->malformed++;
             log_warn("dropped unexpected %s from worker %s", hy_command_name(msg.command), w->name);
+            s_offence(self, w->id, w->id_len, fd, who);
         }
     }
     zframe_destroy(&identity);
-    zframe_destroy(&body);
-    zmsg_destroy(&zmsg);
+    zmq_msg_close(&parts[0]);
+    zmq_msg_close(&parts[1]);
 }
 
 /* ------------------------------------------------------------ timers */
@@ -445,6 +514,82 @@ static void s_show_progress(cluster_t *self)
 
 /* ------------------------------------------------------------ life cycle */
 
+/* Removes dir and everything below it (our private directory only). */
+static int s_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) flag, (void) ftw;
+    return remove(path);
+}
+
+/* Copies every public certificate of dir into the directory to. */
+static int s_copy_certs(const char *dir, const char *to, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot read --allow %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || (n > 7 && streq(e->d_name + n - 7, "_secret")))
+            continue;
+        char from[4096], path[4096];
+        snprintf(from, sizeof from, "%s/%s", dir, e->d_name);
+        snprintf(path, sizeof path, "%s/%s", to, e->d_name);
+        zcert_t *cert = zcert_load(from);
+        if (cert) {
+            zcert_save_public(cert, path);
+            zcert_destroy(&cert);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+/* CURVE on the router: our key pair, zauth allowing the certificates of
+   --allow (and of our local workers, whose key pair we make here). */
+static int s_secure(cluster_t *self, char *err, size_t errlen)
+{
+    zcert_t *cert = curve_load(self->config.cert, true, err, errlen);
+    if (!cert)
+        return -1;
+    const char *allowed = self->config.allow;
+    char dir[160];
+    if (self->config.local > 0) {
+        /* Local workers get a key pair of their own, allowed beside --allow. */
+        char path[256];
+        snprintf(dir, sizeof dir, "%s/allowed", self->ipc_dir);
+        zcert_t *local = zcert_new();
+        snprintf(path, sizeof path, "%s/local-worker", self->ipc_dir);
+        int rc = mkdir(dir, 0700) == 0 && s_copy_certs(allowed, dir, err, errlen) == 0 ? zcert_save(local, path) : -1;
+        snprintf(path, sizeof path, "%s/local-worker", dir);
+        if (rc == 0)
+            rc = zcert_save_public(local, path);
+        snprintf(path, sizeof path, "%s/manager.pub", self->ipc_dir);
+        if (rc == 0)
+            rc = zcert_save_public(cert, path);
+        zcert_destroy(&local);
+        if (rc != 0) {
+            if (!err[0])
+                snprintf(err, errlen, "cannot write keys in %s: %s", self->ipc_dir, strerror(errno));
+            zcert_destroy(&cert);
+            return -1;
+        }
+        allowed = dir;
+    } else if (access(allowed, R_OK | X_OK) != 0) {
+        snprintf(err, errlen, "cannot read --allow %s: %s", allowed, strerror(errno));
+        zcert_destroy(&cert);
+        return -1;
+    }
+    self->auth = zactor_new(zauth, NULL);
+    zstr_sendx(self->auth, "CURVE", allowed, NULL);
+    zsock_wait(self->auth);
+    int rc = curve_server_setup(self->router, cert, err, errlen);
+    zcert_destroy(&cert);
+    return rc;
+}
+
 cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 {
     cluster_t *self = calloc(1, sizeof *self);
@@ -453,32 +598,42 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->roster = roster_new();
     self->router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(self->router);
+    err[0] = '\0';
+    /* Local workers use a socket in a directory only we can enter. */
+    snprintf(self->ipc_dir, sizeof self->ipc_dir, "/tmp/hyades-XXXXXX");
+    if (config->local > 0 && !mkdtemp(self->ipc_dir)) {
+        self->ipc_dir[0] = '\0';
+        snprintf(err, errlen, "cannot create a private directory in /tmp: %s", strerror(errno));
+        cluster_destroy(&self);
+        return NULL;
+    }
+    if (config->local == 0)
+        self->ipc_dir[0] = '\0';
+    if (config->cert && s_secure(self, err, errlen) < 0) {
+        cluster_destroy(&self);
+        return NULL;
+    }
     if (config->bind) {
         if (zsock_bind(self->router, "%s", config->bind) < 0) {
             snprintf(err, errlen, "cannot bind %s: %s", config->bind, zmq_strerror(zmq_errno()));
             cluster_destroy(&self);
             return NULL;
         }
-        log_info("listening on %s", zsock_endpoint(self->router));
+        log_info("listening on %s%s", zsock_endpoint(self->router),
+                 config->cert ? " (CURVE: only allowed keys, encrypted)" : "");
     }
     if (config->local > 0) {
-        /* Local workers use a socket in a directory only we can enter. */
-        snprintf(self->ipc_dir, sizeof self->ipc_dir, "/tmp/hyades-XXXXXX");
-        char endpoint[128];
-        if (!mkdtemp(self->ipc_dir)) {
-            self->ipc_dir[0] = '\0';
-            snprintf(err, errlen, "cannot create a private directory in /tmp: %s", strerror(errno));
-            cluster_destroy(&self);
-            return NULL;
-        }
+        char endpoint[128], cert[128], manager[128];
         snprintf(endpoint, sizeof endpoint, "ipc://%s/manager", self->ipc_dir);
+        snprintf(cert, sizeof cert, "%s/local-worker", self->ipc_dir);
+        snprintf(manager, sizeof manager, "%s/manager.pub", self->ipc_dir);
         if (zsock_bind(self->router, "%s", endpoint) < 0) {
             snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
             cluster_destroy(&self);
             return NULL;
         }
-        self->local = local_start(endpoint, (size_t) config->local, config->heartbeat_ms,
-                                  config->liveness, err, errlen);
+        self->local = local_start(endpoint, (size_t) config->local, config->heartbeat_ms, config->liveness,
+                                  config->cert ? cert : NULL, config->cert ? manager : NULL, err, errlen);
         if (!self->local) {
             cluster_destroy(&self);
             return NULL;
@@ -502,12 +657,9 @@ void cluster_destroy(cluster_t **self_p)
         zclock_sleep(20);   /* linger is 0: let the goodbyes leave */
     local_stop(&self->local);
     zsock_destroy(&self->router);
-    if (self->ipc_dir[0]) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/manager", self->ipc_dir);
-        unlink(path);
-        rmdir(self->ipc_dir);
-    }
+    zactor_destroy(&self->auth);
+    if (self->ipc_dir[0])
+        nftw(self->ipc_dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     roster_destroy(&self->roster);
     free(self);
     *self_p = NULL;

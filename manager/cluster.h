@@ -20,6 +20,8 @@ typedef struct {
     int64_t max_attempts;      /* losses of one unit before the job fails */
     int64_t straggler_ms;      /* a unit out longer than this and 4x the median is copied */
     const char *journal;       /* durable log of finished units, or NULL */
+    const char *cert;          /* our CURVE key pair, or NULL: no CURVE */
+    const char *allow;         /* directory of the workers' public certificates */
     bool quiet;                /* no progress line, no info logs, no summary */
     bool progress;             /* show the live progress line */
 } cluster_config_t;

@@ -36,7 +36,7 @@ static int s_worker_path(char *path, size_t len)
 }
 
 local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, int64_t liveness,
-                     char *err, size_t errlen)
+                     const char *cert, const char *manager_key, char *err, size_t errlen)
 {
     char program[PATH_MAX];
     if (s_worker_path(program, sizeof program) < 0 || access(program, X_OK) != 0) {
@@ -54,7 +54,8 @@ local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, i
         char name[32];
         snprintf(name, sizeof name, "local-%zu", i + 1);
         char *argv[] = {program, "--connect", (char *) endpoint, "--threads", "1", "--name", name,
-                        "--heartbeat", hb, "--liveness", live, "--quiet", NULL};
+                        "--heartbeat", hb, "--liveness", live, "--quiet",
+                        cert ? "--cert" : NULL, (char *) cert, "--manager-key", (char *) manager_key, NULL};
         pid_t pid = fork();
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -9,10 +9,11 @@
 typedef struct local_t local_t;
 
 /* Starts count hyades-worker processes connecting to endpoint, one compute
-   thread each. The program is $HYADES_WORKER or hyades-worker beside this
-   executable. Returns NULL with a one-line reason in err. */
+   thread each; with cert and manager_key (else NULL), over CURVE. The
+   program is $HYADES_WORKER or hyades-worker beside this executable.
+   Returns NULL with a one-line reason in err. */
 local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, int64_t liveness,
-                     char *err, size_t errlen);
+                     const char *cert, const char *manager_key, char *err, size_t errlen);
 /* Collects workers that exited, logging how and calling exited(arg, i) for
    the i-th (0-based; named local-(i+1)) if exited is not NULL. Returns how
    many still run. */

@@ -1,5 +1,6 @@
 /* hyades-manager: command line -> cluster -> job -> summary. */
 #include "common/log.h"
+#include "common/curve.h"
 #include "common/options.h"
 #include "common/protocol.h"
 #include "manager/cluster.h"
@@ -12,7 +13,8 @@
 
 static void s_usage(FILE *out, const opt_t *opts)
 {
-    fprintf(out, "usage: hyades-manager [options] JOB [job options]\n\n"
+    fprintf(out, "usage: hyades-manager [options] JOB [job options]\n"
+                 "       hyades-manager keygen FILE   (a CURVE key pair: FILE and FILE_secret)\n\n"
                  "Splits JOB into work units, hands them to workers over ZeroMQ and writes the\n"
                  "output. Without --bind it is a one-machine cluster of --local workers.\n\n"
                  "jobs (hyades-manager JOB --help for their options):\n");
@@ -35,10 +37,19 @@ int main(int argc, char **argv)
 {
     log_init("manager");
     int64_t cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-    const char *bind = NULL, *json = NULL, *output = NULL, *journal = NULL;
+    if (argc == 3 && streq(argv[1], "keygen")) {
+        char err[512];
+        if (curve_keygen(argv[2], err, sizeof err) < 0) {
+            fprintf(stderr, "hyades-manager: %s\n", err);
+            return 1;
+        }
+        printf("wrote %s (public: give it to the workers) and %s_secret (keep it here)\n", argv[2], argv[2]);
+        return 0;
+    }
+    const char *bind = NULL, *json = NULL, *output = NULL, *journal = NULL, *cert = NULL, *allow = NULL;
     int64_t local = -1, min_workers = 0, heartbeat = 1000, liveness = 3, max_attempts = 3, straggler = 1000;
     int schedule = SCHED_DYNAMIC;
-    bool quiet = false, help = false;
+    bool quiet = false, help = false, insecure = false;
     const opt_t opts[] = {
         {"bind", 'b', OPT_STRING, &bind, 0, 0, 0, 0, NULL, "HYADES_BIND", "ENDPOINT", "wait for remote workers here, e.g. tcp://0.0.0.0:5555"},
         {"local", 'l', OPT_INT, &local, 0, 1024, 0, 0, NULL, "HYADES_LOCAL", "N", "start N local workers (cores without --bind, else 0)"},
@@ -49,6 +60,9 @@ int main(int argc, char **argv)
         {"max-attempts", 0, OPT_INT, &max_attempts, 1, 255, 0, 0, NULL, "HYADES_MAX_ATTEMPTS", "N", "losses of one unit before the job fails (3)"},
         {"straggler-ms", 0, OPT_INT, &straggler, 10, 86400000, 0, 0, NULL, "HYADES_STRAGGLER_MS", "MS", "copy a unit out this long and 4x the median to an idle worker (1000)"},
         {"journal", 'j', OPT_STRING, &journal, 0, 0, 0, 0, NULL, "HYADES_JOURNAL", "FILE", "log finished units here; the same command resumes from it"},
+        {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
+        {"allow", 0, OPT_STRING, &allow, 0, 0, 0, 0, NULL, "HYADES_ALLOW", "DIR", "public certificates of the workers let in"},
+        {"insecure", 0, OPT_FLAG, &insecure, 0, 0, 0, 0, NULL, "HYADES_INSECURE", NULL, "listen beyond this machine without keys"},
         {"json", 0, OPT_STRING, &json, 0, 0, 0, 0, NULL, "HYADES_JSON", "FILE", "write the run summary as JSON"},
         {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "output file (the job's default name)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "no progress line, summary or info logs"},
@@ -92,6 +106,13 @@ int main(int argc, char **argv)
         problem = "--local 0 needs --bind: there would be no workers";
     else if (!bind && min_workers > local)
         problem = "--min-workers is larger than --local and there is no --bind for others";
+    else if (!cert != !allow)
+        problem = "--cert and --allow go together: our key pair, and the workers' public certificates";
+    else if (bind && !cert && !insecure && !curve_endpoint_is_local(bind))
+        problem = "refusing to listen beyond this machine without keys: run 'hyades-manager keygen manager.cert'"
+                  " and 'hyades-worker keygen worker.cert' on each worker, put the workers' public certificates in"
+                  " a directory, and pass --cert manager.cert --allow DIR (workers: --cert worker.cert"
+                  " --manager-key manager.cert); or pass --insecure on a network you trust";
     if (problem) {
         fprintf(stderr, "hyades-manager: %s\n", problem);
         job_plan_clear(kind, &plan);
@@ -114,7 +135,7 @@ int main(int argc, char **argv)
     zsys_init();
     cluster_config_t config = {
         .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
-        .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler, .journal = journal, .quiet = quiet,
+        .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler, .journal = journal, .cert = cert, .allow = allow, .quiet = quiet,
         .progress = !quiet && isatty(STDERR_FILENO),
     };
     cluster_t *cluster = cluster_new(&config, err, sizeof err);

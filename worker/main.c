@@ -1,5 +1,6 @@
 /* hyades-worker: command line -> session. */
 #include "common/log.h"
+#include "common/curve.h"
 #include "common/options.h"
 #include "common/protocol.h"
 #include "worker/session.h"
@@ -8,7 +9,8 @@
 
 static void s_usage(FILE *out, const opt_t *opts)
 {
-    fprintf(out, "usage: hyades-worker --connect ENDPOINT [options]\n\n"
+    fprintf(out, "usage: hyades-worker --connect ENDPOINT [options]\n"
+                 "       hyades-worker keygen FILE   (a CURVE key pair: FILE and FILE_secret)\n\n"
                  "Computes work units for a hyades manager; keeps serving successive manager\n"
                  "runs until stopped with Ctrl-C or SIGTERM.\n\noptions:\n");
     opts_usage(opts, out);
@@ -17,7 +19,17 @@ static void s_usage(FILE *out, const opt_t *opts)
 int main(int argc, char **argv)
 {
     log_init("worker");
-    const char *endpoint = NULL, *name = NULL;
+    if (argc == 3 && streq(argv[1], "keygen")) {
+        char err[512];
+        if (curve_keygen(argv[2], err, sizeof err) < 0) {
+            fprintf(stderr, "hyades-worker: %s\n", err);
+            return 1;
+        }
+        printf("wrote %s (public: copy it into the manager's --allow directory) and %s_secret (keep it here)\n",
+               argv[2], argv[2]);
+        return 0;
+    }
+    const char *endpoint = NULL, *name = NULL, *cert = NULL, *manager_key = NULL;
     int64_t threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     int64_t heartbeat = 1000, liveness = 3;
     bool help = false, quiet = false;
@@ -27,6 +39,8 @@ int main(int argc, char **argv)
         {"name", 'n', OPT_STRING, &name, 0, 0, 0, 0, NULL, "HYADES_NAME", "NAME", "name shown by the manager (host-pid)"},
         {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval (1000)"},
         {"liveness", 0, OPT_INT, &liveness, 1, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before the manager counts as gone (3)"},
+        {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
+        {"manager-key", 0, OPT_STRING, &manager_key, 0, 0, 0, 0, NULL, "HYADES_MANAGER_KEY", "FILE", "the manager's public certificate"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "log warnings and errors only"},
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
@@ -39,6 +53,10 @@ int main(int argc, char **argv)
     }
     if (next >= 0 && next < argc) {
         snprintf(err, sizeof err, "unexpected argument '%s'", argv[next]);
+        next = -1;
+    }
+    if (next >= 0 && !cert != !manager_key) {
+        snprintf(err, sizeof err, "--cert and --manager-key go together: our key pair, and the manager's public certificate");
         next = -1;
     }
     if (next >= 0 && !endpoint) {
@@ -67,10 +85,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyades-worker: %s\n", err);
         return 2;
     }
+    if (cert) {
+        config.cert = curve_load(cert, true, err, sizeof err);
+        config.manager_key = config.cert ? curve_load(manager_key, false, err, sizeof err) : NULL;
+        if (!config.manager_key) {
+            fprintf(stderr, "hyades-worker: %s\n", err);
+            zcert_destroy(&config.cert);
+            return 2;
+        }
+    }
     if (quiet)
         log_set_level(HY_LOG_WARN);
     if (failpoints_active(&config.failpoints))
         log_warn("failpoints active: %s", getenv("HYADES_FAILPOINTS"));
     zsys_init();
-    return session_run(&config);
+    int status = session_run(&config);
+    zcert_destroy(&config.cert);
+    zcert_destroy(&config.manager_key);
+    return status;
 }

@@ -6,6 +6,7 @@
    backoff (doubling, capped) and introduce ourselves again on a new one. A new
    manager session id makes us forget the jobs we cached. */
 #include "worker/session.h"
+#include "common/curve.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "jobs/job.h"
@@ -68,6 +69,8 @@ static void s_connect(self_t *self)
 {
     self->dealer = zsock_new(ZMQ_DEALER);
     hy_socket_setup(self->dealer);
+    if (self->config->cert)
+        curve_client_setup(self->dealer, self->config->cert, self->config->manager_key);
     zsock_set_reconnect_ivl(self->dealer, 100);
     zsock_set_reconnect_ivl_max(self->dealer, 2000);
     if (zsock_connect(self->dealer, "%s", self->config->endpoint) < 0) {

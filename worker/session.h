@@ -3,6 +3,7 @@
 #ifndef HY_SESSION_H
 #define HY_SESSION_H
 
+#include <czmq.h>
 #include <stdint.h>
 
 #include "worker/failpoints.h"
@@ -14,6 +15,8 @@ typedef struct {
     int64_t heartbeat_ms;    /* interval of our heartbeats */
     int64_t liveness;        /* missed manager heartbeats before we reconnect */
     failpoints_t failpoints; /* faults to inject (tests) */
+    zcert_t *cert;           /* our CURVE key pair, or NULL: no CURVE */
+    zcert_t *manager_key;    /* the manager's public certificate */
 } session_config_t;
 
 /* Serves managers until SIGINT/SIGTERM. Returns the process exit status. */

@@ -1,0 +1,78 @@
+/* curve: key pairs, CURVE server and client set-up, and which endpoints need them. */
+#include "common/curve.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ZMQ_ZAP_ENFORCE_DOMAIN; czmq's setter for it is compiled out of Debian's
+   czmq (draft API) and does nothing, so it is set on the libzmq socket. */
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
+int curve_keygen(const char *path, char *err, size_t errlen)
+{
+    char secret[4096];
+    snprintf(secret, sizeof secret, "%s_secret", path);
+    if (access(path, F_OK) == 0 || access(secret, F_OK) == 0) {
+        snprintf(err, errlen, "%s or %s already exists; not overwriting a key", path, secret);
+        return -1;
+    }
+    zcert_t *cert = zcert_new();
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    zcert_set_meta(cert, "created-by", "hyades keygen on %s", host);
+    int rc = zcert_save(cert, path);
+    zcert_destroy(&cert);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen)
+{
+    zcert_t *cert = zcert_load(path);
+    if (!cert) {
+        snprintf(err, errlen, "cannot load the certificate %s", path);
+        return NULL;
+    }
+    static const char zero[] = "0000000000000000000000000000000000000000";
+    if (need_secret && streq(zcert_secret_txt(cert), zero)) {
+        snprintf(err, errlen, "%s_secret is missing: a key pair is needed here, not only a public certificate", path);
+        zcert_destroy(&cert);
+        return NULL;
+    }
+    return cert;
+}
+
+int curve_server_setup(zsock_t *sock, zcert_t *cert, char *err, size_t errlen)
+{
+    zcert_apply(cert, sock);
+    zsock_set_curve_server(sock, 1);
+    zsock_set_zap_domain(sock, HY_ZAP_DOMAIN);
+    int on = 1;
+    if (zmq_setsockopt(zsock_resolve(sock), ZMQ_ZAP_ENFORCE_DOMAIN, &on, sizeof on) != 0) {
+        snprintf(err, errlen, "this libzmq cannot enforce ZAP (ZMQ_ZAP_ENFORCE_DOMAIN): %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+void curve_client_setup(zsock_t *sock, zcert_t *cert, zcert_t *server)
+{
+    zcert_apply(cert, sock);
+    zsock_set_curve_serverkey(sock, zcert_public_txt(server));
+}
+
+bool curve_endpoint_is_local(const char *endpoint)
+{
+    if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
+        return true;
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return false;
+    const char *host = endpoint + 6;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 || strncmp(host, "[::1]:", 6) == 0;
+}
