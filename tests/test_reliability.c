@@ -1,0 +1,350 @@
+/* Reliability and security, with real processes: poison units, stragglers,
+   the journal after a killed manager, CURVE, and peers that misbehave. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/curve.h"
+#include "common/protocol.h"
+#include "jobs/mandelbrot.h"
+#include "manager/journal.h"
+#include "tests/helpers.h"
+
+TestSuite(reliability, .init = t_setup, .fini = t_teardown, .timeout = 90);
+
+/* Starts the manager with args; waits until it listens; its endpoint in endpoint. */
+static pid_t s_manager(char *const args[], const char *log, char *const env[], char *endpoint, size_t len)
+{
+    char *argv[48] = {(char *) t_bin("hyades-manager")};
+    int argc = 1;
+    for (int i = 0; args[i]; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t pid = t_spawn(argv, log, env);
+    if (endpoint)
+        cr_assert(t_wait_for(log, "listening on ", endpoint, len, 10000), "the manager did not bind");
+    if (endpoint && strchr(endpoint, ' '))
+        *strchr(endpoint, ' ') = '\0';
+    return pid;
+}
+
+/* Starts a worker named name; extra arguments (NULL-terminated) and environment. */
+static pid_t s_worker(const char *endpoint, const char *name, const char *log, char *const extra[], char *const env[])
+{
+    char *argv[24] = {(char *) t_bin("hyades-worker"), "--connect", (char *) endpoint, "--threads", "1", "--name",
+                      (char *) name, "--heartbeat", "100"};
+    int argc = 9;
+    for (int i = 0; extra && extra[i]; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    return t_spawn(argv, log, env);
+}
+
+/* ------------------------------------------------------------ bounded retries */
+
+Test(reliability, a_poison_unit_fails_the_job_naming_it)
+{
+    char *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "3", "--heartbeat", "100", "noop", "--units", "40", NULL};
+    char *env[] = {"HYADES_FAILPOINTS=crash:17", NULL};
+    int rc = t_wait(t_spawn(argv, log, env), 30000);
+    cr_assert_eq(rc, 1, "exit status %d", rc);
+    cr_assert(t_file_contains(log, "unit 17 was lost 3 times"), "the error does not name unit 17");
+    free(log);
+}
+
+Test(reliability, a_unit_lost_fewer_times_than_allowed_is_retried)
+{
+    /* One worker crashes in unit 0; the unit goes to the other, once. */
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "r.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--min-workers", "2", "--heartbeat", "100", "--json", json,
+                    "noop", "--units", "60", "--sleep-ms", "5", NULL};
+    pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *crash[] = {"HYADES_FAILPOINTS=crash:0", NULL};
+    pid_t bad = s_worker(endpoint, "bad", wlog, NULL, crash);
+    cr_assert(t_wait_for(mlog, "worker bad joined", NULL, 0, 10000));
+    pid_t good = s_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    cr_assert_eq(t_wait(bad, 5000), 128 + SIGKILL, "the failpoint did not crash the worker");
+    cr_assert(t_file_contains(mlog, "worker bad lost"));
+    cr_assert_geq(t_json_number(json, "reissued"), 1);
+    cr_assert_eq(t_json_number(json, "done"), 60);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+/* ------------------------------------------------------------ stragglers */
+
+Test(reliability, a_hung_unit_is_copied_to_an_idle_worker)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "s.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--min-workers", "3", "--heartbeat", "100", "--straggler-ms",
+                    "300", "--json", json, "noop", "--units", "80", "--sleep-ms", "10", NULL};
+    pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    /* The first to arrive gets unit 0 first, and hangs in it (while it keeps
+       heartbeating); the second is 30 times slower than the third. */
+    char *hang[] = {"HYADES_FAILPOINTS=hang:0", NULL}, *slow[] = {"HYADES_FAILPOINTS=slow:30", NULL};
+    pid_t hung = s_worker(endpoint, "hung", wlog, NULL, hang);
+    cr_assert(t_wait_for(mlog, "worker hung joined", NULL, 0, 10000));
+    pid_t slowpoke = s_worker(endpoint, "slow", wlog, NULL, slow);
+    cr_assert(t_wait_for(mlog, "worker slow joined", NULL, 0, 10000));
+    pid_t good = s_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job did not complete");
+    cr_assert(t_file_contains(mlog, "unit 0 out on worker hung"), "unit 0 was not copied");
+    cr_assert_geq(t_json_number(json, "speculative"), 2);
+    cr_assert_eq(t_json_number(json, "done"), 80);
+    cr_assert_eq(t_json_number(json, "reissued"), 0, "no worker was lost");
+    for (pid_t *p = (pid_t[]) {hung, slowpoke, good, 0}; *p; p++)
+        cr_assert_eq(t_stop(*p), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+/* ------------------------------------------------------------ journal */
+
+static uint8_t *s_expected(mandel_params_t p)
+{
+    uint8_t *img = malloc((size_t) p.width * p.height), *col = malloc(p.height);
+    for (uint32_t i = 0; i < p.width; i++) {
+        mandel_column(&p, i, col);
+        for (uint32_t j = 0; j < p.height; j++)
+            img[(size_t) j * p.width + i] = col[j];
+    }
+    free(col);
+    return img;
+}
+
+static long s_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long) st.st_size : -1;
+}
+
+Test(reliability, a_killed_manager_resumes_from_its_journal)
+{
+    const mandel_params_t p = {240, 160, -2, 0.5, -1, 1, 300000, 1};
+    char *out = t_path(t_dir, "j.png"), *journal = t_path(t_dir, "run.journal"), *log = t_path(t_dir, "m.log");
+    char *json = t_path(t_dir, "j.json");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "--json", json,
+                    "mandelbrot", "--width", "240", "--height", "160", "--max-iter", "300000", "-o", out, NULL};
+    pid_t manager = t_spawn(argv, log, NULL);
+    /* Wait until some units are on disk, then kill it without warning. */
+    for (int i = 0; i < 2000 && s_file_size(journal) < 4000; i++)
+        usleep(5000);
+    cr_assert_geq(s_file_size(journal), 4000, "nothing reached the journal");
+    kill(manager, SIGKILL);
+    t_wait(manager, 5000);
+    cr_assert_eq(access(out, F_OK), -1, "a killed manager left an output");
+
+    /* A torn last record, as a crash in the middle of a write leaves it. */
+    FILE *f = fopen(journal, "ab");
+    /* unit 7, 256 bytes announced, 3 present */
+    static const uint8_t torn[] = {'H', 'Y', 'R', 'C', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 1, 0, 0xaa, 0xbb, 0xcc};
+    fwrite(torn, 1, sizeof torn, f);
+    fclose(f);
+
+    /* Another job with the same journal is refused before anything runs. */
+    char *other[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--journal", journal, "mandelbrot",
+                     "--width", "241", "-o", out, NULL};
+    char *other_log = t_path(t_dir, "other.log");
+    cr_assert_eq(t_run(other, other_log, 10000), 2);
+    cr_assert(t_file_contains(other_log, "journal of a mandelbrot job with other options"));
+
+    /* The same command resumes and gives the bytes of an uninterrupted run. */
+    cr_assert_eq(t_run(argv, log, 60000), 0, "the resumed run failed");
+    long resumed = t_json_number(json, "resumed");
+    cr_assert(resumed > 0 && resumed < 240, "resumed %ld of 240 units", resumed);
+    cr_assert(t_file_contains(log, "resumed"));
+    uint8_t *want = s_expected(p);
+    uint32_t w, h;
+    uint8_t *got = t_read_png_gray(out, &w, &h);
+    cr_assert(got && w == 240 && h == 160 && memcmp(got, want, 240 * 160) == 0, "the resumed image differs");
+    free(want), free(got);
+    free(out), free(journal), free(log), free(json), free(other_log);
+}
+
+/* ------------------------------------------------------------ CURVE */
+
+Test(reliability, only_allowed_keys_get_work)
+{
+    char *keys = t_path(t_dir, "allowed"), *mcert = t_path(t_dir, "manager.cert");
+    char *good = t_path(keys, "good.cert"), *stranger = t_path(t_dir, "stranger.cert");
+    char err[256];
+    cr_assert_eq(mkdir(keys, 0700), 0);
+    cr_assert_eq(curve_keygen(mcert, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(curve_keygen(good, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(curve_keygen(stranger, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(curve_keygen(good, err, sizeof err), -1, "keygen overwrote a key");
+
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "c.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--cert", mcert, "--allow", keys, "--local", "1",
+                    "--min-workers", "2", "--heartbeat", "100", "mandelbrot", "-o", out, NULL};
+    pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    /* A stranger's key and a plain connection: neither is let in. */
+    char *as_stranger[] = {"--cert", stranger, "--manager-key", mcert, NULL};
+    pid_t w1 = s_worker(endpoint, "stranger", wlog, as_stranger, NULL);
+    pid_t w2 = s_worker(endpoint, "plain", wlog, NULL, NULL);
+    sleep(1);
+    cr_assert_not(t_file_contains(mlog, "job mandelbrot started"), "the job started with an intruder");
+    cr_assert_not(t_file_contains(mlog, "worker stranger joined"));
+    cr_assert_not(t_file_contains(mlog, "worker plain joined"));
+    char *as_good[] = {"--cert", good, "--manager-key", mcert, NULL};
+    pid_t w3 = s_worker(endpoint, "good", wlog, as_good, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0);
+    cr_assert(t_file_contains(mlog, "worker good joined"));
+    cr_assert(t_file_contains(mlog, "worker local-1 joined"), "a local worker could not join over CURVE");
+    uint8_t *ref = t_mandelbrot_ref(500, 400, -2, 0.5, -1, 1, 255);
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h);
+    cr_assert(png && memcmp(png, ref, 500 * 400) == 0);
+    for (pid_t *p = (pid_t[]) {w1, w2, w3, 0}; *p; p++)
+        cr_assert_eq(t_stop(*p), 0);
+    cr_assert(t_file_contains(wlog, "stranger starting") && !t_file_contains(wlog, "stranger joined"));
+    free(png), free(ref);
+    free(keys), free(mcert), free(good), free(stranger), free(mlog), free(wlog), free(out);
+}
+
+Test(reliability, listening_beyond_this_machine_needs_keys)
+{
+    char *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://0.0.0.0:0", "noop", NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 2);
+    cr_assert(t_file_contains(log, "hyades-manager keygen"), "the refusal does not say how to make keys");
+    cr_assert_not(t_file_contains(log, "listening"));
+    char *half[] = {(char *) t_bin("hyades-manager"), "--cert", "x.cert", "noop", NULL};
+    cr_assert_eq(t_run(half, log, 10000), 2);
+    free(log);
+}
+
+Test(reliability, a_curve_server_without_zauth_lets_nobody_in)
+{
+    /* The trap: a CURVE server with no ZAP handler accepts any client. Ours
+       enforces its ZAP domain, so with no zauth running nothing gets through. */
+    zcert_t *server_cert = zcert_new(), *client_cert = zcert_new();
+    zsock_t *server = zsock_new(ZMQ_PULL);
+    char err[256];
+    cr_assert_eq(curve_server_setup(server, server_cert, err, sizeof err), 0, "%s", err);
+    int port = zsock_bind(server, "tcp://127.0.0.1:*");
+    cr_assert_gt(port, 0);
+    zsock_t *client = zsock_new(ZMQ_PUSH);
+    curve_client_setup(client, client_cert, server_cert);
+    zsock_set_sndtimeo(client, 100);
+    zsock_connect(client, "tcp://127.0.0.1:%d", port);
+    zstr_send(client, "let me in");
+    zsock_set_rcvtimeo(server, 700);
+    char *got = zstr_recv(server);
+    cr_assert_null(got, "a client got through with no ZAP handler");
+    zsock_destroy(&client);
+    zsock_destroy(&server);
+    zcert_destroy(&server_cert);
+    zcert_destroy(&client_cert);
+}
+
+/* ------------------------------------------------------------ hostile peers */
+
+Test(reliability, a_garbage_flood_is_cut_off_and_the_job_completes)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *out = t_path(t_dir, "g.png"), *json = t_path(t_dir, "g.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--local", "2", "--json", json, "mandelbrot", "--max-iter",
+                    "3000", "-o", out, NULL};
+    pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *rogue = zsock_new_dealer(endpoint);
+    zsock_set_sndtimeo(rogue, 100);
+    uint8_t junk[64];
+    for (int i = 0; i < 400; i++) {
+        for (size_t k = 0; k < sizeof junk; k++)
+            junk[k] = (uint8_t) (i * 31 + k * 7);
+        zframe_t *frame = zframe_new(junk, (size_t) (i % 64));
+        zframe_send(&frame, rogue, ZFRAME_DONTWAIT);
+        zframe_destroy(&frame);
+    }
+    /* Results for a job and units that do not exist, with no HELLO first. */
+    for (int i = 0; i < 50; i++) {
+        hy_msg_t lie = {.command = HY_RESULT, .job = 12345, .unit = (uint64_t) i, .data = junk, .data_len = 8};
+        hy_send(rogue, NULL, &lie);
+    }
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
+    zsock_destroy(&rogue);
+    cr_assert(t_file_contains(mlog, "disconnected an unknown peer after 100 bad messages"));
+    cr_assert(t_file_contains(mlog, "malformed"));
+    uint8_t *ref = t_mandelbrot_ref(500, 400, -2, 0.5, -1, 1, 3000);
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h);
+    cr_assert(png && memcmp(png, ref, 500 * 400) == 0, "the output differs");
+    cr_assert_eq(t_json_number(json, "rejected"), 0);
+    free(png), free(ref);
+    free(mlog), free(out), free(json);
+}
+
+/* ------------------------------------------------------------ journal format */
+
+static void s_count_replay(void *arg, uint64_t unit, const uint8_t *data, size_t len)
+{
+    uint64_t *seen = arg;
+    cr_assert_eq(len, unit + 1, "record %lu has the wrong payload", (unsigned long) unit);
+    for (size_t i = 0; i < len; i++)
+        cr_assert_eq(data[i], (uint8_t) (unit * 3 + i));
+    seen[unit]++;
+}
+
+Test(reliability, a_journal_cut_anywhere_replays_exactly_its_whole_records)
+{
+    char *path = t_path(t_dir, "j"), *cut = t_path(t_dir, "cut"), err[256];
+    const uint8_t params[] = {1, 2, 3};
+    long ends[6];   /* file size after the header and after each record */
+    journal_t *j = journal_open(path, "noop", params, 3, 5, s_count_replay, NULL, err, sizeof err);
+    cr_assert_not_null(j, "%s", err);
+    journal_flush(j);
+    ends[0] = s_file_size(path);
+    for (uint64_t u = 0; u < 5; u++) {
+        uint8_t data[8];
+        for (size_t i = 0; i <= u; i++)
+            data[i] = (uint8_t) (u * 3 + i);
+        cr_assert_eq(journal_append(j, u, data, u + 1), 0);
+        journal_flush(j);
+        ends[u + 1] = s_file_size(path);
+    }
+    journal_close(&j);
+    size_t len;
+    char *whole = t_read_file(path, &len);
+    cr_assert_eq((long) len, ends[5]);
+    for (long n = ends[0]; n <= ends[5]; n++) {
+        FILE *f = fopen(cut, "wb");
+        fwrite(whole, 1, (size_t) n, f);
+        fclose(f);
+        uint64_t seen[5] = {0};
+        j = journal_open(cut, "noop", params, 3, 5, s_count_replay, seen, err, sizeof err);
+        cr_assert_not_null(j, "cut at %ld: %s", n, err);
+        journal_close(&j);
+        for (uint64_t u = 0; u < 5; u++)
+            cr_assert_eq(seen[u], n >= ends[u + 1] ? 1u : 0u, "cut at %ld, record %lu", n, (unsigned long) u);
+        /* The torn tail is gone: the file ends after the last whole record. */
+        long whole_end = ends[0];
+        for (int r = 1; r <= 5; r++)
+            if (n >= ends[r])
+                whole_end = ends[r];
+        cr_assert_eq(s_file_size(cut), whole_end, "cut at %ld", n);
+    }
+    /* A damaged byte inside record 2 ends the replay before it. */
+    whole[ends[2] - 2] ^= 0x40;
+    FILE *f = fopen(cut, "wb");
+    fwrite(whole, 1, len, f);
+    fclose(f);
+    uint64_t seen[5] = {0};
+    j = journal_open(cut, "noop", params, 3, 5, s_count_replay, seen, err, sizeof err);
+    journal_close(&j);
+    cr_assert(seen[0] == 1 && seen[1] == 0 && seen[4] == 0);
+    /* Another job's parameters are refused. */
+    const uint8_t other[] = {1, 2, 4};
+    cr_assert_eq(journal_check(path, "noop", other, 3, 5, err, sizeof err), -1);
+    cr_assert_eq(journal_check(path, "noop", params, 3, 6, err, sizeof err), -1);
+    cr_assert_eq(journal_check(path, "pi", params, 3, 5, err, sizeof err), -1);
+    cr_assert_eq(journal_check(path, "noop", params, 3, 5, err, sizeof err), 0);
+    free(whole), free(path), free(cut);
+}
