@@ -64,7 +64,7 @@ WORKER  := $(BUILD)/hyades-worker
 TESTS   := $(BUILD)/hyades-tests
 BENCH   := $(BUILD)/hyades-bench
 
-.PHONY: all run test asan bench install clean
+.PHONY: all run test asan bench fuzz install clean
 all: $(MANAGER) $(WORKER)
 
 $(BUILD)/obj/%.o: %.c
@@ -115,6 +115,19 @@ asan:
 # Ratios against baselines measured in the same run; BENCH_ARGS="W H M" to resize.
 bench: all $(BENCH)
 	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH) $(BENCH_ARGS)
+
+# libFuzzer on the protocol decoder and the job parameter loaders, for
+# FUZZ_SECONDS (60); seeds in tests/fuzz/corpus, findings in build/fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := tests/fuzz/fuzz_protocol.c common/protocol.c common/log.c common/options.c common/image.c \
+            common/reorder.c $(JOBS_SRC)
+fuzz:
+	@command -v clang >/dev/null || sh deploy/install-deps.sh fuzz
+	@mkdir -p build/fuzz/corpus
+	clang -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off -g -O1 -fsanitize=fuzzer,address,undefined -I. \
+	  $(PKG_CFLAGS) $(FUZZ_SRC) -o build/fuzz/fuzz_protocol $(LIBS)
+	build/fuzz/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ \
+	  build/fuzz/corpus tests/fuzz/corpus
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Installs the Debian 12 packages that hyades needs to build, test and run.
+# Installs the Debian 12 packages that hyades needs to build, test and run
+# (with the argument "fuzz": what make fuzz needs).
 set -eu
 PACKAGES="build-essential pkg-config libczmq-dev libzmq3-dev libpng-dev libgif-dev
-libcriterion-dev libprimesieve-dev"
+libcriterion-dev libprimesieve-dev zlib1g-dev iproute2 iptables"
+# "fuzz": clang and its libFuzzer runtime, for make fuzz.
+[ "${1:-}" = fuzz ] && PACKAGES="clang libclang-rt-14-dev"
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=""
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
