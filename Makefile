@@ -64,7 +64,7 @@ WORKER  := $(BUILD)/hyades-worker
 TESTS   := $(BUILD)/hyades-tests
 BENCH   := $(BUILD)/hyades-bench
 
-.PHONY: all run test asan bench fuzz install clean
+.PHONY: all run test asan bench fuzz chaos install clean
 all: $(MANAGER) $(WORKER)
 
 $(BUILD)/obj/%.o: %.c
@@ -115,6 +115,12 @@ asan:
 # Ratios against baselines measured in the same run; BENCH_ARGS="W H M" to resize.
 bench: all $(BENCH)
 	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH) $(BENCH_ARGS)
+
+# Kills, freezes and restarts workers under real jobs for CHAOS_SECONDS (a
+# short run of the same is part of make test).
+CHAOS_SECONDS ?= 300
+chaos: all
+	tests/chaos/chaos.sh --seconds $(CHAOS_SECONDS) --build $(abspath $(BUILD))
 
 # libFuzzer on the protocol decoder and the job parameter loaders, for
 # FUZZ_SECONDS (60); seeds in tests/fuzz/corpus, findings in build/fuzz.

@@ -348,3 +348,17 @@ Test(reliability, a_journal_cut_anywhere_replays_exactly_its_whole_records)
     cr_assert_eq(journal_check(path, "noop", params, 3, 5, err, sizeof err), 0);
     free(whole), free(path), free(cut);
 }
+
+/* ------------------------------------------------------------ chaos */
+
+Test(reliability, a_short_chaos_run_changes_no_output_byte, .timeout = 120)
+{
+    char *log = t_path(t_dir, "chaos.log");
+    char *argv[] = {"/bin/bash", "tests/chaos/chaos.sh", "--seconds", "6", "--build", (char *) t_bin(""), NULL};
+    int rc = t_run(argv, log, 110000);
+    char *text = t_read_file(log, NULL);
+    cr_assert_eq(rc, 0, "chaos failed:\n%s", text ? text : "");
+    cr_assert(strstr(text, "every output identical"), "%s", text);
+    free(text);
+    free(log);
+}
