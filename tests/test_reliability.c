@@ -362,3 +362,18 @@ Test(reliability, a_short_chaos_run_changes_no_output_byte, .timeout = 120)
     free(text);
     free(log);
 }
+
+/* ------------------------------------------------------------ several hosts */
+
+Test(reliability, a_cut_cable_loses_nothing_and_the_worker_rejoins, .timeout = 120)
+{
+    char *log = t_path(t_dir, "netns.log");
+    char *argv[] = {"/bin/bash", "tests/netns/cut_cable.sh", "--build", (char *) t_bin(""), NULL};
+    int rc = t_run(argv, log, 110000);
+    char *text = t_read_file(log, NULL);
+    if (rc == 77)
+        cr_skip_test("%s", text ? text : "network namespaces unavailable");
+    cr_assert_eq(rc, 0, "%s", text ? text : "");
+    free(text);
+    free(log);
+}
