@@ -256,6 +256,11 @@ Test(reliability, a_garbage_flood_is_cut_off_and_the_job_completes)
     pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     zsock_t *rogue = zsock_new_dealer(endpoint);
     zsock_set_sndtimeo(rogue, 100);
+    /* A frame over the maximum message size (ZeroMQ drops the connection
+       that carries it), then garbage on the next connection. */
+    zframe_t *huge = zframe_new(NULL, HY_MAX_MESSAGE + 1);
+    memset(zframe_data(huge), 'H', zframe_size(huge));
+    zframe_send(&huge, rogue, 0);
     uint8_t junk[64];
     for (int i = 0; i < 400; i++) {
         for (size_t k = 0; k < sizeof junk; k++)
