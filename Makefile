@@ -106,6 +106,7 @@ asan:
 	HYADES_BUILD=$(abspath build/asan) \
 	ASAN_OPTIONS=detect_leaks=1:log_path=$(abspath build/asan/reports)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath build/asan/reports)/ubsan \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	  build/asan/hyades-tests $(CRITERION_FLAGS) 2>&1 | tee build/asan/test.log; rc=$$?; \
 	if [ -n "$$(ls build/asan/reports)" ] || grep -E -q 'LeakSanitizer|AddressSanitizer|runtime error:|[Dd]angling' build/asan/test.log; then \
 	  cat build/asan/reports/* 2>/dev/null | head -60; \

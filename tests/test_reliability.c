@@ -251,8 +251,9 @@ Test(reliability, a_garbage_flood_is_cut_off_and_the_job_completes)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *out = t_path(t_dir, "g.png"), *json = t_path(t_dir, "g.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--local", "2", "--json", json, "mandelbrot", "--max-iter",
-                    "3000", "-o", out, NULL};
+    /* A job long enough (about a second) to be running through the whole flood. */
+    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--local", "1", "--json", json, "mandelbrot", "--max-iter",
+                    "40000", "-o", out, NULL};
     pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     zsock_t *rogue = zsock_new_dealer(endpoint);
     zsock_set_sndtimeo(rogue, 100);
@@ -278,7 +279,7 @@ Test(reliability, a_garbage_flood_is_cut_off_and_the_job_completes)
     zsock_destroy(&rogue);
     cr_assert(t_file_contains(mlog, "disconnected an unknown peer after 100 bad messages"));
     cr_assert(t_file_contains(mlog, "malformed"));
-    uint8_t *ref = t_mandelbrot_ref(500, 400, -2, 0.5, -1, 1, 3000);
+    uint8_t *ref = s_expected((mandel_params_t) {500, 400, -2, 0.5, -1, 1, 40000, 1});
     uint32_t w, h;
     uint8_t *png = t_read_png_gray(out, &w, &h);
     cr_assert(png && memcmp(png, ref, 500 * 400) == 0, "the output differs");
