@@ -64,7 +64,7 @@ WORKER  := $(BUILD)/hyades-worker
 TESTS   := $(BUILD)/hyades-tests
 BENCH   := $(BUILD)/hyades-bench
 
-.PHONY: all run test asan bench fuzz chaos install clean
+.PHONY: all run test asan bench fuzz chaos docker-test install clean
 all: $(MANAGER) $(WORKER)
 
 $(BUILD)/obj/%.o: %.c
@@ -116,6 +116,10 @@ asan:
 # Ratios against baselines measured in the same run; BENCH_ARGS="W H M" to resize.
 bench: all $(BENCH)
 	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH) $(BENCH_ARGS)
+
+# The docker-compose cluster against a local run (skipped without a Docker engine).
+docker-test: all
+	HYADES_BUILD=$(abspath $(BUILD)) tests/docker/compose_test.sh; rc=$$?; [ $$rc -eq 77 ] && rc=0; exit $$rc
 
 # Kills, freezes and restarts workers under real jobs for CHAOS_SECONDS (a
 # short run of the same is part of make test).
