@@ -140,9 +140,19 @@ fuzz:
 	build/fuzz/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ \
 	  build/fuzz/corpus tests/fuzz/corpus
 
+# The programs, the worker's systemd unit (pointing at BINDIR), an example of
+# its settings and the ssh launcher. The manager finds hyades-worker beside itself.
+SHAREDIR ?= $(PREFIX)/share/hyades
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
 install: all
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SHAREDIR)
 	install -m 755 $(MANAGER) $(WORKER) $(DESTDIR)$(BINDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' deploy/systemd/hyades-worker.service \
+	  > $(DESTDIR)$(UNITDIR)/hyades-worker.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/hyades-worker.service
+	install -m 644 deploy/systemd/worker.env $(DESTDIR)$(SHAREDIR)/worker.env.example
+	install -m 755 deploy/lan-workers.sh $(DESTDIR)$(SHAREDIR)/lan-workers.sh
+	install -m 644 README.md $(DESTDIR)$(SHAREDIR)/README.md
 
 clean:
 	rm -rf build

@@ -801,6 +801,16 @@ void report_print(const job_report_t *r, FILE *out)
         fprintf(out, "  worker %-24s %" PRIu64 " units\n", r->workers[i].name, r->workers[i].units);
 }
 
+void report_line(const job_report_t *r, FILE *out)
+{
+    fprintf(out, "line %d: %s ", r->line, r->job);
+    if (r->ok)
+        fprintf(out, "ok, %" PRIu64 " units in %.3f s, re-issued %" PRIu64 "%s%s\n", r->units, r->seconds, r->reissued,
+                r->output ? ", output " : "", r->output ? r->output : "");
+    else
+        fprintf(out, "FAILED: %s\n", r->error);
+}
+
 static void s_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
@@ -820,6 +830,8 @@ void report_json(const job_report_t *r, FILE *out)
 {
     fprintf(out, "{\"job\":");
     s_json_string(out, r->job);
+    if (r->line)
+        fprintf(out, ",\"line\":%d", r->line);
     fprintf(out, ",\"status\":\"%s\",\"error\":", r->ok ? "ok" : "failed");
     s_json_string(out, r->error);
     fprintf(out, ",\"output\":");

@@ -29,6 +29,7 @@ typedef struct {
 /* What one job did: the summary and the --json record. */
 typedef struct {
     const char *job;           /* kind name */
+    int line;                  /* its line in a batch file, or 0 */
     const char *output;        /* path, or NULL */
     bool ok;
     char error[512];           /* one line when !ok */
@@ -55,8 +56,10 @@ void cluster_destroy(cluster_t **self_p);
 int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
                 job_report_t *report);
 
-/* Prints the report for a person (stderr) and as one JSON object. */
+/* Prints the report for a person, as one line (batch runs), and as one JSON
+   object on one line. */
 void report_print(const job_report_t *report, FILE *out);
+void report_line(const job_report_t *report, FILE *out);
 void report_json(const job_report_t *report, FILE *out);
 void report_clear(job_report_t *report);
 

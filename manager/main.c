@@ -3,6 +3,7 @@
 #include "common/curve.h"
 #include "common/options.h"
 #include "common/protocol.h"
+#include "manager/batch.h"
 #include "manager/cluster.h"
 #include "manager/journal.h"
 
@@ -14,6 +15,7 @@
 static void s_usage(FILE *out, const opt_t *opts)
 {
     fprintf(out, "usage: hyades-manager [options] JOB [job options]\n"
+                 "       hyades-manager [options] --batch FILE\n"
                  "       hyades-manager keygen FILE   (a CURVE key pair: FILE and FILE_secret)\n\n"
                  "Splits JOB into work units, hands them to workers over ZeroMQ and writes the\n"
                  "output. Without --bind it is a one-machine cluster of --local workers.\n\n"
@@ -33,6 +35,31 @@ static bool s_writable_dir(const char *path)
     return ok;
 }
 
+/* Plans one job: its kind, its plan (cleared by the caller) and its output
+   path, with the output's directory and the journal checked. Returns
+   JOB_OK, JOB_HELP or JOB_ERROR with a one-line reason in err. */
+static int s_plan(const batch_job_t *job, const char *output, const char *journal, const job_kind_t **kind,
+                  job_plan_t *plan, const char **path, char *err, size_t errlen)
+{
+    memset(plan, 0, sizeof *plan);
+    *kind = job_find(job->argv[0], strlen(job->argv[0]));
+    if (!*kind) {
+        snprintf(err, errlen, "unknown job '%s'", job->argv[0]);
+        return JOB_ERROR;
+    }
+    int rc = (*kind)->plan(job->argc, job->argv, plan, stdout, err, errlen);
+    if (rc != JOB_OK)
+        return rc;
+    *path = plan->output ? plan->output : output ? output : plan->default_output;
+    if (*path && !s_writable_dir(*path)) {
+        snprintf(err, errlen, "cannot write %s: its directory does not exist or is not writable", *path);
+        return JOB_ERROR;
+    }
+    if (journal && journal_check(journal, (*kind)->name, plan->params, plan->params_len, plan->units, err, errlen) < 0)
+        return JOB_ERROR;
+    return JOB_OK;
+}
+
 int main(int argc, char **argv)
 {
     log_init("manager");
@@ -47,6 +74,7 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *bind = NULL, *json = NULL, *output = NULL, *journal = NULL, *cert = NULL, *allow = NULL;
+    const char *batch_path = NULL;
     int64_t local = -1, min_workers = 0, heartbeat = 1000, liveness = 3, max_attempts = 3, straggler = 1000;
     int schedule = SCHED_DYNAMIC;
     bool quiet = false, help = false, insecure = false;
@@ -63,7 +91,8 @@ int main(int argc, char **argv)
         {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
         {"allow", 0, OPT_STRING, &allow, 0, 0, 0, 0, NULL, "HYADES_ALLOW", "DIR", "public certificates of the workers let in"},
         {"insecure", 0, OPT_FLAG, &insecure, 0, 0, 0, 0, NULL, "HYADES_INSECURE", NULL, "listen beyond this machine without keys"},
-        {"json", 0, OPT_STRING, &json, 0, 0, 0, 0, NULL, "HYADES_JSON", "FILE", "write the run summary as JSON"},
+        {"json", 0, OPT_STRING, &json, 0, 0, 0, 0, NULL, "HYADES_JSON", "FILE", "write the run summary as JSON (a line a job)"},
+        {"batch", 0, OPT_STRING, &batch_path, 0, 0, 0, 0, NULL, "HYADES_BATCH", "FILE", "run the jobs of FILE, a command line a line, on the same workers"},
         {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "output file (the job's default name)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "no progress line, summary or info logs"},
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
@@ -75,26 +104,19 @@ int main(int argc, char **argv)
         s_usage(stdout, opts);
         return 0;
     }
-    if (next >= 0 && next >= argc) {
-        snprintf(err, sizeof err, "no JOB given");
+    if (next >= 0 && batch_path && next < argc) {
+        snprintf(err, sizeof err, "--batch takes its jobs from the file, not from the command line ('%s')", argv[next]);
         next = -1;
-    }
-    const job_kind_t *kind = next >= 0 ? job_find(argv[next], strlen(argv[next])) : NULL;
-    if (next >= 0 && !kind) {
-        snprintf(err, sizeof err, "unknown job '%s'", argv[next]);
+    } else if (next >= 0 && batch_path && (output || journal)) {
+        snprintf(err, sizeof err, "with --batch, -o goes on each job's line; --journal is for a single job");
+        next = -1;
+    } else if (next >= 0 && !batch_path && next >= argc) {
+        snprintf(err, sizeof err, "no JOB given");
         next = -1;
     }
     if (next < 0) {
         fprintf(stderr, "hyades-manager: %s\nusage: hyades-manager [options] JOB [job options]"
                         " (hyades-manager --help for more)\n", err);
-        return 2;
-    }
-    job_plan_t plan = {0};
-    int rc = kind->plan(argc - next, argv + next, &plan, stdout, err, sizeof err);
-    if (rc == JOB_HELP)
-        return 0;
-    if (rc != JOB_OK) {
-        fprintf(stderr, "hyades-manager: %s\n", err);
         return 2;
     }
     if (local < 0)
@@ -115,53 +137,92 @@ int main(int argc, char **argv)
                   " --manager-key manager.cert); or pass --insecure on a network you trust";
     if (problem) {
         fprintf(stderr, "hyades-manager: %s\n", problem);
-        job_plan_clear(kind, &plan);
-        return 2;
-    }
-    const char *path = plan.output ? plan.output : output ? output : plan.default_output;
-    if (path && !s_writable_dir(path)) {
-        fprintf(stderr, "hyades-manager: cannot write %s: its directory does not exist or is not writable\n", path);
-        job_plan_clear(kind, &plan);
         return 2;
     }
 
-    if (journal && journal_check(journal, kind->name, plan.params, plan.params_len, plan.units, err, sizeof err) < 0) {
-        fprintf(stderr, "hyades-manager: %s\n", err);
+    /* The jobs: the command line's, or every line of the batch file, all
+       checked before anything runs. */
+    batch_t single = {&(batch_job_t) {0, argc - next, argv + next}, 1};
+    batch_t *batch = &single, *loaded = NULL;
+    if (batch_path) {
+        loaded = batch = batch_load(batch_path, err, sizeof err);
+        if (!batch) {
+            fprintf(stderr, "hyades-manager: %s\n", err);
+            return 2;
+        }
+    }
+    int bad = 0;
+    for (size_t i = 0; i < batch->count; i++) {
+        const job_kind_t *kind;
+        job_plan_t plan;
+        const char *path;
+        int rc = s_plan(&batch->jobs[i], output, journal, &kind, &plan, &path, err, sizeof err);
+        if (rc == JOB_HELP && !batch_path)
+            return 0;
+        if (rc == JOB_HELP)
+            snprintf(err, sizeof err, "--help has no place in a batch file");
+        if (rc != JOB_OK) {
+            if (batch_path)
+                fprintf(stderr, "hyades-manager: %s:%d: %s\n", batch_path, batch->jobs[i].line, err);
+            else
+                fprintf(stderr, "hyades-manager: %s\n", err);
+            bad++;
+        }
         job_plan_clear(kind, &plan);
+    }
+    if (bad) {
+        batch_destroy(&loaded);
         return 2;
     }
+
     if (quiet)
         log_set_level(HY_LOG_WARN);
     zsys_init();
     cluster_config_t config = {
         .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
-        .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler, .journal = journal, .cert = cert, .allow = allow, .quiet = quiet,
+        .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler,
+        .journal = journal, .cert = cert, .allow = allow, .quiet = quiet,
         .progress = !quiet && isatty(STDERR_FILENO),
     };
     cluster_t *cluster = cluster_new(&config, err, sizeof err);
     if (!cluster) {
         fprintf(stderr, "hyades-manager: %s\n", err);
-        job_plan_clear(kind, &plan);
+        batch_destroy(&loaded);
         return 1;
     }
-    job_report_t report;
-    int status = cluster_run(cluster, kind, &plan, path, &report) == 0 ? 0 : 1;
-    cluster_destroy(&cluster);
-    if (!quiet)
-        report_print(&report, stderr);
-    else if (!report.ok)
-        fprintf(stderr, "hyades-manager: job %s failed: %s\n", report.job, report.error);
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (f) {
-            report_json(&report, f);
-            fclose(f);
-        } else {
-            fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(errno));
-            status = 1;
+    FILE *json_file = json ? fopen(json, "w") : NULL;
+    if (json && !json_file)
+        fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(errno));
+    int status = json && !json_file ? 1 : 0;
+    size_t failed = 0;
+    for (size_t i = 0; i < batch->count && !zsys_interrupted; i++) {
+        const job_kind_t *kind;
+        job_plan_t plan;
+        const char *path;
+        s_plan(&batch->jobs[i], output, journal, &kind, &plan, &path, err, sizeof err);
+        job_report_t report;
+        if (cluster_run(cluster, kind, &plan, path, &report) != 0)
+            failed++;
+        report.line = batch->jobs[i].line;
+        if (batch_path) {
+            report_line(&report, stdout);
+            fflush(stdout);
+        } else if (!quiet) {
+            report_print(&report, stderr);
+        } else if (!report.ok) {
+            fprintf(stderr, "hyades-manager: job %s failed: %s\n", report.job, report.error);
         }
+        if (json_file)
+            report_json(&report, json_file);
+        report_clear(&report);
+        job_plan_clear(kind, &plan);
     }
-    report_clear(&report);
-    job_plan_clear(kind, &plan);
-    return status;
+    cluster_destroy(&cluster);
+    if (json_file && fclose(json_file) != 0)
+        status = 1;
+    if (batch_path && (failed || zsys_interrupted))
+        fprintf(stderr, "hyades-manager: batch %s: %zu of %zu jobs failed%s\n", batch_path, failed, batch->count,
+                zsys_interrupted ? " (interrupted)" : "");
+    batch_destroy(&loaded);
+    return failed || zsys_interrupted ? 1 : status;
 }

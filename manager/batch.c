@@ -1,0 +1,106 @@
+/* batch: reading a file of job command lines into words. */
+#include "manager/batch.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINE 65536
+#define MAX_WORDS 256
+
+/* Splits line into words (new strings). Returns the count, or -1 for an
+   unterminated quote, -2 for too many words. */
+static int s_split(const char *line, char **words)
+{
+    int n = 0;
+    const char *p = line;
+    while (true) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            p++;
+        if (!*p || *p == '#')
+            return n;
+        if (n == MAX_WORDS)
+            return -2;
+        char *word = malloc(strlen(p) + 1), *w = word;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            if (*p == '\'' || *p == '"') {
+                char quote = *p++;
+                while (*p && *p != quote)
+                    *w++ = *p++;
+                if (*p != quote) {
+                    free(word);
+                    while (n > 0)
+                        free(words[--n]);
+                    return -1;
+                }
+                p++;
+            } else {
+                *w++ = *p++;
+            }
+        }
+        *w = '\0';
+        words[n++] = word;
+    }
+}
+
+batch_t *batch_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read the batch file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    batch_t *self = calloc(1, sizeof *self);
+    char *line = malloc(MAX_LINE);
+    char *words[MAX_WORDS];
+    size_t cap = 0;
+    for (int number = 1; fgets(line, MAX_LINE, f); number++) {
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, number, MAX_LINE - 1);
+            batch_destroy(&self);
+            break;
+        }
+        int n = s_split(line, words);
+        if (n < 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, number, n == -1 ? "unterminated quote" : "too many words");
+            batch_destroy(&self);
+            break;
+        }
+        if (n == 0)
+            continue;
+        if (self->count == cap) {
+            cap = cap ? cap * 2 : 8;
+            self->jobs = realloc(self->jobs, cap * sizeof *self->jobs);
+        }
+        batch_job_t *job = &self->jobs[self->count++];
+        job->line = number;
+        job->argc = n;
+        job->argv = malloc((size_t) (n + 1) * sizeof *job->argv);
+        memcpy(job->argv, words, (size_t) n * sizeof *words);
+        job->argv[n] = NULL;
+    }
+    free(line);
+    fclose(f);
+    if (self && self->count == 0) {
+        snprintf(err, errlen, "%s: no jobs in the batch file", path);
+        batch_destroy(&self);
+    }
+    return self;
+}
+
+void batch_destroy(batch_t **self_p)
+{
+    batch_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++) {
+        for (int k = 0; k < self->jobs[i].argc; k++)
+            free(self->jobs[i].argv[k]);
+        free(self->jobs[i].argv);
+    }
+    free(self->jobs);
+    free(self);
+    *self_p = NULL;
+}
