@@ -85,7 +85,7 @@ $(TESTS): $(TEST_OBJ) $(MODULE_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
 
 $(BENCH): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/obj/tests/helpers.o $(JOBS_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
 
 # The default classroom plot on a one-machine cluster.
 run: all
@@ -113,9 +113,9 @@ asan:
 	  echo "asan: sanitizer or dangling-socket reports (build/asan/reports, build/asan/test.log)"; exit 1; fi; \
 	exit $$rc
 
-# Ratios against baselines measured in the same run; BENCH_ARGS="W H M" to resize.
+# Ratios against baselines measured in the same run.
 bench: all $(BENCH)
-	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH) $(BENCH_ARGS)
+	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH)
 
 # The docker-compose cluster against a local run (skipped without a Docker engine).
 docker-test: all

@@ -653,9 +653,9 @@ void cluster_destroy(cluster_t **self_p)
         if (w->alive)
             s_send(self, w, &bye);
     }
-    if (self->router && roster_alive(self->roster) > 0)
-        zclock_sleep(20);   /* linger is 0: let the goodbyes leave */
     local_stop(&self->local);
+    if (self->router)
+        zsock_set_linger(self->router, 200);   /* the goodbyes may leave after the close */
     zsock_destroy(&self->router);
     zactor_destroy(&self->auth);
     if (self->ipc_dir[0])

@@ -109,7 +109,7 @@ void local_stop(local_t **self_p)
             kill(self->pids[i], SIGTERM);
     int64_t deadline = zclock_mono() + 2000;
     while (local_reap(self, NULL, NULL) > 0 && zclock_mono() < deadline)
-        zclock_sleep(10);
+        zclock_sleep(2);
     for (size_t i = 0; i < self->count; i++)
         if (self->pids[i]) {
             kill(self->pids[i], SIGKILL);

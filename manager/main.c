@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "common/curve.h"
 #include "common/options.h"
+#include "common/signals.h"
 #include "common/protocol.h"
 #include "manager/batch.h"
 #include "manager/cluster.h"
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 
     if (quiet)
         log_set_level(HY_LOG_WARN);
+    signals_block();   /* threads started from here on leave SIGINT and SIGTERM to this one */
     zsys_init();
     cluster_config_t config = {
         .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
@@ -185,6 +187,7 @@ int main(int argc, char **argv)
         .progress = !quiet && isatty(STDERR_FILENO),
     };
     cluster_t *cluster = cluster_new(&config, err, sizeof err);
+    signals_unblock();
     if (!cluster) {
         fprintf(stderr, "hyades-manager: %s\n", err);
         batch_destroy(&loaded);

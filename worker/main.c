@@ -3,6 +3,7 @@
 #include "common/curve.h"
 #include "common/options.h"
 #include "common/protocol.h"
+#include "common/signals.h"
 #include "worker/session.h"
 
 #include <unistd.h>
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
         log_set_level(HY_LOG_WARN);
     if (failpoints_active(&config.failpoints))
         log_warn("failpoints active: %s", getenv("HYADES_FAILPOINTS"));
+    signals_block();   /* threads started from here on leave SIGINT and SIGTERM to this one */
     zsys_init();
     int status = session_run(&config);
     zcert_destroy(&config.cert);

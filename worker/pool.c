@@ -1,7 +1,10 @@
-/* pool: the worker's compute threads, each a czmq actor that computes one unit
-   at a time; the pool hands the next queued unit to whichever thread is free. */
+/* pool: the worker's compute threads, each fed through an inproc pipe and
+   computing one unit at a time; the pool hands the next queued unit to
+   whichever thread has room. */
 #include "worker/pool.h"
 #include "common/protocol.h"
+
+#include <pthread.h>
 
 typedef struct {
     uint64_t job, unit;
@@ -14,9 +17,17 @@ typedef struct {
    pipe, so that it never waits for a hand-over between two units. */
 #define THREAD_DEPTH 2
 
+/* A compute thread and the two ends of its inproc pipe. Both ends are made
+   and destroyed by the pool's thread; the compute thread uses its end only
+   between its start and the join. (Not a czmq actor: an actor's thread may
+   still be closing its end when the program exits, which czmq's shutdown
+   then waits out for 200 ms.) */
 typedef struct {
-    zactor_t *actor;
-    size_t held;   /* units sent to it, result not yet back (<= THREAD_DEPTH) */
+    pthread_t tid;
+    zsock_t *pipe;       /* our end */
+    zsock_t *theirs;     /* the thread's end */
+    const failpoints_t *failpoints;
+    size_t held;         /* units sent to it, result not yet back (<= THREAD_DEPTH) */
 } thread_t;
 
 struct pool_t {
@@ -30,10 +41,11 @@ struct pool_t {
 
 /* Runs in its own thread: receives TASK, answers RESULT, until $TERM. It keeps
    the decoded parameters of the last job it saw. */
-static void s_thread(zsock_t *pipe, void *args)
+static void *s_thread(void *args)
 {
-    const failpoints_t *failpoints = args;
-    zsock_signal(pipe, 0);
+    thread_t *self = args;
+    zsock_t *pipe = self->theirs;
+    const failpoints_t *failpoints = self->failpoints;
     const job_kind_t *ctx_kind = NULL;
     void *ctx = NULL;
     uint64_t ctx_job = 0;
@@ -86,6 +98,7 @@ static void s_thread(zsock_t *pipe, void *args)
     }
     if (ctx_kind && ctx)
         ctx_kind->unload(ctx);
+    return NULL;
 }
 
 /* ------------------------------------------------------------ the pool */
@@ -108,7 +121,7 @@ static void s_dispatch(pool_t *self)
             if (t->held > depth)
                 continue;
             task_t *task = zlist_pop(self->queue);
-            zsock_send(t->actor, "s8pb8", "TASK", task->job, (void *) task->kind, task->params,
+            zsock_send(t->pipe, "s8pb8", "TASK", task->job, (void *) task->kind, task->params,
                        task->params_len, task->unit);
             t->held++;
             self->held++;
@@ -123,8 +136,19 @@ pool_t *pool_new(size_t threads, const failpoints_t *failpoints)
     self->threads = calloc(threads, sizeof *self->threads);
     self->count = threads;
     self->queue = zlist_new();
-    for (size_t i = 0; i < threads; i++)
-        self->threads[i].actor = zactor_new(s_thread, (void *) failpoints);
+    for (size_t i = 0; i < threads; i++) {
+        thread_t *t = &self->threads[i];
+        char bind[80], connect[80];
+        snprintf(bind, sizeof bind, "@inproc://hyades-pool-%p-%zu", (void *) self, i);
+        snprintf(connect, sizeof connect, ">%s", bind + 1);
+        t->pipe = zsock_new_pair(bind);
+        t->theirs = zsock_new_pair(connect);
+        zsock_set_sndhwm(t->pipe, 0);
+        zsock_set_sndhwm(t->theirs, 0);
+        t->failpoints = failpoints;
+        int rc = pthread_create(&t->tid, NULL, s_thread, t);
+        assert(rc == 0);
+    }
     return self;
 }
 
@@ -134,7 +158,12 @@ void pool_destroy(pool_t **self_p)
     if (!self)
         return;
     for (size_t i = 0; i < self->count; i++)
-        zactor_destroy(&self->threads[i].actor);
+        zstr_send(self->threads[i].pipe, "$TERM");
+    for (size_t i = 0; i < self->count; i++) {
+        pthread_join(self->threads[i].tid, NULL);
+        zsock_destroy(&self->threads[i].theirs);
+        zsock_destroy(&self->threads[i].pipe);
+    }
     pool_purge(self);
     zlist_destroy(&self->queue);
     free(self->threads);
@@ -169,13 +198,13 @@ size_t pool_pending(pool_t *self) { return zlist_size(self->queue) + self->held;
 void pool_poll_add(pool_t *self, zpoller_t *poller)
 {
     for (size_t i = 0; i < self->count; i++)
-        zpoller_add(poller, self->threads[i].actor);
+        zpoller_add(poller, self->threads[i].pipe);
 }
 
 bool pool_owns(pool_t *self, void *which)
 {
     for (size_t i = 0; i < self->count; i++)
-        if (which == self->threads[i].actor)
+        if (which == self->threads[i].pipe)
             return true;
     return false;
 }
@@ -184,12 +213,12 @@ int pool_recv(pool_t *self, void *which, pool_result_t *result)
 {
     thread_t *t = NULL;
     for (size_t i = 0; i < self->count && !t; i++)
-        if (which == self->threads[i].actor)
+        if (which == self->threads[i].pipe)
             t = &self->threads[i];
     if (!t)
         return -1;
     memset(result, 0, sizeof *result);
-    int rc = zsock_recv(t->actor, "881b", &result->job, &result->unit, &result->status,
+    int rc = zsock_recv(t->pipe, "881b", &result->job, &result->unit, &result->status,
                         &result->data, &result->len);
     if (t->held > 0) {
         t->held--;

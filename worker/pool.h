@@ -1,5 +1,5 @@
 /* pool: the worker's compute threads (pre-threaded), fed one unit at a time
-   over their actor pipes. Threads share no mutable state. */
+   over their inproc pipes. Threads share no mutable state. */
 #ifndef HY_POOL_H
 #define HY_POOL_H
 

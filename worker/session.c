@@ -9,6 +9,7 @@
 #include "common/curve.h"
 #include "common/log.h"
 #include "common/protocol.h"
+#include "common/signals.h"
 #include "jobs/job.h"
 #include "worker/pool.h"
 
@@ -272,6 +273,9 @@ int session_run(const session_config_t *config)
     log_info("worker %s starting: %" PRId64 " threads, manager %s", config->name, config->threads,
              config->endpoint);
     s_connect(&self);
+    /* Every thread is started (compute threads, ZeroMQ's): from now on
+       SIGINT and SIGTERM reach this one and wake its poller at once. */
+    signals_unblock();
 
     while (!zsys_interrupted) {
         void *which = zpoller_wait(self.poller, (int) s_next_timer(&self));
@@ -288,7 +292,7 @@ int session_run(const session_config_t *config)
     if (self.dealer && self.joined) {
         hy_msg_t bye = {.command = HY_GOODBYE, .name = "worker stopping"};
         s_send(&self, &bye);
-        zclock_sleep(50);   /* linger is 0: give the goodbye a moment on the wire */
+        zsock_set_linger(self.dealer, 200);   /* the goodbye may leave after the close */
     }
     s_forget_jobs(&self);
     pool_destroy(&self.pool);

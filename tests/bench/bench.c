@@ -2,9 +2,11 @@
    the same run (this machine is shared: only ratios mean something).
 
    1. kernel: the SIMD Mandelbrot path against the scalar one, in process.
-   2. cluster: hyades-manager --local 1 and --local N against the same image
-      computed in this process on one thread; the manager's own CPU time
-      (from its --json summary) shows whether it is the bottleneck. */
+   2. jobs: each job computed in this process on one thread through the job
+      seam (plan, load, compute and accept every unit: the work without the
+      cluster) against hyades-manager --local 1 and --local <cores>. The
+      manager's own CPU time (from its --json summary) shows whether it is
+      the bottleneck. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs/job.h"
 #include "jobs/mandelbrot.h"
 #include "tests/helpers.h"
 
@@ -34,12 +37,52 @@ static double s_image(const mandel_params_t *p, void (*column)(const mandel_para
     return t;
 }
 
-/* Runs the manager; returns wall seconds. */
-static double s_manager(char *const argv[])
+/* The job's work on one thread in this process: every unit computed and accepted. */
+static double s_in_process(char **job, int argc)
 {
+    const job_kind_t *kind = job_find(job[0], strlen(job[0]));
+    job_plan_t plan = {0};
+    char err[512];
+    FILE *devnull = fopen("/dev/null", "w");
+    if (!kind || kind->plan(argc, job, &plan, devnull, err, sizeof err) != JOB_OK) {
+        fprintf(stderr, "bench: cannot plan %s\n", job[0]);
+        exit(1);
+    }
+    double t0 = s_now();
+    void *ctx = kind->load(plan.params, plan.params_len);
+    if (kind->begin)
+        kind->begin(plan.state, "/tmp/hyades-bench-in-process.out", err, sizeof err);
+    for (uint64_t u = 0; u < plan.units; u++) {
+        uint8_t *out;
+        size_t len;
+        kind->compute(ctx, u, &out, &len);
+        kind->accept(plan.state, u, out, len);
+        free(out);
+    }
+    double t = s_now() - t0;
+    kind->unload(ctx);
+    job_plan_clear(kind, &plan);
+    fclose(devnull);
+    unlink("/tmp/hyades-bench-in-process.out");
+    return t;
+}
+
+/* Runs the manager on job with n local workers; returns wall seconds and its CPU in *cpu. */
+static double s_cluster(char **job, int argc, long n, double *cpu)
+{
+    char local[24], *json = "/tmp/hyades-bench.json";
+    snprintf(local, sizeof local, "%ld", n);
+    char *argv[40] = {(char *) t_bin("hyades-manager"), "--quiet", "--json", json, "--local", local};
+    int k = 6;
+    for (int i = 0; i < argc; i++)
+        argv[k++] = job[i];
+    argv[k++] = "-o";
+    argv[k++] = "/tmp/hyades-bench.out";
+    argv[k] = NULL;
     double t0 = s_now();
     pid_t pid = fork();
     if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
         execv(argv[0], argv);
         _exit(127);
     }
@@ -47,46 +90,57 @@ static double s_manager(char *const argv[])
     waitpid(pid, &status, 0);
     double t = s_now() - t0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "bench: manager failed\n");
+        fprintf(stderr, "bench: %s failed\n", job[0]);
         exit(1);
     }
+    char *text = t_read_file(json, NULL);
+    const char *at = text ? strstr(text, "\"manager_cpu_seconds\":") : NULL;
+    *cpu = at ? strtod(at + 22, NULL) : -1;
+    free(text);
+    unlink(json);
+    unlink("/tmp/hyades-bench.out");
     return t;
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-    const char *width = argc > 1 ? argv[1] : "4000", *height = argc > 2 ? argv[2] : "3200";
-    const char *iter = argc > 3 ? argv[3] : "1000";
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    mandel_params_t p = {(uint32_t) atoi(width), (uint32_t) atoi(height), -2, 0.5, -1, 1, (uint32_t) atoi(iter), 1};
-    printf("hyades bench: mandelbrot %sx%s, max-iter %s, %ld cores\n\n", width, height, iter, cores);
+    printf("hyades bench: %ld cores; ratios against the baseline of each block, measured in this run\n\n", cores);
 
+    mandel_params_t p = {4000, 3200, -2, 0.5, -1, 1, 1000, 1};
     double scalar = s_image(&p, mandel_column_scalar);
     double fast = s_image(&p, mandel_column);
-    printf("kernel   scalar, one thread (baseline)  %8.3f s   1.00x\n", scalar);
-    printf("kernel   %-29s %8.3f s   %.2fx\n", mandel_simd_active() ? "SIMD (AVX2), one thread" : "dispatch (no SIMD here)",
+    printf("mandelbrot kernel, 4000x3200, max-iter 1000\n");
+    printf("  scalar, one thread (baseline)          %8.3f s   1.00x\n", scalar);
+    printf("  %-38s %8.3f s   %.2fx\n\n", mandel_simd_active() ? "SIMD (AVX2), one thread" : "dispatch (no SIMD here)",
            fast, scalar / fast);
 
-    char *out = t_path("/tmp", "hyades-bench.png"), *json = t_path("/tmp", "hyades-bench.json");
-    char local[24];
-    long counts[2] = {1, cores};
-    for (int k = 0; k < (cores > 1 ? 2 : 1); k++) {
-        long n = counts[k];
-        snprintf(local, sizeof local, "%ld", n);
-        char *args[] = {(char *) t_bin("hyades-manager"), "--quiet", "--json", json, "--local", local, "mandelbrot", "--width",
-                        (char *) width, "--height", (char *) height, "--max-iter", (char *) iter, "-o", out, NULL};
-        double wall = s_manager(args);
-        char *text = t_read_file(json, NULL);
-        const char *at = text ? strstr(text, "\"manager_cpu_seconds\":") : NULL;
-        double cpu = at ? strtod(at + 22, NULL) : -1;
-        free(text);
-        printf("cluster  --local %-2ld                     %8.3f s   %.2fx of the one-thread kernel;"
-               " manager CPU %.2f s (%.0f%% of wall)\n",
-               n, wall, fast / wall, cpu, 100 * cpu / wall);
+    struct {
+        const char *title;
+        char *argv[16];
+    } jobs[] = {
+        {"mandelbrot 4000x3200, max-iter 1000", {"mandelbrot", "--width", "4000", "--height", "3200", "--max-iter", "1000"}},
+        {"pi, 10^9 samples in 200 units", {"pi", "--samples", "1000000000", "--units", "200"}},
+        {"primes to 10^10, sieve, count only", {"primes", "--to", "10000000000", "--method", "sieve", "--count-only"}},
+        {"primes to 3x10^6, trial division", {"primes", "--to", "3000000"}},
+        {"frames, 5000 random 10x10", {"frames"}},
+        {"noop, 20000 empty units", {"noop", "--units", "20000"}},
+    };
+    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
+        int argc = 0;
+        while (jobs[j].argv[argc])
+            argc++;
+        printf("%s\n", jobs[j].title);
+        double base = s_in_process(jobs[j].argv, argc);
+        printf("  in process, one thread (baseline)      %8.3f s   1.00x\n", base);
+        long counts[2] = {1, cores};
+        for (int k = 0; k < (cores > 1 ? 2 : 1); k++) {
+            double cpu;
+            double wall = s_cluster(jobs[j].argv, argc, counts[k], &cpu);
+            printf("  cluster --local %-2ld                     %8.3f s   %.2fx   manager CPU %.2f s\n", counts[k],
+                   wall, base / wall, cpu);
+        }
+        printf("\n");
     }
-    unlink(out);
-    unlink(json);
-    free(out);
-    free(json);
     return 0;
 }
