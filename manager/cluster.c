@@ -619,8 +619,10 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
             cluster_destroy(&self);
             return NULL;
         }
-        log_info("listening on %s%s", zsock_endpoint(self->router),
-                 config->cert ? " (CURVE: only allowed keys, encrypted)" : "");
+        /* The endpoint as bound: with port 0 or *, the port the system gave. */
+        char *bound = zsock_last_endpoint(self->router);
+        log_info("listening on %s%s", bound, config->cert ? " (CURVE: only allowed keys, encrypted)" : "");
+        zstr_free(&bound);
     }
     if (config->local > 0) {
         char endpoint[128], cert[128], manager[128];

@@ -108,7 +108,7 @@ Test(deploy, a_batch_runs_on_the_same_remote_workers)
                                 "noop --units 300\n", t_dir, t_dir);
     char *batch = s_write("remote.txt", text), *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
     char *json = t_path(t_dir, "r.json");
-    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:*", "--min-workers", "2",
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:0", "--min-workers", "2",
                     "--json", json, "--batch", batch, NULL};
     pid_t manager = t_spawn(argv, mlog, NULL);
     char endpoint[256];
@@ -191,7 +191,7 @@ Test(deploy, the_ssh_launcher_starts_and_stops_workers)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *llog = t_path(t_dir, "launch.log"), *hosts = t_path(t_dir, "hosts");
-    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:*", "--min-workers", "2",
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:0", "--min-workers", "2",
                     "noop", "--units", "200", NULL};
     pid_t manager = t_spawn(argv, mlog, NULL);
     cr_assert(t_wait_for(mlog, "listening on ", endpoint, sizeof endpoint, 10000));

@@ -126,7 +126,7 @@ Test(e2e, remote_workers_serve_successive_managers)
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
     char *extra1[] = {"--min-workers", "3", "--heartbeat", "200", "mandelbrot", "--width", "301",
                       "--height", "203", "-o", out1, NULL};
-    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra1, mlog, endpoint, sizeof endpoint);
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra1, mlog, endpoint, sizeof endpoint);
     pid_t workers[3];
     s_workers(endpoint, workers, 3, wlog);
     cr_assert_eq(t_wait(manager, 30000), 0);
@@ -158,7 +158,7 @@ Test(e2e, a_killed_worker_loses_nothing)
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
     char *extra[] = {"--min-workers", "3", "--heartbeat", "200", "--json", json, "mandelbrot",
                      "--width", "300", "--height", "200", "--max-iter", "200000", "-o", out, NULL};
-    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra, mlog, endpoint, sizeof endpoint);
     pid_t workers[3];
     s_workers(endpoint, workers, 3, wlog);
     cr_assert(t_wait_for(mlog, "job mandelbrot started", NULL, 0, 10000));
@@ -246,7 +246,7 @@ Test(e2e, a_rogue_peer_cannot_spoil_the_job)
     char *out = t_path(t_dir, "r.png"), *json = t_path(t_dir, "r.json"), *mlog = t_path(t_dir, "m.log");
     char *extra[] = {"--local", "1", "--min-workers", "2", "--heartbeat", "100", "--json", json,
                      "mandelbrot", "--width", "301", "--height", "203", "-o", out, NULL};
-    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra, mlog, endpoint, sizeof endpoint);
     zsock_t *rogue = zsock_new_dealer(endpoint);
     cr_assert_not_null(rogue);
     zsock_set_rcvtimeo(rogue, 5000);
@@ -382,7 +382,7 @@ static void s_kill_mid_job(char *const job[])
     for (int i = 0; job[i]; i++)
         extra[n++] = job[i];
     extra[n] = NULL;
-    pid_t manager = s_manager_bind("tcp://127.0.0.1:*", extra, mlog, endpoint, sizeof endpoint);
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra, mlog, endpoint, sizeof endpoint);
     pid_t workers[3];
     s_workers(endpoint, workers, 3, wlog);
     cr_assert(t_wait_for(mlog, " started", NULL, 0, 10000));

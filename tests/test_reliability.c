@@ -35,7 +35,7 @@ static pid_t s_manager(char *const args[], const char *log, char *const env[], c
 static pid_t s_worker(const char *endpoint, const char *name, const char *log, char *const extra[], char *const env[])
 {
     char *argv[24] = {(char *) t_bin("hyades-worker"), "--connect", (char *) endpoint, "--threads", "1", "--name",
-                      (char *) name, "--heartbeat", "100"};
+                      (char *) name, "--heartbeat", "250"};
     int argc = 9;
     for (int i = 0; extra && extra[i]; i++)
         argv[argc++] = extra[i];
@@ -48,7 +48,7 @@ static pid_t s_worker(const char *endpoint, const char *name, const char *log, c
 Test(reliability, a_poison_unit_fails_the_job_naming_it)
 {
     char *log = t_path(t_dir, "m.log");
-    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "3", "--heartbeat", "100", "noop", "--units", "40", NULL};
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "3", "--heartbeat", "250", "noop", "--units", "40", NULL};
     char *env[] = {"HYADES_FAILPOINTS=crash:17", NULL};
     int rc = t_wait(t_spawn(argv, log, env), 30000);
     cr_assert_eq(rc, 1, "exit status %d", rc);
@@ -61,7 +61,7 @@ Test(reliability, a_unit_lost_fewer_times_than_allowed_is_retried)
     /* One worker crashes in unit 0; the unit goes to the other, once. */
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "r.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--min-workers", "2", "--heartbeat", "100", "--json", json,
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--json", json,
                     "noop", "--units", "60", "--sleep-ms", "5", NULL};
     pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     char *crash[] = {"HYADES_FAILPOINTS=crash:0", NULL};
@@ -83,7 +83,7 @@ Test(reliability, a_hung_unit_is_copied_to_an_idle_worker)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "s.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--min-workers", "3", "--heartbeat", "100", "--straggler-ms",
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "3", "--heartbeat", "250", "--straggler-ms",
                     "300", "--json", json, "noop", "--units", "80", "--sleep-ms", "10", NULL};
     pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     /* The first to arrive gets unit 0 first, and hangs in it (while it keeps
@@ -182,8 +182,8 @@ Test(reliability, only_allowed_keys_get_work)
 
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "c.png");
-    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--cert", mcert, "--allow", keys, "--local", "1",
-                    "--min-workers", "2", "--heartbeat", "100", "mandelbrot", "-o", out, NULL};
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", keys, "--local", "1",
+                    "--min-workers", "2", "--heartbeat", "250", "mandelbrot", "-o", out, NULL};
     pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     /* A stranger's key and a plain connection: neither is let in. */
     char *as_stranger[] = {"--cert", stranger, "--manager-key", mcert, NULL};
@@ -252,7 +252,7 @@ Test(reliability, a_garbage_flood_is_cut_off_and_the_job_completes)
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *out = t_path(t_dir, "g.png"), *json = t_path(t_dir, "g.json");
     /* A job long enough (about a second) to be running through the whole flood. */
-    char *args[] = {"--bind", "tcp://127.0.0.1:*", "--local", "1", "--json", json, "mandelbrot", "--max-iter",
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "1", "--json", json, "mandelbrot", "--max-iter",
                     "40000", "-o", out, NULL};
     pid_t manager = s_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     zsock_t *rogue = zsock_new_dealer(endpoint);

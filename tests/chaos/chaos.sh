@@ -32,17 +32,15 @@ trap cleanup EXIT
 job=(mandelbrot --width 400 --height 300 --max-iter 60000)
 "$manager" --quiet --local 2 "${job[@]}" -o "$dir/reference.png" || { echo "chaos: fault-free run failed"; exit 1; }
 
-# The manager listens on a port the kernel picks; later managers reuse it.
-endpoint=""
+# Every manager listens on the same private ipc endpoint in our directory.
+endpoint=ipc://$dir/manager.ipc
 start_manager() {
-    local bind=${endpoint:-tcp://127.0.0.1:*}
     : > "$dir/manager.log"
-    "$manager" --bind "$bind" --min-workers 1 --heartbeat 100 --max-attempts 100 --json "$dir/run.json" \
+    "$manager" --bind "$endpoint" --min-workers 1 --heartbeat 100 --max-attempts 100 --json "$dir/run.json" \
         "${job[@]}" -o "$dir/out.png" > /dev/null 2>> "$dir/manager.log" &
     mpid=$!
     for _ in $(seq 200); do
-        endpoint=$(grep -o 'listening on tcp://[0-9.:]*' "$dir/manager.log" | head -1 | cut -d' ' -f3)
-        [ -n "$endpoint" ] && return 0
+        grep -q 'listening on' "$dir/manager.log" && return 0
         sleep 0.02
     done
     echo "chaos: the manager did not start"; cat "$dir/manager.log"; exit 1
