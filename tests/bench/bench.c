@@ -68,7 +68,7 @@ static double s_in_process(char **job, int argc)
 }
 
 /* Runs the manager on job with n local workers; returns wall seconds and its CPU in *cpu. */
-static double s_cluster(char **job, int argc, long n, double *cpu)
+static double s_cluster(char **job, int argc, long n, double *cpu, double *rate)
 {
     char local[24], *json = "/tmp/hyades-bench.json";
     snprintf(local, sizeof local, "%ld", n);
@@ -76,9 +76,8 @@ static double s_cluster(char **job, int argc, long n, double *cpu)
     int k = 6;
     for (int i = 0; i < argc; i++)
         argv[k++] = job[i];
-    argv[k++] = "-o";
-    argv[k++] = "/tmp/hyades-bench.out";
     argv[k] = NULL;
+    fflush(stdout);   /* else the child's stdout would repeat what is buffered */
     double t0 = s_now();
     pid_t pid = fork();
     if (pid == 0) {
@@ -96,15 +95,22 @@ static double s_cluster(char **job, int argc, long n, double *cpu)
     char *text = t_read_file(json, NULL);
     const char *at = text ? strstr(text, "\"manager_cpu_seconds\":") : NULL;
     *cpu = at ? strtod(at + 22, NULL) : -1;
+    at = text ? strstr(text, "\"units_per_second\":") : NULL;
+    *rate = at ? strtod(at + 19, NULL) : -1;
     free(text);
     unlink(json);
-    unlink("/tmp/hyades-bench.out");
     return t;
 }
 
 int main(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Jobs write their default outputs (mandelbrot.png, ...) in a directory of our own. */
+    char dir[] = "/tmp/hyades-bench-XXXXXX";
+    if (!mkdtemp(dir) || chdir(dir) != 0) {
+        perror("bench");
+        return 1;
+    }
     printf("hyades bench: %ld cores; ratios against the baseline of each block, measured in this run\n\n", cores);
 
     mandel_params_t p = {4000, 3200, -2, 0.5, -1, 1, 1000, 1};
@@ -124,7 +130,7 @@ int main(void)
         {"primes to 10^10, sieve, count only", {"primes", "--to", "10000000000", "--method", "sieve", "--count-only"}},
         {"primes to 3x10^6, trial division", {"primes", "--to", "3000000"}},
         {"frames, 5000 random 10x10", {"frames"}},
-        {"noop, 20000 empty units", {"noop", "--units", "20000"}},
+        {"noop, 20000 empty units (the cluster's own cost per unit)", {"noop", "--units", "20000"}},
     };
     for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
         int argc = 0;
@@ -135,12 +141,14 @@ int main(void)
         printf("  in process, one thread (baseline)      %8.3f s   1.00x\n", base);
         long counts[2] = {1, cores};
         for (int k = 0; k < (cores > 1 ? 2 : 1); k++) {
-            double cpu;
-            double wall = s_cluster(jobs[j].argv, argc, counts[k], &cpu);
-            printf("  cluster --local %-2ld                     %8.3f s   %.2fx   manager CPU %.2f s\n", counts[k],
-                   wall, base / wall, cpu);
+            double cpu, rate;
+            double wall = s_cluster(jobs[j].argv, argc, counts[k], &cpu, &rate);
+            printf("  cluster --local %-2ld                     %8.3f s   %.2fx   manager CPU %.2f s, %.0f units/s\n",
+                   counts[k], wall, base / wall, cpu, rate);
         }
         printf("\n");
     }
-    return 0;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : 1;
 }
