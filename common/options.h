@@ -16,7 +16,7 @@ typedef enum {
     OPT_CHOICE,  /* dest: int*, index into the '|'-separated choices */
 } opt_type_t;
 
-typedef struct {
+typedef struct opt {
     const char *name;     /* long name without the dashes: "width" */
     char short_name;      /* 'o' for -o, or 0 */
     opt_type_t type;

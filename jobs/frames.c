@@ -194,18 +194,9 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
     };
-    int next = opts_parse(opts, argc, argv, 1, err, errlen);
-    if (next < 0)
-        return JOB_ERROR;
-    if (help) {
-        fprintf(out, "frames: frames rendered by workers, assembled into an animated GIF\n\n");
-        opts_usage(opts, out);
-        return JOB_HELP;
-    }
-    if (next < argc) {
-        snprintf(err, errlen, "frames: unexpected argument '%s'", argv[next]);
-        return JOB_ERROR;
-    }
+    int rc = job_options(opts, &help, "frames: frames rendered by workers, assembled into an animated GIF", argc, argv, out, err, errlen);
+    if (rc != JOB_OK)
+        return rc;
     bool zoom = scene == SCENE_ZOOM;
     if (!count)
         count = zoom ? 100 : 5000;

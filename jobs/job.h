@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct opt;   /* common/options.h */
+
 /* What the manager learns from a job's command line. */
 typedef struct {
     uint8_t *params;             /* bytes sent to every worker once; owned */
@@ -64,6 +66,13 @@ typedef struct job_kind {
 const job_kind_t *job_find(const char *name, size_t len);
 /* Prints "  name   summary" for every kind. */
 void job_list(FILE *out);
+
+/* The option handling every kind's plan() shares: parses argv[1..) with
+   opts; on --help (*help set by opts) prints title and the options to out.
+   Returns JOB_OK, JOB_HELP, or JOB_ERROR with a one-line reason in err (also
+   for a word that is not an option). */
+int job_options(const struct opt *opts, const bool *help, const char *title, int argc, char **argv, FILE *out,
+                char *err, size_t errlen);
 
 /* Frees what a plan owns, through its kind; harmless on an empty plan. */
 void job_plan_clear(const job_kind_t *kind, job_plan_t *plan);

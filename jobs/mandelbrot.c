@@ -214,18 +214,9 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
     };
-    int next = opts_parse(opts, argc, argv, 1, err, errlen);
-    if (next < 0)
-        return JOB_ERROR;
-    if (help) {
-        fprintf(out, "mandelbrot: columns of the Mandelbrot set, assembled into a grayscale PNG\n\n");
-        opts_usage(opts, out);
-        return JOB_HELP;
-    }
-    if (next < argc) {
-        snprintf(err, errlen, "mandelbrot: unexpected argument '%s'", argv[next]);
-        return JOB_ERROR;
-    }
+    int rc = job_options(opts, &help, "mandelbrot: columns of the Mandelbrot set, assembled into a grayscale PNG", argc, argv, out, err, errlen);
+    if (rc != JOB_OK)
+        return rc;
     mandel_params_t p = {(uint32_t) width, (uint32_t) height, xmin, xmax, ymin, ymax,
                          (uint32_t) max_iter, (uint32_t) cpu};
     const char *why = mandel_params_check(&p);

@@ -31,18 +31,9 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
     };
-    int next = opts_parse(opts, argc, argv, 1, err, errlen);
-    if (next < 0)
-        return JOB_ERROR;
-    if (help) {
-        fprintf(out, "noop: units that return their index after an optional sleep\n\n");
-        opts_usage(opts, out);
-        return JOB_HELP;
-    }
-    if (next < argc) {
-        snprintf(err, errlen, "noop: unexpected argument '%s'", argv[next]);
-        return JOB_ERROR;
-    }
+    int rc = job_options(opts, &help, "noop: units that return their index after an optional sleep", argc, argv, out, err, errlen);
+    if (rc != JOB_OK)
+        return rc;
     state_t *state = calloc(1, sizeof *state);
     state->p = (noop_params_t) {units, (uint32_t) sleep_ms};
     plan->params = malloc(12);

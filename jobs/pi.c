@@ -80,18 +80,9 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
     };
-    int next = opts_parse(opts, argc, argv, 1, err, errlen);
-    if (next < 0)
-        return JOB_ERROR;
-    if (help) {
-        fprintf(out, "pi: a Monte Carlo estimate of pi from (samples, seed) tuples\n\n");
-        opts_usage(opts, out);
-        return JOB_HELP;
-    }
-    if (next < argc) {
-        snprintf(err, errlen, "pi: unexpected argument '%s'", argv[next]);
-        return JOB_ERROR;
-    }
+    int rc = job_options(opts, &help, "pi: a Monte Carlo estimate of pi from (samples, seed) tuples", argc, argv, out, err, errlen);
+    if (rc != JOB_OK)
+        return rc;
     pi_params_t p = {samples, units, seed};
     const char *why = s_check(&p);
     if (why) {

@@ -238,18 +238,9 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
     };
-    int next = opts_parse(opts, argc, argv, 1, err, errlen);
-    if (next < 0)
-        return JOB_ERROR;
-    if (help) {
-        fprintf(out, "primes: all primes in a range, in ranges of --range-size numbers\n\n");
-        opts_usage(opts, out);
-        return JOB_HELP;
-    }
-    if (next < argc) {
-        snprintf(err, errlen, "primes: unexpected argument '%s'", argv[next]);
-        return JOB_ERROR;
-    }
+    int rc = job_options(opts, &help, "primes: all primes in a range, in ranges of --range-size numbers", argc, argv, out, err, errlen);
+    if (rc != JOB_OK)
+        return rc;
     if (range == 0)
         range = method == METHOD_TRIAL ? 10000 : count_only ? 1000000000 : 1000000;
     primes_params_t p = {from, to, range, (uint8_t) method, count_only};

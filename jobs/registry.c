@@ -1,5 +1,6 @@
 /* registry: the list of job kinds. Adding a kind is one line here. */
 #include "jobs/job.h"
+#include "common/options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,4 +35,22 @@ void job_plan_clear(const job_kind_t *kind, job_plan_t *plan)
     if (kind && plan->state)
         kind->destroy(plan->state);
     memset(plan, 0, sizeof *plan);
+}
+
+int job_options(const opt_t *opts, const bool *help, const char *title, int argc, char **argv, FILE *out,
+                char *err, size_t errlen)
+{
+    int next = opts_parse(opts, argc, argv, 1, err, errlen);
+    if (next < 0)
+        return JOB_ERROR;
+    if (*help) {
+        fprintf(out, "%s\n\n", title);
+        opts_usage(opts, out);
+        return JOB_HELP;
+    }
+    if (next < argc) {
+        snprintf(err, errlen, "%s: unexpected argument '%s'", argv[0], argv[next]);
+        return JOB_ERROR;
+    }
+    return JOB_OK;
 }
