@@ -15,14 +15,29 @@ typedef struct {
 /* Checks ranges and limits; NULL when valid, else a one-line reason. */
 const char *mandel_params_check(const mandel_params_t *p);
 
+/* The kernels: each computes the same bits; the fastest the CPU has is used. */
+typedef enum { MANDEL_SCALAR = 0, MANDEL_AVX2 = 1, MANDEL_AVX512 = 2 } mandel_kernel_t;
+#define MANDEL_KERNELS 3
+
+/* Whether this CPU can run kernel. */
+bool mandel_kernel_available(mandel_kernel_t kernel);
+/* The kernel in use: the widest available, scalar when HYADES_NO_SIMD=1. */
+mandel_kernel_t mandel_kernel(void);
+/* "scalar", "AVX2", "AVX-512". */
+const char *mandel_kernel_name(mandel_kernel_t kernel);
+
 /* Gray values 255 - (k * 255) / M of column i, rows 0 .. height-1, into out.
    Uses the fastest path this CPU has; every path gives the same bytes. */
 void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out);
 /* The plain scalar path, the reference for the others. */
 void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out);
+/* Column i with a given (available) kernel: for tests and benchmarks. */
+void mandel_column_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint8_t *out);
 /* Escape counts k (0..M) of rows j0 .. j1-1 of column i into k[0 .. j1-j0). */
 void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
 void mandel_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
+void mandel_counts_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1,
+                        uint32_t *k);
 /* Whether mandel_column uses a SIMD path (false when HYADES_NO_SIMD=1 is set). */
 bool mandel_simd_active(void);
 

@@ -20,21 +20,26 @@ Test(mandelbrot, known_pixels_of_the_default_canvas)
     cr_assert_eq(column[200], 0);
 }
 
+/* Every kernel this CPU has, and the dispatching entry point, against the reference. */
 static void s_compare_with_reference(mandel_params_t p)
 {
     uint8_t *ref = t_mandelbrot_ref(p.width, p.height, p.xmin, p.xmax, p.ymin, p.ymax, p.max_iter);
-    uint8_t *column = malloc(p.height), *scalar = malloc(p.height);
-    for (uint32_t i = 0; i < p.width; i++) {
-        mandel_column(&p, i, column);
-        mandel_column_scalar(&p, i, scalar);
-        for (uint32_t j = 0; j < p.height; j++) {
-            cr_assert_eq(column[j], ref[(size_t) j * p.width + i], "pixel (%u, %u)", i, j);
-            cr_assert_eq(scalar[j], ref[(size_t) j * p.width + i], "scalar pixel (%u, %u)", i, j);
+    uint8_t *column = malloc(p.height);
+    for (int kernel = -1; kernel < MANDEL_KERNELS; kernel++) {
+        if (kernel >= 0 && !mandel_kernel_available((mandel_kernel_t) kernel))
+            continue;
+        for (uint32_t i = 0; i < p.width; i++) {
+            if (kernel < 0)
+                mandel_column(&p, i, column);
+            else
+                mandel_column_with((mandel_kernel_t) kernel, &p, i, column);
+            for (uint32_t j = 0; j < p.height; j++)
+                cr_assert_eq(column[j], ref[(size_t) j * p.width + i], "%s pixel (%u, %u)",
+                             kernel < 0 ? "dispatched" : mandel_kernel_name((mandel_kernel_t) kernel), i, j);
         }
     }
     free(ref);
     free(column);
-    free(scalar);
 }
 
 Test(mandelbrot, whole_images_equal_an_independent_computation)

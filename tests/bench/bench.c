@@ -26,12 +26,12 @@ static double s_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double s_image(const mandel_params_t *p, void (*column)(const mandel_params_t *, uint32_t, uint8_t *))
+static double s_image(const mandel_params_t *p, mandel_kernel_t kernel)
 {
     uint8_t *col = malloc(p->height);
     double t0 = s_now();
     for (uint32_t i = 0; i < p->width; i++)
-        column(p, i, col);
+        mandel_column_with(kernel, p, i, col);
     double t = s_now() - t0;
     free(col);
     return t;
@@ -114,12 +114,18 @@ int main(void)
     printf("hyades bench: %ld cores; ratios against the baseline of each block, measured in this run\n\n", cores);
 
     mandel_params_t p = {4000, 3200, -2, 0.5, -1, 1, 1000, 1};
-    double scalar = s_image(&p, mandel_column_scalar);
-    double fast = s_image(&p, mandel_column);
-    printf("mandelbrot kernel, 4000x3200, max-iter 1000\n");
+    printf("mandelbrot kernel, 4000x3200, max-iter 1000 (in use: %s)\n", mandel_kernel_name(mandel_kernel()));
+    double scalar = s_image(&p, MANDEL_SCALAR);
     printf("  scalar, one thread (baseline)          %8.3f s   1.00x\n", scalar);
-    printf("  %-38s %8.3f s   %.2fx\n\n", mandel_simd_active() ? "SIMD (AVX2), one thread" : "dispatch (no SIMD here)",
-           fast, scalar / fast);
+    for (int k = MANDEL_SCALAR + 1; k < MANDEL_KERNELS; k++) {
+        if (!mandel_kernel_available((mandel_kernel_t) k))
+            continue;
+        double t = s_image(&p, (mandel_kernel_t) k);
+        char name[64];
+        snprintf(name, sizeof name, "%s, one thread", mandel_kernel_name((mandel_kernel_t) k));
+        printf("  %-38s %8.3f s   %.2fx\n", name, t, scalar / t);
+    }
+    printf("\n");
 
     struct {
         const char *title;
