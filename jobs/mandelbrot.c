@@ -186,15 +186,6 @@ mandel_kernel_t mandel_kernel(void)
 
 const char *mandel_kernel_name(mandel_kernel_t kernel) { return s_kernel_names[kernel]; }
 
-bool mandel_simd_active(void) { return mandel_kernel() != MANDEL_SCALAR; }
-
-void mandel_counts_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1,
-                        uint32_t *k)
-{
-    assert(mandel_kernel_available(kernel));
-    s_kernels[kernel](p, i, j0, j1, k);
-}
-
 void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k)
 {
     s_kernels[mandel_kernel()](p, i, j0, j1, k);

@@ -36,9 +36,5 @@ void mandel_column_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32
 /* Escape counts k (0..M) of rows j0 .. j1-1 of column i into k[0 .. j1-j0). */
 void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
 void mandel_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
-void mandel_counts_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1,
-                        uint32_t *k);
-/* Whether mandel_column uses a SIMD path (false when HYADES_NO_SIMD=1 is set). */
-bool mandel_simd_active(void);
 
 #endif

@@ -193,8 +193,6 @@ void pool_purge(pool_t *self)
         s_task_free(&task);
 }
 
-size_t pool_pending(pool_t *self) { return zlist_size(self->queue) + self->held; }
-
 void pool_poll_add(pool_t *self, zpoller_t *poller)
 {
     for (size_t i = 0; i < self->count; i++)

@@ -30,8 +30,6 @@ void pool_submit(pool_t *self, uint64_t job, const job_kind_t *kind, const uint8
                  size_t params_len, uint64_t unit);
 /* Drops every queued unit that no thread has started. */
 void pool_purge(pool_t *self);
-/* Units queued or being computed. */
-size_t pool_pending(pool_t *self);
 
 /* Adds the threads' pipes to poller. */
 void pool_poll_add(pool_t *self, zpoller_t *poller);
