@@ -129,6 +129,10 @@ int main(int argc, char **argv)
         problem = "--local 0 needs --bind: there would be no workers";
     else if (!bind && min_workers > local)
         problem = "--min-workers is larger than --local and there is no --bind for others";
+    else if (json && !s_writable_dir(json))
+        problem = "cannot write the --json file: its directory does not exist or is not writable";
+    else if (journal && !s_writable_dir(journal))
+        problem = "cannot write the --journal file: its directory does not exist or is not writable";
     else if (!cert != !allow)
         problem = "--cert and --allow go together: our key pair, and the workers' public certificates";
     else if (bind && !cert && !insecure && !curve_endpoint_is_local(bind))

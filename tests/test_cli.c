@@ -71,6 +71,9 @@ Test(cli, bad_manager_command_lines_exit_2)
         {"primes", "--method", "wheel"},
         {"frames", "--count", "0"},
         {"frames", "--width", "70000"},
+        {"--json", "/nonexistent-dir/run.json", "noop"},
+        {"--journal", "/nonexistent-dir/run.journal", "noop"},
+        {"--batch", "/nonexistent-dir/jobs.txt"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         s_expect_usage_error(cases[i]);
