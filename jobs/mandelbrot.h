@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct {
+typedef struct mandel_params {
     uint32_t width, height;      /* pixels */
     double xmin, xmax, ymin, ymax;
     uint32_t max_iter;           /* M */

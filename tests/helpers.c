@@ -1,5 +1,6 @@
 /* helpers: processes, files, PNG decoding and reference computations for tests. */
 #include "tests/helpers.h"
+#include "jobs/mandelbrot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,4 +259,16 @@ void t_gif_pixel(const GifFileType *gif, int f, size_t i, uint8_t rgb[3])
     cr_assert_lt(im->RasterBits[i], map->ColorCount);
     GifColorType c = map->Colors[im->RasterBits[i]];
     rgb[0] = c.Red, rgb[1] = c.Green, rgb[2] = c.Blue;
+}
+
+uint8_t *t_mandelbrot_kernel(mandel_params_t p)
+{
+    uint8_t *img = malloc((size_t) p.width * p.height), *col = malloc(p.height);
+    for (uint32_t i = 0; i < p.width; i++) {
+        mandel_column(&p, i, col);
+        for (uint32_t j = 0; j < p.height; j++)
+            img[(size_t) j * p.width + i] = col[j];
+    }
+    free(col);
+    return img;
 }

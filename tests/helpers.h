@@ -55,6 +55,12 @@ void t_gif_close(struct GifFileType *gif);
 /* The colour (r, g, b) of pixel i of frame f as decoded, asserting a valid index. */
 void t_gif_pixel(const struct GifFileType *gif, int f, size_t i, uint8_t rgb[3]);
 
+/* The picture the mandelbrot job must produce, from its kernel run in this
+   process (the kernels are checked against the reference below in the
+   mandelbrot suite); faster than the reference for deep views. Caller frees. */
+struct mandel_params;
+uint8_t *t_mandelbrot_kernel(struct mandel_params p);
+
 /* The Mandelbrot picture written straight from SPEC 3.1, row-major. Caller frees. */
 uint8_t *t_mandelbrot_ref(uint32_t w, uint32_t h, double xmin, double xmax, double ymin, double ymax,
                           uint32_t max_iter);

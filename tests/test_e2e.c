@@ -13,20 +13,6 @@
 
 TestSuite(e2e, .init = t_setup, .fini = t_teardown, .timeout = 60);
 
-/* The image the job must produce, from the kernel run in this process
-   (the kernel itself is checked against the SPEC in the mandelbrot suite). */
-static uint8_t *s_expected(mandel_params_t p)
-{
-    uint8_t *img = malloc((size_t) p.width * p.height), *col = malloc(p.height);
-    for (uint32_t i = 0; i < p.width; i++) {
-        mandel_column(&p, i, col);
-        for (uint32_t j = 0; j < p.height; j++)
-            img[(size_t) j * p.width + i] = col[j];
-    }
-    free(col);
-    return img;
-}
-
 static void s_assert_image(const char *file, mandel_params_t p, const uint8_t *expected)
 {
     uint32_t w = 0, h = 0;
@@ -165,7 +151,7 @@ Test(e2e, a_killed_worker_loses_nothing)
     usleep(300 * 1000);
     kill(workers[1], SIGKILL);
     cr_assert_eq(t_wait(workers[1], 5000), 128 + SIGKILL);
-    uint8_t *expected = s_expected(p);
+    uint8_t *expected = t_mandelbrot_kernel(p);
     cr_assert_eq(t_wait(manager, 50000), 0, "the manager failed");
     s_assert_image(out, p, expected);
     cr_assert(t_file_contains(mlog, "worker w1 lost"));

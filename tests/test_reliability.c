@@ -106,18 +106,6 @@ Test(reliability, a_hung_unit_is_copied_to_an_idle_worker)
 
 /* ------------------------------------------------------------ journal */
 
-static uint8_t *s_expected(mandel_params_t p)
-{
-    uint8_t *img = malloc((size_t) p.width * p.height), *col = malloc(p.height);
-    for (uint32_t i = 0; i < p.width; i++) {
-        mandel_column(&p, i, col);
-        for (uint32_t j = 0; j < p.height; j++)
-            img[(size_t) j * p.width + i] = col[j];
-    }
-    free(col);
-    return img;
-}
-
 static long s_file_size(const char *path)
 {
     struct stat st;
@@ -159,7 +147,7 @@ Test(reliability, a_killed_manager_resumes_from_its_journal)
     long resumed = t_json_number(json, "resumed");
     cr_assert(resumed > 0 && resumed < 240, "resumed %ld of 240 units", resumed);
     cr_assert(t_file_contains(log, "resumed"));
-    uint8_t *want = s_expected(p);
+    uint8_t *want = t_mandelbrot_kernel(p);
     uint32_t w, h;
     uint8_t *got = t_read_png_gray(out, &w, &h);
     cr_assert(got && w == 240 && h == 160 && memcmp(got, want, 240 * 160) == 0, "the resumed image differs");
@@ -279,7 +267,7 @@ Test(reliability, a_garbage_flood_is_cut_off_and_the_job_completes)
     zsock_destroy(&rogue);
     cr_assert(t_file_contains(mlog, "disconnected an unknown peer after 100 bad messages"));
     cr_assert(t_file_contains(mlog, "malformed"));
-    uint8_t *ref = s_expected((mandel_params_t) {500, 400, -2, 0.5, -1, 1, 40000, 1});
+    uint8_t *ref = t_mandelbrot_kernel((mandel_params_t) {500, 400, -2, 0.5, -1, 1, 40000, 1});
     uint32_t w, h;
     uint8_t *png = t_read_png_gray(out, &w, &h);
     cr_assert(png && memcmp(png, ref, 500 * 400) == 0, "the output differs");
