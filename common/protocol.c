@@ -185,15 +185,14 @@ zframe_t *hy_encode(const hy_msg_t *msg)
     return frame;
 }
 
-int hy_send(zsock_t *sock, zframe_t *identity, const hy_msg_t *msg)
+int hy_send(zsock_t *sock, const uint8_t *id, size_t id_len, const hy_msg_t *msg)
 {
     zframe_t *frame = hy_encode(msg);
     if (!frame)
         return -1;
     void *handle = zsock_resolve(sock);
     int rc = 0;
-    if (identity
-        && zmq_send(handle, zframe_data(identity), zframe_size(identity), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    if (id && zmq_send(handle, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         rc = -1;
     if (rc == 0 && zmq_send(handle, zframe_data(frame), zframe_size(frame), ZMQ_DONTWAIT) < 0)
         rc = -1;

@@ -65,9 +65,10 @@ uint64_t hy_unit_at(const hy_msg_t *msg, size_t i);
    field is out of range (a programmer error, also logged). */
 zframe_t *hy_encode(const hy_msg_t *msg);
 
-/* Encodes and sends msg; on a ROUTER, identity names the peer (not taken).
-   Returns 0 or -1. Never blocks: a message that cannot be queued is dropped. */
-int hy_send(zsock_t *sock, zframe_t *identity, const hy_msg_t *msg);
+/* Encodes and sends msg; on a ROUTER, the routing id (id, id_len) names the
+   peer (NULL on a DEALER). Returns 0 or -1. Never blocks: a message that
+   cannot be queued is dropped. */
+int hy_send(zsock_t *sock, const uint8_t *id, size_t id_len, const hy_msg_t *msg);
 
 /* The command's name for logs ("HELLO"), "?" if unknown. */
 const char *hy_command_name(int command);

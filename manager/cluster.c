@@ -47,7 +47,6 @@ struct cluster_t {
     uint64_t version_mismatch; /* messages of another protocol version */
     offender_t offenders[OFFENDERS];
     size_t next_offender;
-    uint64_t disconnected;     /* peers cut off for bad messages */
     int64_t next_heartbeat;
 
     /* The job being run, between cluster_run's start and end. */
@@ -91,14 +90,7 @@ static double s_cpu_seconds(void)
 
 static void s_send(cluster_t *self, worker_t *w, hy_msg_t *msg)
 {
-    zframe_t *id = zframe_new(w->id, w->id_len);
-    hy_send(self->router, id, msg);
-    zframe_destroy(&id);
-}
-
-static void s_send_to(cluster_t *self, zframe_t *identity, hy_msg_t *msg)
-{
-    hy_send(self->router, identity, msg);
+    hy_send(self->router, w->id, w->id_len, msg);
 }
 
 static void s_fail(cluster_t *self, const char *reason)
@@ -302,15 +294,14 @@ static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, int fd,
         log_warn("disconnected %s after %u bad messages", who, o->count);
         shutdown(fd, SHUT_RDWR);
         o->count = 0;
-        self->disconnected++;
     }
 }
 
-static void s_on_hello(cluster_t *self, zframe_t *identity, worker_t *w, const hy_msg_t *msg, const char *key)
+static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker_t *w, const hy_msg_t *msg,
+                       const char *key)
 {
     if (!w) {
-        w = roster_add(self->roster, zframe_data(identity), zframe_size(identity), msg->name,
-                       msg->name_len, msg->threads, msg->heartbeat_ms);
+        w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, msg->heartbeat_ms);
         log_info("worker %s joined (%u threads, %zu workers%s%.8s%s)", w->name, w->threads,
                  roster_alive(self->roster), key && *key ? ", key " : "", key ? key : "", key && *key ? "..." : "");
     }
@@ -361,9 +352,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg, int f
         log_warn("unit %" PRIu64 " from worker %s: %s; dropped", u, w->name, why);
         s_offence(self, w->id, w->id_len, fd, w->name);
     }
-    if (self->run->state[u] == UNIT_PENDING)
-        self->run->state[u] = UNIT_INFLIGHT;   /* so that run_lost counts it */
-    unsigned losses = run_lost(self->run, u, true);
+    unsigned losses = run_failed(self->run, u);
     if (losses >= self->config.max_attempts) {
         char reason[256];
         snprintf(reason, sizeof reason, "unit %" PRIu64 " failed %u times: %s", u, losses, why);
@@ -397,11 +386,12 @@ static void s_on_message(cluster_t *self)
         zmq_msg_close(&parts[1]);
         return;
     }
-    zframe_t *identity = zframe_new(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]));
+    const uint8_t *id = zmq_msg_data(&parts[0]);
+    size_t id_len = zmq_msg_size(&parts[0]);
     int fd = count >= 2 ? zmq_msg_get(&parts[1], ZMQ_SRCFD) : -1;
     hy_msg_t msg;
     int rc = count != 2 ? HY_EMALFORMED : hy_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &msg);
-    worker_t *w = roster_find(self->roster, zframe_data(identity), zframe_size(identity));
+    worker_t *w = roster_find(self->roster, id, id_len);
     const char *who = w ? w->name : "an unknown peer";
 
     if (rc == HY_EVERSION) {
@@ -410,20 +400,20 @@ static void s_on_message(cluster_t *self)
                      "run the same hyades release on both (dropped)", msg.peer_version,
                      HY_PROTOCOL_VERSION);
         hy_msg_t bye = {.command = HY_GOODBYE, .name = "protocol version mismatch"};
-        s_send_to(self, identity, &bye);
-        s_offence(self, zframe_data(identity), zframe_size(identity), fd, who);
+        hy_send(self->router, id, id_len, &bye);
+        s_offence(self, id, id_len, fd, who);
     } else if (rc < 0) {
         if (self->malformed++ % 100 == 0)
             log_warn("dropped a malformed message from %s (%" PRIu64 " so far)", who, self->malformed);
-        s_offence(self, zframe_data(identity), zframe_size(identity), fd, who);
+        s_offence(self, id, id_len, fd, who);
     } else if (msg.command == HY_HELLO) {
         const char *key = zmq_msg_gets(&parts[1], "User-Id");
-        s_on_hello(self, identity, w, &msg, key);
+        s_on_hello(self, id, id_len, w, &msg, key);
     } else if (!w) {
         /* Not (or no longer) on the roster: it must introduce itself again. */
         if (msg.command != HY_GOODBYE) {
             hy_msg_t bye = {.command = HY_GOODBYE, .name = "unknown worker: say HELLO"};
-            s_send_to(self, identity, &bye);
+            hy_send(self->router, id, id_len, &bye);
         }
     } else {
         w->expiry = zclock_mono() + (int64_t) w->heartbeat_ms * self->config.liveness;
@@ -442,7 +432,6 @@ static void s_on_message(cluster_t *self)
             s_offence(self, w->id, w->id_len, fd, who);
         }
     }
-    zframe_destroy(&identity);
     zmq_msg_close(&parts[0]);
     zmq_msg_close(&parts[1]);
 }

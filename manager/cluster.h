@@ -22,7 +22,6 @@ typedef struct {
     const char *journal;       /* durable log of finished units, or NULL */
     const char *cert;          /* our CURVE key pair, or NULL: no CURVE */
     const char *allow;         /* directory of the workers' public certificates */
-    bool quiet;                /* no progress line, no info logs, no summary */
     bool progress;             /* show the live progress line */
 } cluster_config_t;
 

@@ -187,7 +187,7 @@ int main(int argc, char **argv)
     cluster_config_t config = {
         .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
         .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler,
-        .journal = journal, .cert = cert, .allow = allow, .quiet = quiet,
+        .journal = journal, .cert = cert, .allow = allow,
         .progress = !quiet && isatty(STDERR_FILENO),
     };
     cluster_t *cluster = cluster_new(&config, err, sizeof err);
@@ -206,6 +206,8 @@ int main(int argc, char **argv)
         const job_kind_t *kind;
         job_plan_t plan;
         const char *path;
+        /* Planned again rather than kept from the check above: a plan can hold a
+           whole image, so only the running job's plan is in memory. */
         s_plan(&batch->jobs[i], output, journal, &kind, &plan, &path, err, sizeof err);
         job_report_t report;
         if (cluster_run(cluster, kind, &plan, path, &report) != 0)

@@ -58,6 +58,16 @@ unsigned run_lost(run_t *self, uint64_t unit, bool blame)
     return self->losses[unit] ? self->losses[unit] : 1;
 }
 
+unsigned run_failed(run_t *self, uint64_t unit)
+{
+    assert(unit < self->total && self->state[unit] != UNIT_DONE);
+    self->state[unit] = UNIT_PENDING;
+    self->reissued++;
+    if (self->losses[unit] < UINT8_MAX)
+        self->losses[unit]++;
+    return self->losses[unit];
+}
+
 bool run_is_pending(uint64_t unit, void *arg)
 {
     const run_t *self = arg;

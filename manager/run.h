@@ -35,6 +35,10 @@ bool run_completed(run_t *self, uint64_t unit);
    (at least 1; the caller compares with its limit), or 0 when the unit was
    not in flight (done meanwhile: nothing to re-issue). */
 unsigned run_lost(run_t *self, uint64_t unit, bool blame);
+/* A result for unit that was refused (not done yet: in flight or already
+   pending again): the unit is pending, counted as re-issued, and the
+   failure counts against it. Returns its losses so far. */
+unsigned run_failed(run_t *self, uint64_t unit);
 /* Whether unit is pending (scheduler filter; arg is the run). */
 bool run_is_pending(uint64_t unit, void *arg);
 

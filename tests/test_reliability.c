@@ -261,7 +261,7 @@ Test(reliability, a_garbage_flood_is_cut_off_and_the_job_completes)
     /* Results for a job and units that do not exist, with no HELLO first. */
     for (int i = 0; i < 50; i++) {
         hy_msg_t lie = {.command = HY_RESULT, .job = 12345, .unit = (uint64_t) i, .data = junk, .data_len = 8};
-        hy_send(rogue, NULL, &lie);
+        hy_send(rogue, NULL, 0, &lie);
     }
     cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
     zsock_destroy(&rogue);

@@ -199,14 +199,6 @@ void pool_poll_add(pool_t *self, zpoller_t *poller)
         zpoller_add(poller, self->threads[i].pipe);
 }
 
-bool pool_owns(pool_t *self, void *which)
-{
-    for (size_t i = 0; i < self->count; i++)
-        if (which == self->threads[i].pipe)
-            return true;
-    return false;
-}
-
 int pool_recv(pool_t *self, void *which, pool_result_t *result)
 {
     thread_t *t = NULL;

@@ -33,10 +33,9 @@ void pool_purge(pool_t *self);
 
 /* Adds the threads' pipes to poller. */
 void pool_poll_add(pool_t *self, zpoller_t *poller);
-/* Whether which (from zpoller_wait) is one of the pool's pipes. */
-bool pool_owns(pool_t *self, void *which);
-/* Takes the finished unit waiting on pipe which into result and hands that
-   thread the next queued unit. Returns 0, or -1 if nothing could be read. */
+/* Takes the finished unit waiting on pipe which (from zpoller_wait) into
+   result and hands that thread the next queued unit. Returns 0, or -1 when
+   which is not one of the pool's pipes or nothing could be read. */
 int pool_recv(pool_t *self, void *which, pool_result_t *result);
 
 #endif

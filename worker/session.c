@@ -61,7 +61,7 @@ static cached_job_t *s_job_find(self_t *self, uint64_t id)
 
 static void s_send(self_t *self, hy_msg_t *msg)
 {
-    if (self->dealer && hy_send(self->dealer, NULL, msg) < 0)
+    if (self->dealer && hy_send(self->dealer, NULL, 0, msg) < 0)
         log_debug("could not queue %s", hy_command_name(msg->command));
 }
 
@@ -214,11 +214,8 @@ static void s_on_manager(self_t *self)
 
 /* A compute thread finished a unit: send it on if it still belongs to a job
    of the manager we are joined to. */
-static void s_on_result(self_t *self, void *which)
+static void s_on_result(self_t *self, pool_result_t result)
 {
-    pool_result_t result;
-    if (pool_recv(self->pool, which, &result) < 0)
-        return;
     if (self->joined && s_job_find(self, result.job)) {
         hy_msg_t msg = {.command = HY_RESULT, .job = result.job, .unit = result.unit,
                         .status = result.status, .data = result.data, .data_len = result.len};
@@ -283,8 +280,11 @@ int session_run(const session_config_t *config)
             break;
         if (which && self.dealer && which == self.dealer)
             s_on_manager(&self);
-        else if (which && pool_owns(self.pool, which))
-            s_on_result(&self, which);
+        else if (which) {
+            pool_result_t result;
+            if (pool_recv(self.pool, which, &result) == 0)
+                s_on_result(&self, result);
+        }
         s_on_tick(&self);
     }
 
