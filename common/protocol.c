@@ -33,6 +33,18 @@ static bool s_kind_name(const char *s, size_t len)
     return true;
 }
 
+/* A result entry: unit u64, status u8, payload blob. */
+static bool s_get_result(reader_t *r, hy_result_t *res)
+{
+    res->unit = reader_be(r, 8);
+    res->status = (uint8_t) reader_be(r, 1);
+    res->len = (size_t) reader_be(r, 4);
+    if (r->bad || res->len > HY_MAX_PAYLOAD)
+        return false;
+    res->data = reader_take(r, res->len);
+    return !r->bad;
+}
+
 int hy_decode(const uint8_t *data, size_t len, hy_msg_t *msg)
 {
     memset(msg, 0, sizeof *msg);
@@ -49,15 +61,30 @@ int hy_decode(const uint8_t *data, size_t len, hy_msg_t *msg)
         msg->name = s_get_str(&r, &msg->name_len);
         msg->threads = (uint32_t) reader_be(&r, 2);
         msg->heartbeat_ms = (uint32_t) reader_be(&r, 4);
+        msg->release = s_get_str(&r, &msg->release_len);
+        msg->kind_count = (size_t) reader_be(&r, 1);
         if (r.bad || msg->name_len == 0 || !s_printable(msg->name, msg->name_len)
             || msg->threads < 1 || msg->threads > HY_MAX_THREADS
-            || msg->heartbeat_ms < HY_MIN_HEARTBEAT_MS || msg->heartbeat_ms > HY_MAX_HEARTBEAT_MS)
+            || msg->heartbeat_ms < HY_MIN_HEARTBEAT_MS || msg->heartbeat_ms > HY_MAX_HEARTBEAT_MS
+            || msg->release_len == 0 || msg->release_len > HY_MAX_RELEASE
+            || !s_printable(msg->release, msg->release_len)
+            || msg->kind_count < 1 || msg->kind_count > HY_MAX_KINDS)
             return HY_EMALFORMED;
+        msg->raw = r.p;
+        for (size_t i = 0; i < msg->kind_count; i++) {
+            size_t n;
+            const char *kind = s_get_str(&r, &n);
+            if (r.bad || !s_kind_name(kind, n))
+                return HY_EMALFORMED;
+        }
+        msg->raw_len = (size_t) (r.p - msg->raw);
         break;
     case HY_WELCOME:
         msg->session = reader_be(&r, 8);
         msg->heartbeat_ms = (uint32_t) reader_be(&r, 4);
-        if (r.bad || msg->heartbeat_ms < HY_MIN_HEARTBEAT_MS || msg->heartbeat_ms > HY_MAX_HEARTBEAT_MS)
+        msg->liveness = (uint32_t) reader_be(&r, 2);
+        if (r.bad || msg->heartbeat_ms < HY_MIN_HEARTBEAT_MS || msg->heartbeat_ms > HY_MAX_HEARTBEAT_MS
+            || msg->liveness < 1 || msg->liveness > HY_MAX_LIVENESS)
             return HY_EMALFORMED;
         break;
     case HY_JOB:
@@ -71,26 +98,40 @@ int hy_decode(const uint8_t *data, size_t len, hy_msg_t *msg)
             return HY_EMALFORMED;
         break;
     case HY_UNITS:
+    case HY_CANCEL:
         msg->job = reader_be(&r, 8);
         msg->unit_count = (size_t) reader_be(&r, 2);
-        if (r.bad || msg->unit_count < 1 || msg->unit_count > HY_MAX_BATCH)
+        if (r.bad || msg->unit_count > HY_MAX_BATCH || (msg->command == HY_UNITS && msg->unit_count < 1))
             return HY_EMALFORMED;
-        msg->units_raw = reader_take(&r, msg->unit_count * 8);
+        msg->raw = reader_take(&r, msg->unit_count * 8);
+        msg->raw_len = msg->unit_count * 8;
         break;
-    case HY_RESULT:
+    case HY_RESULT: {
         msg->job = reader_be(&r, 8);
-        msg->unit = reader_be(&r, 8);
-        msg->status = (uint8_t) reader_be(&r, 1);
-        msg->data_len = (size_t) reader_be(&r, 4);
-        if (r.bad || msg->status > HY_RESULT_FAILED || msg->data_len > HY_MAX_PAYLOAD)
+        msg->result_count = (size_t) reader_be(&r, 2);
+        if (r.bad || msg->result_count < 1 || msg->result_count > HY_MAX_BATCH)
             return HY_EMALFORMED;
-        msg->data = reader_take(&r, msg->data_len);
+        msg->raw = r.p;
+        size_t payload = 0;
+        for (size_t i = 0; i < msg->result_count; i++) {
+            hy_result_t res;
+            if (!s_get_result(&r, &res) || res.status > HY_RESULT_RETURNED
+                || (res.status == HY_RESULT_RETURNED && res.len != 0)
+                || (res.status == HY_RESULT_FAILED && !s_printable((const char *) res.data, res.len)))
+                return HY_EMALFORMED;
+            payload += res.len;
+            if (payload > HY_MAX_PAYLOAD)
+                return HY_EMALFORMED;
+        }
+        msg->raw_len = (size_t) (r.p - msg->raw);
         break;
+    }
     case HY_HEARTBEAT:
         break;
     case HY_GOODBYE:
+        msg->code = (uint8_t) reader_be(&r, 1);
         msg->name = s_get_str(&r, &msg->name_len);
-        if (!r.bad && !s_printable(msg->name, msg->name_len))
+        if (r.bad || msg->code > HY_BYE_MAX || !s_printable(msg->name, msg->name_len))
             return HY_EMALFORMED;
         break;
     default:
@@ -105,12 +146,34 @@ int hy_decode(const uint8_t *data, size_t len, hy_msg_t *msg)
 uint64_t hy_unit_at(const hy_msg_t *msg, size_t i)
 {
     assert(i < msg->unit_count);
-    if (msg->units_raw) {
-        reader_t r = reader_new(msg->units_raw + 8 * i, 8);
+    if (msg->raw) {
+        reader_t r = reader_new(msg->raw + 8 * i, 8);
         return reader_be(&r, 8);
     }
     return msg->units[i];
 }
+
+bool hy_kind_next(const hy_msg_t *msg, size_t *cursor, const char **name, size_t *len)
+{
+    if (msg->command != HY_HELLO || !msg->raw || *cursor >= msg->raw_len)
+        return false;
+    reader_t r = reader_new(msg->raw + *cursor, msg->raw_len - *cursor);
+    *name = s_get_str(&r, len);
+    *cursor = (size_t) (r.p - msg->raw);
+    return !r.bad;
+}
+
+bool hy_result_next(const hy_msg_t *msg, size_t *cursor, hy_result_t *result)
+{
+    if (msg->command != HY_RESULT || !msg->raw || *cursor >= msg->raw_len)
+        return false;
+    reader_t r = reader_new(msg->raw + *cursor, msg->raw_len - *cursor);
+    bool ok = s_get_result(&r, result);
+    *cursor = (size_t) (r.p - msg->raw);
+    return ok;
+}
+
+size_t hy_result_size(size_t payload_len) { return 8 + 1 + 4 + payload_len; }
 
 /* ---------------------------------------------------------------- writing */
 
@@ -123,21 +186,41 @@ static void s_put_str(writer_t *w, const char *s, size_t len)
 zframe_t *hy_encode(const hy_msg_t *msg)
 {
     size_t name_len = msg->name ? (msg->name_len ? msg->name_len : strlen(msg->name)) : 0;
-    size_t size = 4;
+    size_t release_len = msg->release ? (msg->release_len ? msg->release_len : strlen(msg->release)) : 0;
+    size_t size = 4, payload = 0;
+    bool bad = name_len > HY_MAX_NAME || msg->data_len > HY_MAX_PARAMS;
     switch (msg->command) {
-    case HY_HELLO:     size += 1 + name_len + 2 + 4; break;
-    case HY_WELCOME:   size += 8 + 4; break;
+    case HY_HELLO:
+        size += 1 + name_len + 2 + 4 + 1 + release_len + 1;
+        bad |= release_len > HY_MAX_RELEASE || msg->kind_count < 1 || msg->kind_count > HY_MAX_KINDS;
+        for (size_t i = 0; !bad && i < msg->kind_count; i++) {
+            bad |= strlen(msg->kinds[i]) > HY_MAX_NAME;
+            size += 1 + strlen(msg->kinds[i]);
+        }
+        break;
+    case HY_WELCOME:   size += 8 + 4 + 2; break;
     case HY_JOB:       size += 8 + 1 + name_len + 4 + msg->data_len; break;
-    case HY_UNITS:     size += 8 + 2 + 8 * msg->unit_count; break;
-    case HY_RESULT:    size += 8 + 8 + 1 + 4 + msg->data_len; break;
+    case HY_UNITS:
+    case HY_CANCEL:
+        size += 8 + 2 + 8 * msg->unit_count;
+        bad |= msg->unit_count > HY_MAX_BATCH || (msg->command == HY_UNITS && msg->unit_count < 1);
+        break;
+    case HY_RESULT:
+        size += 8 + 2;
+        bad |= msg->result_count < 1 || msg->result_count > HY_MAX_BATCH;
+        for (size_t i = 0; !bad && i < msg->result_count; i++) {
+            size += hy_result_size(msg->results[i].len);
+            payload += msg->results[i].len;
+        }
+        bad |= payload > HY_MAX_PAYLOAD;
+        break;
     case HY_HEARTBEAT: break;
-    case HY_GOODBYE:   size += 1 + name_len; break;
+    case HY_GOODBYE:   size += 1 + 1 + name_len; break;
     default:
         log_error("protocol: cannot encode command %d", (int) msg->command);
         return NULL;
     }
-    if (name_len > HY_MAX_NAME || msg->data_len > HY_MAX_PAYLOAD
-        || (msg->command == HY_UNITS && (msg->unit_count < 1 || msg->unit_count > HY_MAX_BATCH))) {
+    if (bad) {
         log_error("protocol: %s field out of range", hy_command_name(msg->command));
         return NULL;
     }
@@ -151,10 +234,15 @@ zframe_t *hy_encode(const hy_msg_t *msg)
         s_put_str(&w, msg->name, name_len);
         writer_be(&w, msg->threads, 2);
         writer_be(&w, msg->heartbeat_ms, 4);
+        s_put_str(&w, msg->release, release_len);
+        writer_be(&w, msg->kind_count, 1);
+        for (size_t i = 0; i < msg->kind_count; i++)
+            s_put_str(&w, msg->kinds[i], strlen(msg->kinds[i]));
         break;
     case HY_WELCOME:
         writer_be(&w, msg->session, 8);
         writer_be(&w, msg->heartbeat_ms, 4);
+        writer_be(&w, msg->liveness, 2);
         break;
     case HY_JOB:
         writer_be(&w, msg->job, 8);
@@ -163,6 +251,7 @@ zframe_t *hy_encode(const hy_msg_t *msg)
         writer_bytes(&w, msg->data, msg->data_len);
         break;
     case HY_UNITS:
+    case HY_CANCEL:
         writer_be(&w, msg->job, 8);
         writer_be(&w, msg->unit_count, 2);
         for (size_t i = 0; i < msg->unit_count; i++)
@@ -170,12 +259,17 @@ zframe_t *hy_encode(const hy_msg_t *msg)
         break;
     case HY_RESULT:
         writer_be(&w, msg->job, 8);
-        writer_be(&w, msg->unit, 8);
-        writer_be(&w, msg->status, 1);
-        writer_be(&w, msg->data_len, 4);
-        writer_bytes(&w, msg->data, msg->data_len);
+        writer_be(&w, msg->result_count, 2);
+        for (size_t i = 0; i < msg->result_count; i++) {
+            const hy_result_t *res = &msg->results[i];
+            writer_be(&w, res->unit, 8);
+            writer_be(&w, res->status, 1);
+            writer_be(&w, res->len, 4);
+            writer_bytes(&w, res->data, res->len);
+        }
         break;
     case HY_GOODBYE:
+        writer_be(&w, msg->code, 1);
         s_put_str(&w, msg->name, name_len);
         break;
     default:
@@ -202,8 +296,15 @@ int hy_send(zsock_t *sock, const uint8_t *id, size_t id_len, const hy_msg_t *msg
 
 const char *hy_command_name(int command)
 {
-    static const char *names[] = {"?", "HELLO", "WELCOME", "JOB", "UNITS", "RESULT", "HEARTBEAT", "GOODBYE"};
-    return command >= 1 && command <= HY_GOODBYE ? names[command] : "?";
+    static const char *names[] = {"?", "HELLO", "WELCOME", "JOB", "UNITS", "RESULT", "HEARTBEAT", "GOODBYE",
+                                  "CANCEL"};
+    return command >= 1 && command <= HY_CANCEL ? names[command] : "?";
+}
+
+const char *hy_bye_name(int code)
+{
+    static const char *names[] = {"finished", "unknown peer", "version", "banned", "stopping", "refused"};
+    return code >= 0 && code <= HY_BYE_MAX ? names[code] : "?";
 }
 
 void hy_socket_setup(zsock_t *sock)

@@ -3,6 +3,7 @@
 #ifndef HY_JOB_H
 #define HY_JOB_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,10 @@ typedef struct {
 #define JOB_ERROR (-1)   /* bad options: err holds a one-line reason */
 #define JOB_HELP  1      /* --help was asked for and usage printed */
 
+/* Return codes of compute() besides 0. */
+#define JOB_RANGE     (-1)   /* unit out of range */
+#define JOB_CANCELLED (-2)   /* stopped because *cancel was set */
+
 typedef struct job_kind {
     const char *name;      /* "mandelbrot": [a-z0-9_-] */
     const char *summary;   /* one line for the list of kinds */
@@ -39,9 +44,12 @@ typedef struct job_kind {
     void (*unload)(void *ctx);
 
     /* Worker, pure: computes one unit. On success returns 0 and a malloc'd
-       payload in *out (caller frees). Returns -1 when unit is out of range.
-       No global state, no clock, no I/O: same inputs, same bytes. */
-    int (*compute)(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len);
+       payload in *out (caller frees). Returns JOB_RANGE when unit is out of
+       range, JOB_CANCELLED (nothing in *out) when it saw *cancel set: it
+       looks at least every few milliseconds of work (cancel may be NULL).
+       ctx is shared by every compute thread and never written. No global
+       state, no clock, no I/O: same inputs, same bytes. */
+    int (*compute)(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out, size_t *out_len);
 
     /* Manager, optional (NULL): called once before the first result, with
        the output path, for kinds that write their output as results come.
@@ -64,6 +72,9 @@ typedef struct job_kind {
 
 /* The kind named name (len bytes), or NULL. */
 const job_kind_t *job_find(const char *name, size_t len);
+/* Number of kinds, and the i-th (0 <= i < job_count()), in a fixed order. */
+size_t job_count(void);
+const job_kind_t *job_at(size_t i);
 /* Prints "  name   summary" for every kind. */
 void job_list(FILE *out);
 

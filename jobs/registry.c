@@ -23,6 +23,9 @@ const job_kind_t *job_find(const char *name, size_t len)
     return NULL;
 }
 
+size_t job_count(void) { return sizeof s_kinds / sizeof s_kinds[0]; }
+const job_kind_t *job_at(size_t i) { return i < job_count() ? s_kinds[i] : NULL; }
+
 void job_list(FILE *out)
 {
     for (size_t i = 0; i < sizeof s_kinds / sizeof s_kinds[0]; i++)
