@@ -61,6 +61,15 @@ static int s_store(const opt_t *o, const char *value, const char *from, char *er
         *(double *) o->dest = v;
         return 0;
     }
+    case OPT_FRACTION: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v > 0 && v <= 1)) {
+            snprintf(err, errlen, "%s: expected a fraction above 0 and at most 1, got '%s'", from, value);
+            return -1;
+        }
+        *(double *) o->dest = v;
+        return 0;
+    }
     case OPT_STRING:
         if (!*value) {
             snprintf(err, errlen, "%s: expected a non-empty value", from);
@@ -141,6 +150,13 @@ int opts_parse(const opt_t *opts, int argc, char **argv, int start, char *err, s
             continue;
         }
         const char *value = inline_value;
+        if (!value && o->type == OPT_FRACTION) {
+            char *end = NULL;
+            if (i < argc && argv[i][0] != '-' && (strtod(argv[i], &end), end != argv[i] && !*end))
+                value = argv[i++];
+            else
+                value = "1";
+        }
         if (!value) {
             if (i >= argc) {
                 snprintf(err, errlen, "%s needs a value (%s)", from, o->arg ? o->arg : "VALUE");
@@ -159,6 +175,11 @@ void opts_usage(const opt_t *opts, FILE *out)
     for (const opt_t *o = opts; o->name; o++) {
         char left[64];
         const char *arg = o->type == OPT_FLAG ? "" : o->arg ? o->arg : "VALUE";
+        char optional[40];
+        if (o->type == OPT_FRACTION) {
+            snprintf(optional, sizeof optional, "[%s]", arg);
+            arg = optional;
+        }
         if (o->short_name)
             snprintf(left, sizeof left, "-%c, --%s %s", o->short_name, o->name, arg);
         else

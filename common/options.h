@@ -14,6 +14,8 @@ typedef enum {
     OPT_DOUBLE,  /* dest: double*, finite */
     OPT_STRING,  /* dest: const char** (points into argv or environ) */
     OPT_CHOICE,  /* dest: int*, index into the '|'-separated choices */
+    OPT_FRACTION,/* dest: double*, in (0, 1]; the value is optional (alone: 1); on the
+                    command line the next word is taken only if it is a number */
 } opt_type_t;
 
 typedef struct opt {

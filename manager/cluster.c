@@ -1,16 +1,25 @@
 /* cluster: the manager's event loop, on one thread with no locks. One ROUTER
    socket; a message from a worker is decoded (common/protocol.c), its worker
    found in the roster, and handled by one s_on_* function; after each event
-   every worker with credit is given units by the scheduler. */
+   every worker with credit is given units by the scheduler.
+
+   Trust: a result is taken only from a worker the unit is in flight on; a
+   unit a worker fails goes to another worker, and a worker that keeps
+   failing, or whose answer two others contradict (--verify), is excluded
+   from the job. A worker that answers nothing for the straggler limit is
+   stalled: its queued units are taken back, its static slot goes to the
+   others, and its units in progress are copied to idle workers. */
 #define _XOPEN_SOURCE 700   /* nftw */
 #include "manager/cluster.h"
 #include "common/curve.h"
 #include "common/log.h"
 #include "common/protocol.h"
+#include "common/signals.h"
 #include "manager/journal.h"
 #include "manager/local.h"
 #include "manager/roster.h"
 #include "manager/run.h"
+#include "manager/verify.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -25,8 +34,7 @@
 #define PROGRESS_MS 250
 #define OFFENDERS 64           /* peers whose bad messages are counted */
 #define OFFENCES_MAX 100       /* bad messages before a peer is disconnected */
-#define DURATIONS 255          /* recent unit times kept for the median */
-#define STRAGGLER_FACTOR 4     /* a straggler takes this many times the median */
+#define ASIDE_MAX 64           /* units a dispatch skips because the worker must avoid them */
 
 /* A peer that sent bad messages. */
 typedef struct {
@@ -51,19 +59,25 @@ struct cluster_t {
 
     /* The job being run, between cluster_run's start and end. */
     const job_kind_t *kind;
+    uint64_t kind_bit;         /* the kind's bit in worker_t.kinds */
     job_plan_t *plan;
     uint64_t job_id;
+    uint64_t last_job_id;      /* the job before: its late results are expected, not bad */
     run_t *run;
+    verify_t *verify;          /* NULL without --verify */
     scheduler_t *sched;        /* NULL until enough workers joined */
     worker_t **slot_owner;     /* static: the worker of each slot, NULL if lost */
     size_t slots;
+    int64_t straggler_after;   /* the current straggler limit, ms */
     uint64_t rejected;         /* results whose payload the job refused */
+    uint64_t failed;           /* failed results */
+    uint64_t unsolicited;      /* results dropped: not in flight on their sender */
+    uint64_t stale;            /* results of the job before, dropped */
+    uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
+    char waiting[200];         /* why the job waits, for the progress line, or "" */
     int64_t started_ms;
     int64_t next_progress;     /* when to redraw the progress line */
-    int64_t durations[DURATIONS];  /* ring of recent unit round trips, ms */
-    size_t duration_count;     /* entries ever recorded */
-    int64_t straggler_after;   /* ms in flight that make a unit a straggler; 0: none yet */
     journal_t *journal;        /* NULL without --journal */
     int64_t next_flush;        /* when the journal is next flushed */
     uint64_t resumed;          /* units replayed from the journal */
@@ -99,14 +113,65 @@ static void s_fail(cluster_t *self, const char *reason)
         snprintf(self->failure, sizeof self->failure, "%s", reason);
 }
 
+/* Whether w may get units of the current job at all. */
+static bool s_capable(const cluster_t *self, const worker_t *w)
+{
+    return w->alive && !w->excluded && (w->kinds & self->kind_bit);
+}
+
+/* Whether w may get unit u now. */
+static bool s_eligible(const cluster_t *self, const worker_t *w, uint64_t u)
+{
+    return s_capable(self, w) && !run_avoids(self->run, u, w->uid);
+}
+
 /* ------------------------------------------------------------ scheduling */
 
+/* Puts unit u back in a queue: dynamic, the one queue; static, the slot of
+   a worker that may take it, starting from its own slot. */
+static void s_requeue(cluster_t *self, uint64_t u)
+{
+    if (!self->sched)
+        return;   /* not started: the scheduler's own queues still hold it */
+    size_t slot = 0;
+    if (self->config.schedule == SCHED_STATIC) {
+        size_t first = (size_t) (u % self->slots);
+        slot = first;
+        for (size_t i = 0; i < self->slots; i++) {
+            worker_t *owner = self->slot_owner[(first + i) % self->slots];
+            if (owner && s_eligible(self, owner, u) && !owner->stalled) {
+                slot = (first + i) % self->slots;
+                break;
+            }
+        }
+    }
+    scheduler_requeue(self->sched, slot, u);
+}
+
+/* w no longer holds u (answered, taken back, or lost): u is queued again
+   when nobody else holds it. */
+static void s_release(cluster_t *self, uint64_t u)
+{
+    if (run_drop(self->run, u))
+        s_requeue(self, u);
+}
+
+/* Takes unit u back from w without blame: it is cancelled there and
+   queued for others. */
+static void s_take_back(cluster_t *self, worker_t *w, uint64_t u)
+{
+    if (worker_inflight_remove(w, u) < 0)
+        return;
+    hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id, .units = &u, .unit_count = 1};
+    s_send(self, w, &cancel);
+    worker_cancelled_add(w, u);
+    s_release(self, u);
+}
+
 /* A unit in flight elsewhere for longer than the straggler limit and not
-   copied yet, for idle worker w; marks it copied. */
+   copied yet, that idle worker w may take; marks it copied. */
 static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
 {
-    if (!self->straggler_after)
-        return false;
     int64_t now = zclock_mono();
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *other = roster_at(self->roster, i);
@@ -115,7 +180,7 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
         for (size_t k = 0; k < other->inflight_count; k++) {
             uint64_t u = other->inflight[k].unit;
             if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->copies[u]
-                || self->run->state[u] != UNIT_INFLIGHT)
+                || self->run->state[u] != UNIT_INFLIGHT || !s_eligible(self, w, u))
                 continue;
             self->run->copies[u]++;
             self->run->speculative++;
@@ -128,41 +193,29 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
     return false;
 }
 
-static int s_compare_ms(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
-/* The straggler limit: STRAGGLER_FACTOR times the median of recent unit
-   times, and at least --straggler-ms; none before a unit completed. */
-static void s_update_straggler_limit(cluster_t *self)
-{
-    size_t n = self->duration_count < DURATIONS ? self->duration_count : DURATIONS;
-    if (n == 0)
-        return;
-    int64_t sorted[DURATIONS];
-    memcpy(sorted, self->durations, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, s_compare_ms);
-    int64_t limit = STRAGGLER_FACTOR * sorted[n / 2];
-    self->straggler_after = limit > self->config.straggler_ms ? limit : self->config.straggler_ms;
-}
-
 static void s_dispatch(cluster_t *self, worker_t *w)
 {
-    if (!self->sched || !w->alive || self->failure[0] || w->inflight_count >= w->credit)
+    if (!self->sched || !s_capable(self, w) || w->stalled || self->failure[0] || w->inflight_count >= w->credit)
         return;
     size_t slot = 0;
     if (self->config.schedule == SCHED_STATIC) {
         if (w->slot < 0)
-            return;
-        slot = (size_t) w->slot;
+            slot = SIZE_MAX;   /* no slot (joined late, or stalled once): straggler copies only */
+        else
+            slot = (size_t) w->slot;
     }
-    uint64_t units[HY_MAX_BATCH];
-    size_t n = 0, room = w->credit - w->inflight_count;
-    while (n < room && n < HY_MAX_BATCH
-           && scheduler_next(self->sched, slot, run_is_pending, self->run, &units[n]))
-        n++;
+    uint64_t units[HY_MAX_BATCH], aside[ASIDE_MAX];
+    size_t n = 0, skipped = 0, room = w->credit - w->inflight_count;
+    uint64_t u;
+    while (slot != SIZE_MAX && n < room && n < HY_MAX_BATCH && skipped < ASIDE_MAX
+           && scheduler_next(self->sched, slot, run_is_pending, self->run, &u)) {
+        if (run_avoids(self->run, u, w->uid))
+            aside[skipped++] = u;   /* w failed it or already answered it: for someone else */
+        else
+            units[n++] = u;
+    }
+    for (size_t i = skipped; i-- > 0;)
+        s_requeue(self, aside[i]);
     if (n == 0 && s_find_straggler(self, w, &units[0]))
         n = 1;
     if (n == 0)
@@ -177,8 +230,7 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     s_send(self, w, &msg);
     int64_t now = zclock_mono();
     for (size_t i = 0; i < n; i++) {
-        if (self->run->state[units[i]] == UNIT_PENDING)
-            run_sent(self->run, units[i]);
+        run_give(self->run, units[i]);
         worker_inflight_add(w, units[i], now);
     }
 }
@@ -189,38 +241,63 @@ static void s_dispatch_all(cluster_t *self)
         s_dispatch(self, roster_at(self->roster, i));
 }
 
-/* Starts handing out units once enough workers are here. Static scheduling
-   numbers the workers present, in order of arrival. */
+/* Live workers that can compute the current job, and live workers in all. */
+static size_t s_capable_count(cluster_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < roster_size(self->roster); i++)
+        n += s_capable(self, roster_at(self->roster, i));
+    return n;
+}
+
+/* Starts handing out units once enough workers that can compute the job are
+   here. Static scheduling numbers them, in order of arrival. */
 static void s_maybe_start(cluster_t *self)
 {
-    if (self->sched || !self->run || roster_alive(self->roster) < (size_t) self->config.min_workers)
+    if (self->sched || !self->run || self->failure[0])
         return;
+    size_t capable = s_capable_count(self), alive = roster_alive(self->roster);
+    if (capable < (size_t) self->config.min_workers) {
+        char waiting[sizeof self->waiting];
+        if (alive > capable)
+            snprintf(waiting, sizeof waiting, "waiting for workers that compute %s (%zu of %" PRId64
+                     "; %zu connected cannot)", self->kind->name, capable, self->config.min_workers, alive - capable);
+        else
+            snprintf(waiting, sizeof waiting, "waiting for workers (%zu of %" PRId64 ")", capable,
+                     self->config.min_workers);
+        if (alive > capable && !strstr(self->waiting, "cannot"))
+            log_warn("job %s is %s", self->kind->name, waiting);
+        snprintf(self->waiting, sizeof self->waiting, "%s", waiting);
+        return;
+    }
+    self->waiting[0] = '\0';
     size_t slots = 1;
     if (self->config.schedule == SCHED_STATIC) {
-        slots = roster_alive(self->roster);
+        slots = capable;
         self->slot_owner = calloc(slots, sizeof *self->slot_owner);
         self->slots = slots;
         size_t s = 0;
         for (size_t i = 0; i < roster_size(self->roster); i++) {
             worker_t *w = roster_at(self->roster, i);
-            if (w->alive) {
+            if (s_capable(self, w)) {
                 w->slot = (int) s;
                 self->slot_owner[s++] = w;
             }
         }
     }
     self->sched = scheduler_new(self->config.schedule, self->run->total, slots);
+    self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
     self->started_ms = zclock_mono();
     self->next_progress = 0;
-    log_info("job %s started: %" PRIu64 " units, %zu workers, %s scheduling", self->kind->name,
-             self->run->total, roster_alive(self->roster),
-             self->config.schedule == SCHED_STATIC ? "static" : "dynamic");
+    log_info("job %s started: %" PRIu64 " units, %zu workers, %s scheduling%s", self->kind->name,
+             self->run->total, capable, self->config.schedule == SCHED_STATIC ? "static" : "dynamic",
+             self->verify ? ", results verified" : "");
 }
 
 /* Static: a worker that joins while slots have no owner takes all of them. */
 static void s_adopt_orphans(cluster_t *self, worker_t *w)
 {
-    if (!self->sched || self->config.schedule != SCHED_STATIC || w->slot >= 0)
+    if (!self->sched || self->config.schedule != SCHED_STATIC || w->slot >= 0 || !s_capable(self, w))
         return;
     for (size_t s = 0; s < self->slots; s++) {
         if (self->slot_owner[s])
@@ -234,42 +311,135 @@ static void s_adopt_orphans(cluster_t *self, worker_t *w)
     }
 }
 
-/* A worker is gone (silent, crashed, or said goodbye): its units go back to
-   pending. The loss counts only against the units it was most likely
-   computing, its `threads` oldest; the others were waiting their turn. */
-static void s_worker_lost(cluster_t *self, worker_t *w, const char *why)
+/* Static: w's slot (w lost, excluded or stalled) goes to the others; with
+   nobody left it waits for the next worker to join. */
+static void s_free_slot(cluster_t *self, worker_t *w)
 {
-    w->alive = false;
-    log_warn("worker %s lost (%s); re-issuing %zu units", w->name, why, w->inflight_count);
-    size_t slot = w->slot >= 0 ? (size_t) w->slot : 0;
-    /* Newest first onto the re-queue stack, so that the oldest goes out first. */
-    for (size_t i = w->inflight_count; i-- > 0 && self->run;) {
+    if (!self->sched || self->config.schedule != SCHED_STATIC || w->slot < 0)
+        return;
+    size_t slot = (size_t) w->slot;
+    self->slot_owner[slot] = NULL;
+    w->slot = -1;
+    size_t *survivors = calloc(self->slots, sizeof *survivors), m = 0;
+    for (size_t s = 0; s < self->slots; s++)
+        if (self->slot_owner[s] && !self->slot_owner[s]->stalled)
+            survivors[m++] = s;
+    if (m > 0)
+        scheduler_reassign(self->sched, slot, survivors, m);
+    free(survivors);
+}
+
+/* ------------------------------------------------------------ blame */
+
+static void s_check_unit(void *arg, uint64_t u);
+
+/* Every pending unit some workers must avoid: is anyone left who may take it? */
+static void s_check_units(cluster_t *self)
+{
+    if (self->run && self->sched && !self->failure[0])
+        run_each_avoided(self->run, s_check_unit, self);
+}
+
+static void s_check_unit(void *arg, uint64_t u)
+{
+    cluster_t *self = arg;
+    if (self->failure[0] || self->run->state[u] != UNIT_PENDING)
+        return;
+    for (size_t i = 0; i < roster_size(self->roster); i++)
+        if (s_eligible(self, roster_at(self->roster, i), u))
+            return;
+    /* Nobody connected may take it. A unit that failed: no worker left that
+       has not failed it. A unit awaiting a second opinion: with remote
+       workers, one may still come; local ones are all there is. */
+    char reason[256];
+    if (self->run->fails[u])
+        snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on every worker that can compute it (%u)", u,
+                 self->run->fails[u]);
+    else if (!self->config.bind)
+        snprintf(reason, sizeof reason, "unit %" PRIu64 " cannot be verified: no other worker is left to compute it",
+                 u);
+    else
+        return;
+    s_fail(self, reason);
+}
+
+/* w takes no further part in the job: its units go to the others. */
+static void s_exclude(cluster_t *self, worker_t *w, const char *why)
+{
+    if (w->excluded)
+        return;
+    w->excluded = true;
+    snprintf(w->excluded_why, sizeof w->excluded_why, "%s", why);
+    log_warn("worker %s excluded from job %s: %s", w->name, self->kind->name, why);
+    while (w->inflight_count > 0)
+        s_take_back(self, w, w->inflight[w->inflight_count - 1].unit);
+    s_free_slot(self, w);
+    s_check_units(self);
+}
+
+/* w failed unit u (it said so, or sent a payload the job refused): u goes
+   to another worker; w carries the blame. */
+static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
+{
+    self->failed++;
+    w->failed++;
+    run_avoid(self->run, u, w->uid);
+    if (self->run->fails[u] < UINT8_MAX)
+        self->run->fails[u]++;
+    log_warn("unit %" PRIu64 " failed on worker %s: %s", u, w->name, why);
+    if (self->run->fails[u] >= self->config.max_attempts) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on %u workers (--max-attempts %" PRId64 "): %s", u,
+                 self->run->fails[u], self->config.max_attempts, why);
+        s_fail(self, reason);
+    }
+    s_release(self, u);
+    if (w->failed >= EXCLUDE_AFTER_FAILS) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "failed %" PRIu64 " units", w->failed);
+        s_exclude(self, w, reason);
+    }
+    s_check_units(self);
+}
+
+/* A worker is gone (silent, crashed, or said goodbye): its units go back to
+   pending. A loss counts against the units it was most likely computing,
+   its `threads` oldest, unless it left in order (blame false). */
+static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool blame)
+{
+    roster_lose(self->roster, w);
+    if (self->run)
+        log_warn("worker %s lost (%s); re-issuing %zu units", w->name, why, w->inflight_count);
+    else
+        log_info("worker %s left (%s)", w->name, why);
+    for (size_t i = 0; i < w->inflight_count && self->run; i++) {
         uint64_t u = w->inflight[i].unit;
-        bool blame = i < w->threads;
-        unsigned losses = run_lost(self->run, u, blame);
-        if (losses == 0)
-            continue;   /* done meanwhile */
-        if (blame && losses >= self->config.max_attempts) {
+        if (blame && i < w->threads && self->run->state[u] == UNIT_INFLIGHT && self->run->losses[u] < UINT8_MAX
+            && ++self->run->losses[u] >= self->config.max_attempts) {
             char reason[256];
-            snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")",
-                     u, losses, self->config.max_attempts);
+            snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")", u,
+                     self->run->losses[u], self->config.max_attempts);
             s_fail(self, reason);
         }
-        if (self->sched)
-            scheduler_requeue(self->sched, slot, u);
     }
+    /* Newest first onto the re-queue stacks, so that the oldest goes out first. */
+    for (size_t i = w->inflight_count; i-- > 0 && self->run;)
+        s_release(self, w->inflight[i].unit);
     w->inflight_count = 0;
-    if (self->sched && self->config.schedule == SCHED_STATIC && w->slot >= 0) {
-        self->slot_owner[slot] = NULL;
-        size_t *survivors = calloc(self->slots, sizeof *survivors), m = 0;
-        for (size_t s = 0; s < self->slots; s++)
-            if (self->slot_owner[s])
-                survivors[m++] = s;
-        if (m > 0)
-            scheduler_reassign(self->sched, slot, survivors, m);
-        free(survivors);
-        w->slot = -1;
+    if (self->run) {
+        s_free_slot(self, w);
+        s_check_units(self);
     }
+}
+
+/* A worker named local-N is one of ours: N - 1, or -1. */
+static long s_local_index(const cluster_t *self, const worker_t *w)
+{
+    char *end;
+    if (!self->local || strncmp(w->name, "local-", 6) != 0)
+        return -1;
+    long n = strtol(w->name + 6, &end, 10);
+    return *end || n < 1 ? -1 : n - 1;
 }
 
 /* ------------------------------------------------------------ messages */
@@ -301,72 +471,186 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
                        const char *key)
 {
     if (!w) {
-        w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, msg->heartbeat_ms);
-        log_info("worker %s joined (%u threads, %zu workers%s%.8s%s)", w->name, w->threads,
-                 roster_alive(self->roster), key && *key ? ", key " : "", key ? key : "", key && *key ? "..." : "");
+        w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads);
+        memcpy(w->release, msg->release, msg->release_len);
+        size_t cursor = 0, len;
+        const char *name;
+        char kinds[HY_MAX_KINDS * 16] = "";
+        while (hy_kind_next(msg, &cursor, &name, &len)) {
+            for (size_t i = 0; i < job_count() && i < 64; i++)
+                if (strlen(job_at(i)->name) == len && memcmp(job_at(i)->name, name, len) == 0)
+                    w->kinds |= 1ull << i;
+            if (strlen(kinds) + len + 2 < sizeof kinds)
+                snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%.*s", kinds[0] ? "," : "",
+                         (int) len, name);
+        }
+        log_info("worker %s joined (release %s, %u threads, kinds %s, %zu workers%s%.8s%s)", w->name, w->release,
+                 w->threads, kinds, roster_alive(self->roster), key && *key ? ", key " : "", key ? key : "",
+                 key && *key ? "..." : "");
+        long local = s_local_index(self, w);
+        if (local >= 0)
+            local_joined(self->local, (size_t) local);
     }
-    w->expiry = zclock_mono() + (int64_t) w->heartbeat_ms * self->config.liveness;
+    /* A second HELLO on a connection changes nothing but is answered again. */
+    w->expiry = zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
     hy_msg_t welcome = {.command = HY_WELCOME, .session = self->session,
-                        .heartbeat_ms = (uint32_t) self->config.heartbeat_ms};
+                        .heartbeat_ms = (uint32_t) self->config.heartbeat_ms,
+                        .liveness = (uint32_t) self->config.liveness};
     s_send(self, w, &welcome);
-    s_maybe_start(self);
-    s_adopt_orphans(self, w);
+    if (self->run) {
+        s_maybe_start(self);
+        s_adopt_orphans(self, w);
+    }
 }
 
-static void s_on_result(cluster_t *self, worker_t *w, const hy_msg_t *msg, int fd)
+/* Accepts the bytes of unit u, which came from w (and, verified, from others). */
+static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *data, size_t len)
 {
-    if (!self->run || msg->job != self->job_id)
-        return;   /* a late result of an earlier job */
-    if (msg->unit >= self->run->total) {
-        self->malformed++;
-        log_warn("worker %s sent a result for unit %" PRIu64 " of %" PRIu64 "; dropped", w->name,
-                 msg->unit, self->run->total);
+    run_completed(self->run, u);
+    run_drop(self->run, u);   /* w no longer holds it */
+    w->done++;
+    if (self->journal && journal_append(self->journal, u, data, len) < 0)
+        s_fail(self, "cannot write the journal");
+    /* Other copies are no longer needed. */
+    for (size_t i = 0; self->run->copies[u] && i < roster_size(self->roster); i++) {
+        worker_t *other = roster_at(self->roster, i);
+        if (other != w && other->alive && worker_inflight_remove(other, u) >= 0) {
+            hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id, .units = &u, .unit_count = 1};
+            s_send(self, other, &cancel);
+            worker_cancelled_add(other, u);
+            run_drop(self->run, u);
+        }
+    }
+}
+
+/* A good payload for a unit under --verify: accepted once two workers agree. */
+static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *data, size_t len)
+{
+    const uint8_t *agreed;
+    size_t agreed_len, liar_count;
+    uint32_t liars[32];
+    if (verify_answers(self->verify, u) >= 31) {
+        s_fail(self, "verification: too many answers");
+        return;
+    }
+    verify_outcome_t outcome = verify_offer(self->verify, u, w->uid, data, len, &agreed, &agreed_len, liars,
+                                            &liar_count);
+    if (outcome == VERIFY_MORE) {
+        size_t answers = verify_answers(self->verify, u);
+        if (answers >= 2)
+            log_warn("verify: unit %" PRIu64 ": %zu different answers so far (latest from worker %s); asking another"
+                     " worker", u, answers, w->name);
+        if (answers > (size_t) self->config.max_attempts) {
+            char reason[256];
+            snprintf(reason, sizeof reason, "unit %" PRIu64 ": %zu workers answered and no two agree", u, answers);
+            s_fail(self, reason);
+        }
+        run_avoid(self->run, u, w->uid);
+        s_release(self, u);
+        s_check_units(self);
+        return;
+    }
+    if (self->kind->accept(self->plan->state, u, agreed, agreed_len) < 0) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "unit %" PRIu64 ": the result two workers agree on is malformed", u);
+        s_fail(self, reason);
+        return;
+    }
+    for (size_t k = 0; k < liar_count; k++)
+        for (size_t i = 0; i < roster_size(self->roster); i++) {
+            worker_t *liar = roster_at(self->roster, i);
+            if (liar->uid != liars[k])
+                continue;
+            char why[160];
+            snprintf(why, sizeof why, "its result for unit %" PRIu64 " differs from two other workers'", u);
+            log_warn("verify: unit %" PRIu64 ": worker %s is in the minority", u, liar->name);
+            if (liar->alive)
+                s_exclude(self, liar, why);
+            else
+                snprintf(liar->excluded_why, sizeof liar->excluded_why, "%s", why);
+        }
+    s_accept(self, w, u, data, len);
+    verify_forget(self->verify, u);
+}
+
+/* One result of a RESULT message from w. */
+static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, int fd)
+{
+    uint64_t u = r->unit;
+    if (u >= self->run->total) {
+        self->unsolicited++;
         s_offence(self, w->id, w->id_len, fd, w->name);
         return;
     }
-    int64_t sent = worker_inflight_remove(w, msg->unit);
-    if (sent >= 0)
-        self->durations[self->duration_count++ % DURATIONS] = zclock_mono() - sent;
-    uint64_t u = msg->unit;
+    int64_t sent = worker_inflight_remove(w, u);
+    if (sent < 0) {
+        if (worker_cancelled_has(w, u) || (self->run->state[u] == UNIT_DONE && self->run->copies[u])) {
+            self->run->duplicates++;   /* cancelled, or a copy that lost the race */
+            return;
+        }
+        if (self->unsolicited++ % 100 == 0)
+            log_warn("worker %s sent a result for unit %" PRIu64 ", which it was not given; dropped (%" PRIu64
+                     " so far)", w->name, u, self->unsolicited);
+        s_offence(self, w->id, w->id_len, fd, w->name);
+        return;
+    }
+    w->progress_ms = zclock_mono();
+    if (w->stalled) {
+        w->stalled = false;
+        log_info("worker %s answers again", w->name);
+    }
+    if (r->status == HY_RESULT_RETURNED) {
+        s_release(self, u);   /* given back, in order: no blame */
+        return;
+    }
     if (self->run->state[u] == UNIT_DONE) {
         run_completed(self->run, u);   /* counts the duplicate */
+        run_drop(self->run, u);
         return;
     }
-    const char *why = NULL;
-    if (msg->status != HY_RESULT_OK)
-        why = "the worker could not compute it";
-    else if (self->kind->accept(self->plan->state, u, msg->data, msg->data_len) < 0)
-        why = "its result was malformed";
-    if (!why) {
-        run_completed(self->run, u);
-        w->done++;
-        if (self->journal && journal_append(self->journal, u, msg->data, msg->data_len) < 0)
-            s_fail(self, "cannot write the journal");
+    if (r->status == HY_RESULT_FAILED) {
+        char why[300];
+        snprintf(why, sizeof why, "%.*s", (int) r->len, (const char *) r->data);
+        s_blame(self, w, u, why);
         return;
     }
-    self->rejected++;
-    if (msg->status != HY_RESULT_OK)
-        log_warn("unit %" PRIu64 " failed on worker %s: %.*s", u, w->name, (int) msg->data_len,
-                 (const char *) msg->data);
-    else {
-        log_warn("unit %" PRIu64 " from worker %s: %s; dropped", u, w->name, why);
+    scheduler_record(self->sched, w->progress_ms - sent);
+    if (self->verify && verify_wants(self->verify, u)) {
+        s_on_verified(self, w, u, r->data, r->len);
+        return;
+    }
+    if (self->kind->accept(self->plan->state, u, r->data, r->len) < 0) {
+        self->rejected++;
         s_offence(self, w->id, w->id_len, fd, w->name);
+        s_blame(self, w, u, "its result was malformed");
+        return;
     }
-    unsigned losses = run_failed(self->run, u);
-    if (losses >= self->config.max_attempts) {
-        char reason[256];
-        snprintf(reason, sizeof reason, "unit %" PRIu64 " failed %u times: %s", u, losses, why);
-        s_fail(self, reason);
+    s_accept(self, w, u, r->data, r->len);
+}
+
+static void s_on_results(cluster_t *self, worker_t *w, const hy_msg_t *msg, int fd)
+{
+    if (!self->run || msg->job != self->job_id) {
+        if (self->last_job_id && msg->job == self->last_job_id) {
+            self->stale += msg->result_count;   /* an ended job's: expected after its cancel */
+        } else {
+            self->unsolicited += msg->result_count;
+            s_offence(self, w->id, w->id_len, fd, w->name);
+        }
+        return;
     }
-    scheduler_requeue(self->sched, w->slot >= 0 ? (size_t) w->slot : 0, u);
+    size_t cursor = 0;
+    hy_result_t r;
+    while (hy_result_next(msg, &cursor, &r) && self->run)
+        s_on_result(self, w, &r, fd);
 }
 
 static void s_on_message(cluster_t *self)
 {
-    void *handle = zsock_resolve(self->router);
     zmq_msg_t parts[2];
     zmq_msg_init(&parts[0]);
     zmq_msg_init(&parts[1]);
+    void *handle = zsock_resolve(self->router);
     size_t count = 0;
     bool more = true;
     /* A routing id and one body; anything else is malformed. */
@@ -390,21 +674,29 @@ static void s_on_message(cluster_t *self)
     size_t id_len = zmq_msg_size(&parts[0]);
     int fd = count >= 2 ? zmq_msg_get(&parts[1], ZMQ_SRCFD) : -1;
     hy_msg_t msg;
-    int rc = count != 2 ? HY_EMALFORMED : hy_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &msg);
+    const uint8_t *body = zmq_msg_data(&parts[1]);
+    size_t body_len = zmq_msg_size(&parts[1]);
+    int rc = count != 2 ? HY_EMALFORMED : hy_decode(body, body_len, &msg);
     worker_t *w = roster_find(self->roster, id, id_len);
     const char *who = w ? w->name : "an unknown peer";
 
     if (rc == HY_EVERSION) {
         if (self->version_mismatch++ % 100 == 0)
             log_warn("a peer speaks protocol version %u; this manager speaks version %u: "
-                     "run the same hyades release on both (dropped)", msg.peer_version,
-                     HY_PROTOCOL_VERSION);
-        hy_msg_t bye = {.command = HY_GOODBYE, .name = "protocol version mismatch"};
+                     "run the same hyades release on both (dropped)", msg.peer_version, HY_PROTOCOL_VERSION);
+        hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_VERSION,
+                        .name = "protocol version mismatch: run the same hyades release on both"};
         hy_send(self->router, id, id_len, &bye);
         s_offence(self, id, id_len, fd, who);
     } else if (rc < 0) {
         if (self->malformed++ % 100 == 0)
             log_warn("dropped a malformed message from %s (%" PRIu64 " so far)", who, self->malformed);
+        /* A HELLO we cannot read gets an answer, so that its sender knows why. */
+        if (!w && count == 2 && body_len >= 4 && memcmp(body, "HY", 2) == 0 && body[3] == HY_HELLO) {
+            hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_REFUSED,
+                            .name = "malformed HELLO (name must be 1-255 printable ASCII characters)"};
+            hy_send(self->router, id, id_len, &bye);
+        }
         s_offence(self, id, id_len, fd, who);
     } else if (msg.command == HY_HELLO) {
         const char *key = zmq_msg_gets(&parts[1], "User-Id");
@@ -412,18 +704,18 @@ static void s_on_message(cluster_t *self)
     } else if (!w) {
         /* Not (or no longer) on the roster: it must introduce itself again. */
         if (msg.command != HY_GOODBYE) {
-            hy_msg_t bye = {.command = HY_GOODBYE, .name = "unknown worker: say HELLO"};
+            hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_UNKNOWN, .name = "unknown worker: say HELLO"};
             hy_send(self->router, id, id_len, &bye);
         }
     } else {
-        w->expiry = zclock_mono() + (int64_t) w->heartbeat_ms * self->config.liveness;
+        w->expiry = zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
         switch (msg.command) {
         case HY_HEARTBEAT: break;
-        case HY_RESULT: s_on_result(self, w, &msg, fd); break;
+        case HY_RESULT: s_on_results(self, w, &msg, fd); break;
         case HY_GOODBYE: {
             char why[300];
-            snprintf(why, sizeof why, "said goodbye: %.*s", (int) msg.name_len, msg.name);
-            s_worker_lost(self, w, why);
+            snprintf(why, sizeof why, "said goodbye: %s: %.*s", hy_bye_name(msg.code), (int) msg.name_len, msg.name);
+            s_worker_gone(self, w, why, false);
             break;
         }
         default:
@@ -447,14 +739,32 @@ static void s_local_exited(void *arg, size_t index)
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         if (w->alive && streq(w->name, name))
-            s_worker_lost(self, w, "its process exited");
+            s_worker_gone(self, w, "its process exited", true);
     }
+}
+
+/* A worker that holds units and answered nothing for the straggler limit is
+   stalled: it keeps the units it is computing (others copy them when idle)
+   but gives back those queued behind them, and its static slot. */
+static void s_check_stalled(cluster_t *self, worker_t *w, int64_t now)
+{
+    if (w->stalled || w->inflight_count == 0 || now - w->progress_ms < self->straggler_after)
+        return;
+    w->stalled = true;
+    size_t queued = w->inflight_count > w->threads ? w->inflight_count - w->threads : 0;
+    log_warn("worker %s has answered nothing for %" PRId64 " ms: taking back the %zu units queued there%s", w->name,
+             now - w->progress_ms, queued,
+             self->config.schedule == SCHED_STATIC && w->slot >= 0 ? " and its share of the job" : "");
+    while (w->inflight_count > w->threads)
+        s_take_back(self, w, w->inflight[w->inflight_count - 1].unit);
+    s_free_slot(self, w);
 }
 
 static void s_on_tick(cluster_t *self)
 {
     int64_t now = zclock_mono();
-    s_update_straggler_limit(self);
+    if (self->sched)
+        self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
     if (self->journal && now >= self->next_flush) {
         if (journal_flush(self->journal) < 0)
             s_fail(self, "cannot write the journal");
@@ -464,9 +774,10 @@ static void s_on_tick(cluster_t *self)
         worker_t *w = roster_at(self->roster, i);
         if (w->alive && now >= w->expiry) {
             char why[64];
-            snprintf(why, sizeof why, "silent for %" PRId64 " ms",
-                     (int64_t) w->heartbeat_ms * self->config.liveness);
-            s_worker_lost(self, w, why);
+            snprintf(why, sizeof why, "silent for %" PRId64 " ms", self->config.heartbeat_ms * self->config.liveness);
+            s_worker_gone(self, w, why, true);
+        } else if (w->alive && self->sched) {
+            s_check_stalled(self, w, now);
         }
     }
     if (now >= self->next_heartbeat) {
@@ -478,25 +789,24 @@ static void s_on_tick(cluster_t *self)
         }
         self->next_heartbeat = now + self->config.heartbeat_ms;
     }
-    if (self->local && local_reap(self->local, s_local_exited, self) == 0 && !self->config.bind
-        && roster_alive(self->roster) == 0)
-        s_fail(self, "all local workers exited");
+    local_supervise(self->local, s_local_exited, self);
+    if (self->local && local_gave_up(self->local) && !self->config.bind && roster_alive(self->roster) == 0)
+        s_fail(self, "all local workers exited and keep exiting");
 }
 
 static void s_show_progress(cluster_t *self)
 {
     const run_t *run = self->run;
-    char line[200];
+    char line[300];
     if (!self->sched) {
-        snprintf(line, sizeof line, "%s: waiting for workers (%zu of %" PRId64 ")", self->kind->name,
-                 roster_alive(self->roster), self->config.min_workers);
+        snprintf(line, sizeof line, "%s: %s", self->kind->name, self->waiting);
     } else {
         double secs = (zclock_mono() - self->started_ms) / 1000.0;
         double rate = secs > 0 ? run->done / secs : 0;
         double eta = rate > 0 ? (run->total - run->done) / rate : 0;
         snprintf(line, sizeof line, "%s: %" PRIu64 "/%" PRIu64 " units (%.0f%%), %.0f units/s, ETA %.1f s, %zu workers",
                  self->kind->name, run->done, run->total, run->total ? 100.0 * run->done / run->total : 100.0,
-                 rate, eta, roster_alive(self->roster));
+                 rate, eta, s_capable_count(self));
     }
     log_status(line);
 }
@@ -638,7 +948,9 @@ void cluster_destroy(cluster_t **self_p)
     cluster_t *self = *self_p;
     if (!self)
         return;
-    hy_msg_t bye = {.command = HY_GOODBYE, .name = "manager exiting"};
+    bool stopped = signals_count() > 0;
+    hy_msg_t bye = {.command = HY_GOODBYE, .code = stopped ? HY_BYE_STOPPING : HY_BYE_FINISHED,
+                    .name = stopped ? "manager interrupted" : "manager exiting"};
     for (size_t i = 0; self->router && i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         if (w->alive)
@@ -670,6 +982,39 @@ static void s_replay(void *arg, uint64_t unit, const uint8_t *data, size_t len)
     self->resumed++;
 }
 
+/* Fills the report of the job that just ended. */
+static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double cpu0)
+{
+    const run_t *run = self->run;
+    report->ok = !self->failure[0];
+    snprintf(report->error, sizeof report->error, "%s", self->failure);
+    report->units = run ? run->total : self->plan->units;
+    report->done = run ? run->done : 0;
+    report->reissued = run ? run->reissued : 0;
+    report->duplicates = run ? run->duplicates : 0;
+    report->speculative = run ? run->speculative : 0;
+    report->resumed = self->resumed;
+    report->rejected = self->rejected;
+    report->failed = self->failed;
+    report->unsolicited = self->unsolicited;
+    report->verified = self->verify ? verify_verified(self->verify) : 0;
+    report->mismatches = self->verify ? verify_mismatches(self->verify) : 0;
+    report->restarts = local_restarts(self->local) - self->restarts0;
+    report->seconds = (zclock_mono() - t0) / 1000.0;
+    report->cpu_seconds = s_cpu_seconds() - cpu0;
+    report->workers = calloc(roster_size(self->roster) + 1, sizeof *report->workers);
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (!w->alive && w->done == 0 && w->failed == 0 && !w->excluded_why[0])
+            continue;
+        report_worker_t *rw = &report->workers[report->worker_count++];
+        snprintf(rw->name, sizeof rw->name, "%s", w->name);
+        rw->units = w->done;
+        rw->failed = w->failed;
+        snprintf(rw->excluded, sizeof rw->excluded, "%s", w->excluded_why);
+    }
+}
+
 int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
                 job_report_t *report)
 {
@@ -679,13 +1024,19 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     int64_t t0 = zclock_mono();
     double cpu0 = s_cpu_seconds();
     self->kind = kind;
+    self->kind_bit = 0;
+    for (size_t i = 0; i < job_count() && i < 64; i++)
+        if (job_at(i) == kind)
+            self->kind_bit = 1ull << i;
     self->plan = plan;
     self->job_id = s_random64();
     self->run = run_new(plan->units);
+    self->verify = self->config.verify > 0 ? verify_new(self->config.verify, self->job_id) : NULL;
     self->failure[0] = '\0';
-    self->rejected = 0;
-    self->duration_count = 0;
-    self->straggler_after = 0;
+    self->waiting[0] = '\0';
+    self->rejected = self->failed = self->unsolicited = self->stale = 0;
+    self->restarts0 = local_restarts(self->local);
+    self->straggler_after = STRAGGLER_FACTOR * self->config.straggler_ms;
     if (!self->run)
         s_fail(self, "not enough memory for the unit table");
     char why[512];
@@ -701,12 +1052,15 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             log_info("resumed %" PRIu64 " of %" PRIu64 " units from the journal %s", self->resumed, plan->units,
                      self->config.journal);
     }
+    roster_prune(self->roster);   /* workers gone during the job before */
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
-        w->job_sent = false;
+        w->job_sent = w->stalled = w->excluded = false;
+        w->excluded_why[0] = '\0';
         w->slot = -1;
-        w->done = 0;
+        w->done = w->failed = 0;
         w->inflight_count = 0;
+        w->cancelled_count = 0;
     }
     zpoller_t *poller = zpoller_new(self->router, NULL);
     int64_t next_tick = 0;
@@ -715,7 +1069,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     while (!self->failure[0] && self->run && self->run->done < self->run->total) {
         s_dispatch_all(self);
         void *which = zpoller_wait(poller, TICK_MS);
-        if (zpoller_terminated(poller) || zsys_interrupted) {
+        if (signals_count() > 0) {
             s_fail(self, "interrupted");
             break;
         }
@@ -726,6 +1080,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         }
         if (zclock_mono() >= next_tick) {
             s_on_tick(self);
+            s_maybe_start(self);
             next_tick = zclock_mono() + TICK_MS / 2;
         }
         if (self->config.progress && zclock_mono() >= self->next_progress) {
@@ -737,6 +1092,15 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     if (self->config.progress)
         log_status(NULL);
     journal_close(&self->journal);
+    /* Whatever workers still hold of this job is no longer needed. */
+    hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id};
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (w->alive && w->job_sent)
+            s_send(self, w, &cancel);
+        w->inflight_count = 0;
+    }
+    self->last_job_id = self->job_id;
 
     if (!self->failure[0]) {
         char err[512];
@@ -744,107 +1108,14 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             s_fail(self, err);
         fflush(stdout);
     }
-    report->ok = !self->failure[0];
-    snprintf(report->error, sizeof report->error, "%s", self->failure);
-    report->units = self->run ? self->run->total : plan->units;
-    report->done = self->run ? self->run->done : 0;
-    report->reissued = self->run ? self->run->reissued : 0;
-    report->duplicates = self->run ? self->run->duplicates : 0;
-    report->speculative = self->run ? self->run->speculative : 0;
-    report->resumed = self->resumed;
-    report->rejected = self->rejected;
-    report->seconds = (zclock_mono() - t0) / 1000.0;
-    report->cpu_seconds = s_cpu_seconds() - cpu0;
-    report->workers = calloc(roster_size(self->roster) + 1, sizeof *report->workers);
-    for (size_t i = 0; i < roster_size(self->roster); i++) {
-        worker_t *w = roster_at(self->roster, i);
-        if (!w->alive && w->done == 0)
-            continue;
-        snprintf(report->workers[report->worker_count].name, sizeof report->workers[0].name, "%s", w->name);
-        report->workers[report->worker_count++].units = w->done;
-    }
+    s_report(self, report, t0, cpu0);
     scheduler_destroy(&self->sched);
     free(self->slot_owner);
     self->slot_owner = NULL;
     self->slots = 0;
+    verify_destroy(&self->verify);
     run_destroy(&self->run);
     self->kind = NULL;
     self->plan = NULL;
     return report->ok ? 0 : -1;
-}
-
-/* ------------------------------------------------------------ reports */
-
-void report_print(const job_report_t *r, FILE *out)
-{
-    double rate = r->seconds > 0 ? r->done / r->seconds : 0;
-    if (r->ok)
-        fprintf(out, "job %s done", r->job);
-    else
-        fprintf(out, "job %s FAILED: %s", r->job, r->error);
-    fprintf(out, "%s%s\n", r->output ? ", output " : "", r->output ? r->output : "");
-    fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s)\n", r->done, r->units,
-            r->seconds, rate, r->cpu_seconds);
-    fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", duplicates %" PRIu64
-                 ", rejected %" PRIu64 "\n",
-            r->resumed, r->reissued, r->speculative, r->duplicates, r->rejected);
-    for (size_t i = 0; i < r->worker_count; i++)
-        fprintf(out, "  worker %-24s %" PRIu64 " units\n", r->workers[i].name, r->workers[i].units);
-}
-
-void report_line(const job_report_t *r, FILE *out)
-{
-    fprintf(out, "line %d: %s ", r->line, r->job);
-    if (r->ok)
-        fprintf(out, "ok, %" PRIu64 " units in %.3f s, re-issued %" PRIu64 "%s%s\n", r->units, r->seconds, r->reissued,
-                r->output ? ", output " : "", r->output ? r->output : "");
-    else
-        fprintf(out, "FAILED: %s\n", r->error);
-}
-
-static void s_json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char) *s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
-void report_json(const job_report_t *r, FILE *out)
-{
-    fprintf(out, "{\"job\":");
-    s_json_string(out, r->job);
-    if (r->line)
-        fprintf(out, ",\"line\":%d", r->line);
-    fprintf(out, ",\"status\":\"%s\",\"error\":", r->ok ? "ok" : "failed");
-    s_json_string(out, r->error);
-    fprintf(out, ",\"output\":");
-    if (r->output)
-        s_json_string(out, r->output);
-    else
-        fputs("null", out);
-    fprintf(out, ",\"units\":%" PRIu64 ",\"done\":%" PRIu64 ",\"seconds\":%.6f,\"manager_cpu_seconds\":%.6f,\"units_per_second\":%.3f"
-                 ",\"resumed\":%" PRIu64 ",\"reissued\":%" PRIu64 ",\"speculative\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"workers\":[",
-            r->units, r->done, r->seconds, r->cpu_seconds, r->seconds > 0 ? r->done / r->seconds : 0.0, r->resumed,
-            r->reissued, r->speculative, r->duplicates, r->rejected);
-    for (size_t i = 0; i < r->worker_count; i++) {
-        fprintf(out, "%s{\"name\":", i ? "," : "");
-        s_json_string(out, r->workers[i].name);
-        fprintf(out, ",\"units\":%" PRIu64 "}", r->workers[i].units);
-    }
-    fprintf(out, "]}\n");
-}
-
-void report_clear(job_report_t *report)
-{
-    free(report->workers);
-    report->workers = NULL;
-    report->worker_count = 0;
 }

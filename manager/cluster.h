@@ -8,7 +8,10 @@
 #include <stdint.h>
 
 #include "jobs/job.h"
+#include "manager/report.h"
 #include "manager/scheduler.h"
+
+#define EXCLUDE_AFTER_FAILS 3  /* units a worker fails before it is excluded from the job */
 
 typedef struct {
     const char *bind;          /* endpoint for remote workers, or NULL */
@@ -17,31 +20,14 @@ typedef struct {
     sched_policy_t schedule;
     int64_t heartbeat_ms;
     int64_t liveness;          /* missed heartbeats before a worker is lost */
-    int64_t max_attempts;      /* losses of one unit before the job fails */
-    int64_t straggler_ms;      /* a unit out longer than this and 4x the median is copied */
+    int64_t max_attempts;      /* workers lost on, or failing, one unit before the job fails */
+    int64_t straggler_ms;      /* floor of the straggler limit */
+    double verify;             /* share of units checked by a second worker; 0: none */
     const char *journal;       /* durable log of finished units, or NULL */
     const char *cert;          /* our CURVE key pair, or NULL: no CURVE */
     const char *allow;         /* directory of the workers' public certificates */
     bool progress;             /* show the live progress line */
 } cluster_config_t;
-
-/* What one job did: the summary and the --json record. */
-typedef struct {
-    const char *job;           /* kind name */
-    int line;                  /* its line in a batch file, or 0 */
-    const char *output;        /* path, or NULL */
-    bool ok;
-    char error[512];           /* one line when !ok */
-    uint64_t units, done, reissued, duplicates, rejected, speculative;
-    uint64_t resumed;          /* units replayed from the journal */
-    double seconds;
-    double cpu_seconds;        /* the manager's own CPU time (all its threads) */
-    size_t worker_count;
-    struct {
-        char name[256];
-        uint64_t units;
-    } *workers;                /* per-worker accepted units; owned */
-} job_report_t;
 
 typedef struct cluster_t cluster_t;
 
@@ -51,15 +37,8 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 void cluster_destroy(cluster_t **self_p);
 
 /* Runs one planned job to the end: output written, report filled (the caller
-   frees report->workers). Returns 0 when the output is complete. */
+   frees it with report_clear). Returns 0 when the output is complete. */
 int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
                 job_report_t *report);
-
-/* Prints the report for a person, as one line (batch runs), and as one JSON
-   object on one line. */
-void report_print(const job_report_t *report, FILE *out);
-void report_line(const job_report_t *report, FILE *out);
-void report_json(const job_report_t *report, FILE *out);
-void report_clear(job_report_t *report);
 
 #endif

@@ -1,5 +1,7 @@
-/* local: worker processes started by the manager. Each child asks the kernel
-   for SIGTERM when the manager dies, so none outlives a killed manager. */
+/* local: worker processes started by the manager and supervised: one that
+   exits is started again after a backoff that grows while it keeps exiting
+   quickly. Each child asks the kernel for SIGTERM when the manager dies, so
+   none outlives a killed manager. */
 #include "manager/local.h"
 #include "common/log.h"
 
@@ -13,9 +15,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+typedef struct {
+    pid_t pid;              /* 0 while not running */
+    int64_t started_ms;     /* when it was last started */
+    int64_t restart_ms;     /* while not running: when to start it again */
+    int64_t backoff_ms;     /* the next restart delay */
+    unsigned unjoined;      /* exits in a row without having joined */
+    bool joined;            /* said HELLO since its last start */
+    bool given_up;
+} child_t;
+
 struct local_t {
-    pid_t *pids;       /* 0 once reaped */
+    child_t *children;
     size_t count;
+    char program[PATH_MAX];
+    char endpoint[256], cert[256], manager_key[256];
+    char heartbeat[24], liveness[24];
+    uint64_t restarts;
 };
 
 /* The worker program: $HYADES_WORKER, else hyades-worker beside this executable. */
@@ -35,69 +51,134 @@ static int s_worker_path(char *path, size_t len)
     return 0;
 }
 
+static int s_spawn(local_t *self, size_t i)
+{
+    char name[32];
+    snprintf(name, sizeof name, "local-%zu", i + 1);
+    char *argv[] = {self->program, "--connect", self->endpoint, "--threads", "1", "--name", name,
+                    "--heartbeat", self->heartbeat, "--liveness", self->liveness, "--quiet",
+                    self->cert[0] ? "--cert" : NULL, self->cert, "--manager-key", self->manager_key, NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
+        execv(self->program, argv);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -1;
+    child_t *c = &self->children[i];
+    c->pid = pid;
+    c->started_ms = zclock_mono();
+    c->joined = false;
+    return 0;
+}
+
 local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, int64_t liveness,
                      const char *cert, const char *manager_key, char *err, size_t errlen)
 {
-    char program[PATH_MAX];
-    if (s_worker_path(program, sizeof program) < 0 || access(program, X_OK) != 0) {
-        snprintf(err, errlen, "cannot find the worker program (%s); set HYADES_WORKER", program);
+    local_t *self = calloc(1, sizeof *self);
+    if (s_worker_path(self->program, sizeof self->program) < 0 || access(self->program, X_OK) != 0) {
+        snprintf(err, errlen, "cannot find the worker program (%s); set HYADES_WORKER", self->program);
+        free(self);
         return NULL;
     }
-    local_t *self = calloc(1, sizeof *self);
-    self->pids = calloc(count, sizeof *self->pids);
+    self->children = calloc(count, sizeof *self->children);
     self->count = count;
-    pid_t parent = getpid();
-    char hb[24], live[24];
-    snprintf(hb, sizeof hb, "%" PRId64, heartbeat_ms);
-    snprintf(live, sizeof live, "%" PRId64, liveness);
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    snprintf(self->cert, sizeof self->cert, "%s", cert ? cert : "");
+    snprintf(self->manager_key, sizeof self->manager_key, "%s", manager_key ? manager_key : "");
+    snprintf(self->heartbeat, sizeof self->heartbeat, "%" PRId64, heartbeat_ms);
+    snprintf(self->liveness, sizeof self->liveness, "%" PRId64, liveness);
     for (size_t i = 0; i < count; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "local-%zu", i + 1);
-        char *argv[] = {program, "--connect", (char *) endpoint, "--threads", "1", "--name", name,
-                        "--heartbeat", hb, "--liveness", live, "--quiet",
-                        cert ? "--cert" : NULL, (char *) cert, "--manager-key", (char *) manager_key, NULL};
-        pid_t pid = fork();
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (getppid() != parent)
-                _exit(1);
-            execv(program, argv);
-            _exit(127);
-        }
-        if (pid < 0) {
+        self->children[i].backoff_ms = LOCAL_BACKOFF_MIN_MS;
+        if (s_spawn(self, i) < 0) {
             snprintf(err, errlen, "cannot start local workers: %s", strerror(errno));
             local_stop(&self);
             return NULL;
         }
-        self->pids[i] = pid;
     }
     return self;
 }
 
-size_t local_reap(local_t *self, void (*exited)(void *arg, size_t index), void *arg)
+/* Collects exited children; with restart, schedules them again. */
+static size_t s_reap(local_t *self, bool restart, void (*exited)(void *arg, size_t index), void *arg)
 {
     size_t running = 0;
+    int64_t now = zclock_mono();
     for (size_t i = 0; self && i < self->count; i++) {
-        if (!self->pids[i])
+        child_t *c = &self->children[i];
+        if (!c->pid)
             continue;
         int status;
-        pid_t pid = waitpid(self->pids[i], &status, WNOHANG);
+        pid_t pid = waitpid(c->pid, &status, WNOHANG);
         if (pid == 0) {
             running++;
             continue;
         }
-        if (WIFSIGNALED(status))
-            log_warn("local worker %zu (pid %d) was killed by signal %d", i + 1, (int) self->pids[i],
-                     WTERMSIG(status));
-        else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-            log_warn("local worker %zu (pid %d) exited with status %d", i + 1, (int) self->pids[i],
-                     WEXITSTATUS(status));
-        self->pids[i] = 0;
+        if (restart && WIFSIGNALED(status))
+            log_warn("local worker %zu (pid %d) was killed by signal %d", i + 1, (int) c->pid, WTERMSIG(status));
+        else if (restart && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+            log_warn("local worker %zu (pid %d) exited with status %d", i + 1, (int) c->pid, WEXITSTATUS(status));
+        c->pid = 0;
         if (exited)
             exited(arg, i);
+        if (!restart)
+            continue;
+        if (now - c->started_ms >= LOCAL_STABLE_MS)
+            c->backoff_ms = LOCAL_BACKOFF_MIN_MS;
+        c->unjoined = c->joined ? 0 : c->unjoined + 1;
+        if (c->unjoined >= LOCAL_GIVE_UP) {
+            c->given_up = true;
+            log_error("local worker %zu exited %u times in a row before it could join; not restarting it", i + 1,
+                      c->unjoined);
+            continue;
+        }
+        c->restart_ms = now + c->backoff_ms;
+        log_info("restarting local worker %zu in %" PRId64 " ms", i + 1, c->backoff_ms);
+        c->backoff_ms = c->backoff_ms * 2 > LOCAL_BACKOFF_MAX_MS ? LOCAL_BACKOFF_MAX_MS : c->backoff_ms * 2;
     }
     return running;
 }
+
+size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), void *arg)
+{
+    if (!self)
+        return 0;
+    size_t running = s_reap(self, true, exited, arg);
+    int64_t now = zclock_mono();
+    for (size_t i = 0; i < self->count; i++) {
+        child_t *c = &self->children[i];
+        if (c->pid || c->given_up || now < c->restart_ms)
+            continue;
+        if (s_spawn(self, i) < 0) {
+            log_warn("cannot restart local worker %zu: %s", i + 1, strerror(errno));
+            c->restart_ms = now + c->backoff_ms;
+            continue;
+        }
+        self->restarts++;
+        running++;
+    }
+    return running;
+}
+
+void local_joined(local_t *self, size_t index)
+{
+    if (self && index < self->count)
+        self->children[index].joined = true;
+}
+
+bool local_gave_up(const local_t *self)
+{
+    for (size_t i = 0; self && i < self->count; i++)
+        if (!self->children[i].given_up)
+            return false;
+    return self != NULL;
+}
+
+uint64_t local_restarts(const local_t *self) { return self ? self->restarts : 0; }
 
 void local_stop(local_t **self_p)
 {
@@ -105,17 +186,17 @@ void local_stop(local_t **self_p)
     if (!self)
         return;
     for (size_t i = 0; i < self->count; i++)
-        if (self->pids[i])
-            kill(self->pids[i], SIGTERM);
+        if (self->children[i].pid)
+            kill(self->children[i].pid, SIGTERM);
     int64_t deadline = zclock_mono() + 2000;
-    while (local_reap(self, NULL, NULL) > 0 && zclock_mono() < deadline)
+    while (s_reap(self, false, NULL, NULL) > 0 && zclock_mono() < deadline)
         zclock_sleep(2);
     for (size_t i = 0; i < self->count; i++)
-        if (self->pids[i]) {
-            kill(self->pids[i], SIGKILL);
-            waitpid(self->pids[i], NULL, 0);
+        if (self->children[i].pid) {
+            kill(self->children[i].pid, SIGKILL);
+            waitpid(self->children[i].pid, NULL, 0);
         }
-    free(self->pids);
+    free(self->children);
     free(self);
     *self_p = NULL;
 }

@@ -64,7 +64,12 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
 int main(int argc, char **argv)
 {
     log_init("manager");
+    signals_init();
     int64_t cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    if (argc == 2 && streq(argv[1], "--version")) {
+        printf("hyades-manager %s (protocol %d)\n", HY_RELEASE, HY_PROTOCOL_VERSION);
+        return 0;
+    }
     if (argc == 3 && streq(argv[1], "keygen")) {
         char err[512];
         if (curve_keygen(argv[2], err, sizeof err) < 0) {
@@ -77,6 +82,7 @@ int main(int argc, char **argv)
     const char *bind = NULL, *json = NULL, *output = NULL, *journal = NULL, *cert = NULL, *allow = NULL;
     const char *batch_path = NULL;
     int64_t local = -1, min_workers = 0, heartbeat = 1000, liveness = 3, max_attempts = 3, straggler = 1000;
+    double verify = 0;
     int schedule = SCHED_DYNAMIC;
     bool quiet = false, help = false, insecure = false;
     const opt_t opts[] = {
@@ -86,8 +92,9 @@ int main(int argc, char **argv)
         {"schedule", 0, OPT_CHOICE, &schedule, 0, 0, 0, 0, "dynamic|static", "HYADES_SCHEDULE", "POLICY", "dynamic (load balancing) or static (unit k to worker k mod n)"},
         {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval (1000)"},
         {"liveness", 0, OPT_INT, &liveness, 1, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before a worker counts as lost (3)"},
-        {"max-attempts", 0, OPT_INT, &max_attempts, 1, 255, 0, 0, NULL, "HYADES_MAX_ATTEMPTS", "N", "losses of one unit before the job fails (3)"},
-        {"straggler-ms", 0, OPT_INT, &straggler, 10, 86400000, 0, 0, NULL, "HYADES_STRAGGLER_MS", "MS", "copy a unit out this long and 4x the median to an idle worker (1000)"},
+        {"max-attempts", 0, OPT_INT, &max_attempts, 1, 255, 0, 0, NULL, "HYADES_MAX_ATTEMPTS", "N", "workers one unit may fail on or be lost with before the job fails (3)"},
+        {"straggler-ms", 0, OPT_INT, &straggler, 10, 86400000, 0, 0, NULL, "HYADES_STRAGGLER_MS", "MS", "copy a unit out this long and 4x the median (4x this before any unit completed) to an idle worker (1000)"},
+        {"verify", 0, OPT_FRACTION, &verify, 0, 0, 0, 0, NULL, "HYADES_VERIFY", "FRACTION", "accept a unit only when two workers return the same bytes; that share of units (all)"},
         {"journal", 'j', OPT_STRING, &journal, 0, 0, 0, 0, NULL, "HYADES_JOURNAL", "FILE", "log finished units here; the same command resumes from it"},
         {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
         {"allow", 0, OPT_STRING, &allow, 0, 0, 0, 0, NULL, "HYADES_ALLOW", "DIR", "public certificates of the workers let in"},
@@ -133,6 +140,8 @@ int main(int argc, char **argv)
         problem = "cannot write the --json file: its directory does not exist or is not writable";
     else if (journal && !s_writable_dir(journal))
         problem = "cannot write the --journal file: its directory does not exist or is not writable";
+    else if (verify > 0 && !bind && local < 2)
+        problem = "--verify needs two workers: --local 2 or more, or --bind for remote ones";
     else if (!cert != !allow)
         problem = "--cert and --allow go together: our key pair, and the workers' public certificates";
     else if (bind && !cert && !insecure && !curve_endpoint_is_local(bind))
@@ -187,6 +196,7 @@ int main(int argc, char **argv)
     cluster_config_t config = {
         .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
         .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler,
+        .verify = verify,
         .journal = journal, .cert = cert, .allow = allow,
         .progress = !quiet && isatty(STDERR_FILENO),
     };
@@ -202,7 +212,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(errno));
     int status = json && !json_file ? 1 : 0;
     size_t failed = 0;
-    for (size_t i = 0; i < batch->count && !zsys_interrupted; i++) {
+    for (size_t i = 0; i < batch->count && signals_count() == 0; i++) {
         const job_kind_t *kind;
         job_plan_t plan;
         const char *path;
@@ -229,9 +239,10 @@ int main(int argc, char **argv)
     cluster_destroy(&cluster);
     if (json_file && fclose(json_file) != 0)
         status = 1;
-    if (batch_path && (failed || zsys_interrupted))
+    int interrupted = signals_count() > 0;
+    if (batch_path && (failed || interrupted))
         fprintf(stderr, "hyades-manager: batch %s: %zu of %zu jobs failed%s\n", batch_path, failed, batch->count,
-                zsys_interrupted ? " (interrupted)" : "");
+                interrupted ? " (interrupted)" : "");
     batch_destroy(&loaded);
-    return failed || zsys_interrupted ? 1 : status;
+    return failed || interrupted ? 1 : status;
 }

@@ -1,50 +1,70 @@
-/* roster: the workers a manager knows, in order of arrival. Lookups are linear:
-   a LAN cluster has tens of workers, not millions. */
+/* roster: the workers a manager knows, in order of arrival, and a hash of the
+   live ones by routing id. */
 #include "manager/roster.h"
 
 struct roster_t {
     worker_t **workers;
     size_t count, cap;
+    zhashx_t *by_id;       /* hex routing id -> live worker (not owned) */
+    uint32_t next_uid;
 };
 
-roster_t *roster_new(void) { return calloc(1, sizeof(roster_t)); }
+/* The hash key of a routing id: its bytes in hex. */
+static void s_key(const uint8_t *id, size_t id_len, char key[513])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < id_len && i < 256; i++) {
+        key[2 * i] = hex[id[i] >> 4];
+        key[2 * i + 1] = hex[id[i] & 15];
+    }
+    key[2 * (id_len < 256 ? id_len : 256)] = '\0';
+}
+
+static void s_free(worker_t *w)
+{
+    free(w->inflight);
+    free(w);
+}
+
+roster_t *roster_new(void)
+{
+    roster_t *self = calloc(1, sizeof *self);
+    self->by_id = zhashx_new();
+    return self;
+}
 
 void roster_destroy(roster_t **self_p)
 {
     roster_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->count; i++) {
-        free(self->workers[i]->inflight);
-        free(self->workers[i]);
-    }
+    for (size_t i = 0; i < self->count; i++)
+        s_free(self->workers[i]);
     free(self->workers);
+    zhashx_destroy(&self->by_id);
     free(self);
     *self_p = NULL;
 }
 
 worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len)
 {
-    for (size_t i = 0; i < self->count; i++) {
-        worker_t *w = self->workers[i];
-        if (w->alive && w->id_len == id_len && memcmp(w->id, id, id_len) == 0)
-            return w;
-    }
-    return NULL;
+    char key[513];
+    s_key(id, id_len, key);
+    return zhashx_lookup(self->by_id, key);
 }
 
-worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name,
-                     size_t name_len, uint32_t threads, uint32_t heartbeat_ms)
+worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,
+                     uint32_t threads)
 {
     assert(id_len <= sizeof ((worker_t *) 0)->id && name_len <= HY_MAX_NAME);
     worker_t *w = calloc(1, sizeof *w);
     memcpy(w->id, id, id_len);
     w->id_len = id_len;
+    w->uid = ++self->next_uid;
     memcpy(w->name, name, name_len);
     w->threads = threads;
-    w->heartbeat_ms = heartbeat_ms;
-    /* Three units per thread: one computing, one waiting in the thread's
-       pipe, one on the wire, so that no thread waits for a round trip. */
+    /* Three units per thread: one computing, one waiting in the worker's
+       queue, one on the wire, so that no thread waits for a round trip. */
     w->credit = 3 * (size_t) threads;
     w->slot = -1;
     w->alive = true;
@@ -53,19 +73,36 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
         self->workers = realloc(self->workers, self->cap * sizeof *self->workers);
     }
     self->workers[self->count++] = w;
+    char key[513];
+    s_key(id, id_len, key);
+    zhashx_update(self->by_id, key, w);
     return w;
+}
+
+void roster_lose(roster_t *self, worker_t *w)
+{
+    char key[513];
+    s_key(w->id, w->id_len, key);
+    if (zhashx_lookup(self->by_id, key) == w)
+        zhashx_delete(self->by_id, key);
+    w->alive = false;
+}
+
+void roster_prune(roster_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->count; i++) {
+        if (self->workers[i]->alive)
+            self->workers[kept++] = self->workers[i];
+        else
+            s_free(self->workers[i]);
+    }
+    self->count = kept;
 }
 
 size_t roster_size(roster_t *self) { return self->count; }
 worker_t *roster_at(roster_t *self, size_t i) { return i < self->count ? self->workers[i] : NULL; }
-
-size_t roster_alive(roster_t *self)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < self->count; i++)
-        n += self->workers[i]->alive;
-    return n;
-}
+size_t roster_alive(roster_t *self) { return zhashx_size(self->by_id); }
 
 void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms)
 {
@@ -73,6 +110,8 @@ void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms)
         w->inflight_cap = w->inflight_cap ? w->inflight_cap * 2 : 8;
         w->inflight = realloc(w->inflight, w->inflight_cap * sizeof *w->inflight);
     }
+    if (w->inflight_count == 0)
+        w->progress_ms = now_ms;
     w->inflight[w->inflight_count++] = (inflight_t) {unit, now_ms};
 }
 
@@ -87,4 +126,18 @@ int64_t worker_inflight_remove(worker_t *w, uint64_t unit)
             return sent;
         }
     return -1;
+}
+
+void worker_cancelled_add(worker_t *w, uint64_t unit)
+{
+    w->cancelled[w->cancelled_count++ % CANCELLED_RING] = unit;
+}
+
+bool worker_cancelled_has(const worker_t *w, uint64_t unit)
+{
+    size_t n = w->cancelled_count < CANCELLED_RING ? w->cancelled_count : CANCELLED_RING;
+    for (size_t i = 0; i < n; i++)
+        if (w->cancelled[i] == unit)
+            return true;
+    return false;
 }

@@ -1,5 +1,5 @@
-/* roster: the workers a manager knows: identity, threads, credit, liveness,
-   units in flight and units done. */
+/* roster: the workers a manager knows: identity, capabilities, credit,
+   liveness, units in flight, and what they did in the current job. */
 #ifndef HY_ROSTER_H
 #define HY_ROSTER_H
 
@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "common/protocol.h"
+
+#define CANCELLED_RING 256   /* units cancelled on a worker, remembered for its late results */
 
 /* A unit sent to a worker and not answered yet. */
 typedef struct {
@@ -18,17 +20,26 @@ typedef struct {
 typedef struct {
     uint8_t id[256];          /* ZeroMQ routing id of its connection */
     size_t id_len;
+    uint32_t uid;             /* unique in this manager's life: the worker in avoid lists */
     char name[HY_MAX_NAME + 1];
+    char release[HY_MAX_RELEASE + 1];
     uint32_t threads;         /* announced in HELLO */
-    uint32_t heartbeat_ms;    /* its heartbeat interval */
+    uint64_t kinds;           /* bit i: it computes job_at(i) */
     size_t credit;            /* units it may hold in flight */
-    inflight_t *inflight;     /* units sent, no result yet, oldest first */
+    inflight_t *inflight;     /* units sent, no answer yet, oldest first */
     size_t inflight_count, inflight_cap;
+    uint64_t cancelled[CANCELLED_RING];  /* units cancelled on it (current job) */
+    size_t cancelled_count;   /* entries ever written (ring) */
     int64_t expiry;           /* counts as lost after this (zclock_mono ms) */
-    uint64_t done;            /* units whose accepted result came from it */
-    int slot;                 /* static slot, or -1 */
-    bool alive;               /* false once lost or gone; kept for the summary */
+    int64_t progress_ms;      /* last answer, or when it last went from idle to busy */
+    bool alive;               /* false once lost or gone; kept for the summary until the next job */
     bool job_sent;            /* JOB sent for the current job */
+    bool stalled;             /* no answer for too long: gets no new units until it answers */
+    bool excluded;            /* excluded from the current job (keeps failing, or lied) */
+    char excluded_why[160];
+    int slot;                 /* static slot, or -1 */
+    uint64_t done;            /* units of the current job whose accepted result came from it */
+    uint64_t failed;          /* units of the current job it failed */
 } worker_t;
 
 typedef struct roster_t roster_t;
@@ -37,20 +48,29 @@ roster_t *roster_new(void);
 /* Frees every worker; sets *self_p to NULL; harmless on NULL. */
 void roster_destroy(roster_t **self_p);
 
-/* The live worker with this routing id, or NULL. */
+/* The live worker with this routing id, or NULL: constant time. */
 worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len);
 /* Adds a live worker (arrival order is kept); the roster owns it. */
-worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name,
-                     size_t name_len, uint32_t threads, uint32_t heartbeat_ms);
-/* Number of workers ever added, and the i-th in order of arrival. */
+worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,
+                     uint32_t threads);
+/* w is gone: it is no longer found by its routing id; it stays listed (for
+   the summary) until roster_prune. */
+void roster_lose(roster_t *self, worker_t *w);
+/* Frees every worker that is gone. */
+void roster_prune(roster_t *self);
+/* Number of workers listed, and the i-th in order of arrival. */
 size_t roster_size(roster_t *self);
 worker_t *roster_at(roster_t *self, size_t i);
 /* Number of live workers. */
 size_t roster_alive(roster_t *self);
 
-/* Records a unit sent to w at now_ms; removes one when its result came.
-   inflight_remove returns when it was sent, or -1 when it was not in flight on w. */
+/* Records a unit sent to w at now_ms; removes one when its answer came or
+   it was taken back. inflight_remove returns when it was sent, or -1 when
+   it was not in flight on w. */
 void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms);
 int64_t worker_inflight_remove(worker_t *w, uint64_t unit);
+/* Remembers that unit was cancelled on w; whether it was (recently). */
+void worker_cancelled_add(worker_t *w, uint64_t unit);
+bool worker_cancelled_has(const worker_t *w, uint64_t unit);
 
 #endif

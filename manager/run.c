@@ -1,17 +1,50 @@
-/* run: one job's unit table; two bytes per unit. */
+/* run: one job's unit table: a few bytes per unit, and a hash of avoid lists
+   for the few units that have one. */
 #include "manager/run.h"
 
 #include <assert.h>
 #include <stdlib.h>
 
+#define AVOID_MAX 32   /* workers remembered per unit; more is more than any job allows */
+
+typedef struct {
+    uint32_t uids[AVOID_MAX];
+    size_t count;
+} avoid_t;
+
+static void s_avoid_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+/* Hash keys are unit + 1 (never NULL), stored in the key pointer itself. */
+#define KEY(unit) ((void *) (uintptr_t) ((unit) + 1))
+static size_t s_key_hash(const void *key) { return (size_t) (uintptr_t) key * 0x9e3779b97f4a7c15ull; }
+static int s_key_cmp(const void *a, const void *b) { return (uintptr_t) a < (uintptr_t) b ? -1 : a != b; }
+static void *s_key_dup(const void *key) { return (void *) key; }
+static void s_key_free(void **key) { *key = NULL; }
+
 run_t *run_new(uint64_t total)
 {
+    if (total > SIZE_MAX / 8 || sizeof (void *) < sizeof total)
+        return NULL;
     run_t *self = calloc(1, sizeof *self);
+    size_t n = total ? (size_t) total : 1;
     self->total = total;
-    self->state = calloc(total ? total : 1, 1);
-    self->losses = calloc(total ? total : 1, 1);
-    self->copies = calloc(total ? total : 1, 1);
-    if (!self->state || !self->losses || !self->copies)
+    self->state = calloc(n, 1);
+    self->holders = calloc(n, 1);
+    self->losses = calloc(n, 1);
+    self->fails = calloc(n, 1);
+    self->copies = calloc(n, 1);
+    self->avoided = calloc(n, 1);
+    self->avoid = zhashx_new();
+    zhashx_set_destructor(self->avoid, s_avoid_free);
+    zhashx_set_key_hasher(self->avoid, s_key_hash);
+    zhashx_set_key_comparator(self->avoid, s_key_cmp);
+    zhashx_set_key_duplicator(self->avoid, s_key_dup);
+    zhashx_set_key_destructor(self->avoid, s_key_free);
+    if (!self->state || !self->holders || !self->losses || !self->fails || !self->copies || !self->avoided)
         run_destroy(&self);
     return self;
 }
@@ -22,16 +55,34 @@ void run_destroy(run_t **self_p)
     if (!self)
         return;
     free(self->state);
+    free(self->holders);
     free(self->losses);
+    free(self->fails);
     free(self->copies);
+    free(self->avoided);
+    zhashx_destroy(&self->avoid);
     free(self);
     *self_p = NULL;
 }
 
-void run_sent(run_t *self, uint64_t unit)
+void run_give(run_t *self, uint64_t unit)
 {
-    assert(unit < self->total && self->state[unit] == UNIT_PENDING);
+    assert(unit < self->total && self->state[unit] != UNIT_DONE);
     self->state[unit] = UNIT_INFLIGHT;
+    if (self->holders[unit] < UINT8_MAX)
+        self->holders[unit]++;
+}
+
+bool run_drop(run_t *self, uint64_t unit)
+{
+    assert(unit < self->total);
+    if (self->holders[unit] > 0)
+        self->holders[unit]--;
+    if (self->holders[unit] > 0 || self->state[unit] != UNIT_INFLIGHT)
+        return false;
+    self->state[unit] = UNIT_PENDING;
+    self->reissued++;
+    return true;
 }
 
 bool run_completed(run_t *self, uint64_t unit)
@@ -43,29 +94,47 @@ bool run_completed(run_t *self, uint64_t unit)
     }
     self->state[unit] = UNIT_DONE;
     self->done++;
+    if (self->avoided[unit]) {
+        zhashx_delete(self->avoid, KEY(unit));
+        self->avoided[unit] = 0;
+    }
     return true;
 }
 
-unsigned run_lost(run_t *self, uint64_t unit, bool blame)
+void run_avoid(run_t *self, uint64_t unit, uint32_t uid)
 {
     assert(unit < self->total);
-    if (self->state[unit] != UNIT_INFLIGHT)
-        return 0;
-    self->state[unit] = UNIT_PENDING;
-    self->reissued++;
-    if (blame && self->losses[unit] < UINT8_MAX)
-        self->losses[unit]++;
-    return self->losses[unit] ? self->losses[unit] : 1;
+    void *key = KEY(unit);
+    avoid_t *a = zhashx_lookup(self->avoid, key);
+    if (!a) {
+        a = calloc(1, sizeof *a);
+        zhashx_insert(self->avoid, key, a);
+        self->avoided[unit] = 1;
+    }
+    for (size_t i = 0; i < a->count; i++)
+        if (a->uids[i] == uid)
+            return;
+    if (a->count < AVOID_MAX)
+        a->uids[a->count++] = uid;
 }
 
-unsigned run_failed(run_t *self, uint64_t unit)
+bool run_avoids(const run_t *self, uint64_t unit, uint32_t uid)
 {
-    assert(unit < self->total && self->state[unit] != UNIT_DONE);
-    self->state[unit] = UNIT_PENDING;
-    self->reissued++;
-    if (self->losses[unit] < UINT8_MAX)
-        self->losses[unit]++;
-    return self->losses[unit];
+    if (unit >= self->total || !self->avoided[unit])
+        return false;
+    const avoid_t *a = zhashx_lookup(self->avoid, KEY(unit));
+    for (size_t i = 0; a && i < a->count; i++)
+        if (a->uids[i] == uid)
+            return true;
+    return false;
+}
+
+void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg)
+{
+    zlistx_t *keys = zhashx_keys(self->avoid);
+    for (void *key = zlistx_first(keys); key; key = zlistx_next(keys))
+        fn(arg, (uint64_t) (uintptr_t) key - 1);
+    zlistx_destroy(&keys);
 }
 
 bool run_is_pending(uint64_t unit, void *arg)

@@ -1,9 +1,11 @@
-/* run: one job's unit table. A unit is pending, in flight or done; a result
-   for a unit already done is a duplicate; a unit lost or failed too often
-   stops the job. */
+/* run: one job's unit table. A unit is pending, in flight (on one worker or,
+   when copied, on several) or done; a result for a unit already done is a
+   duplicate. The table also remembers which workers a unit must not go to
+   again (they failed it, or already answered it for verification). */
 #ifndef HY_RUN_H
 #define HY_RUN_H
 
+#include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,12 +14,16 @@ typedef enum { UNIT_PENDING = 0, UNIT_INFLIGHT = 1, UNIT_DONE = 2 } unit_state_t
 typedef struct {
     uint64_t total;        /* units in the job */
     uint64_t done;         /* units with an accepted result */
-    uint64_t reissued;     /* units handed out again after a loss or failure */
-    uint64_t duplicates;   /* results for units already done */
+    uint64_t reissued;     /* units pending again after a loss, failure or give-back */
+    uint64_t duplicates;   /* results for units already done or no longer needed */
     uint64_t speculative;  /* second copies of stragglers handed out */
     uint8_t *state;        /* unit_state_t per unit */
-    uint8_t *losses;       /* per unit: workers lost or failed while on it */
+    uint8_t *holders;      /* per unit: workers it is in flight on */
+    uint8_t *losses;       /* per unit: workers lost (killed, silent) while computing it */
+    uint8_t *fails;        /* per unit: workers that failed it */
     uint8_t *copies;       /* per unit: speculative copies handed out */
+    uint8_t *avoided;      /* per unit: 1 when it has an avoid list */
+    zhashx_t *avoid;       /* unit -> avoid_t: workers it must not go to */
 } run_t;
 
 /* A table of total units, all pending; NULL when memory is short. */
@@ -25,20 +31,23 @@ run_t *run_new(uint64_t total);
 /* Frees it, sets *self_p to NULL; harmless on NULL. */
 void run_destroy(run_t **self_p);
 
-/* pending -> in flight. */
-void run_sent(run_t *self, uint64_t unit);
-/* Records a result: returns true when the unit is newly done, false for a
-   duplicate (already done; counted). */
+/* The unit is handed to one more worker: pending or in flight -> in flight. */
+void run_give(run_t *self, uint64_t unit);
+/* One worker no longer holds the unit (lost, failed, gave it back, cancelled).
+   Returns true when nobody holds it any more and it is not done: it is
+   pending again (counted as re-issued) and the caller queues it. */
+bool run_drop(run_t *self, uint64_t unit);
+/* Records an accepted result: returns true when the unit is newly done,
+   false for a duplicate (already done; counted). */
 bool run_completed(run_t *self, uint64_t unit);
-/* in flight -> pending after its worker was lost or its result failed; when
-   blame, the loss counts against the unit. Returns the unit's losses so far
-   (at least 1; the caller compares with its limit), or 0 when the unit was
-   not in flight (done meanwhile: nothing to re-issue). */
-unsigned run_lost(run_t *self, uint64_t unit, bool blame);
-/* A result for unit that was refused (not done yet: in flight or already
-   pending again): the unit is pending, counted as re-issued, and the
-   failure counts against it. Returns its losses so far. */
-unsigned run_failed(run_t *self, uint64_t unit);
+
+/* The unit must not go to worker uid again. */
+void run_avoid(run_t *self, uint64_t unit, uint32_t uid);
+/* Whether the unit must not go to worker uid. */
+bool run_avoids(const run_t *self, uint64_t unit, uint32_t uid);
+/* Calls fn(arg, unit) for every unit that has an avoid list. */
+void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg);
+
 /* Whether unit is pending (scheduler filter; arg is the run). */
 bool run_is_pending(uint64_t unit, void *arg);
 

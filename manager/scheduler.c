@@ -22,6 +22,10 @@ struct scheduler_t {
     uint64_t units;
     queue_t *queues;
     size_t slots;
+    int64_t times[STRAGGLER_WINDOW];  /* ring of recent round trips, ms */
+    size_t time_count;                /* entries ever recorded */
+    int64_t median;                   /* of the ring, when median_at == time_count */
+    size_t median_at;
 };
 
 static void s_push_retry(queue_t *q, uint64_t unit)
@@ -135,4 +139,31 @@ void scheduler_merge(scheduler_t *self, size_t from, size_t to)
         return;
     size_t one[1] = {to};
     scheduler_reassign(self, from, one, 1);
+}
+
+void scheduler_record(scheduler_t *self, int64_t ms)
+{
+    self->times[self->time_count++ % STRAGGLER_WINDOW] = ms;
+}
+
+static int s_compare_ms(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+int64_t scheduler_straggler_ms(scheduler_t *self, int64_t floor_ms)
+{
+    size_t n = self->time_count < STRAGGLER_WINDOW ? self->time_count : STRAGGLER_WINDOW;
+    if (n == 0)
+        return STRAGGLER_FACTOR * floor_ms;
+    if (self->median_at != self->time_count) {
+        int64_t sorted[STRAGGLER_WINDOW];
+        memcpy(sorted, self->times, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, s_compare_ms);
+        self->median = sorted[n / 2];
+        self->median_at = self->time_count;
+    }
+    int64_t limit = STRAGGLER_FACTOR * self->median;
+    return limit > floor_ms ? limit : floor_ms;
 }

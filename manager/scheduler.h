@@ -1,7 +1,8 @@
 /* scheduler: which pending unit goes to which worker.
    dynamic: one shared queue, served to whichever worker has credit.
    static:  n slots; unit k belongs to slot k mod n. A lost slot's units are
-            spread over the surviving slots. */
+            spread over the surviving slots.
+   It also keeps recent unit times, which say when a unit is a straggler. */
 #ifndef HY_SCHEDULER_H
 #define HY_SCHEDULER_H
 
@@ -10,6 +11,9 @@
 #include <stdint.h>
 
 typedef enum { SCHED_DYNAMIC = 0, SCHED_STATIC = 1 } sched_policy_t;
+
+#define STRAGGLER_FACTOR 4     /* a straggler takes this many times the median */
+#define STRAGGLER_WINDOW 255   /* recent round trips the median is taken over */
 
 typedef struct scheduler_t scheduler_t;
 
@@ -30,5 +34,13 @@ void scheduler_requeue(scheduler_t *self, size_t slot, uint64_t unit);
 void scheduler_reassign(scheduler_t *self, size_t lost, const size_t *survivors, size_t m);
 /* Moves everything of slot from into slot to. */
 void scheduler_merge(scheduler_t *self, size_t from, size_t to);
+
+/* Records one unit's round trip (ms), for the straggler limit. */
+void scheduler_record(scheduler_t *self, int64_t ms);
+/* How long a unit may be out before it counts as a straggler (and a worker
+   that answers nothing for that long as stalled): the larger of floor_ms and
+   STRAGGLER_FACTOR x the median of the last STRAGGLER_WINDOW round trips;
+   before any unit completed, STRAGGLER_FACTOR x floor_ms. */
+int64_t scheduler_straggler_ms(scheduler_t *self, int64_t floor_ms);
 
 #endif

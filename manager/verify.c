@@ -1,0 +1,118 @@
+/* verify: stored answers per unit under check, in a hash keyed by unit. */
+#include "manager/verify.h"
+#include "common/rng.h"
+
+#include <czmq.h>
+
+#define ANSWERS_MAX 16   /* answers kept per unit; --max-attempts ends a split unit long before */
+
+typedef struct {
+    uint32_t uid;
+    uint8_t *data;
+    size_t len;
+} answer_t;
+
+typedef struct {
+    answer_t answers[ANSWERS_MAX];
+    size_t count;
+    bool split;          /* answers disagreed at least once */
+} entry_t;
+
+struct verify_t {
+    uint64_t threshold;  /* a unit is checked when its hash is below this (UINT64_MAX: all) */
+    uint64_t seed;
+    zhashx_t *entries;   /* unit + 1 -> entry_t */
+    uint64_t verified, mismatches;
+};
+
+#define KEY(unit) ((void *) (uintptr_t) ((unit) + 1))
+
+static void s_entry_free(void **item)
+{
+    entry_t *e = *item;
+    for (size_t i = 0; e && i < e->count; i++)
+        free(e->answers[i].data);
+    free(e);
+    *item = NULL;
+}
+
+static size_t s_key_hash(const void *key) { return (size_t) (uintptr_t) key * 0x9e3779b97f4a7c15ull; }
+static int s_key_cmp(const void *a, const void *b) { return (uintptr_t) a < (uintptr_t) b ? -1 : a != b; }
+static void *s_key_dup(const void *key) { return (void *) key; }
+static void s_key_free(void **key) { *key = NULL; }
+
+verify_t *verify_new(double fraction, uint64_t seed)
+{
+    verify_t *self = calloc(1, sizeof *self);
+    self->threshold = fraction >= 1 ? UINT64_MAX : (uint64_t) (fraction * 18446744073709551616.0);
+    self->seed = seed;
+    self->entries = zhashx_new();
+    zhashx_set_destructor(self->entries, s_entry_free);
+    zhashx_set_key_hasher(self->entries, s_key_hash);
+    zhashx_set_key_comparator(self->entries, s_key_cmp);
+    zhashx_set_key_duplicator(self->entries, s_key_dup);
+    zhashx_set_key_destructor(self->entries, s_key_free);
+    return self;
+}
+
+void verify_destroy(verify_t **self_p)
+{
+    verify_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy(&self->entries);
+    free(self);
+    *self_p = NULL;
+}
+
+bool verify_wants(const verify_t *self, uint64_t unit)
+{
+    return self->threshold == UINT64_MAX || stream_at(self->seed, unit + 1) < self->threshold;
+}
+
+verify_outcome_t verify_offer(verify_t *self, uint64_t unit, uint32_t uid, const uint8_t *data, size_t len,
+                              const uint8_t **agreed, size_t *agreed_len, uint32_t *liars, size_t *liar_count)
+{
+    *liar_count = 0;
+    entry_t *e = zhashx_lookup(self->entries, KEY(unit));
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        zhashx_insert(self->entries, KEY(unit), e);
+    }
+    const answer_t *match = NULL;
+    for (size_t i = 0; i < e->count && !match; i++)
+        if (e->answers[i].uid != uid && e->answers[i].len == len && memcmp(e->answers[i].data, data, len) == 0)
+            match = &e->answers[i];
+    if (!match) {
+        if (e->count > 0 && !e->split) {
+            e->split = true;
+            self->mismatches++;
+        }
+        if (e->count < ANSWERS_MAX) {
+            answer_t *a = &e->answers[e->count++];
+            a->uid = uid;
+            a->data = malloc(len ? len : 1);
+            memcpy(a->data, data, len);
+            a->len = len;
+        }
+        return VERIFY_MORE;
+    }
+    for (size_t i = 0; i < e->count; i++)
+        if (e->answers[i].len != len || memcmp(e->answers[i].data, data, len) != 0)
+            liars[(*liar_count)++] = e->answers[i].uid;
+    *agreed = match->data;
+    *agreed_len = match->len;
+    self->verified++;
+    return VERIFY_AGREED;
+}
+
+size_t verify_answers(const verify_t *self, uint64_t unit)
+{
+    const entry_t *e = zhashx_lookup(self->entries, KEY(unit));
+    return e ? e->count : 0;
+}
+
+void verify_forget(verify_t *self, uint64_t unit) { zhashx_delete(self->entries, KEY(unit)); }
+
+uint64_t verify_verified(const verify_t *self) { return self->verified; }
+uint64_t verify_mismatches(const verify_t *self) { return self->mismatches; }
