@@ -56,17 +56,28 @@ static const char *s_check(const frames_params_t *p)
 
 /* ------------------------------------------------------------ scenes */
 
-/* SPEC 3.4 random: pixel p of frame f from the stream of mix64(S + (f+1) GAMMA). */
-static void s_render_random(const frames_params_t *p, uint32_t f, uint8_t *rgb)
+static bool s_cancelled(const atomic_bool *cancel)
+{
+    return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
+}
+
+/* SPEC 3.4 random: pixel p of frame f from the stream of mix64(S + (f+1) GAMMA).
+   Looks at *cancel before each row; returns 0 or JOB_CANCELLED. */
+static int s_render_random(const frames_params_t *p, uint32_t f, uint8_t *rgb, const atomic_bool *cancel)
 {
     uint64_t seed = stream_at(p->seed, (uint64_t) f + 1);
-    size_t n = (size_t) p->width * p->height;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t v = stream_at(seed, i + 1);
-        rgb[3 * i] = (uint8_t) v;
-        rgb[3 * i + 1] = (uint8_t) (v >> 8);
-        rgb[3 * i + 2] = (uint8_t) (v >> 16);
+    size_t i = 0;
+    for (uint32_t y = 0; y < p->height; y++) {
+        if (s_cancelled(cancel))
+            return JOB_CANCELLED;
+        for (size_t end = i + p->width; i < end; i++) {
+            uint64_t v = stream_at(seed, i + 1);
+            rgb[3 * i] = (uint8_t) v;
+            rgb[3 * i + 1] = (uint8_t) (v >> 8);
+            rgb[3 * i + 2] = (uint8_t) (v >> 16);
+        }
     }
+    return 0;
 }
 
 /* The zoom's target: a point of the seahorse valley, rich in detail at every depth. */
@@ -105,14 +116,25 @@ static mandel_params_t s_zoom_view(const frames_params_t *p, uint32_t f)
                               ZOOM_Y + half_h, max_iter, 1};
 }
 
-static void s_render_zoom(const frames_params_t *p, uint32_t f, uint8_t *rgb)
+/* Column by column, in groups of rows, looking at *cancel before each group
+   (each row is computed on its own: the same bits in any grouping). Returns
+   0 or JOB_CANCELLED. */
+static int s_render_zoom(const frames_params_t *p, uint32_t f, uint8_t *rgb, const atomic_bool *cancel)
 {
     uint8_t gradient[255][3];
     s_gradient(gradient);
     mandel_params_t view = s_zoom_view(p, f);
+    uint32_t group = mandel_rows_per_look(view.max_iter);
     uint32_t *k = malloc(p->height * sizeof *k);
     for (uint32_t i = 0; i < p->width; i++) {
-        mandel_counts(&view, i, 0, p->height, k);
+        for (uint32_t j0 = 0; j0 < p->height; j0 += group) {
+            if (s_cancelled(cancel)) {
+                free(k);
+                return JOB_CANCELLED;
+            }
+            uint32_t j1 = p->height - j0 < group ? p->height : j0 + group;
+            mandel_counts(&view, i, j0, j1, k + j0);
+        }
         for (uint32_t j = 0; j < p->height; j++) {
             uint8_t *px = rgb + 3 * ((size_t) j * p->width + i);
             if (k[j] == view.max_iter)
@@ -122,6 +144,7 @@ static void s_render_zoom(const frames_params_t *p, uint32_t f, uint8_t *rgb)
         }
     }
     free(k);
+    return 0;
 }
 
 /* ------------------------------------------------------------ parameters */
@@ -321,11 +344,13 @@ static void *s_load(const uint8_t *params, size_t len)
 
 static void s_unload(void *ctx) { free(ctx); }
 
-static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len)
+/* ctx is only read: every compute thread shares it; the frame being drawn
+   lives in this call's own buffers. */
+static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out, size_t *out_len)
 {
     const frames_params_t *p = ctx;
     if (unit >= s_units(p))
-        return -1;
+        return JOB_RANGE;
     uint64_t first = unit * p->per_unit;
     uint64_t frames = p->count - first < p->per_unit ? p->count - first : p->per_unit;
     size_t npix = (size_t) p->width * p->height;
@@ -333,18 +358,18 @@ static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_
     uint8_t *buf = malloc(frames * (FRAME_HEADER + npix));
     writer_t w = {buf};
     uint8_t palette[768];
-    for (uint64_t f = first; f < first + frames; f++) {
-        if (p->scene == SCENE_ZOOM)
-            s_render_zoom(p, (uint32_t) f, rgb);
-        else
-            s_render_random(p, (uint32_t) f, rgb);
+    int rc = 0;
+    for (uint64_t f = first; f < first + frames && rc == 0; f++) {
+        rc = p->scene == SCENE_ZOOM ? s_render_zoom(p, (uint32_t) f, rgb, cancel)
+                                    : s_render_random(p, (uint32_t) f, rgb, cancel);
+        if (rc != 0)
+            break;
         bool exact;
         uint8_t *indices = w.p + 2 + 768;   /* written in place, moved after the palette below */
         int ncolors = image_palettize(rgb, p->width, p->height, palette, indices, &exact);
         if (ncolors < 0) {
-            free(rgb);
-            free(buf);
-            return -1;
+            rc = JOB_RANGE;
+            break;
         }
         writer_be(&w, (uint64_t) ncolors, 2);
         writer_bytes(&w, palette, 3 * (size_t) ncolors);
@@ -352,6 +377,10 @@ static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_
         w.p += npix;
     }
     free(rgb);
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
     *out = buf;
     *out_len = (size_t) (w.p - buf);
     return 0;

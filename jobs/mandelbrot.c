@@ -191,33 +191,52 @@ void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j
     s_kernels[mandel_kernel()](p, i, j0, j1, k);
 }
 
-/* Gray values of column i through counts, in chunks that fit on the stack. */
-static void s_column(const mandel_params_t *p, uint32_t i, uint8_t *out,
-                     void (*counts)(const mandel_params_t *, uint32_t, uint32_t, uint32_t, uint32_t *))
+uint32_t mandel_rows_per_look(uint32_t max_iter)
+{
+    uint32_t rows = (1u << 24) / (max_iter ? max_iter : 1) / 8 * 8;
+    return rows < 8 ? 8 : rows > 256 ? 256 : rows;
+}
+
+static bool s_cancelled(const atomic_bool *cancel)
+{
+    return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
+}
+
+/* Gray values of column i through counts, in groups of rows that fit on the
+   stack; between two groups, a look at *cancel (NULL: never cancelled).
+   Returns 0, or JOB_CANCELLED with out partly written. Any grouping gives
+   the same bytes: each row is computed on its own. */
+static int s_column(const mandel_params_t *p, uint32_t i, uint8_t *out,
+                    void (*counts)(const mandel_params_t *, uint32_t, uint32_t, uint32_t, uint32_t *),
+                    const atomic_bool *cancel)
 {
     uint32_t k[256];
-    for (uint32_t j0 = 0; j0 < p->height; j0 += 256) {
-        uint32_t j1 = p->height - j0 < 256 ? p->height : j0 + 256;
+    uint32_t group = cancel ? mandel_rows_per_look(p->max_iter) : 256;
+    for (uint32_t j0 = 0; j0 < p->height; j0 += group) {
+        if (s_cancelled(cancel))
+            return JOB_CANCELLED;
+        uint32_t j1 = p->height - j0 < group ? p->height : j0 + group;
         counts(p, i, j0, j1, k);
         for (uint32_t j = j0; j < j1; j++)
             out[j] = s_gray(k[j - j0], p->max_iter);
     }
+    return 0;
 }
 
 void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out)
 {
-    s_column(p, i, out, s_kernels[mandel_kernel()]);
+    s_column(p, i, out, s_kernels[mandel_kernel()], NULL);
 }
 
 void mandel_column_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint8_t *out)
 {
     assert(mandel_kernel_available(kernel));
-    s_column(p, i, out, s_kernels[kernel]);
+    s_column(p, i, out, s_kernels[kernel], NULL);
 }
 
 void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out)
 {
-    s_column(p, i, out, mandel_counts_scalar);
+    s_column(p, i, out, mandel_counts_scalar, NULL);
 }
 
 /* ------------------------------------------------------------ parameters */
@@ -373,17 +392,26 @@ static void *s_load(const uint8_t *params, size_t len)
 
 static void s_unload(void *ctx) { free(ctx); }
 
-static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len)
+/* ctx is only read: every compute thread shares it. */
+static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out, size_t *out_len)
 {
     const mandel_params_t *p = ctx;
     if (unit >= s_units(p))
-        return -1;
+        return JOB_RANGE;
     uint32_t first = (uint32_t) unit * p->columns_per_unit;
     uint32_t ncols = p->width - first < p->columns_per_unit ? p->width - first : p->columns_per_unit;
-    *out_len = (size_t) ncols * p->height;
-    *out = malloc(*out_len);
+    size_t len = (size_t) ncols * p->height;
+    uint8_t *buf = malloc(len);
+    counts_fn *counts = s_kernels[mandel_kernel()];
     for (uint32_t c = 0; c < ncols; c++)
-        mandel_column(p, first + c, *out + (size_t) c * p->height);
+        if (s_column(p, first + c, buf + (size_t) c * p->height, counts, cancel) == JOB_CANCELLED) {
+            free(buf);
+            *out = NULL;
+            *out_len = 0;
+            return JOB_CANCELLED;
+        }
+    *out = buf;
+    *out_len = len;
     return 0;
 }
 

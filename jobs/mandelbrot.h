@@ -33,6 +33,10 @@ void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out);
 void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out);
 /* Column i with a given (available) kernel: for tests and benchmarks. */
 void mandel_column_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint8_t *out);
+/* Rows of one column computed between two looks at a cancel flag: about
+   2^24 iterations at most (a few milliseconds), a multiple of 8 (the widest
+   kernel's lanes), from 8 to 256. */
+uint32_t mandel_rows_per_look(uint32_t max_iter);
 /* Escape counts k (0..M) of rows j0 .. j1-1 of column i into k[0 .. j1-j0). */
 void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
 void mandel_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);

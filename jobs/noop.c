@@ -4,6 +4,7 @@
 #include "common/options.h"
 #include "jobs/job.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <time.h>
@@ -86,15 +87,22 @@ static void *s_load(const uint8_t *params, size_t len)
 
 static void s_unload(void *ctx) { free(ctx); }
 
-static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len)
+/* Sleeps in slices of at most 10 ms, looking at *cancel between them. */
+static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out, size_t *out_len)
 {
     const noop_params_t *p = ctx;
     if (unit >= p->units)
-        return -1;
-    if (p->sleep_ms) {
-        struct timespec ts = {p->sleep_ms / 1000, (long) (p->sleep_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+        return JOB_RANGE;
+    uint32_t left = p->sleep_ms;
+    do {
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
+            return JOB_CANCELLED;
+        uint32_t slice = left < 10 ? left : 10;
+        struct timespec ts = {0, (long) slice * 1000000L};
+        while (slice && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        left -= slice;
+    } while (left);
     *out = malloc(8);
     *out_len = 8;
     writer_t w = {*out};

@@ -39,17 +39,27 @@ static void s_tuple(const pi_params_t *p, uint64_t u, uint64_t *n, uint64_t *see
     *seed = stream_at(p->seed, u + 1);
 }
 
-/* Hits among n samples of the stream seeded with seed. */
-static uint64_t s_hits(uint64_t seed, uint64_t n)
+#define SAMPLES_PER_LOOK (1u << 16)   /* samples drawn between two looks at cancel */
+
+/* Hits among n samples of the stream seeded with seed, into *hits. Returns 0,
+   or JOB_CANCELLED when it saw *cancel set (NULL: never). */
+static int s_hits(uint64_t seed, uint64_t n, const atomic_bool *cancel, uint64_t *hits_out)
 {
     const double scale = 0x1p-53;
     uint64_t hits = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        double x = (double) (stream_at(seed, 2 * i + 1) >> 11) * scale;
-        double y = (double) (stream_at(seed, 2 * i + 2) >> 11) * scale;
-        hits += x * x + y * y <= 1.0;
-    }
-    return hits;
+    uint64_t i = 0;
+    do {
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
+            return JOB_CANCELLED;
+        uint64_t end = n - i > SAMPLES_PER_LOOK ? i + SAMPLES_PER_LOOK : n;
+        for (; i < end; i++) {
+            double x = (double) (stream_at(seed, 2 * i + 1) >> 11) * scale;
+            double y = (double) (stream_at(seed, 2 * i + 2) >> 11) * scale;
+            hits += x * x + y * y <= 1.0;
+        }
+    } while (i < n);
+    *hits_out = hits;
+    return 0;
 }
 
 static void s_encode(const pi_params_t *p, uint8_t *buf)
@@ -161,17 +171,20 @@ static void *s_load(const uint8_t *params, size_t len)
 
 static void s_unload(void *ctx) { free(ctx); }
 
-static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len)
+/* ctx is only read: every compute thread shares it. */
+static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out, size_t *out_len)
 {
     const pi_params_t *p = ctx;
     if (unit >= p->units)
-        return -1;
-    uint64_t n, seed;
+        return JOB_RANGE;
+    uint64_t n, seed, hits;
     s_tuple(p, unit, &n, &seed);
+    if (s_hits(seed, n, cancel, &hits) == JOB_CANCELLED)
+        return JOB_CANCELLED;
     *out = malloc(8);
     *out_len = 8;
     writer_t w = {*out};
-    writer_be(&w, s_hits(seed, n), 8);
+    writer_be(&w, hits, 8);
     return 0;
 }
 

@@ -93,23 +93,37 @@ static uint64_t s_isqrt(uint64_t n)
     return r;
 }
 
+#define DIVISORS_PER_LOOK (1u << 16)   /* trial divisions between two looks at cancel */
+
+static bool s_cancelled(const atomic_bool *cancel)
+{
+    return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
+}
+
 /* n < 2 is not prime; 2 is; other even n are not; odd n is prime when no odd
-   d with 3 <= d and d*d <= n divides it. */
-static bool s_trial_prime(uint64_t n, const divisor_t *table, size_t table_count)
+   d with 3 <= d and d*d <= n divides it. Returns 1 (prime), 0, or
+   JOB_CANCELLED: near 2^64 one number takes up to 2^31 divisions, so the
+   divisions beyond the table look at *cancel every DIVISORS_PER_LOOK. */
+static int s_trial_prime(uint64_t n, const divisor_t *table, size_t table_count, const atomic_bool *cancel)
 {
     if (n < 2)
-        return false;
+        return 0;
     if (n % 2 == 0)
         return n == 2;
     uint64_t root = s_isqrt(n);
     uint64_t d = 3;
     for (size_t i = 0; i < table_count && d <= root; i++, d += 2)
         if (n * table[i].inverse <= table[i].limit)
-            return false;
-    for (; d <= root; d += 2)
-        if (n % d == 0)
-            return false;
-    return true;
+            return 0;
+    while (d <= root) {   /* root < 2^32: d + 2 * DIVISORS_PER_LOOK cannot wrap */
+        uint64_t stop = root - d > 2 * (uint64_t) DIVISORS_PER_LOOK ? d + 2 * (uint64_t) DIVISORS_PER_LOOK : root;
+        for (; d <= stop; d += 2)
+            if (n % d == 0)
+                return 0;
+        if (d <= root && s_cancelled(cancel))
+            return JOB_CANCELLED;
+    }
+    return 1;
 }
 
 /* ------------------------------------------------------------ one unit */
@@ -140,34 +154,70 @@ static void s_append_prime(text_t *t, uint64_t p)
 static pthread_once_t s_sieve_once = PTHREAD_ONCE_INIT;
 static void s_sieve_setup(void) { primesieve_set_num_threads(1); }   /* one per compute thread */
 
-/* Payload: count (u64), then the primes as text unless count_only. */
-static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, uint8_t **out, size_t *out_len)
+#define NUMBERS_PER_LOOK 1024u         /* trial: numbers tested between two looks at cancel */
+#define SIEVE_CHUNK      (1ull << 26)  /* sieve: numbers sieved between two looks at cancel */
+
+/* Numbers the sieve takes in one call below hi: SIEVE_CHUNK, or more where
+   each call's own sieving up to sqrt(hi) would cost more than the chunk. */
+static uint64_t s_sieve_chunk(uint64_t hi)
+{
+    uint64_t root = s_isqrt(hi);
+    return root > SIEVE_CHUNK / 16 ? 16 * root : SIEVE_CHUNK;
+}
+
+/* Payload: count (u64), then the primes as text unless count_only. Returns
+   0, JOB_RANGE (the sieve refused the range) or JOB_CANCELLED; *out is set
+   only on success. */
+static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, const atomic_bool *cancel,
+                           uint8_t **out, size_t *out_len)
 {
     text_t t = {malloc(64), 8, 64};
     uint64_t count = 0;
+    int rc = 0;
     if (p->method == METHOD_SIEVE) {
         pthread_once(&s_sieve_once, s_sieve_setup);
-        if (p->count_only) {
-            count = primesieve_count_primes(lo, hi);
-        } else {
-            size_t n = 0;
-            errno = 0;
-            uint64_t *primes = primesieve_generate_primes(lo, hi, &n, UINT64_PRIMES);
-            if (errno == EDOM) {
-                free(t.buf);
-                return -1;
+        uint64_t chunk = s_sieve_chunk(hi);
+        /* [a, b] one chunk at a time, in order: the same primes, the same text. */
+        for (uint64_t a = lo; rc == 0;) {
+            uint64_t b = hi - a > chunk - 1 ? a + (chunk - 1) : hi;
+            if (s_cancelled(cancel)) {
+                rc = JOB_CANCELLED;
+                break;
             }
-            for (size_t i = 0; i < n; i++)
-                s_append_prime(&t, primes[i]);
-            count = n;
-            primesieve_free(primes);
+            if (p->count_only) {
+                count += primesieve_count_primes(a, b);
+            } else {
+                size_t n = 0;
+                errno = 0;
+                uint64_t *primes = primesieve_generate_primes(a, b, &n, UINT64_PRIMES);
+                if (errno == EDOM) {
+                    rc = JOB_RANGE;
+                    break;
+                }
+                for (size_t i = 0; i < n; i++)
+                    s_append_prime(&t, primes[i]);
+                count += n;
+                primesieve_free(primes);
+            }
+            if (b == hi)
+                break;
+            a = b + 1;
         }
     } else {
         uint64_t root = s_isqrt(hi);
         size_t table_count;
         divisor_t *table = s_divisors(root < INVERSE_LIMIT ? root : INVERSE_LIMIT, &table_count);
         for (uint64_t n = lo;; n++) {
-            if (s_trial_prime(n, table, table_count)) {
+            if ((n - lo) % NUMBERS_PER_LOOK == 0 && s_cancelled(cancel)) {
+                rc = JOB_CANCELLED;
+                break;
+            }
+            int prime = s_trial_prime(n, table, table_count, cancel);
+            if (prime == JOB_CANCELLED) {
+                rc = JOB_CANCELLED;
+                break;
+            }
+            if (prime) {
                 count++;
                 if (!p->count_only)
                     s_append_prime(&t, n);
@@ -176,6 +226,10 @@ static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, u
                 break;
         }
         free(table);
+    }
+    if (rc != 0) {
+        free(t.buf);
+        return rc;
     }
     writer_t w = {t.buf};
     writer_be(&w, count, 8);
@@ -380,14 +434,15 @@ static void *s_load(const uint8_t *params, size_t len)
 
 static void s_unload(void *ctx) { free(ctx); }
 
-static int s_compute(const void *ctx, uint64_t unit, uint8_t **out, size_t *out_len)
+/* ctx is only read: every compute thread shares it. */
+static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out, size_t *out_len)
 {
     const primes_params_t *p = ctx;
     if (unit >= s_units(p))
-        return -1;
+        return JOB_RANGE;
     uint64_t lo, hi;
     s_range(p, unit, &lo, &hi);
-    return s_compute_range(p, lo, hi, out, out_len);
+    return s_compute_range(p, lo, hi, cancel, out, out_len);
 }
 
 const job_kind_t primes_job = {

@@ -345,17 +345,23 @@ static void s_check_unit(void *arg, uint64_t u)
     cluster_t *self = arg;
     if (self->failure[0] || self->run->state[u] != UNIT_PENDING)
         return;
-    for (size_t i = 0; i < roster_size(self->roster); i++)
-        if (s_eligible(self, roster_at(self->roster, i), u))
-            return;
-    /* Nobody connected may take it. A unit that failed: no worker left that
-       has not failed it. A unit awaiting a second opinion: with remote
-       workers, one may still come; local ones are all there is. */
+    bool eligible = false, unfailed = false, any = false;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        eligible |= s_eligible(self, w, u);
+        unfailed |= s_capable(self, w) && !run_failed_by(self->run, u, w->uid);
+        any |= w->alive && (w->kinds & self->kind_bit);
+    }
+    /* A unit that failed on every worker connected that can compute it
+       (excluded ones count as failing) fails the job; with none connected,
+       one may come. One that awaits a second opinion (--verify) from a
+       worker that has not answered it yet waits for one, unless local
+       workers are all there is. */
     char reason[256];
-    if (self->run->fails[u])
+    if (any && !unfailed && self->run->fails[u])
         snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on every worker that can compute it (%u)", u,
                  self->run->fails[u]);
-    else if (!self->config.bind)
+    else if (!eligible && !self->config.bind)
         snprintf(reason, sizeof reason, "unit %" PRIu64 " cannot be verified: no other worker is left to compute it",
                  u);
     else
@@ -383,7 +389,7 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
 {
     self->failed++;
     w->failed++;
-    run_avoid(self->run, u, w->uid);
+    run_avoid(self->run, u, w->uid, true);
     if (self->run->fails[u] < UINT8_MAX)
         self->run->fails[u]++;
     log_warn("unit %" PRIu64 " failed on worker %s: %s", u, w->name, why);
@@ -545,7 +551,7 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
             snprintf(reason, sizeof reason, "unit %" PRIu64 ": %zu workers answered and no two agree", u, answers);
             s_fail(self, reason);
         }
-        run_avoid(self->run, u, w->uid);
+        run_avoid(self->run, u, w->uid, false);
         s_release(self, u);
         s_check_units(self);
         return;

@@ -9,6 +9,7 @@
 
 typedef struct {
     uint32_t uids[AVOID_MAX];
+    bool failed[AVOID_MAX];   /* it failed the unit (rather than answered it for verification) */
     size_t count;
 } avoid_t;
 
@@ -101,7 +102,7 @@ bool run_completed(run_t *self, uint64_t unit)
     return true;
 }
 
-void run_avoid(run_t *self, uint64_t unit, uint32_t uid)
+void run_avoid(run_t *self, uint64_t unit, uint32_t uid, bool failed)
 {
     assert(unit < self->total);
     void *key = KEY(unit);
@@ -112,22 +113,30 @@ void run_avoid(run_t *self, uint64_t unit, uint32_t uid)
         self->avoided[unit] = 1;
     }
     for (size_t i = 0; i < a->count; i++)
-        if (a->uids[i] == uid)
+        if (a->uids[i] == uid) {
+            a->failed[i] |= failed;
             return;
-    if (a->count < AVOID_MAX)
+        }
+    if (a->count < AVOID_MAX) {
+        a->failed[a->count] = failed;
         a->uids[a->count++] = uid;
+    }
 }
 
-bool run_avoids(const run_t *self, uint64_t unit, uint32_t uid)
+/* Whether uid is on unit's avoid list (and, with failed_only, failed it). */
+static bool s_listed(const run_t *self, uint64_t unit, uint32_t uid, bool failed_only)
 {
     if (unit >= self->total || !self->avoided[unit])
         return false;
     const avoid_t *a = zhashx_lookup(self->avoid, KEY(unit));
     for (size_t i = 0; a && i < a->count; i++)
         if (a->uids[i] == uid)
-            return true;
+            return !failed_only || a->failed[i];
     return false;
 }
+
+bool run_avoids(const run_t *self, uint64_t unit, uint32_t uid) { return s_listed(self, unit, uid, false); }
+bool run_failed_by(const run_t *self, uint64_t unit, uint32_t uid) { return s_listed(self, unit, uid, true); }
 
 void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg)
 {

@@ -41,10 +41,12 @@ bool run_drop(run_t *self, uint64_t unit);
    false for a duplicate (already done; counted). */
 bool run_completed(run_t *self, uint64_t unit);
 
-/* The unit must not go to worker uid again. */
-void run_avoid(run_t *self, uint64_t unit, uint32_t uid);
-/* Whether the unit must not go to worker uid. */
+/* The unit must not go to worker uid again: it failed the unit (failed),
+   or answered it already for verification. */
+void run_avoid(run_t *self, uint64_t unit, uint32_t uid, bool failed);
+/* Whether the unit must not go to worker uid; whether uid failed it. */
 bool run_avoids(const run_t *self, uint64_t unit, uint32_t uid);
+bool run_failed_by(const run_t *self, uint64_t unit, uint32_t uid);
 /* Calls fn(arg, unit) for every unit that has an avoid list. */
 void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg);
 

@@ -1,5 +1,6 @@
 /* helpers: processes, files, PNG decoding and reference computations for tests. */
 #include "tests/helpers.h"
+#include "common/protocol.h"
 #include "jobs/mandelbrot.h"
 
 #include <errno.h>
@@ -127,7 +128,7 @@ int t_run(char *const argv[], const char *log, int timeout_ms)
 int t_stop(pid_t pid)
 {
     kill(pid, SIGTERM);
-    int rc = t_wait(pid, 3000);
+    int rc = t_wait(pid, 10000);
     return rc;
 }
 
@@ -271,4 +272,112 @@ uint8_t *t_mandelbrot_kernel(mandel_params_t p)
     }
     free(col);
     return img;
+}
+
+/* ------------------------------------------------------------ processes and peers */
+
+int t_count_lines(const char *file, const char *needle)
+{
+    char *text = t_read_file(file, NULL);
+    int n = 0;
+    for (char *line = text; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        n += strstr(line, needle) != NULL;
+        line = end ? end + 1 : line + strlen(line);
+    }
+    free(text);
+    return n;
+}
+
+size_t t_children(pid_t pid, pid_t *kids, size_t max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int) pid, (int) pid);
+    char *text = t_read_file(path, NULL);
+    size_t n = 0;
+    for (char *p = text; p && *p && n < max;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        kids[n++] = (pid_t) v;
+        p = end;
+    }
+    free(text);
+    return n;
+}
+
+pid_t t_manager(char *const args[], const char *log, char *const env[], char *endpoint, size_t len)
+{
+    char *argv[64] = {(char *) t_bin("hyades-manager")};
+    int argc = 1;
+    for (int i = 0; args[i] && argc < 63; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t pid = t_spawn(argv, log, env);
+    if (endpoint) {
+        cr_assert(t_wait_for(log, "listening on ", endpoint, len, 10000), "the manager did not bind");
+        if (strchr(endpoint, ' '))
+            *strchr(endpoint, ' ') = '\0';
+    }
+    return pid;
+}
+
+pid_t t_worker(const char *endpoint, const char *name, const char *log, char *const extra[], char *const env[])
+{
+    char *argv[40] = {(char *) t_bin("hyades-worker"), "--connect", (char *) endpoint, "--threads", "1", "--name",
+                      (char *) name, "--heartbeat", "250"};
+    int argc = 9;
+    for (int i = 0; extra && extra[i] && argc < 39; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    return t_spawn(argv, log, env);
+}
+
+zsock_t *t_peer_new(const char *endpoint, int timeout_ms)
+{
+    zsock_t *peer = zsock_new_dealer(endpoint);
+    cr_assert_not_null(peer, "cannot connect to %s", endpoint);
+    hy_socket_setup(peer);
+    zsock_set_rcvtimeo(peer, timeout_ms);
+    zsock_set_sndtimeo(peer, timeout_ms);
+    return peer;
+}
+
+int t_peer_hello(zsock_t *peer, const char *name, unsigned threads, const char *kinds)
+{
+    char copy[256], *save = NULL;
+    const char *list[HY_MAX_KINDS];
+    size_t n = 0;
+    snprintf(copy, sizeof copy, "%s", kinds);
+    for (char *k = strtok_r(copy, ",", &save); k && n < HY_MAX_KINDS; k = strtok_r(NULL, ",", &save))
+        list[n++] = k;
+    hy_msg_t hello = {.command = HY_HELLO, .name = name, .threads = threads, .heartbeat_ms = 250,
+                      .release = HY_RELEASE, .kinds = list, .kind_count = n};
+    return hy_send(peer, NULL, 0, &hello);
+}
+
+bool t_peer_expect(zsock_t *peer, int command, void *msg, zframe_t **frame)
+{
+    for (int i = 0; i < 10000; i++) {
+        *frame = zframe_recv(peer);
+        if (!*frame)
+            return false;
+        int rc = hy_decode(zframe_data(*frame), zframe_size(*frame), msg);
+        if (rc == 0 && (int) ((hy_msg_t *) msg)->command == command)
+            return true;
+        zframe_destroy(frame);
+        if (rc == HY_EVERSION)
+            return false;
+    }
+    return false;
+}
+
+int t_peer_result(zsock_t *peer, uint64_t job, uint64_t unit, uint8_t status, const void *data, size_t len)
+{
+    hy_result_t r = {.unit = unit, .status = status, .data = data, .len = len};
+    hy_msg_t msg = {.command = HY_RESULT, .job = job, .results = &r, .result_count = 1};
+    return hy_send(peer, NULL, 0, &msg);
 }

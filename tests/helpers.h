@@ -33,7 +33,9 @@ void t_kill_all(void);
 int t_wait(pid_t pid, int timeout_ms);
 /* t_spawn + t_wait. */
 int t_run(char *const argv[], const char *log, int timeout_ms);
-/* SIGTERM, then SIGKILL after a second; returns the exit status. */
+/* SIGTERM, then SIGKILL after 10 s (a worker gives running units 3 s to
+   finish, and is gone within 10 s whatever they do); returns the exit
+   status, -1 when it had to be killed. */
 int t_stop(pid_t pid);
 
 /* Waits until file holds a line containing needle; copies the rest of that
@@ -45,6 +47,33 @@ bool t_file_contains(const char *file, const char *needle);
 char *t_read_file(const char *file, size_t *len);
 /* The unsigned number after "\"key\":" in a JSON file, or -1. */
 long long t_json_number(const char *file, const char *key);
+
+/* How many lines of file contain needle. */
+int t_count_lines(const char *file, const char *needle);
+/* Child processes of pid (up to max) into kids; returns how many. */
+size_t t_children(pid_t pid, pid_t *kids, size_t max);
+
+/* Starts hyades-manager with args (NULL-terminated) and environment env
+   (NULL-terminated or NULL); with endpoint, waits until it listens and copies
+   the endpoint it bound there. */
+pid_t t_manager(char *const args[], const char *log, char *const env[], char *endpoint, size_t len);
+/* Starts hyades-worker --connect endpoint --threads 1 --name name
+   --heartbeat 250, then extra (NULL-terminated or NULL), with env. */
+pid_t t_worker(const char *endpoint, const char *name, const char *log, char *const extra[], char *const env[]);
+
+/* A peer written in the test that speaks the wire protocol (a DEALER). */
+struct _zsock_t;
+struct _zframe_t;
+/* Connects to endpoint; receives time out after timeout_ms. */
+struct _zsock_t *t_peer_new(const char *endpoint, int timeout_ms);
+/* Sends HELLO (version 2) naming kinds (comma-separated, e.g. "mandelbrot,pi"). */
+int t_peer_hello(struct _zsock_t *peer, const char *name, unsigned threads, const char *kinds);
+/* Receives until a message of command arrives (others skipped), within the
+   receive time-out: its frame in *frame (caller destroys), decoded into msg
+   (which points into it). False on time-out or another version. */
+bool t_peer_expect(struct _zsock_t *peer, int command, void *msg, struct _zframe_t **frame);
+/* Sends one RESULT of one unit. */
+int t_peer_result(struct _zsock_t *peer, uint64_t job, uint64_t unit, uint8_t status, const void *data, size_t len);
 
 /* Decodes an 8-bit grayscale PNG; caller frees. NULL if not such a PNG. */
 uint8_t *t_read_png_gray(const char *file, uint32_t *width, uint32_t *height);

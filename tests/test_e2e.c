@@ -70,7 +70,7 @@ Test(e2e, static_scheduling_gives_the_same_bytes_and_splits_k_mod_n)
     s_assert_same_bytes(a, b);
     /* 301 columns over 2 workers: 151 even ones and 150 odd ones. */
     char *text = t_read_file(json, NULL);
-    cr_assert(strstr(text, "\"units\":151}") && strstr(text, "\"units\":150}"), "split: %s", text);
+    cr_assert(strstr(text, "\"units\":151,") && strstr(text, "\"units\":150,"), "split: %s", text);
     free(text);
     free(a), free(b), free(json), free(log);
 }
@@ -181,24 +181,6 @@ Test(e2e, a_worker_started_first_joins_when_the_manager_appears)
 }
 
 /* Pids of the direct children of pid. */
-static size_t s_children(pid_t pid, pid_t *kids, size_t max)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int) pid, (int) pid);
-    char *text = t_read_file(path, NULL);
-    size_t n = 0;
-    for (char *p = text; p && *p && n < max;) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        kids[n++] = (pid_t) v;
-        p = end;
-    }
-    free(text);
-    return n;
-}
-
 Test(e2e, interrupting_the_manager_stops_its_workers_and_writes_nothing)
 {
     char *out = t_path(t_dir, "never.png"), *log = t_path(t_dir, "m.log");
@@ -207,7 +189,7 @@ Test(e2e, interrupting_the_manager_stops_its_workers_and_writes_nothing)
     pid_t manager = t_spawn(argv, log, NULL);
     cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
     pid_t kids[8];
-    size_t n = s_children(manager, kids, 8);
+    size_t n = t_children(manager, kids, 8);
     cr_assert_eq(n, 2, "expected 2 local workers, found %zu", n);
     kill(manager, SIGINT);
     int rc = t_wait(manager, 10000);
@@ -250,8 +232,7 @@ Test(e2e, a_rogue_peer_cannot_spoil_the_job)
     zframe_destroy(&reply);
 
     /* Join for real, take units, answer with lies, then fall silent. */
-    hy_msg_t hello = {.command = HY_HELLO, .name = "rogue", .threads = 4, .heartbeat_ms = 100};
-    cr_assert_eq(hy_send(rogue, NULL, 0, &hello), 0);
+    cr_assert_eq(t_peer_hello(rogue, "rogue", 4, "mandelbrot"), 0);
     uint64_t job = 0, units[64];
     size_t got = 0;
     for (int i = 0; i < 20 && got == 0; i++) {
@@ -266,22 +247,20 @@ Test(e2e, a_rogue_peer_cannot_spoil_the_job)
     }
     cr_assert_gt(got, 0, "the rogue got no units");
     uint8_t wrong[7] = {0};
-    hy_msg_t lie = {.command = HY_RESULT, .job = job, .unit = units[0], .data = wrong, .data_len = sizeof wrong};
-    hy_send(rogue, NULL, 0, &lie);                     /* wrong payload size: rejected */
-    lie.unit = 1u << 30;
-    hy_send(rogue, NULL, 0, &lie);                     /* no such unit */
-    lie.job = job + 1;
-    hy_send(rogue, NULL, 0, &lie);                     /* no such job */
+    t_peer_result(rogue, job, units[0], HY_RESULT_OK, wrong, sizeof wrong);   /* wrong payload size: rejected */
+    t_peer_result(rogue, job, 1u << 30, HY_RESULT_OK, wrong, sizeof wrong);   /* no such unit */
+    t_peer_result(rogue, job + 1, units[1], HY_RESULT_OK, wrong, sizeof wrong);   /* no such job */
 
     cr_assert_eq(t_wait(manager, 30000), 0, "the manager failed");
     zsock_destroy(&rogue);
     uint8_t *ref = t_mandelbrot_ref(301, 203, -2, 0.5, -1, 1, 255);
     s_assert_image(out, s_small, ref);
-    cr_assert(t_file_contains(mlog, "speaks protocol version 2"));
+    cr_assert(t_file_contains(mlog, "speaks protocol version 3"));
     cr_assert(t_file_contains(mlog, "malformed"));
     cr_assert(t_file_contains(mlog, "worker rogue lost"));
     cr_assert_geq(t_json_number(json, "rejected"), 1);
     cr_assert_geq(t_json_number(json, "reissued"), 1);
+    cr_assert_geq(t_json_number(json, "unsolicited"), 2);
     free(ref);
     free(out), free(json), free(mlog);
 }

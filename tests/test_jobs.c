@@ -2,9 +2,11 @@
    results accepted in a scrambled order, against independent computations. */
 #include <criterion/criterion.h>
 #include <gif_lib.h>
+#include <pthread.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs/job.h"
@@ -39,7 +41,7 @@ static int s_run(char **argv, const char *output, char *printed, size_t printed_
                 continue;
             uint8_t *out;
             size_t len;
-            cr_assert_eq(kind->compute(ctx, u, &out, &len), 0, "unit %lu", (unsigned long) u);
+            cr_assert_eq(kind->compute(ctx, u, NULL, &out, &len), 0, "unit %lu", (unsigned long) u);
             cr_assert_eq(kind->accept(plan.state, u, out, len), 0, "unit %lu refused", (unsigned long) u);
             free(out);
         }
@@ -322,6 +324,89 @@ Test(jobs, frames_refuse_bad_options)
         for (int k = 0; k < 4 && bad[i][k]; k++)
             argv[argc++] = bad[i][k];
         cr_assert_eq(kind->plan(argc, argv, &plan, stdout, err, sizeof err), JOB_ERROR, "case %zu", i);
+        job_plan_clear(kind, &plan);
+    }
+}
+
+/* ------------------------------------------------------------ cancel */
+
+/* Units that would take minutes or hours, one per kind and method. */
+static char *s_long_units[][20] = {
+    {"mandelbrot", "--width", "64", "--height", "20000", "--columns-per-unit", "64", "--max-iter", "10000000",
+     "--xmin", "-0.1", "--xmax", "0.1", "--ymin", "-0.1", "--ymax", "0.1"},
+    {"pi", "--samples", "100000000000", "--units", "1"},
+    {"primes", "--from", "10000000000000000000", "--to", "10000000000001000000", "--range-size", "1000001"},
+    {"primes", "--to", "1000000000000", "--method", "sieve", "--count-only", "--range-size", "1000000000000"},
+    {"frames", "--scene", "zoom", "--count", "100", "--width", "4000", "--height", "4000", "--frames-per-unit", "1"},
+    {"frames", "--count", "640", "--width", "500", "--height", "500", "--frames-per-unit", "64"},
+    {"noop", "--units", "1", "--sleep-ms", "3600000"},
+};
+
+typedef struct {
+    const job_kind_t *kind;
+    const void *ctx;
+    uint64_t unit;
+    atomic_bool cancel;
+    int rc;
+    uint8_t *out;
+    int64_t returned_at;
+} compute_call_t;
+
+static int64_t s_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *s_compute_thread(void *arg)
+{
+    compute_call_t *call = arg;
+    size_t len = 0;
+    call->out = NULL;
+    call->rc = call->kind->compute(call->ctx, call->unit, &call->cancel, &call->out, &len);
+    call->returned_at = s_ms();
+    return NULL;
+}
+
+Test(jobs, every_kind_stops_promptly_when_cancelled)
+{
+    for (size_t i = 0; i < sizeof s_long_units / sizeof s_long_units[0]; i++) {
+        char **argv = s_long_units[i];
+        int argc = 0;
+        while (argc < 20 && argv[argc])
+            argc++;
+        const job_kind_t *kind = job_find(argv[0], strlen(argv[0]));
+        job_plan_t plan = {0};
+        char err[256];
+        cr_assert_eq(kind->plan(argc, argv, &plan, stdout, err, sizeof err), JOB_OK, "case %zu: %s", i, err);
+        void *ctx = kind->load(plan.params, plan.params_len);
+        cr_assert_not_null(ctx);
+        uint64_t unit = plan.units - 1;   /* the zoom's last frame is its deepest */
+
+        /* The flag already set: nothing is computed. */
+        compute_call_t call = {.kind = kind, .ctx = ctx, .unit = unit};
+        atomic_init(&call.cancel, true);
+        int64_t t0 = s_ms();
+        s_compute_thread(&call);
+        cr_assert_eq(call.rc, JOB_CANCELLED, "case %zu (%s): rc %d", i, argv[0], call.rc);
+        cr_assert_null(call.out);
+        cr_assert_lt(call.returned_at - t0, 50, "case %zu (%s): %ld ms", i, argv[0], (long) (call.returned_at - t0));
+
+        /* Set while it computes: it looks again within a few milliseconds. */
+        atomic_store(&call.cancel, false);
+        pthread_t tid;
+        cr_assert_eq(pthread_create(&tid, NULL, s_compute_thread, &call), 0);
+        struct timespec pause = {0, 50 * 1000000L};
+        nanosleep(&pause, NULL);
+        int64_t set_at = s_ms();
+        atomic_store(&call.cancel, true);
+        pthread_join(tid, NULL);
+        cr_assert_eq(call.rc, JOB_CANCELLED, "case %zu (%s): finished before the cancel", i, argv[0]);
+        cr_assert_null(call.out);
+        cr_assert_lt(call.returned_at - set_at, 300, "case %zu (%s): %ld ms after the cancel", i, argv[0],
+                     (long) (call.returned_at - set_at));
+        kind->unload(ctx);
         job_plan_clear(kind, &plan);
     }
 }

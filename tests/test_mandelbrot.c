@@ -71,7 +71,7 @@ Test(mandelbrot, units_cover_columns_and_assemble_the_image)
     for (uint64_t u = 0; u < plan.units; u++) {
         uint8_t *out;
         size_t len;
-        cr_assert_eq(kind->compute(ctx, u, &out, &len), 0);
+        cr_assert_eq(kind->compute(ctx, u, NULL, &out, &len), 0);
         cr_assert_eq(len, (u == 7 ? 1 : 7) * 30u);
         cr_assert_eq(kind->accept(plan.state, u, out, len), 0);
         cr_assert_eq(kind->accept(plan.state, u, out, len - 1), -1, "a short payload must be refused");
@@ -79,7 +79,7 @@ Test(mandelbrot, units_cover_columns_and_assemble_the_image)
     }
     uint8_t *out;
     size_t len;
-    cr_assert_eq(kind->compute(ctx, plan.units, &out, &len), -1, "a unit past the end must fail");
+    cr_assert_eq(kind->compute(ctx, plan.units, NULL, &out, &len), JOB_RANGE, "a unit past the end must fail");
     char dir_template[] = "/tmp/hyades-test-XXXXXX";
     char *dir = mkdtemp(dir_template);
     char *path = t_path(dir, "m.png");

@@ -10,6 +10,36 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The unit lists, by the name before the colon. */
+static uint64_t *s_list(failpoints_t *fp, const char *item, size_t **count)
+{
+    static const struct { const char *name; size_t list, count; } lists[] = {
+        {"crash:", offsetof(failpoints_t, crash), offsetof(failpoints_t, crash_count)},
+        {"hang:", offsetof(failpoints_t, hang), offsetof(failpoints_t, hang_count)},
+        {"refuse:", offsetof(failpoints_t, refuse), offsetof(failpoints_t, refuse_count)},
+        {"corrupt:", offsetof(failpoints_t, corrupt), offsetof(failpoints_t, corrupt_count)},
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (strncmp(item, lists[i].name, strlen(lists[i].name)) == 0) {
+            *count = (size_t *) ((char *) fp + lists[i].count);
+            return (uint64_t *) ((char *) fp + lists[i].list);
+        }
+    return NULL;
+}
+
+static bool s_listed(const uint64_t *list, size_t count, uint64_t unit)
+{
+    for (size_t i = 0; i < count; i++)
+        if (list[i] == unit)
+            return true;
+    return false;
+}
+
+static bool s_cancelled(const atomic_bool *cancel)
+{
+    return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
+}
+
 int failpoints_parse(const char *spec, failpoints_t *fp, char *err, size_t errlen)
 {
     memset(fp, 0, sizeof *fp);
@@ -21,17 +51,19 @@ int failpoints_parse(const char *spec, failpoints_t *fp, char *err, size_t errle
     for (char *item = strtok_r(copy, ",", &save); item && rc == 0; item = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(item, ':');
         char *end = NULL;
+        size_t *count = NULL;
+        uint64_t *list = s_list(fp, item, &count);
         errno = 0;
         if (!colon || !colon[1]) {
             rc = -1;
-        } else if (strncmp(item, "crash:", 6) == 0 || strncmp(item, "hang:", 5) == 0) {
+        } else if (streq(item, "corrupt:all")) {
+            fp->corrupt_all = true;
+        } else if (list) {
             unsigned long long k = strtoull(colon + 1, &end, 10);
-            bool crash = item[0] == 'c';
-            size_t *count = crash ? &fp->crash_count : &fp->hang_count;
             if (errno || *end || strchr(colon + 1, '-') || *count == FAILPOINTS_MAX)
                 rc = -1;
             else
-                (crash ? fp->crash : fp->hang)[(*count)++] = k;
+                list[(*count)++] = k;
         } else if (strncmp(item, "slow:", 5) == 0) {
             fp->slow = strtod(colon + 1, &end);
             if (errno || *end || !isfinite(fp->slow) || fp->slow < 1 || fp->slow > 1000)
@@ -40,7 +72,9 @@ int failpoints_parse(const char *spec, failpoints_t *fp, char *err, size_t errle
             rc = -1;
         }
         if (rc < 0)
-            snprintf(err, errlen, "HYADES_FAILPOINTS: cannot use '%s' (crash:K, hang:K, slow:F with 1 <= F <= 1000)", item);
+            snprintf(err, errlen, "HYADES_FAILPOINTS: cannot use '%s' (crash:K, hang:K, refuse:K, corrupt:K, "
+                                  "corrupt:all, slow:F with 1 <= F <= 1000; at most %d units each)",
+                     item, FAILPOINTS_MAX);
     }
     free(copy);
     return rc;
@@ -48,29 +82,44 @@ int failpoints_parse(const char *spec, failpoints_t *fp, char *err, size_t errle
 
 bool failpoints_active(const failpoints_t *fp)
 {
-    return fp->crash_count || fp->hang_count || fp->slow != 1;
+    return fp->crash_count || fp->hang_count || fp->refuse_count || fp->corrupt_count || fp->corrupt_all
+        || fp->slow != 1;
 }
 
-void failpoints_before(const failpoints_t *fp, uint64_t unit)
+int failpoints_before(const failpoints_t *fp, uint64_t unit, const atomic_bool *cancel)
 {
-    for (size_t i = 0; i < fp->crash_count; i++)
-        if (fp->crash[i] == unit) {
-            /* As a unit that crashes its worker would: a little into its
-               computation, once the results before it have left. */
-            log_warn("failpoint: crashing in unit %llu", (unsigned long long) unit);
-            zclock_sleep(100);
-            kill(getpid(), SIGKILL);
-        }
-    for (size_t i = 0; i < fp->hang_count; i++)
-        if (fp->hang[i] == unit) {
-            log_warn("failpoint: hanging at unit %llu", (unsigned long long) unit);
-            while (!zsys_interrupted)
-                zclock_sleep(50);
-        }
+    if (s_listed(fp->crash, fp->crash_count, unit)) {
+        /* As a unit that crashes its worker would: a little into its
+           computation, once the results before it have left. */
+        log_warn("failpoint: crashing in unit %llu", (unsigned long long) unit);
+        zclock_sleep(100);
+        kill(getpid(), SIGKILL);
+    }
+    if (s_listed(fp->hang, fp->hang_count, unit)) {
+        /* As a kernel stuck in a loop would: deaf to cancels, until the
+           process ends. */
+        log_warn("failpoint: hanging at unit %llu for good", (unsigned long long) unit);
+        while (true)
+            zclock_sleep(1000);
+    }
+    if (s_listed(fp->refuse, fp->refuse_count, unit)) {
+        log_warn("failpoint: refusing unit %llu", (unsigned long long) unit);
+        return FAILPOINT_REFUSE;
+    }
+    return FAILPOINT_COMPUTE;
 }
 
-void failpoints_after(const failpoints_t *fp, int64_t elapsed_ms)
+void failpoints_after(const failpoints_t *fp, uint64_t unit, int64_t elapsed_ms, uint8_t *data, size_t len,
+                      const atomic_bool *cancel)
 {
-    if (fp->slow > 1)
-        zclock_sleep((int) ((fp->slow - 1) * (double) elapsed_ms));
+    if (len > 0 && (fp->corrupt_all || s_listed(fp->corrupt, fp->corrupt_count, unit)))
+        data[len - 1] ^= 0x01;
+    if (fp->slow > 1) {
+        int64_t left = (int64_t) ((fp->slow - 1) * (double) elapsed_ms);
+        while (left > 0 && !s_cancelled(cancel)) {
+            int64_t slice = left < 10 ? left : 10;
+            zclock_sleep((int) slice);
+            left -= slice;
+        }
+    }
 }

@@ -4,6 +4,7 @@
 #include "common/options.h"
 #include "common/protocol.h"
 #include "common/signals.h"
+#include "jobs/job.h"
 #include "worker/session.h"
 
 #include <unistd.h>
@@ -17,8 +18,41 @@ static void s_usage(FILE *out, const opt_t *opts)
     opts_usage(opts, out);
 }
 
+/* Parses the comma-separated kind names of list into kinds (at most
+   max, no duplicates). Returns their number, or -1 with a one-line reason. */
+static int s_parse_kinds(const char *list, const job_kind_t **kinds, size_t max, char *err, size_t errlen)
+{
+    size_t n = 0;
+    const char *p = list;
+    while (true) {
+        size_t len = strcspn(p, ",");
+        const job_kind_t *kind = job_find(p, len);
+        if (!kind) {
+            if (len == 0)
+                snprintf(err, errlen, "--kinds: an empty kind name in '%s' (known kinds:", list);
+            else
+                snprintf(err, errlen, "--kinds: unknown job kind '%.*s' (known kinds:", (int) (len > 64 ? 64 : len), p);
+            for (size_t i = 0; i < job_count(); i++) {
+                size_t used = strlen(err);
+                snprintf(err + used, errlen - used, " %s%s", job_at(i)->name, i + 1 < job_count() ? "," : ")");
+            }
+            return -1;
+        }
+        bool seen = false;
+        for (size_t i = 0; i < n; i++)
+            seen |= kinds[i] == kind;
+        if (!seen && n < max)
+            kinds[n++] = kind;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    return (int) n;
+}
+
 int main(int argc, char **argv)
 {
+    signals_init();   /* before zsys_init and before any thread */
     log_init("worker");
     if (argc == 3 && streq(argv[1], "keygen")) {
         char err[512];
@@ -30,10 +64,10 @@ int main(int argc, char **argv)
                argv[2], argv[2]);
         return 0;
     }
-    const char *endpoint = NULL, *name = NULL, *cert = NULL, *manager_key = NULL;
+    const char *endpoint = NULL, *name = NULL, *cert = NULL, *manager_key = NULL, *kinds_list = NULL;
     int64_t threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     int64_t heartbeat = 1000, liveness = 3;
-    bool help = false, quiet = false;
+    bool help = false, quiet = false, version = false;
     const opt_t opts[] = {
         {"connect", 'c', OPT_STRING, &endpoint, 0, 0, 0, 0, NULL, "HYADES_CONNECT", "ENDPOINT", "manager endpoint, e.g. tcp://host:5555"},
         {"threads", 't', OPT_INT, &threads, 1, HY_MAX_THREADS, 0, 0, NULL, "HYADES_THREADS", "N", "compute threads (number of cores)"},
@@ -42,7 +76,9 @@ int main(int argc, char **argv)
         {"liveness", 0, OPT_INT, &liveness, 1, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before the manager counts as gone (3)"},
         {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
         {"manager-key", 0, OPT_STRING, &manager_key, 0, 0, 0, 0, NULL, "HYADES_MANAGER_KEY", "FILE", "the manager's public certificate"},
+        {"kinds", 0, OPT_STRING, &kinds_list, 0, 0, 0, 0, NULL, "HYADES_KINDS", "LIST", "job kinds to compute, comma-separated (all)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "log warnings and errors only"},
+        {"version", 0, OPT_FLAG, &version, 0, 0, 0, 0, NULL, NULL, NULL, "print the release and protocol version"},
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
     };
@@ -50,6 +86,10 @@ int main(int argc, char **argv)
     int next = opts_env(opts, err, sizeof err) < 0 ? -1 : opts_parse(opts, argc, argv, 1, err, sizeof err);
     if (next >= 0 && help) {
         s_usage(stdout, opts);
+        return 0;
+    }
+    if (next >= 0 && version) {
+        printf("hyades-worker %s (protocol %d)\n", HY_RELEASE, HY_PROTOCOL_VERSION);
         return 0;
     }
     if (next >= 0 && next < argc) {
@@ -60,6 +100,10 @@ int main(int argc, char **argv)
         snprintf(err, sizeof err, "--cert and --manager-key go together: our key pair, and the manager's public certificate");
         next = -1;
     }
+    const job_kind_t *kinds[HY_MAX_KINDS];
+    int kind_count = 0;
+    if (next >= 0 && kinds_list && (kind_count = s_parse_kinds(kinds_list, kinds, HY_MAX_KINDS, err, sizeof err)) < 0)
+        next = -1;
     if (next >= 0 && !endpoint) {
         snprintf(err, sizeof err, "--connect ENDPOINT is required (or HYADES_CONNECT)");
         next = -1;
@@ -81,7 +125,8 @@ int main(int argc, char **argv)
         return 2;
     }
     session_config_t config = {.endpoint = endpoint, .name = name, .threads = threads,
-                               .heartbeat_ms = heartbeat, .liveness = liveness};
+                               .heartbeat_ms = heartbeat, .liveness = liveness,
+                               .kinds = kinds, .kind_count = (size_t) kind_count};
     if (failpoints_parse(getenv("HYADES_FAILPOINTS"), &config.failpoints, err, sizeof err) < 0) {
         fprintf(stderr, "hyades-worker: %s\n", err);
         return 2;
@@ -99,7 +144,7 @@ int main(int argc, char **argv)
         log_set_level(HY_LOG_WARN);
     if (failpoints_active(&config.failpoints))
         log_warn("failpoints active: %s", getenv("HYADES_FAILPOINTS"));
-    signals_block();   /* threads started from here on leave SIGINT and SIGTERM to this one */
+    signals_block();   /* threads started from here on leave the stop signals to this one */
     zsys_init();
     int status = session_run(&config);
     zcert_destroy(&config.cert);

@@ -1,219 +1,484 @@
-/* pool: the worker's compute threads, each fed through an inproc pipe and
-   computing one unit at a time; the pool hands the next queued unit to
-   whichever thread has room. */
+/* pool: compute threads around one queue of tasks and one list of finished
+   results, both behind one mutex. A thread takes the oldest task, computes it
+   outside the lock with its own cancel flag, and puts the result on the list;
+   when the list was empty it sends one byte on an inproc PAIR socket, so that
+   the session wakes once for any number of results. */
 #include "worker/pool.h"
 #include "common/protocol.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <time.h>
 
-typedef struct {
-    uint64_t job, unit;
-    const job_kind_t *kind;   /* registry entry (immutable), or NULL */
-    uint8_t *params;          /* owned copy */
-    size_t params_len;
+/* ------------------------------------------------------------ jobs */
+
+struct pool_job_t {
+    uint64_t id;               /* the manager's job id */
+    const job_kind_t *kind;    /* registry entry (immutable), or NULL: unknown here */
+    void *ctx;                 /* kind->load's context, read-only; NULL when refused */
+    const char *error;         /* why its units fail, or NULL */
+    atomic_size_t refs;        /* references: the session's cache, tasks, results */
+};
+
+pool_job_t *pool_job_new(uint64_t id, const job_kind_t *kind, const uint8_t *params, size_t params_len)
+{
+    pool_job_t *job = calloc(1, sizeof *job);
+    job->id = id;
+    job->kind = kind;
+    job->ctx = kind ? kind->load(params, params_len) : NULL;
+    job->error = !kind ? "unknown job kind" : !job->ctx ? "invalid job parameters" : NULL;
+    atomic_init(&job->refs, 1);
+    return job;
+}
+
+pool_job_t *pool_job_ref(pool_job_t *job)
+{
+    atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+    return job;
+}
+
+void pool_job_unref(pool_job_t **job_p)
+{
+    pool_job_t *job = *job_p;
+    if (!job)
+        return;
+    *job_p = NULL;
+    /* acq_rel: whatever other holders did with the job happens before the free. */
+    if (atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) == 1) {
+        if (job->ctx)
+            job->kind->unload(job->ctx);
+        free(job);
+    }
+}
+
+uint64_t pool_job_id(const pool_job_t *job) { return job->id; }
+const char *pool_job_error(const pool_job_t *job) { return job->error; }
+size_t pool_job_refs(const pool_job_t *job)
+{
+    return atomic_load_explicit(&((pool_job_t *) job)->refs, memory_order_relaxed);
+}
+
+void pool_results_free(pool_result_t **results_p, size_t count)
+{
+    pool_result_t *results = *results_p;
+    if (!results)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        free(results[i].data);
+        pool_job_unref(&results[i].job);
+    }
+    free(results);
+    *results_p = NULL;
+}
+
+/* ------------------------------------------------------------ state */
+
+/* One unit to compute; holds a reference to its job. */
+typedef struct task_t {
+    pool_job_t *job;
+    uint64_t unit;
+    struct task_t *next;     /* queue order: oldest first */
 } task_t;
 
-/* Units a thread holds: the one it computes and the next, already in its
-   pipe, so that it never waits for a hand-over between two units. */
-#define THREAD_DEPTH 2
-
-/* A compute thread and the two ends of its inproc pipe. Both ends are made
-   and destroyed by the pool's thread; the compute thread uses its end only
-   between its start and the join. (Not a czmq actor: an actor's thread may
-   still be closing its end when the program exits, which czmq's shutdown
-   then waits out for 200 ms.) */
 typedef struct {
     pthread_t tid;
-    zsock_t *pipe;       /* our end */
-    zsock_t *theirs;     /* the thread's end */
-    const failpoints_t *failpoints;
-    size_t held;         /* units sent to it, result not yet back (<= THREAD_DEPTH) */
+    struct pool_t *pool;
+    atomic_bool cancel;      /* set: stop the unit being computed (it gives no result) */
+    task_t *task;            /* the unit being computed, or NULL (under the mutex) */
 } thread_t;
 
+/* A growable array of results. */
+typedef struct {
+    pool_result_t *items;
+    size_t count, cap;
+} results_t;
+
 struct pool_t {
+    pthread_mutex_t mutex;   /* guards everything below but the sockets' other ends */
+    pthread_cond_t work;     /* a task was queued, or the pool stops */
+    pthread_cond_t gone;     /* a thread left its loop (CLOCK_MONOTONIC) */
+    task_t *head, *tail;     /* queued tasks */
+    size_t queued;
+    results_t done;          /* finished, not yet taken */
     thread_t *threads;
     size_t count;
-    zlist_t *queue;   /* task_t*, oldest first */
-    size_t held;      /* units held by threads */
+    size_t alive;            /* threads still in their loop */
+    bool stopping;           /* threads leave their loop */
+    bool abandoned;          /* destroy gave up waiting: threads touch nothing shared */
+    zsock_t *signal_in;      /* the session polls and drains this end */
+    zsock_t *signal_out;     /* threads send one byte on this end, under the mutex */
+    const failpoints_t *failpoints;
+    struct pool_t *next_abandoned;   /* in s_abandoned */
 };
+
+/* Pools left to threads that ignored a cancel: kept reachable (they are
+   still in use) until the process exits. Touched by destroying threads only. */
+static pool_t *s_abandoned;
+static pthread_mutex_t s_abandoned_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void s_results_push(results_t *list, pool_result_t result)
+{
+    if (list->count == list->cap) {
+        list->cap = list->cap ? 2 * list->cap : 64;
+        list->items = realloc(list->items, list->cap * sizeof *list->items);
+    }
+    list->items[list->count++] = result;
+}
+
+/* Hands the array to the caller: returns its size, *out NULL when empty. */
+static size_t s_results_give(results_t *list, pool_result_t **out)
+{
+    size_t n = list->count;
+    if (n == 0) {
+        free(list->items);
+        *out = NULL;
+    } else {
+        *out = list->items;
+    }
+    memset(list, 0, sizeof *list);
+    return n;
+}
+
+static pool_result_t s_returned(pool_job_t *job, uint64_t unit)
+{
+    return (pool_result_t) {.job = pool_job_ref(job), .unit = unit, .status = HY_RESULT_RETURNED};
+}
+
+static bool s_matches(uint64_t job, const uint64_t *units, size_t count, const pool_job_t *task_job,
+                      uint64_t unit)
+{
+    if (task_job->id != job)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (units[i] == unit)
+            return true;
+    return count == 0;
+}
 
 /* ------------------------------------------------------------ one thread */
 
-/* Runs in its own thread: receives TASK, answers RESULT, until $TERM. It keeps
-   the decoded parameters of the last job it saw. */
-static void *s_thread(void *args)
+static bool s_cancelled(const thread_t *t)
 {
-    thread_t *self = args;
-    zsock_t *pipe = self->theirs;
-    const failpoints_t *failpoints = self->failpoints;
-    const job_kind_t *ctx_kind = NULL;
-    void *ctx = NULL;
-    uint64_t ctx_job = 0;
-    while (true) {
-        char *command = NULL;
-        uint64_t job = 0, unit = 0;
-        void *kind_ptr = NULL;
-        uint8_t *params = NULL;
-        size_t params_len = 0;
-        if (zsock_recv(pipe, "s8pb8", &command, &job, &kind_ptr, &params, &params_len, &unit) < 0)
-            break;   /* interrupted */
-        if (!command || streq(command, "$TERM")) {
-            free(command);
-            free(params);
-            break;
-        }
-        const job_kind_t *kind = kind_ptr;
-        if (kind && (ctx_kind != kind || ctx_job != job || !ctx)) {
-            if (ctx_kind && ctx)
-                ctx_kind->unload(ctx);
-            ctx = kind->load(params, params_len);
-            ctx_kind = kind;
-            ctx_job = job;
-        }
-        uint8_t *out = NULL;
-        size_t out_len = 0;
-        uint8_t status = HY_RESULT_OK;
-        const char *why = NULL;
-        if (!kind)
-            why = "unknown job kind";
-        else if (!ctx)
-            why = "invalid job parameters";
-        else {
-            failpoints_before(failpoints, unit);
+    return atomic_load_explicit(&t->cancel, memory_order_relaxed);
+}
+
+/* Computes task into result (status, data). Returns false when the unit was
+   cancelled: it then has no result. */
+static bool s_compute(thread_t *t, const task_t *task, pool_result_t *result)
+{
+    const failpoints_t *fp = t->pool->failpoints;
+    const pool_job_t *job = task->job;
+    const char *why = job->error;
+    uint8_t *out = NULL;
+    size_t len = 0;
+    if (!why) {
+        int decision = fp ? failpoints_before(fp, task->unit, &t->cancel) : FAILPOINT_COMPUTE;
+        if (s_cancelled(t))
+            return false;
+        if (decision == FAILPOINT_REFUSE) {
+            why = FAILPOINT_REFUSED;
+        } else {
             int64_t start = zclock_mono();
-            if (kind->compute(ctx, unit, &out, &out_len) < 0)
-                why = "unit out of range";
-            failpoints_after(failpoints, zclock_mono() - start);
+            int rc = job->kind->compute(job->ctx, task->unit, &t->cancel, &out, &len);
+            if (rc == JOB_CANCELLED)
+                return false;
+            if (rc != 0)
+                why = rc == JOB_RANGE ? "unit out of range" : "compute failed";
+            else if (len > HY_MAX_PAYLOAD)
+                why = "payload larger than 16 MiB";
+            else if (fp)
+                failpoints_after(fp, task->unit, zclock_mono() - start, out, len, &t->cancel);
         }
-        if (why) {
-            status = HY_RESULT_FAILED;
-            free(out);
-            out = (uint8_t *) strdup(why);
-            out_len = strlen(why);
-        }
-        zsock_send(pipe, "881b", job, unit, status, out, out_len);
-        free(out);
-        free(command);
-        free(params);
     }
-    if (ctx_kind && ctx)
-        ctx_kind->unload(ctx);
+    if (why) {
+        free(out);
+        out = (uint8_t *) strdup(why);
+        len = strlen(why);
+    }
+    result->status = why ? HY_RESULT_FAILED : HY_RESULT_OK;
+    result->data = out;
+    result->len = len;
+    return true;
+}
+
+/* Runs in its own thread (signals blocked as in its creator): takes tasks
+   until the pool stops. */
+static void *s_thread(void *arg)
+{
+    thread_t *t = arg;
+    pool_t *pool = t->pool;
+    pthread_mutex_lock(&pool->mutex);
+    while (true) {
+        while (!pool->stopping && !pool->head)
+            pthread_cond_wait(&pool->work, &pool->mutex);
+        if (pool->stopping)
+            break;
+        task_t *task = pool->head;
+        pool->head = task->next;
+        if (!pool->head)
+            pool->tail = NULL;
+        pool->queued--;
+        t->task = task;
+        atomic_store_explicit(&t->cancel, false, memory_order_relaxed);
+        pthread_mutex_unlock(&pool->mutex);
+
+        pool_result_t result = {.job = task->job, .unit = task->unit};   /* the task's reference moves here */
+        bool keep = s_compute(t, task, &result);
+
+        pthread_mutex_lock(&pool->mutex);
+        t->task = NULL;
+        /* Decided under the mutex: once pool_cancel returns, no result of
+           what it cancelled can appear. */
+        if (keep && !s_cancelled(t) && !pool->abandoned) {
+            s_results_push(&pool->done, result);
+            if (pool->done.count == 1) {
+                static const uint8_t wake = 1;
+                zmq_send(zsock_resolve(pool->signal_out), &wake, 1, ZMQ_DONTWAIT);
+            }
+        } else {
+            free(result.data);
+            pool_job_unref(&result.job);
+        }
+        free(task);
+    }
+    pool->alive--;
+    pthread_cond_broadcast(&pool->gone);
+    pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 
 /* ------------------------------------------------------------ the pool */
 
-static void s_task_free(task_t **task_p)
-{
-    if (*task_p) {
-        free((*task_p)->params);
-        free(*task_p);
-        *task_p = NULL;
-    }
-}
-
-/* Hands queued tasks to threads with room, the least loaded first. */
-static void s_dispatch(pool_t *self)
-{
-    for (size_t depth = 0; depth < THREAD_DEPTH; depth++)
-        for (size_t i = 0; i < self->count && zlist_size(self->queue) > 0; i++) {
-            thread_t *t = &self->threads[i];
-            if (t->held > depth)
-                continue;
-            task_t *task = zlist_pop(self->queue);
-            zsock_send(t->pipe, "s8pb8", "TASK", task->job, (void *) task->kind, task->params,
-                       task->params_len, task->unit);
-            t->held++;
-            self->held++;
-            s_task_free(&task);
-        }
-}
-
 pool_t *pool_new(size_t threads, const failpoints_t *failpoints)
 {
     assert(threads >= 1);
     pool_t *self = calloc(1, sizeof *self);
+    pthread_mutex_init(&self->mutex, NULL);
+    pthread_cond_init(&self->work, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->gone, &attr);
+    pthread_condattr_destroy(&attr);
+    self->failpoints = failpoints;
+    self->signal_in = zsock_new_pair(NULL);
+    self->signal_out = zsock_new_pair(NULL);
+    assert(self->signal_in && self->signal_out);
+    zsock_set_sndhwm(self->signal_out, 0);
+    zsock_set_linger(self->signal_out, 0);
+    zsock_set_linger(self->signal_in, 0);
+    int rc = zsock_bind(self->signal_in, "inproc://hyades-pool-%p", (void *) self);
+    assert(rc == 0);
+    rc = zsock_connect(self->signal_out, "inproc://hyades-pool-%p", (void *) self);
+    assert(rc == 0);
     self->threads = calloc(threads, sizeof *self->threads);
     self->count = threads;
-    self->queue = zlist_new();
+    self->alive = threads;
     for (size_t i = 0; i < threads; i++) {
         thread_t *t = &self->threads[i];
-        char bind[80], connect[80];
-        snprintf(bind, sizeof bind, "@inproc://hyades-pool-%p-%zu", (void *) self, i);
-        snprintf(connect, sizeof connect, ">%s", bind + 1);
-        t->pipe = zsock_new_pair(bind);
-        t->theirs = zsock_new_pair(connect);
-        zsock_set_sndhwm(t->pipe, 0);
-        zsock_set_sndhwm(t->theirs, 0);
-        t->failpoints = failpoints;
-        int rc = pthread_create(&t->tid, NULL, s_thread, t);
+        t->pool = self;
+        atomic_init(&t->cancel, false);
+        rc = pthread_create(&t->tid, NULL, s_thread, t);
         assert(rc == 0);
     }
     return self;
 }
 
-void pool_destroy(pool_t **self_p)
+int pool_destroy_within(pool_t **self_p, int64_t timeout_ms)
 {
     pool_t *self = *self_p;
     if (!self)
-        return;
-    for (size_t i = 0; i < self->count; i++)
-        zstr_send(self->threads[i].pipe, "$TERM");
-    for (size_t i = 0; i < self->count; i++) {
-        pthread_join(self->threads[i].tid, NULL);
-        zsock_destroy(&self->threads[i].theirs);
-        zsock_destroy(&self->threads[i].pipe);
+        return 0;
+    *self_p = NULL;
+    pool_cancel_all(self, NULL);
+    pthread_mutex_lock(&self->mutex);
+    self->stopping = true;
+    pthread_cond_broadcast(&self->work);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    if (timeout_ms >= 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
     }
-    pool_purge(self);
-    zlist_destroy(&self->queue);
+    while (self->alive > 0) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&self->gone, &self->mutex);
+        else if (pthread_cond_timedwait(&self->gone, &self->mutex, &until) == ETIMEDOUT)
+            break;
+    }
+    bool left = self->alive > 0;
+    if (left)
+        self->abandoned = true;   /* the threads still out touch nothing but the mutex and their task */
+    pthread_mutex_unlock(&self->mutex);
+    zsock_destroy(&self->signal_out);
+    zsock_destroy(&self->signal_in);
+    if (left) {   /* the rest of the pool stays for the threads still computing */
+        pthread_mutex_lock(&s_abandoned_mutex);
+        self->next_abandoned = s_abandoned;
+        s_abandoned = self;
+        pthread_mutex_unlock(&s_abandoned_mutex);
+        return -1;
+    }
+    for (size_t i = 0; i < self->count; i++)
+        pthread_join(self->threads[i].tid, NULL);
+    pthread_cond_destroy(&self->work);
+    pthread_cond_destroy(&self->gone);
+    pthread_mutex_destroy(&self->mutex);
+    free(self->done.items);
     free(self->threads);
     free(self);
-    *self_p = NULL;
+    return 0;
 }
 
-void pool_submit(pool_t *self, uint64_t job, const job_kind_t *kind, const uint8_t *params,
-                 size_t params_len, uint64_t unit)
+void pool_destroy(pool_t **self_p)
+{
+    pool_destroy_within(self_p, -1);
+}
+
+zsock_t *pool_signal(pool_t *self) { return self->signal_in; }
+
+void pool_submit(pool_t *self, pool_job_t *job, uint64_t unit)
 {
     task_t *task = calloc(1, sizeof *task);
-    task->job = job;
+    task->job = pool_job_ref(job);
     task->unit = unit;
-    task->kind = kind;
-    task->params = malloc(params_len ? params_len : 1);
-    if (params_len)
-        memcpy(task->params, params, params_len);
-    task->params_len = params_len;
-    zlist_append(self->queue, task);
-    s_dispatch(self);
+    pthread_mutex_lock(&self->mutex);
+    if (self->tail)
+        self->tail->next = task;
+    else
+        self->head = task;
+    self->tail = task;
+    self->queued++;
+    pthread_cond_signal(&self->work);
+    pthread_mutex_unlock(&self->mutex);
 }
 
-void pool_purge(pool_t *self)
+size_t pool_take(pool_t *self, pool_result_t **results)
 {
-    task_t *task;
-    while ((task = zlist_pop(self->queue)))
-        s_task_free(&task);
+    pthread_mutex_lock(&self->mutex);
+    uint8_t byte;
+    while (zmq_recv(zsock_resolve(self->signal_in), &byte, 1, ZMQ_DONTWAIT) >= 0)
+        ;
+    size_t n = s_results_give(&self->done, results);
+    pthread_mutex_unlock(&self->mutex);
+    return n;
 }
 
-void pool_poll_add(pool_t *self, zpoller_t *poller)
+/* Under the mutex: removes the queued tasks that match (all when all), moving
+   them into returned as RETURNED results when it is not NULL. */
+static size_t s_unqueue(pool_t *self, bool all, uint64_t job, const uint64_t *units, size_t count,
+                        results_t *returned)
 {
-    for (size_t i = 0; i < self->count; i++)
-        zpoller_add(poller, self->threads[i].pipe);
-}
-
-int pool_recv(pool_t *self, void *which, pool_result_t *result)
-{
-    thread_t *t = NULL;
-    for (size_t i = 0; i < self->count && !t; i++)
-        if (which == self->threads[i].pipe)
-            t = &self->threads[i];
-    if (!t)
-        return -1;
-    memset(result, 0, sizeof *result);
-    int rc = zsock_recv(t->pipe, "881b", &result->job, &result->unit, &result->status,
-                        &result->data, &result->len);
-    if (t->held > 0) {
-        t->held--;
-        self->held--;
+    size_t n = 0;
+    task_t **link = &self->head, *last = NULL;
+    while (*link) {
+        task_t *task = *link;
+        if (all || s_matches(job, units, count, task->job, task->unit)) {
+            *link = task->next;
+            if (returned)
+                s_results_push(returned, s_returned(task->job, task->unit));
+            pool_job_unref(&task->job);
+            free(task);
+            self->queued--;
+            n++;
+        } else {
+            last = task;
+            link = &task->next;
+        }
     }
-    s_dispatch(self);
-    return rc;
+    self->tail = last;
+    return n;
+}
+
+/* Under the mutex: tells the threads computing a matching unit to stop. */
+static size_t s_stop_running(pool_t *self, bool all, uint64_t job, const uint64_t *units, size_t count,
+                             results_t *returned)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->count; i++) {
+        thread_t *t = &self->threads[i];
+        if (t->task && !s_cancelled(t)
+            && (all || s_matches(job, units, count, t->task->job, t->task->unit))) {
+            atomic_store_explicit(&t->cancel, true, memory_order_relaxed);
+            if (returned)
+                s_results_push(returned, s_returned(t->task->job, t->task->unit));
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Under the mutex: drops the finished results that match. */
+static size_t s_drop_done(pool_t *self, bool all, uint64_t job, const uint64_t *units, size_t count)
+{
+    size_t kept = 0, n = 0;
+    for (size_t i = 0; i < self->done.count; i++) {
+        pool_result_t *r = &self->done.items[i];
+        if (all || s_matches(job, units, count, r->job, r->unit)) {
+            free(r->data);
+            pool_job_unref(&r->job);
+            n++;
+        } else {
+            self->done.items[kept++] = *r;
+        }
+    }
+    self->done.count = kept;
+    return n;
+}
+
+size_t pool_cancel(pool_t *self, uint64_t job, const uint64_t *units, size_t count)
+{
+    pthread_mutex_lock(&self->mutex);
+    size_t n = s_unqueue(self, false, job, units, count, NULL);
+    n += s_stop_running(self, false, job, units, count, NULL);
+    n += s_drop_done(self, false, job, units, count);
+    pthread_mutex_unlock(&self->mutex);
+    return n;
+}
+
+size_t pool_cancel_all(pool_t *self, pool_result_t **returned)
+{
+    results_t list = {0};
+    pthread_mutex_lock(&self->mutex);
+    size_t n = s_unqueue(self, true, 0, NULL, 0, returned ? &list : NULL);
+    n += s_stop_running(self, true, 0, NULL, 0, returned ? &list : NULL);
+    s_drop_done(self, true, 0, NULL, 0);
+    pthread_mutex_unlock(&self->mutex);
+    if (returned)
+        s_results_give(&list, returned);
+    return n;
+}
+
+size_t pool_take_queued(pool_t *self, pool_result_t **returned)
+{
+    results_t list = {0};
+    pthread_mutex_lock(&self->mutex);
+    s_unqueue(self, true, 0, NULL, 0, &list);
+    pthread_mutex_unlock(&self->mutex);
+    return s_results_give(&list, returned);
+}
+
+size_t pool_running(pool_t *self, pool_result_t **running, size_t *queued)
+{
+    results_t list = {0};
+    size_t n = 0;
+    pthread_mutex_lock(&self->mutex);
+    for (size_t i = 0; i < self->count; i++) {
+        task_t *task = self->threads[i].task;
+        if (task && !s_cancelled(&self->threads[i])) {
+            n++;
+            if (running)
+                s_results_push(&list, s_returned(task->job, task->unit));
+        }
+    }
+    if (queued)
+        *queued = self->queued;
+    pthread_mutex_unlock(&self->mutex);
+    if (running)
+        s_results_give(&list, running);
+    return n;
 }

@@ -1,113 +1,222 @@
 /* session: the worker's connection to a manager. One thread, one DEALER, one
-   poller over the socket and the compute threads' pipes.
+   poll over the socket and the pool's signal.
 
-   States: connecting (HELLO sent, waiting for WELCOME) and joined. A silent
-   manager, or one that says GOODBYE, makes us drop the socket, wait out a
-   backoff (doubling, capped) and introduce ourselves again on a new one. A new
-   manager session id makes us forget the jobs we cached. */
+   States: connecting (HELLO sent, waiting for WELCOME) and joined. No WELCOME
+   in time, a silent manager, or a GOODBYE makes us drop the socket (and
+   cancel every unit: the manager hands them out again), wait out a backoff
+   and introduce ourselves again on a new socket. A new manager session id
+   makes us forget the jobs we cached. On a stop signal: no new units, queued
+   ones given back, running ones given STOP_GRACE_MS, then GOODBYE. */
 #include "worker/session.h"
 #include "common/curve.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/signals.h"
-#include "jobs/job.h"
 #include "worker/pool.h"
 
 #include <inttypes.h>
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 4000
-#define MAX_CACHED_JOBS 16
-
-typedef struct {
-    uint64_t id;
-    const job_kind_t *kind;   /* NULL when the kind is unknown here */
-    uint8_t *params;
-    size_t params_len;
-} cached_job_t;
+#define BACKOFF_MIN_MS   100
+#define BACKOFF_MAX_MS   4000
+#define BACKOFF_LONG_MS  30000   /* after VERSION, BANNED, REFUSED */
+#define MAX_CACHED_JOBS  16
+#define STOP_JOIN_MS     1000    /* after the grace period: threads that ignore cancel are left behind */
+#define HASTE_JOIN_MS    250     /* the same after a second signal, or when not joined */
+#define STOP_LINGER_MS   500     /* for the last results and GOODBYE to leave */
+#define POLL_MAX_MS      250     /* a signal that lands just before the poll waits at most this */
 
 typedef struct {
     const session_config_t *config;
+    const char *kinds[HY_MAX_KINDS];  /* names announced in HELLO */
+    size_t kind_count;
     zsock_t *dealer;          /* NULL while backing off */
     pool_t *pool;
-    zpoller_t *poller;
-    zlist_t *jobs;            /* cached_job_t*, newest last */
+    zlist_t *jobs;            /* pool_job_t* (our references), newest last */
     bool joined;              /* WELCOME received on this socket */
     bool have_session;
     uint64_t session;         /* the manager session our cache belongs to */
-    int64_t manager_hb;       /* manager's heartbeat interval, ms */
-    int64_t expiry;           /* when the manager counts as silent */
+    int64_t manager_hb;       /* the manager's heartbeat interval (WELCOME), ms */
+    int64_t expiry;           /* connecting: WELCOME deadline; joined: when the manager counts as lost */
     int64_t next_heartbeat;
-    int64_t backoff;          /* next backoff, ms */
+    int64_t backoff;          /* the next backoff, ms */
     int64_t reconnect_at;     /* while dealer is NULL: when to reconnect */
+    bool announced;           /* this series of attempts was logged */
+    bool version_warned;      /* the version mismatch was logged */
+    bool stopping;            /* a stop signal came: no new units */
+    int64_t stop_at;          /* when */
     uint64_t malformed;       /* messages dropped */
-    uint64_t computed;        /* results sent */
-    bool version_warned;
+    uint64_t sent;            /* results sent, computed or failed */
+    uint64_t returned;        /* units given back */
 } self_t;
 
-static void s_job_free(cached_job_t *job)
+/* ------------------------------------------------------------ helpers */
+
+static int64_t s_heartbeat_ivl(const self_t *self)
 {
-    free(job->params);
-    free(job);
+    int64_t own = self->config->heartbeat_ms;
+    return self->manager_hb && self->manager_hb < own ? self->manager_hb : own;
 }
 
-static cached_job_t *s_job_find(self_t *self, uint64_t id)
+static pool_job_t *s_job_find(self_t *self, uint64_t id)
 {
-    for (cached_job_t *job = zlist_first(self->jobs); job; job = zlist_next(self->jobs))
-        if (job->id == id)
+    for (pool_job_t *job = zlist_first(self->jobs); job; job = zlist_next(self->jobs))
+        if (pool_job_id(job) == id)
             return job;
     return NULL;
 }
 
-static void s_send(self_t *self, hy_msg_t *msg)
+static bool s_serves(const self_t *self, const job_kind_t *kind)
 {
-    if (self->dealer && hy_send(self->dealer, NULL, 0, msg) < 0)
-        log_debug("could not queue %s", hy_command_name(msg->command));
+    for (size_t i = 0; i < self->kind_count; i++)
+        if (streq(self->kinds[i], kind->name))
+            return true;
+    return false;
 }
+
+static void s_send(self_t *self, const hy_msg_t *msg)
+{
+    if (!self->dealer)
+        return;
+    if (hy_send(self->dealer, NULL, 0, msg) < 0)
+        log_debug("could not queue %s", hy_command_name(msg->command));
+    else if (self->joined)   /* any message counts as a heartbeat */
+        self->next_heartbeat = zclock_mono() + s_heartbeat_ivl(self);
+}
+
+/* Sends n results of one job in as few RESULT messages as the limits allow. */
+static void s_send_job_results(self_t *self, uint64_t job, const hy_result_t *items, size_t n)
+{
+    size_t first = 0;
+    while (first < n) {
+        size_t count = 0, payload = 0;
+        while (first + count < n && count < HY_MAX_BATCH
+               && (count == 0 || payload + items[first + count].len <= HY_MAX_PAYLOAD))
+            payload += items[first + count++].len;
+        hy_msg_t msg = {.command = HY_RESULT, .job = job, .result_count = count, .results = items + first};
+        s_send(self, &msg);
+        first += count;
+    }
+}
+
+/* Sends results (from the pool: of any jobs, any statuses) grouped by job,
+   dropping those whose job is no longer the one cached under its id. */
+static void s_send_results(self_t *self, const pool_result_t *results, size_t n)
+{
+    if (n == 0 || !self->joined)
+        return;
+    hy_result_t *items = malloc(n * sizeof *items);
+    bool *done = calloc(n, sizeof *done);
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        pool_job_t *job = results[i].job;
+        bool current = s_job_find(self, pool_job_id(job)) == job;
+        size_t count = 0;
+        for (size_t j = i; j < n; j++) {
+            if (done[j] || results[j].job != job)
+                continue;
+            done[j] = true;
+            const pool_result_t *r = &results[j];
+            if (!current)
+                continue;
+            if (r->status == HY_RESULT_FAILED)
+                log_warn("unit %" PRIu64 " of job %" PRIu64 " failed: %.*s", r->unit, pool_job_id(job),
+                         (int) r->len, (const char *) r->data);
+            items[count++] = (hy_result_t) {.unit = r->unit, .status = r->status, .data = r->data, .len = r->len};
+            if (r->status == HY_RESULT_RETURNED)
+                self->returned++;
+            else
+                self->sent++;
+        }
+        s_send_job_results(self, pool_job_id(job), items, count);
+    }
+    free(done);
+    free(items);
+}
+
+/* Sends what the pool finished. */
+static void s_on_pool(self_t *self)
+{
+    pool_result_t *results;
+    size_t n = pool_take(self->pool, &results);
+    s_send_results(self, results, n);
+    pool_results_free(&results, n);
+}
+
+/* Units of msg answered without computing: status and reason for all. */
+static void s_answer_units(self_t *self, const hy_msg_t *msg, uint8_t status, const char *why)
+{
+    hy_result_t items[HY_MAX_BATCH];
+    for (size_t i = 0; i < msg->unit_count; i++)
+        items[i] = (hy_result_t) {.unit = hy_unit_at(msg, i), .status = status, .data = (const uint8_t *) why,
+                                  .len = why ? strlen(why) : 0};
+    s_send_job_results(self, msg->job, items, msg->unit_count);
+    if (status == HY_RESULT_RETURNED)
+        self->returned += msg->unit_count;
+}
+
+/* ------------------------------------------------------------ connection */
 
 /* A new socket, and HELLO on it. */
 static void s_connect(self_t *self)
 {
+    const session_config_t *config = self->config;
+    if (!self->announced)
+        log_info("connecting to the manager at %s", config->endpoint);
+    self->announced = true;
     self->dealer = zsock_new(ZMQ_DEALER);
     hy_socket_setup(self->dealer);
-    if (self->config->cert)
-        curve_client_setup(self->dealer, self->config->cert, self->config->manager_key);
+    if (config->cert)
+        curve_client_setup(self->dealer, config->cert, config->manager_key);
     zsock_set_reconnect_ivl(self->dealer, 100);
     zsock_set_reconnect_ivl_max(self->dealer, 2000);
-    if (zsock_connect(self->dealer, "%s", self->config->endpoint) < 0) {
-        log_error("cannot connect to %s", self->config->endpoint);
+    if (zsock_connect(self->dealer, "%s", config->endpoint) < 0) {
+        log_error("cannot connect to %s", config->endpoint);
         zsock_destroy(&self->dealer);
         self->reconnect_at = zclock_mono() + BACKOFF_MAX_MS;
         return;
     }
-    zpoller_add(self->poller, self->dealer);
     self->joined = false;
-    hy_msg_t hello = {.command = HY_HELLO, .name = self->config->name,
-                      .threads = (uint32_t) self->config->threads,
-                      .heartbeat_ms = (uint32_t) self->config->heartbeat_ms};
+    self->manager_hb = 0;
+    hy_msg_t hello = {.command = HY_HELLO, .name = config->name, .threads = (uint32_t) config->threads,
+                      .heartbeat_ms = (uint32_t) config->heartbeat_ms, .release = HY_RELEASE,
+                      .kind_count = self->kind_count, .kinds = self->kinds};
     s_send(self, &hello);
-    int64_t now = zclock_mono();
-    self->expiry = now + self->config->heartbeat_ms * self->config->liveness;
-    self->next_heartbeat = now + self->config->heartbeat_ms;
+    self->expiry = zclock_mono() + config->heartbeat_ms * config->liveness;
 }
 
-/* Drops the socket; reconnects after the backoff (0: at once). */
+/* Drops the socket and every unit (the manager hands them out again);
+   reconnects after delay ms (0: at once). Cached jobs stay. */
 static void s_disconnect(self_t *self, int64_t delay)
 {
-    if (self->dealer) {
-        zpoller_remove(self->poller, self->dealer);
-        zsock_destroy(&self->dealer);
-    }
+    pool_cancel_all(self->pool, NULL);
+    zsock_destroy(&self->dealer);
     self->joined = false;
     self->reconnect_at = zclock_mono() + delay;
 }
 
+/* s_disconnect after the current backoff, which then doubles. */
+static void s_retry(self_t *self)
+{
+    s_disconnect(self, self->backoff);
+    self->backoff = self->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff * 2;
+}
+
 static void s_forget_jobs(self_t *self)
 {
-    cached_job_t *job;
+    pool_job_t *job;
     while ((job = zlist_pop(self->jobs)))
-        s_job_free(job);
-    pool_purge(self->pool);
+        pool_job_unref(&job);
+}
+
+static void s_version_mismatch(self_t *self)
+{
+    if (!self->version_warned)
+        log_error("the manager at %s speaks another protocol version: run the same hyades release on both "
+                  "(this worker: %s, protocol %d); retrying every %d s",
+                  self->config->endpoint, HY_RELEASE, HY_PROTOCOL_VERSION, BACKOFF_LONG_MS / 1000);
+    self->version_warned = true;
+    s_disconnect(self, BACKOFF_LONG_MS);
 }
 
 /* ------------------------------------------------------------ manager messages */
@@ -115,49 +224,101 @@ static void s_forget_jobs(self_t *self)
 static void s_on_welcome(self_t *self, const hy_msg_t *msg)
 {
     if (!self->have_session || msg->session != self->session) {
+        if (self->have_session && zlist_size(self->jobs))
+            log_info("a new manager session: forgetting %zu cached jobs", zlist_size(self->jobs));
+        pool_cancel_all(self->pool, NULL);
         s_forget_jobs(self);
         self->session = msg->session;
         self->have_session = true;
     }
     if (!self->joined)
-        log_info("joined manager at %s (session %016" PRIx64 ")", self->config->endpoint, msg->session);
+        log_info("joined manager at %s (session %016" PRIx64 ", heartbeat %u ms)", self->config->endpoint,
+                 msg->session, msg->heartbeat_ms);
     self->joined = true;
     self->manager_hb = msg->heartbeat_ms;
     self->backoff = BACKOFF_MIN_MS;
+    self->announced = false;
+    self->version_warned = false;
+    self->next_heartbeat = zclock_mono() + s_heartbeat_ivl(self);
 }
 
 static void s_on_job(self_t *self, const hy_msg_t *msg)
 {
     if (s_job_find(self, msg->job))
         return;
-    cached_job_t *job = calloc(1, sizeof *job);
-    job->id = msg->job;
-    job->kind = job_find(msg->name, msg->name_len);
-    if (!job->kind)
-        log_warn("manager sent a job of unknown kind '%.*s'", (int) msg->name_len, msg->name);
-    job->params = malloc(msg->data_len ? msg->data_len : 1);
-    if (msg->data_len)
-        memcpy(job->params, msg->data, msg->data_len);
-    job->params_len = msg->data_len;
-    if (zlist_size(self->jobs) >= MAX_CACHED_JOBS)
-        s_job_free(zlist_pop(self->jobs));
+    const job_kind_t *kind = job_find(msg->name, msg->name_len);
+    if (!kind)
+        log_warn("job %" PRIu64 " is of unknown kind '%.*s': its units fail here", msg->job, (int) msg->name_len,
+                 msg->name);
+    else if (!s_serves(self, kind)) {
+        log_warn("job %" PRIu64 " is of kind %s, which this worker does not compute (--kinds): its units fail here",
+                 msg->job, kind->name);
+        kind = NULL;
+    }
+    pool_job_t *job = pool_job_new(msg->job, kind, msg->data, msg->data_len);
+    if (kind && pool_job_error(job))
+        log_warn("job %" PRIu64 " (%s): %s", msg->job, kind->name, pool_job_error(job));
+    if (zlist_size(self->jobs) >= MAX_CACHED_JOBS) {
+        pool_job_t *oldest = zlist_pop(self->jobs);   /* its units still queued or running keep it */
+        pool_job_unref(&oldest);
+    }
     zlist_append(self->jobs, job);
 }
 
 static void s_on_units(self_t *self, const hy_msg_t *msg)
 {
-    cached_job_t *job = s_job_find(self, msg->job);
-    for (size_t i = 0; i < msg->unit_count; i++) {
-        uint64_t unit = hy_unit_at(msg, i);
-        if (job) {
-            pool_submit(self->pool, job->id, job->kind, job->params, job->params_len, unit);
-        } else {
-            const char *why = "unknown job";
-            hy_msg_t failed = {.command = HY_RESULT, .job = msg->job, .unit = unit,
-                               .status = HY_RESULT_FAILED, .data = (const uint8_t *) why,
-                               .data_len = strlen(why)};
-            s_send(self, &failed);
-        }
+    pool_job_t *job = s_job_find(self, msg->job);
+    if (self->stopping)
+        s_answer_units(self, msg, HY_RESULT_RETURNED, NULL);
+    else if (!job)
+        s_answer_units(self, msg, HY_RESULT_FAILED, "unknown job");
+    else
+        for (size_t i = 0; i < msg->unit_count; i++)
+            pool_submit(self->pool, job, hy_unit_at(msg, i));
+}
+
+static void s_on_cancel(self_t *self, const hy_msg_t *msg)
+{
+    uint64_t units[HY_MAX_BATCH];
+    for (size_t i = 0; i < msg->unit_count; i++)
+        units[i] = hy_unit_at(msg, i);
+    size_t n = pool_cancel(self->pool, msg->job, units, msg->unit_count);
+    log_debug("job %" PRIu64 ": %zu units cancelled", msg->job, n);
+}
+
+static void s_on_goodbye(self_t *self, const hy_msg_t *msg)
+{
+    const char *endpoint = self->config->endpoint;
+    int len = (int) msg->name_len;
+    switch (msg->code) {
+    case HY_BYE_FINISHED:
+        log_info("manager finished (%.*s); waiting for the next one", len, msg->name);
+        s_disconnect(self, BACKOFF_MIN_MS);
+        self->backoff = BACKOFF_MIN_MS;
+        break;
+    case HY_BYE_UNKNOWN:
+        log_info("the manager at %s does not know this worker (%.*s): saying HELLO again", endpoint, len, msg->name);
+        s_disconnect(self, 0);
+        break;
+    case HY_BYE_VERSION:
+        s_version_mismatch(self);
+        break;
+    case HY_BYE_BANNED:
+        log_error("the manager at %s banned this worker: %.*s; retrying in %d s", endpoint, len, msg->name,
+                  BACKOFF_LONG_MS / 1000);
+        s_disconnect(self, BACKOFF_LONG_MS);
+        break;
+    case HY_BYE_REFUSED:
+        log_error("the manager at %s refused this worker: %.*s; retrying in %d s", endpoint, len, msg->name,
+                  BACKOFF_LONG_MS / 1000);
+        s_disconnect(self, BACKOFF_LONG_MS);
+        break;
+    case HY_BYE_STOPPING:
+    default:
+        log_info("the manager at %s is stopping (%.*s); reconnecting in %" PRId64 " ms", endpoint, len,
+                 msg->name, self->backoff);
+        s_retry(self);
+        break;
     }
 }
 
@@ -169,14 +330,9 @@ static void s_on_manager(self_t *self)
     hy_msg_t msg;
     int rc = hy_decode(zframe_data(frame), zframe_size(frame), &msg);
     if (rc == HY_EVERSION) {
-        if (!self->version_warned)
-            log_error("manager at %s speaks protocol version %u; this worker speaks version %u: "
-                      "run the same hyades release on both", self->config->endpoint,
-                      msg.peer_version, HY_PROTOCOL_VERSION);
-        self->version_warned = true;
         self->malformed++;
         zframe_destroy(&frame);
-        s_disconnect(self, BACKOFF_MAX_MS);
+        s_version_mismatch(self);
         return;
     }
     if (rc < 0) {
@@ -185,8 +341,6 @@ static void s_on_manager(self_t *self)
         zframe_destroy(&frame);
         return;
     }
-    self->expiry = zclock_mono() + (self->manager_hb ? self->manager_hb : self->config->heartbeat_ms)
-                                       * self->config->liveness;
     if (!self->joined && msg.command != HY_WELCOME && msg.command != HY_GOODBYE) {
         self->malformed++;
         log_warn("dropped %s from the manager before WELCOME", hy_command_name(msg.command));
@@ -197,34 +351,17 @@ static void s_on_manager(self_t *self)
     case HY_WELCOME: s_on_welcome(self, &msg); break;
     case HY_JOB: s_on_job(self, &msg); break;
     case HY_UNITS: s_on_units(self, &msg); break;
+    case HY_CANCEL: s_on_cancel(self, &msg); break;
     case HY_HEARTBEAT: break;
-    case HY_GOODBYE:
-        log_info("manager said goodbye (%.*s); waiting for the next one", (int) msg.name_len, msg.name);
-        pool_purge(self->pool);
-        s_disconnect(self, BACKOFF_MIN_MS);
-        self->backoff = BACKOFF_MIN_MS;
-        break;
+    case HY_GOODBYE: s_on_goodbye(self, &msg); break;
     default:
         self->malformed++;
         log_warn("dropped unexpected %s from the manager", hy_command_name(msg.command));
         break;
     }
+    if (self->joined)   /* any message proves the manager alive */
+        self->expiry = zclock_mono() + self->config->liveness * self->manager_hb;
     zframe_destroy(&frame);
-}
-
-/* A compute thread finished a unit: send it on if it still belongs to a job
-   of the manager we are joined to. */
-static void s_on_result(self_t *self, pool_result_t result)
-{
-    if (self->joined && s_job_find(self, result.job)) {
-        hy_msg_t msg = {.command = HY_RESULT, .job = result.job, .unit = result.unit,
-                        .status = result.status, .data = result.data, .data_len = result.len};
-        s_send(self, &msg);
-        self->computed++;
-        if (result.status != HY_RESULT_OK)
-            log_warn("unit %" PRIu64 " failed: %.*s", result.unit, (int) result.len, (char *) result.data);
-    }
-    free(result.data);
 }
 
 /* ------------------------------------------------------------ timers */
@@ -233,72 +370,148 @@ static void s_on_tick(self_t *self)
 {
     int64_t now = zclock_mono();
     if (!self->dealer) {
-        if (now >= self->reconnect_at)
+        if (now >= self->reconnect_at && !self->stopping)
             s_connect(self);
         return;
     }
     if (now >= self->expiry) {
-        log_warn("manager at %s is silent; reconnecting in %" PRId64 " ms", self->config->endpoint,
-                 self->backoff);
-        s_disconnect(self, self->backoff);
-        self->backoff = self->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff * 2;
+        if (self->joined)
+            log_warn("the manager at %s is silent; reconnecting in %" PRId64 " ms", self->config->endpoint,
+                     self->backoff);
+        else
+            log_debug("no WELCOME from %s; trying again in %" PRId64 " ms", self->config->endpoint, self->backoff);
+        s_retry(self);
         return;
     }
     if (self->joined && now >= self->next_heartbeat) {
         hy_msg_t beat = {.command = HY_HEARTBEAT};
         s_send(self, &beat);
-        self->next_heartbeat = now + self->config->heartbeat_ms;
+        self->next_heartbeat = now + s_heartbeat_ivl(self);
     }
 }
 
-static int64_t s_next_timer(self_t *self)
+static int64_t s_next_timer(const self_t *self)
 {
     int64_t now = zclock_mono();
-    int64_t at = !self->dealer ? self->reconnect_at
-               : self->joined && self->next_heartbeat < self->expiry ? self->next_heartbeat
-                                                                     : self->expiry;
-    return at > now ? at - now : 0;
+    int64_t at = !self->dealer ? self->reconnect_at : self->expiry;
+    if (self->dealer && self->joined && self->next_heartbeat < at)
+        at = self->next_heartbeat;
+    if (self->stopping && self->stop_at + STOP_GRACE_MS < at)
+        at = self->stop_at + STOP_GRACE_MS;
+    int64_t wait = at > now ? at - now : 0;
+    return wait < POLL_MAX_MS ? wait : POLL_MAX_MS;
 }
+
+/* ------------------------------------------------------------ stopping */
+
+/* The first stop signal: no new units; the queued ones go back at once. */
+static void s_begin_stop(self_t *self)
+{
+    self->stopping = true;
+    self->stop_at = zclock_mono();
+    if (!self->joined) {
+        log_info("stopping (not joined to a manager)");
+        return;
+    }
+    s_on_pool(self);
+    pool_result_t *back;
+    size_t n = pool_take_queued(self->pool, &back);
+    s_send_results(self, back, n);
+    pool_results_free(&back, n);
+    size_t running = pool_running(self->pool, NULL, NULL);
+    log_info("stopping: %zu queued units given back; %zu running get %d ms to finish", n, running,
+             STOP_GRACE_MS);
+}
+
+/* Whether the stop can end now: not joined, nothing left to compute, or
+   the grace period over. */
+static bool s_stop_due(self_t *self)
+{
+    if (!self->joined)
+        return true;
+    size_t queued;
+    size_t running = pool_running(self->pool, NULL, &queued);
+    return (running == 0 && queued == 0) || zclock_mono() >= self->stop_at + STOP_GRACE_MS;
+}
+
+/* The end of an orderly stop: last results, the rest given back, GOODBYE. */
+static void s_end_stop(self_t *self)
+{
+    if (!self->joined)
+        return;
+    s_on_pool(self);
+    pool_result_t *back;
+    size_t n = pool_cancel_all(self->pool, &back);
+    if (n)
+        log_info("stopping: %zu running units cancelled and given back", n);
+    s_send_results(self, back, n);
+    pool_results_free(&back, n);
+    hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_STOPPING, .name = "worker stopping"};
+    s_send(self, &bye);
+    zsock_set_linger(self->dealer, STOP_LINGER_MS);   /* they may leave after the close */
+}
+
+/* ------------------------------------------------------------ the loop */
 
 int session_run(const session_config_t *config)
 {
     self_t self = {.config = config, .backoff = BACKOFF_MIN_MS};
+    if (config->kind_count)
+        for (size_t i = 0; i < config->kind_count && i < HY_MAX_KINDS; i++)
+            self.kinds[self.kind_count++] = config->kinds[i]->name;
+    else
+        for (size_t i = 0; i < job_count() && i < HY_MAX_KINDS; i++)
+            self.kinds[self.kind_count++] = job_at(i)->name;
     self.pool = pool_new((size_t) config->threads, &config->failpoints);
     self.jobs = zlist_new();
-    self.poller = zpoller_new(NULL);
-    pool_poll_add(self.pool, self.poller);
     log_info("worker %s starting: %" PRId64 " threads, manager %s", config->name, config->threads,
              config->endpoint);
     s_connect(&self);
-    /* Every thread is started (compute threads, ZeroMQ's): from now on
-       SIGINT and SIGTERM reach this one and wake its poller at once. */
+    /* Every thread is started (compute threads, ZeroMQ's): from now on the
+       stop signals reach this one and interrupt its poll. */
     signals_unblock();
 
-    while (!zsys_interrupted) {
-        void *which = zpoller_wait(self.poller, (int) s_next_timer(&self));
-        if (zpoller_terminated(self.poller))
+    bool haste = false;
+    while (true) {
+        int signals = signals_count();
+        if (signals >= 2) {
+            haste = true;
             break;
-        if (which && self.dealer && which == self.dealer)
-            s_on_manager(&self);
-        else if (which) {
-            pool_result_t result;
-            if (pool_recv(self.pool, which, &result) == 0)
-                s_on_result(&self, result);
         }
+        if (signals == 1 && !self.stopping)
+            s_begin_stop(&self);
+        if (self.stopping && s_stop_due(&self))
+            break;
+        zmq_pollitem_t items[2] = {{zsock_resolve(pool_signal(self.pool)), 0, ZMQ_POLLIN, 0}};
+        if (self.dealer)
+            items[1] = (zmq_pollitem_t) {zsock_resolve(self.dealer), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(items, self.dealer ? 2 : 1, s_next_timer(&self));
+        if (rc < 0 && zmq_errno() != EINTR) {
+            log_error("poll failed: %s", zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            s_on_pool(&self);
+        if (rc > 0 && self.dealer && (items[1].revents & ZMQ_POLLIN))
+            s_on_manager(&self);
         s_on_tick(&self);
     }
 
-    log_info("stopping: %" PRIu64 " results sent", self.computed);
-    if (self.dealer && self.joined) {
-        hy_msg_t bye = {.command = HY_GOODBYE, .name = "worker stopping"};
-        s_send(&self, &bye);
-        zsock_set_linger(self.dealer, 200);   /* the goodbye may leave after the close */
+    int64_t join_ms = HASTE_JOIN_MS;
+    if (haste) {
+        log_info("stopping at once (second signal)");
+        if (self.dealer)
+            zsock_set_linger(self.dealer, 0);
+    } else if (self.stopping && self.joined) {
+        s_end_stop(&self);
+        int64_t left = self.stop_at + STOP_GRACE_MS + STOP_JOIN_MS - zclock_mono();
+        join_ms = left > 0 ? left : 0;
     }
+    log_info("stopped: %" PRIu64 " results sent, %" PRIu64 " units given back", self.sent, self.returned);
+    zsock_destroy(&self.dealer);
     s_forget_jobs(&self);
-    pool_destroy(&self.pool);
-    if (self.dealer)
-        zsock_destroy(&self.dealer);
-    zpoller_destroy(&self.poller);
+    if (pool_destroy_within(&self.pool, join_ms) < 0)
+        log_warn("a compute thread did not stop in time; exiting without it");
     zlist_destroy(&self.jobs);
     return 0;
 }

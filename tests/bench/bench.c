@@ -55,7 +55,7 @@ static double s_in_process(char **job, int argc)
     for (uint64_t u = 0; u < plan.units; u++) {
         uint8_t *out;
         size_t len;
-        kind->compute(ctx, u, &out, &len);
+        kind->compute(ctx, u, NULL, &out, &len);
         kind->accept(plan.state, u, out, len);
         free(out);
     }

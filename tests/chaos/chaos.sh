@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# chaos: runs real jobs on a manager and four workers while killing (SIGKILL),
-# freezing (SIGSTOP, then SIGCONT) and restarting random workers, and checks
-# that every job's output is byte-identical to a fault-free run.
+# chaos: runs real jobs on a manager (with --verify) and six workers while
+# killing (SIGKILL), freezing (SIGSTOP, then SIGCONT) and restarting (SIGTERM)
+# random workers, beside a worker that corrupts every result and one that
+# refuses some units, and checks that every job's output is byte-identical to
+# a fault-free run.
 #
 #   tests/chaos/chaos.sh [--seconds N] [--build DIR]
 #
 # Worker 0 is never touched, so that every job can finish; workers 1-3 get
-# the faults. Exit 0 when every output matched.
+# the faults; worker 4 lies (corrupt:all) and worker 5 refuses units 5, 50
+# and 100. Exit 0 when every output matched.
 set -u
 seconds=20
 build=${HYADES_BUILD:-build}
@@ -36,7 +39,7 @@ job=(mandelbrot --width 400 --height 300 --max-iter 60000)
 endpoint=ipc://$dir/manager.ipc
 start_manager() {
     : > "$dir/manager.log"
-    "$manager" --bind "$endpoint" --min-workers 1 --heartbeat 100 --max-attempts 100 --json "$dir/run.json" \
+    "$manager" --bind "$endpoint" --min-workers 2 --heartbeat 100 --max-attempts 100 --verify --json "$dir/run.json" \
         "${job[@]}" -o "$dir/out.png" > /dev/null 2>> "$dir/manager.log" &
     mpid=$!
     for _ in $(seq 200); do
@@ -46,12 +49,15 @@ start_manager() {
     echo "chaos: the manager did not start"; cat "$dir/manager.log"; exit 1
 }
 start_worker() {
-    "$worker" --connect "$endpoint" --threads 1 --name "w$1" --heartbeat 100 --quiet 2>> "$dir/workers.log" &
+    HYADES_FAILPOINTS=${2:-} "$worker" --connect "$endpoint" --threads 1 --name "w$1" --heartbeat 100 --quiet \
+        2>> "$dir/workers.log" &
     pids[$1]=$!
 }
 
 start_manager
 for i in 0 1 2 3; do start_worker "$i"; done
+start_worker 4 corrupt:all
+start_worker 5 refuse:5,refuse:50,refuse:100
 end=$((SECONDS + seconds))
 rounds=0 kills=0 freezes=0 restarts=0
 while :; do
@@ -76,7 +82,8 @@ while :; do
         exit 1
     fi
     reissued=$(grep -o '"reissued":[0-9]*' "$dir/run.json" | cut -d: -f2)
-    echo "chaos: round $rounds identical (re-issued $reissued units)"
+    mismatches=$(grep -o '"mismatches":[0-9]*' "$dir/run.json" | cut -d: -f2)
+    echo "chaos: round $rounds identical (re-issued $reissued units, $mismatches mismatches caught)"
     [ "$SECONDS" -ge "$end" ] && break
     rm -f "$dir/out.png"
     start_manager

@@ -1,5 +1,6 @@
 /* fuzz_protocol: libFuzzer target for everything a peer's bytes reach first:
-   the wire decoder and, for JOB messages, every job kind's parameter loader. */
+   the wire decoder with its list readers (units, kinds, results) and, for JOB
+   messages, every job kind's parameter loader. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,15 +21,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (hy_decode(data, size, &msg) != 0)
         return 0;
     uint64_t sum = 0;
-    if (msg.command == HY_UNITS)
-        for (size_t i = 0; i < msg.unit_count; i++)
-            sum += hy_unit_at(&msg, i);
+    /* Every list a decoded message carries reads back whole: the decoder
+       checked each entry, so the readers must neither fail early nor run on. */
+    for (size_t i = 0; i < msg.unit_count; i++)
+        sum += hy_unit_at(&msg, i);
+    size_t cursor = 0, n = 0, len;
+    const char *kind_name;
+    while (hy_kind_next(&msg, &cursor, &kind_name, &len)) {
+        if (len == 0 || !job_find(kind_name, len))
+            sum += len;
+        n++;
+    }
+    if (n != (msg.command == HY_HELLO ? msg.kind_count : 0))
+        abort();
+    cursor = n = 0;
+    hy_result_t result;
+    while (hy_result_next(&msg, &cursor, &result)) {
+        if (result.status > HY_RESULT_RETURNED || (result.status == HY_RESULT_RETURNED && result.len))
+            abort();
+        sum += result.unit + (result.len ? result.data[result.len - 1] : 0);
+        n++;
+    }
+    if (n != msg.result_count)
+        abort();
     if (msg.command == HY_JOB) {
         /* The kind named, and every other kind too: each must refuse what it
            cannot use, and never crash on it. */
-        static const char *kinds[] = {"mandelbrot", "pi", "primes", "frames", "noop"};
-        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-            const job_kind_t *kind = job_find(kinds[k], strlen(kinds[k]));
+        for (size_t k = 0; k < job_count(); k++) {
+            const job_kind_t *kind = job_at(k);
             void *ctx = kind->load(msg.data, msg.data_len);
             if (ctx)
                 kind->unload(ctx);

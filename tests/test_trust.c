@@ -1,0 +1,489 @@
+/* Trust under adversity, with real processes: one peer that lies, refuses,
+   hangs, freezes, is stopped or restarted must not fail, stall or corrupt a
+   job that the honest workers can finish. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/protocol.h"
+#include "jobs/mandelbrot.h"
+#include "tests/helpers.h"
+
+TestSuite(trust, .init = t_setup, .fini = t_teardown, .timeout = 90);
+
+static const mandel_params_t s_small = {120, 90, -2, 0.5, -1, 1, 255, 1};
+
+/* The PNG at path is the small view, exactly. */
+static bool s_is_small_image(const char *path)
+{
+    uint8_t *want = t_mandelbrot_ref(s_small.width, s_small.height, s_small.xmin, s_small.xmax, s_small.ymin,
+                                     s_small.ymax, s_small.max_iter);
+    uint32_t w = 0, h = 0;
+    uint8_t *got = t_read_png_gray(path, &w, &h);
+    bool same = got && w == s_small.width && h == s_small.height && memcmp(got, want, (size_t) w * h) == 0;
+    free(want), free(got);
+    return same;
+}
+
+/* Milliseconds on the monotonic clock. */
+static int64_t s_now(void) { return zclock_mono(); }
+
+/* ------------------------------------------------------------ capabilities */
+
+Test(trust, a_worker_gets_only_the_kinds_it_computes)
+{
+    char endpoint[256], line[128];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "k.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "mandelbrot", "--width", "120", "--height",
+                    "90", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *pi_only[] = {"--kinds", "pi", NULL};
+    pid_t pi = t_worker(endpoint, "pionly", wlog, pi_only, NULL);
+    /* Alone, it is not enough: the job waits and says which kind is missing. */
+    cr_assert(t_wait_for(mlog, "waiting for workers that compute mandelbrot", NULL, 0, 10000),
+              "the wait does not say which kind is missing");
+    usleep(500000);
+    cr_assert_not(t_file_contains(mlog, "job mandelbrot started"), "the job started on a worker that cannot compute it");
+    pid_t full = t_worker(endpoint, "full", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    cr_assert(s_is_small_image(out), "the output differs");
+    snprintf(line, sizeof line, "worker %-24s 0 units", "pionly");
+    cr_assert(t_file_contains(mlog, line), "the pi-only worker got mandelbrot units");
+    cr_assert(t_file_contains(mlog, "kinds pi,"), "the join line does not list the kinds");
+    cr_assert_eq(t_stop(pi), 0);
+    cr_assert_eq(t_stop(full), 0);
+    free(mlog), free(wlog), free(out);
+}
+
+Test(trust, a_worker_refuses_an_unknown_kind_list)
+{
+    char *log = t_path(t_dir, "w.log");
+    char *argv[] = {(char *) t_bin("hyades-worker"), "--connect", "tcp://127.0.0.1:1", "--kinds", "pi,mandelbrto",
+                    NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 2);
+    cr_assert(t_file_contains(log, "mandelbrto"), "the error does not name the bad kind");
+    free(log);
+}
+
+/* ------------------------------------------------------------ blame the worker */
+
+Test(trust, a_refused_unit_goes_to_another_worker)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "r.json");
+    /* Static: the first worker owns the even units, so unit 4 is surely its. */
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--schedule", "static", "--heartbeat",
+                    "250", "--json", json, "noop", "--units", "40", "--sleep-ms", "5", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *refuse[] = {"HYADES_FAILPOINTS=refuse:4", NULL};
+    pid_t bad = t_worker(endpoint, "refuser", wlog, NULL, refuse);
+    cr_assert(t_wait_for(mlog, "worker refuser joined", NULL, 0, 10000));
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "one refusing worker failed the job");
+    cr_assert(t_file_contains(mlog, "unit 4 failed on worker refuser"));
+    cr_assert_eq(t_json_number(json, "done"), 40);
+    cr_assert_eq(t_json_number(json, "failed"), 1);
+    cr_assert_eq(t_stop(bad), 0);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+Test(trust, a_unit_refused_by_every_worker_fails_the_job_naming_it)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "noop", "--units", "10", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *refuse[] = {"HYADES_FAILPOINTS=refuse:4", NULL};
+    pid_t bad = t_worker(endpoint, "refuser", wlog, NULL, refuse);
+    int64_t t0 = s_now();
+    cr_assert_eq(t_wait(manager, 20000), 1, "the job did not fail");
+    cr_assert_lt(s_now() - t0, 20000);
+    cr_assert(t_file_contains(mlog, "unit 4 failed on every worker"), "the failure does not name unit 4");
+    cr_assert_eq(t_stop(bad), 0);
+    free(mlog), free(wlog);
+}
+
+Test(trust, a_worker_that_keeps_failing_is_excluded_and_named)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "x.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--schedule", "static", "--heartbeat",
+                    "250", "--json", json, "noop", "--units", "60", "--sleep-ms", "5", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *refuse[] = {"HYADES_FAILPOINTS=refuse:0,refuse:2,refuse:4,refuse:6", NULL};
+    pid_t bad = t_worker(endpoint, "refuser", wlog, NULL, refuse);
+    cr_assert(t_wait_for(mlog, "worker refuser joined", NULL, 0, 10000));
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    cr_assert(t_file_contains(mlog, "worker refuser excluded from job noop: failed 3 units"));
+    cr_assert(t_file_contains(mlog, "EXCLUDED"), "the summary does not name the excluded worker");
+    cr_assert(t_file_contains(json, "\"excluded\":\"failed 3 units\""));
+    cr_assert_eq(t_json_number(json, "done"), 60);
+    cr_assert_eq(t_stop(bad), 0);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+/* ------------------------------------------------------------ no unit stuck */
+
+Test(trust, a_hung_worker_under_static_scheduling_holds_nothing_for_good)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "h.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--schedule", "static", "--heartbeat",
+                    "250", "--straggler-ms", "200", "--json", json, "noop", "--units", "200", "--sleep-ms", "2",
+                    NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *hang[] = {"HYADES_FAILPOINTS=hang:4", NULL};
+    pid_t hung = t_worker(endpoint, "hung", wlog, NULL, hang);
+    cr_assert(t_wait_for(mlog, "worker hung joined", NULL, 0, 10000));
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job did not complete");
+    cr_assert(t_file_contains(mlog, "worker hung has answered nothing"), "the hung worker was not noticed");
+    cr_assert(t_file_contains(mlog, "unit 4 out on worker hung"), "the hung unit was not copied");
+    cr_assert_eq(t_json_number(json, "done"), 200);
+    cr_assert_eq(t_stop(hung), 0);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+Test(trust, units_queued_behind_a_hung_unit_are_taken_back_before_anything_completed)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "--straggler-ms", "200", "noop", "--units",
+                    "3", "--sleep-ms", "10", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *hang[] = {"HYADES_FAILPOINTS=hang:0", NULL};
+    pid_t hung = t_worker(endpoint, "hung", wlog, NULL, hang);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    /* It holds all three units, hangs in the first; the second worker idles. */
+    usleep(200000);
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 20000), 0, "the job stayed stuck behind the hung unit");
+    cr_assert(t_file_contains(mlog, "taking back the 2 units queued there"));
+    cr_assert_eq(t_stop(hung), 0);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog);
+}
+
+Test(trust, a_frozen_worker_that_announced_a_ten_minute_heartbeat_is_lost_in_the_managers_time)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "f.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--schedule", "static", "--heartbeat",
+                    "250", "--json", json, "noop", "--units", "100", "--sleep-ms", "20", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *lazy[] = {"--heartbeat", "600000", NULL};
+    pid_t frozen = t_worker(endpoint, "frozen", wlog, lazy, NULL);
+    cr_assert(t_wait_for(mlog, "worker frozen joined", NULL, 0, 10000));
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    usleep(100000);
+    kill(frozen, SIGSTOP);
+    int64_t t0 = s_now();
+    cr_assert_eq(t_wait(manager, 20000), 0, "the job did not complete");
+    cr_assert_lt(s_now() - t0, 15000);
+    cr_assert(t_file_contains(mlog, "worker frozen lost (silent for 750 ms)"));
+    cr_assert_eq(t_json_number(json, "done"), 100);
+    kill(frozen, SIGCONT);
+    t_stop(frozen);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+/* ------------------------------------------------------------ orderly stops */
+
+Test(trust, a_worker_stopped_three_times_fails_nothing)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "s.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "--max-attempts", "2", "--json", json,
+                    "noop", "--units", "80", "--sleep-ms", "40", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t steady = t_worker(endpoint, "steady", wlog, NULL, NULL);
+    char *two[] = {"--threads", "2", NULL};
+    for (int i = 1; i <= 3; i++) {
+        pid_t w = t_worker(endpoint, "restarted", wlog, two, NULL);
+        while (t_count_lines(mlog, "worker restarted joined") < i)
+            usleep(10000);
+        usleep(300000);
+        kill(w, SIGTERM);
+        cr_assert_eq(t_wait(w, 10000), 0, "the worker did not stop cleanly");
+    }
+    cr_assert_eq(t_wait(manager, 30000), 0, "orderly stops failed the job");
+    cr_assert_eq(t_count_lines(mlog, "said goodbye: stopping"), 3);
+    cr_assert_eq(t_json_number(json, "done"), 80);
+    cr_assert_eq(t_stop(steady), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+Test(trust, a_worker_stops_within_seconds_during_long_units)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "noop", "--units", "4", "--sleep-ms",
+                    "30000", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *two[] = {"--threads", "2", NULL};
+    pid_t w = t_worker(endpoint, "busy", wlog, two, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    usleep(500000);
+    int64_t t0 = s_now();
+    kill(w, SIGTERM);
+    int rc = t_wait(w, 10000);
+    cr_assert_eq(rc, 0, "the worker was not gone within 10 s of SIGTERM (status %d)", rc);
+    cr_assert_lt(s_now() - t0, 10000);
+    cr_assert(t_wait_for(mlog, "worker busy lost (said goodbye: stopping", NULL, 0, 5000));
+    kill(manager, SIGINT);
+    cr_assert_eq(t_wait(manager, 10000), 1);
+    free(mlog), free(wlog);
+}
+
+Test(trust, a_second_signal_stops_a_worker_at_once)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "noop", "--units", "2", "--sleep-ms",
+                    "30000", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t w = t_worker(endpoint, "busy", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    usleep(300000);
+    int64_t t0 = s_now();
+    kill(w, SIGTERM);
+    usleep(100000);
+    kill(w, SIGTERM);
+    cr_assert_neq(t_wait(w, 2000), -1, "a second signal did not stop the worker at once");
+    cr_assert_lt(s_now() - t0, 2000);
+    kill(manager, SIGINT);
+    t_wait(manager, 10000);
+    free(mlog), free(wlog);
+}
+
+Test(trust, a_new_manager_does_not_wait_behind_an_interrupted_ones_work)
+{
+    char *sock = t_path(t_dir, "m.sock"), endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s", sock);
+    char *mlog = t_path(t_dir, "m1.log"), *m2log = t_path(t_dir, "m2.log"), *wlog = t_path(t_dir, "w.log");
+    char *first[] = {"--bind", endpoint, "--heartbeat", "250", "noop", "--units", "10", "--sleep-ms", "30000", NULL};
+    pid_t m1 = t_manager(first, mlog, NULL, NULL, 0);
+    pid_t w = t_worker(endpoint, "w", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    usleep(300000);
+    kill(m1, SIGINT);
+    cr_assert_eq(t_wait(m1, 10000), 1);
+    char *second[] = {"--bind", endpoint, "--heartbeat", "250", "noop", "--units", "1", "--sleep-ms", "1", NULL};
+    int64_t t0 = s_now();
+    pid_t m2 = t_manager(second, m2log, NULL, NULL, 0);
+    cr_assert_eq(t_wait(m2, 15000), 0, "the second manager's job failed or waited");
+    cr_assert_lt(s_now() - t0, 8000, "the one-unit job waited behind abandoned work");
+    cr_assert_eq(t_stop(w), 0);
+    free(sock), free(mlog), free(m2log), free(wlog);
+}
+
+/* ------------------------------------------------------------ supervised local workers */
+
+Test(trust, a_killed_local_worker_is_restarted)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "l.json");
+    char *args[] = {"--local", "2", "--heartbeat", "250", "--json", json, "noop", "--units", "150", "--sleep-ms",
+                    "20", NULL};
+    pid_t manager = t_manager(args, log, NULL, NULL, 0);
+    cr_assert(t_wait_for(log, "job noop started", NULL, 0, 10000));
+    usleep(300000);
+    pid_t kids[8];
+    cr_assert_eq(t_children(manager, kids, 8), 2);
+    kill(kids[0], SIGKILL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    cr_assert(t_file_contains(log, "restarting local worker"));
+    cr_assert_geq(t_json_number(json, "restarts"), 1);
+    cr_assert_eq(t_json_number(json, "done"), 150);
+    free(log), free(json);
+}
+
+Test(trust, a_poison_unit_early_in_a_batch_spoils_only_its_job)
+{
+    char *batch = t_path(t_dir, "jobs.txt"), *log = t_path(t_dir, "b.log");
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "noop --units 10\nnoop --units 3\npi --units 3 --samples 3000\n");
+    fclose(f);
+    char *args[] = {"--local", "2", "--heartbeat", "250", "--batch", batch, NULL};
+    char *env[] = {"HYADES_FAILPOINTS=crash:3", NULL};
+    pid_t manager = t_manager(args, log, env, NULL, 0);
+    cr_assert_eq(t_wait(manager, 60000), 1, "the batch should report its failed job");
+    cr_assert(t_file_contains(log, "line 1: noop FAILED: unit 3 was lost"), "the poison job did not fail on unit 3");
+    cr_assert(t_file_contains(log, "line 2: noop ok"), "the job after the poison one failed");
+    cr_assert(t_file_contains(log, "line 3: pi ok"), "the last job failed");
+    free(batch), free(log);
+}
+
+/* ------------------------------------------------------------ verified results */
+
+Test(trust, verify_catches_a_lying_worker_and_names_it)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "v.json");
+    char *out = t_path(t_dir, "v.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "3", "--heartbeat", "250", "--verify", "--json",
+                    json, "mandelbrot", "--width", "120", "--height", "90", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *lie[] = {"HYADES_FAILPOINTS=corrupt:all", NULL};
+    pid_t liar = t_worker(endpoint, "liar", wlog, NULL, lie);
+    pid_t h1 = t_worker(endpoint, "honest1", wlog, NULL, NULL);
+    pid_t h2 = t_worker(endpoint, "honest2", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
+    cr_assert(s_is_small_image(out), "a lie reached the output");
+    cr_assert(t_file_contains(mlog, "worker liar excluded"), "the liar was not named");
+    cr_assert(t_file_contains(json, "\"name\":\"liar\""));
+    cr_assert_geq(t_json_number(json, "mismatches"), 1);
+    cr_assert_eq(t_json_number(json, "verified"), 120);
+    for (pid_t *p = (pid_t[]) {liar, h1, h2, 0}; *p; p++)
+        cr_assert_eq(t_stop(*p), 0);
+    free(mlog), free(wlog), free(json), free(out);
+}
+
+Test(trust, without_verify_a_lying_worker_corrupts_the_output)
+{
+    /* The counterpart of the test above: the corruption is real. */
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "nv.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--schedule", "static", "--heartbeat",
+                    "250", "mandelbrot", "--width", "120", "--height", "90", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *lie[] = {"HYADES_FAILPOINTS=corrupt:all", NULL};
+    pid_t liar = t_worker(endpoint, "liar", wlog, NULL, lie);
+    pid_t h1 = t_worker(endpoint, "honest1", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
+    cr_assert_not(s_is_small_image(out), "a corrupting worker left no trace: the failpoint does nothing");
+    cr_assert_eq(t_stop(liar), 0);
+    cr_assert_eq(t_stop(h1), 0);
+    free(mlog), free(wlog), free(out);
+}
+
+Test(trust, verify_on_a_fraction_checks_about_that_share)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "f.json");
+    char *args[] = {"--local", "2", "--verify", "0.25", "--json", json, "noop", "--units", "400", NULL};
+    cr_assert_eq(t_wait(t_manager(args, log, NULL, NULL, 0), 30000), 0);
+    long long verified = t_json_number(json, "verified");
+    cr_assert(verified > 50 && verified < 150, "verified %lld of 400 units at 0.25", verified);
+    cr_assert_eq(t_json_number(json, "done"), 400);
+    char *bad[] = {"--local", "2", "--verify", "1.5", "noop", NULL};
+    cr_assert_eq(t_wait(t_manager(bad, log, NULL, NULL, 0), 10000), 2);
+    char *one[] = {"--local", "1", "--verify", "noop", NULL};
+    cr_assert_eq(t_wait(t_manager(one, log, NULL, NULL, 0), 10000), 2);
+    free(log), free(json);
+}
+
+/* ------------------------------------------------------------ rogue peers */
+
+Test(trust, results_for_units_a_peer_was_not_given_are_dropped)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *json = t_path(t_dir, "r.json"), *out = t_path(t_dir, "r.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "1", "--min-workers", "2", "--heartbeat", "250",
+                    "--json", json, "mandelbrot", "--width", "120", "--height", "90", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *rogue = t_peer_new(endpoint, 5000);
+    cr_assert_eq(t_peer_hello(rogue, "rogue", 1, "mandelbrot"), 0);
+    hy_msg_t msg;
+    zframe_t *frame;
+    cr_assert(t_peer_expect(rogue, HY_UNITS, &msg, &frame), "the rogue got no units");
+    uint64_t job = msg.job;
+    bool given[120] = {false};
+    do {   /* every unit it was given (it answers none, so no more come) */
+        for (size_t i = 0; i < msg.unit_count; i++)
+            given[hy_unit_at(&msg, i) % 120] = true;
+        zframe_destroy(&frame);
+        zsock_set_rcvtimeo(rogue, 300);
+    } while (t_peer_expect(rogue, HY_UNITS, &msg, &frame));
+    uint64_t other = 0;
+    while (given[other])
+        other++;
+    /* Grey columns for every unit of the job but those it was given, in batches. */
+    uint8_t grey[90];
+    memset(grey, 0x80, sizeof grey);
+    hy_result_t batch[30];
+    size_t n = 0, sent = 0;
+    for (uint64_t u = 0; u < 120; u++) {
+        if (given[u] && u != 119)
+            continue;
+        if (!given[u])
+            batch[n++] = (hy_result_t) {.unit = u, .status = HY_RESULT_OK, .data = grey, .len = sizeof grey};
+        if (n == 30 || (u == 119 && n > 0)) {
+            hy_msg_t lie = {.command = HY_RESULT, .job = job, .results = batch, .result_count = n};
+            cr_assert_eq(hy_send(rogue, NULL, 0, &lie), 0);
+            sent += n;
+            n = 0;
+        }
+    }
+    /* A failed result for a unit it was not given counts against nobody's unit. */
+    t_peer_result(rogue, job, other, HY_RESULT_FAILED, "no", 2);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    zsock_destroy(&rogue);
+    cr_assert(s_is_small_image(out), "results the rogue was not given reached the output");
+    /* Each lie counts against the rogue: after 100 its connection is cut,
+       so what it sent after that may never have arrived. */
+    cr_assert_geq(t_json_number(json, "unsolicited"), sent < 100 ? (long long) sent : 100);
+    cr_assert_eq(t_json_number(json, "failed"), 0, "a failed result for a unit not given counted");
+    cr_assert(t_file_contains(mlog, "which it was not given"));
+    free(mlog), free(json), free(out);
+}
+
+Test(trust, a_version_1_peer_hears_the_mismatch_and_the_manager_logs_it)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "noop", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *old = t_peer_new(endpoint, 5000);
+    /* HELLO as version 1 encoded it: name, threads, heartbeat. */
+    uint8_t hello[] = {'H', 'Y', 1, 1, 3, 'o', 'l', 'd', 0, 1, 0, 0, 3, 0xe8};
+    zframe_t *frame = zframe_new(hello, sizeof hello);
+    zframe_send(&frame, old, 0);
+    frame = zframe_recv(old);
+    cr_assert_not_null(frame, "no answer to a version 1 HELLO");
+    const uint8_t *d = zframe_data(frame);
+    /* A version 1 decoder sees 'H' 'Y' and another version: it reports the mismatch. */
+    cr_assert(zframe_size(frame) >= 4 && d[0] == 'H' && d[1] == 'Y' && d[2] == HY_PROTOCOL_VERSION);
+    hy_msg_t msg;
+    cr_assert_eq(hy_decode(d, zframe_size(frame), &msg), 0);
+    cr_assert_eq(msg.command, HY_GOODBYE);
+    cr_assert_eq(msg.code, HY_BYE_VERSION);
+    zframe_destroy(&frame);
+    zsock_destroy(&old);
+    cr_assert(t_wait_for(mlog, "speaks protocol version 1; this manager speaks version 2", NULL, 0, 5000));
+    kill(manager, SIGINT);
+    t_wait(manager, 10000);
+    free(mlog);
+}
+
+Test(trust, a_worker_facing_a_version_1_manager_says_so)
+{
+    /* A version 1 manager answers our HELLO with its own GOODBYE. */
+    zsock_t *old = zsock_new(ZMQ_ROUTER);
+    int port = zsock_bind(old, "tcp://127.0.0.1:*");
+    cr_assert_gt(port, 0);
+    char endpoint[64], *wlog = t_path(t_dir, "w.log");
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    pid_t w = t_worker(endpoint, "new", wlog, NULL, NULL);
+    zsock_set_rcvtimeo(old, 5000);
+    zframe_t *id = zframe_recv(old), *body = zframe_recv(old);
+    cr_assert(id && body, "the worker said nothing");
+    cr_assert_eq(zframe_data(body)[2], HY_PROTOCOL_VERSION);
+    uint8_t bye[] = {'H', 'Y', 1, 7, 0};
+    zframe_send(&id, old, ZFRAME_MORE);
+    zframe_t *reply = zframe_new(bye, sizeof bye);
+    zframe_send(&reply, old, 0);
+    zframe_destroy(&body);
+    cr_assert(t_wait_for(wlog, "run the same hyades release on both", NULL, 0, 5000),
+              "the worker did not report the version mismatch");
+    cr_assert_eq(t_stop(w), 0);
+    zsock_destroy(&old);
+    free(wlog);
+}
