@@ -63,6 +63,7 @@ MANAGER := $(BUILD)/hyades-manager
 WORKER  := $(BUILD)/hyades-worker
 TESTS   := $(BUILD)/hyades-tests
 BENCH   := $(BUILD)/hyades-bench
+SWARM   := $(BUILD)/hyades-swarm
 
 .PHONY: all run test asan bench fuzz chaos docker-test install clean
 all: $(MANAGER) $(WORKER)
@@ -84,6 +85,9 @@ $(WORKER): $(WORKER_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 $(TESTS): $(TEST_OBJ) $(MODULE_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
 
+$(SWARM): $(BUILD)/obj/tests/bench/swarm.o $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
+
 $(BENCH): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/obj/tests/helpers.o $(JOBS_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
 
@@ -93,14 +97,14 @@ run: all
 
 # End-to-end tests find the programs through HYADES_BUILD.
 CRITERION_FLAGS ?= --jobs 2
-test: all $(TESTS)
+test: all $(TESTS) $(SWARM)
 	HYADES_BUILD=$(abspath $(BUILD)) $(TESTS) $(CRITERION_FLAGS)
 
 # Criterion passes tests that leak, and czmq only warns about dangling
 # sockets: both count as failures here. Reports of the manager and worker
 # processes that tests start land in build/asan/reports.
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all build/asan/hyades-tests
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all build/asan/hyades-tests build/asan/hyades-swarm
 	@rm -rf build/asan/reports && mkdir -p build/asan/reports
 	@set -o pipefail; \
 	HYADES_BUILD=$(abspath build/asan) \
@@ -114,7 +118,7 @@ asan:
 	exit $$rc
 
 # Ratios against baselines measured in the same run.
-bench: all $(BENCH)
+bench: all $(BENCH) $(SWARM)
 	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH)
 
 # The docker-compose cluster against a local run (skipped without a Docker engine).

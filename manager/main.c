@@ -1,6 +1,7 @@
 /* hyades-manager: command line -> cluster -> job -> summary. */
 #include "common/log.h"
 #include "common/curve.h"
+#include "common/files.h"
 #include "common/options.h"
 #include "common/signals.h"
 #include "common/protocol.h"
@@ -191,6 +192,12 @@ int main(int argc, char **argv)
 
     if (quiet)
         log_set_level(HY_LOG_WARN);
+    /* A descriptor per worker connection, and ZeroMQ's own: well above the
+       usual 1024 when many workers join. */
+    unsigned long files = files_raise_limit();
+    if (files && files < 4096)
+        log_info("at most %lu open files: about %lu workers can connect (raise the hard limit for more)", files,
+                 files - 64);
     signals_block();   /* threads started from here on leave SIGINT and SIGTERM to this one */
     zsys_init();
     cluster_config_t config = {

@@ -487,3 +487,20 @@ Test(trust, a_worker_facing_a_version_1_manager_says_so)
     zsock_destroy(&old);
     free(wlog);
 }
+
+/* ------------------------------------------------------------ many workers */
+
+Test(trust, a_thousand_idle_workers_stay_connected, .timeout = 60)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *slog = t_path(t_dir, "swarm.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "5000", "noop", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *swarm[] = {(char *) t_bin("hyades-swarm"), endpoint, "1000", "8", NULL};
+    cr_assert_eq(t_run(swarm, slog, 30000), 0, "not every simulated worker joined");
+    cr_assert(t_file_contains(slog, "swarm: 1000 joined, 0 rejoined"), "workers were declared lost");
+    cr_assert_eq(t_count_lines(mlog, " lost ("), 0);
+    kill(manager, SIGINT);
+    cr_assert_eq(t_wait(manager, 10000), 1);
+    free(mlog), free(slog);
+}

@@ -1,0 +1,121 @@
+/* swarm: many simulated workers in one process, for tests and benchmarks of
+   the manager's roster. Each is one DEALER that says HELLO (protocol 2),
+   keeps the manager's heartbeat and answers units of the noop job.
+
+     hyades-swarm ENDPOINT COUNT SECONDS
+
+   Prints one line: "swarm: N joined, R rejoined, U units answered". A worker
+   rejoins when the manager says it does not know it (GOODBYE unknown peer),
+   that is, when the manager declared it lost: R counts how often that
+   happened. Exit 0, or 1 when some never joined. */
+#include <czmq.h>
+#include <inttypes.h>
+#include <sys/resource.h>
+
+#include "common/bytes.h"
+#include "common/protocol.h"
+
+typedef struct {
+    zsock_t *sock;
+    bool joined;
+    int64_t next_beat;
+} sim_t;
+
+static void s_hello(sim_t *s, size_t i)
+{
+    char name[32];
+    snprintf(name, sizeof name, "sim-%zu", i);
+    const char *kinds[] = {"noop"};
+    hy_msg_t hello = {.command = HY_HELLO, .name = name, .threads = 1, .heartbeat_ms = 1000,
+                      .release = HY_RELEASE, .kinds = kinds, .kind_count = 1};
+    hy_send(s->sock, NULL, 0, &hello);
+}
+
+static zsock_t *s_connect(const char *endpoint)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    hy_socket_setup(sock);
+    zsock_connect(sock, "%s", endpoint);
+    return sock;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: hyades-swarm ENDPOINT COUNT SECONDS\n");
+        return 2;
+    }
+    const char *endpoint = argv[1];
+    size_t count = (size_t) atol(argv[2]);
+    int64_t seconds = atol(argv[3]);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    zsys_set_max_sockets(count + 64);
+    zsys_set_io_threads(2);
+    zsys_init();
+    sim_t *sims = calloc(count, sizeof *sims);
+    zmq_pollitem_t *items = calloc(count, sizeof *items);
+    for (size_t i = 0; i < count; i++) {
+        sims[i].sock = s_connect(endpoint);
+        s_hello(&sims[i], i);
+    }
+    int64_t heartbeat = 1000, end = zclock_mono() + seconds * 1000;
+    uint64_t joined = 0, rejoined = 0, answered = 0;
+    while (zclock_mono() < end && !zsys_interrupted) {
+        for (size_t i = 0; i < count; i++)
+            items[i] = (zmq_pollitem_t) {zsock_resolve(sims[i].sock), 0, ZMQ_POLLIN, 0};
+        zmq_poll(items, (int) count, 20);
+        int64_t now = zclock_mono();
+        for (size_t i = 0; i < count; i++) {
+            sim_t *s = &sims[i];
+            while (items[i].revents & ZMQ_POLLIN) {
+                zframe_t *frame = zframe_recv_nowait(s->sock);
+                if (!frame)
+                    break;
+                hy_msg_t msg;
+                if (hy_decode(zframe_data(frame), zframe_size(frame), &msg) == 0) {
+                    if (msg.command == HY_WELCOME) {
+                        if (!s->joined)
+                            joined++;
+                        s->joined = true;
+                        heartbeat = msg.heartbeat_ms;
+                        s->next_beat = now + heartbeat;
+                    } else if (msg.command == HY_GOODBYE && msg.code == HY_BYE_UNKNOWN) {
+                        rejoined++;
+                        s_hello(s, i);
+                    } else if (msg.command == HY_UNITS) {
+                        hy_result_t results[HY_MAX_BATCH];
+                        uint8_t payload[HY_MAX_BATCH][8];
+                        for (size_t k = 0; k < msg.unit_count; k++) {
+                            uint64_t u = hy_unit_at(&msg, k);
+                            writer_t w = {payload[k]};
+                            writer_be(&w, u, 8);
+                            results[k] = (hy_result_t) {.unit = u, .status = HY_RESULT_OK, .data = payload[k],
+                                                        .len = 8};
+                        }
+                        hy_msg_t reply = {.command = HY_RESULT, .job = msg.job, .results = results,
+                                          .result_count = msg.unit_count};
+                        hy_send(s->sock, NULL, 0, &reply);
+                        answered += msg.unit_count;
+                    }
+                }
+                zframe_destroy(&frame);
+            }
+            if (s->joined && now >= s->next_beat) {
+                hy_msg_t beat = {.command = HY_HEARTBEAT};
+                hy_send(s->sock, NULL, 0, &beat);
+                s->next_beat = now + heartbeat;
+            }
+        }
+    }
+    printf("swarm: %" PRIu64 " joined, %" PRIu64 " rejoined, %" PRIu64 " units answered\n", joined, rejoined,
+           answered);
+    for (size_t i = 0; i < count; i++)
+        zsock_destroy(&sims[i].sock);
+    free(sims);
+    free(items);
+    return joined == count ? 0 : 1;
+}
