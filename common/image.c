@@ -1,5 +1,6 @@
 /* image: output image writers (PNG through libpng, animated GIF through giflib). */
 #include "common/image.h"
+#include "common/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,29 +13,33 @@
 #include <unistd.h>
 #include <zlib.h>
 
+/* libpng's output goes through the outfile, so that a failed write keeps
+   the system's reason (libpng alone would only say "Write Error"). */
+static void s_png_write(png_structp png, png_bytep data, size_t len)
+{
+    outfile_t *out = png_get_io_ptr(png);
+    if (fwrite(data, 1, len, outfile_stream(out)) != len) {
+        outfile_failed(out, errno);
+        png_error(png, "write failed");
+    }
+}
+
+static void s_png_flush(png_structp png) { (void) png; }
+
 int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
                     int channels, char *err, size_t errlen)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long) getpid()) >= (int) sizeof tmp) {
-        snprintf(err, errlen, "%s: path too long", path);
+    outfile_t *out = outfile_open(path, err, errlen);
+    if (!out)
         return -1;
-    }
-    FILE *file = fopen(tmp, "wb");
-    if (!file) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        fclose(file);
-        unlink(tmp);
-        snprintf(err, errlen, "%s: libpng could not write the image", path);
-        return -1;
+        outfile_failed(out, ENOMEM);   /* kept only when no write failed first */
+        return outfile_close(&out, true, err, errlen) < 0 ? -1 : -1;
     }
-    png_init_io(png, file);
+    png_set_write_fn(png, out, s_png_write, s_png_flush);
     /* Large images are written often; level 6 costs much more time than it saves bytes. */
     png_set_compression_level(png, 3);
     png_set_IHDR(png, info, width, height, 8, channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
@@ -44,12 +49,7 @@ int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uin
         png_write_row(png, pixels + (size_t) y * width * channels);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    if (fclose(file) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return outfile_close(&out, true, err, errlen);
 }
 
 /* ------------------------------------------------------------ palettes */
@@ -110,9 +110,22 @@ int image_palettize(const uint8_t *rgb, uint32_t width, uint32_t height, uint8_t
 
 struct gif_writer_t {
     GifFileType *gif;
-    char *path, *tmp;
+    outfile_t *out;
+    char *path;
     uint32_t width, height;
 };
+
+/* giflib's output goes through the outfile (giflib would otherwise own and
+   close the descriptor). */
+static int s_gif_write(GifFileType *gif, const GifByteType *data, int len)
+{
+    outfile_t *out = gif->UserData;
+    if (fwrite(data, 1, (size_t) len, outfile_stream(out)) != (size_t) len) {
+        outfile_failed(out, errno);
+        return 0;
+    }
+    return len;
+}
 
 static void s_gif_error(char *err, size_t errlen, const char *path, int code)
 {
@@ -123,19 +136,14 @@ gif_writer_t *gif_writer_open(const char *path, uint32_t width, uint32_t height,
 {
     gif_writer_t *self = calloc(1, sizeof *self);
     self->path = strdup(path);
-    size_t n = strlen(path) + 32;
-    self->tmp = malloc(n);
-    snprintf(self->tmp, n, "%s.tmp-%ld", path, (long) getpid());
     self->width = width;
     self->height = height;
     int code = 0;
-    /* giflib would create the file 0600; this honours the umask like any output. */
-    int fd = open(self->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    self->gif = fd >= 0 ? EGifOpenFileHandle(fd, &code) : NULL;
+    self->out = outfile_open(path, err, errlen);
+    self->gif = self->out ? EGifOpen(self->out, s_gif_write, &code) : NULL;
     if (!self->gif) {
-        if (fd >= 0)
-            close(fd);
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (self->out)
+            s_gif_error(err, errlen, path, code);
         gif_writer_close(&self, false, NULL, 0);
         return NULL;
     }
@@ -190,18 +198,11 @@ int gif_writer_close(gif_writer_t **self_p, bool commit, char *err, size_t errle
     if (!self)
         return 0;
     int rc = 0, code = 0;
-    if (self->gif && EGifCloseFile(self->gif, &code) == GIF_ERROR && commit) {
-        s_gif_error(err, errlen, self->path, code);
+    if (self->gif && EGifCloseFile(self->gif, &code) == GIF_ERROR && commit && self->out)
+        outfile_failed(self->out, EIO);   /* a write error recorded first wins */
+    if (outfile_close(&self->out, commit, err, errlen) < 0)
         rc = -1;
-    }
-    if (commit && rc == 0 && rename(self->tmp, self->path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", self->path, strerror(errno));
-        rc = -1;
-    }
-    if (!commit || rc < 0)
-        unlink(self->tmp);
     free(self->path);
-    free(self->tmp);
     free(self);
     *self_p = NULL;
     return rc;

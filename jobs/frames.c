@@ -270,7 +270,7 @@ static int s_begin(void *self, const char *output, char *err, size_t errlen)
 
 /* A unit's frames: each a colour count (1..256), its palette and indices
    below that count. */
-static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len)
+static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     state_t *state = self;
     const frames_params_t *p = &state->p;

@@ -26,6 +26,10 @@ typedef struct {
 #define JOB_ERROR (-1)   /* bad options: err holds a one-line reason */
 #define JOB_HELP  1      /* --help was asked for and usage printed */
 
+/* Return codes of accept() besides 0. */
+#define JOB_MALFORMED    (-1)   /* the payload is not what the kind sends */
+#define JOB_WRITE_FAILED (-2)   /* the output cannot be written */
+
 /* Return codes of compute() besides 0. */
 #define JOB_RANGE     (-1)   /* unit out of range */
 #define JOB_CANCELLED (-2)   /* stopped because *cancel was set */
@@ -57,9 +61,12 @@ typedef struct job_kind {
     int (*begin)(void *state, const char *output, char *err, size_t errlen);
 
     /* Manager: folds one unit's result into the output. Each unit is accepted
-       exactly once. Returns -1 when the payload is malformed (the result is
-       then dropped and the unit computed again). */
-    int (*accept)(void *state, uint64_t unit, const uint8_t *data, size_t len);
+       exactly once. Returns 0; JOB_MALFORMED when the payload is malformed
+       (the result is then dropped and the unit computed again); or
+       JOB_WRITE_FAILED, with a one-line reason naming the file and the
+       system's error in err, when the output cannot be written (the job
+       then stops at once). */
+    int (*accept)(void *state, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen);
 
     /* Manager: all units accepted; writes the output file and prints the
        job's one-line result to out. Returns 0, or -1 with reason in err. */

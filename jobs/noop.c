@@ -47,7 +47,7 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     return JOB_OK;
 }
 
-static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len)
+static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     state_t *state = self;
     reader_t r = reader_new(data, len);

@@ -3,6 +3,7 @@
    number of points inside the quarter circle. */
 #include "common/bytes.h"
 #include "common/options.h"
+#include "common/outfile.h"
 #include "common/rng.h"
 #include "jobs/job.h"
 
@@ -111,7 +112,7 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     return JOB_OK;
 }
 
-static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len)
+static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     state_t *state = self;
     reader_t r = reader_new(data, len);
@@ -136,19 +137,13 @@ static int s_finish(void *self, const char *output, FILE *out, char *err, size_t
             state->p.samples, state->hits, error);
     if (!output)
         return 0;
-    FILE *f = fopen(output, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", output, strerror(errno));
+    outfile_t *file = outfile_open(output, err, errlen);
+    if (!file)
         return -1;
-    }
-    fprintf(f, "{\"estimate\":%.17g,\"samples\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"error\":%.17g,\"units\":%" PRIu64
+    fprintf(outfile_stream(file), "{\"estimate\":%.17g,\"samples\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"error\":%.17g,\"units\":%" PRIu64
                ",\"seed\":%" PRIu64 "}\n",
             estimate, state->p.samples, state->hits, error, state->p.units, state->p.seed);
-    if (fclose(f) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", output, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return outfile_close(&file, true, err, errlen);
 }
 
 static void s_destroy(void *self) { free(self); }

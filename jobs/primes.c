@@ -4,6 +4,7 @@
    decimal text; the manager writes the texts in order as they complete. */
 #include "common/bytes.h"
 #include "common/options.h"
+#include "common/outfile.h"
 #include "common/reorder.h"
 #include "jobs/job.h"
 
@@ -256,10 +257,10 @@ typedef struct {
     primes_params_t p;
     uint64_t count;        /* primes in accepted units */
     reorder_t *reorder;    /* texts waiting for an earlier unit */
-    FILE *file;            /* the list being written, or NULL */
-    char *tmp_path;        /* where it is written until finish renames it */
+    outfile_t *out;        /* the list being written, or NULL */
+    const char *path;      /* its path */
     bool wrote_any;        /* a prime was written: the next needs a separator */
-    char write_error[256];
+    char write_error[512]; /* the first write error, naming the file */
 } state_t;
 
 static int s_emit(void *arg, uint64_t unit, const uint8_t *text, size_t len)
@@ -268,8 +269,9 @@ static int s_emit(void *arg, uint64_t unit, const uint8_t *text, size_t len)
     state_t *state = arg;
     if (len == 0)
         return 0;
-    if ((state->wrote_any && fputc('\n', state->file) == EOF) || fwrite(text, 1, len, state->file) != len) {
-        snprintf(state->write_error, sizeof state->write_error, "%s", strerror(errno));
+    FILE *file = outfile_stream(state->out);
+    if ((state->wrote_any && fputc('\n', file) == EOF) || fwrite(text, 1, len, file) != len) {
+        snprintf(state->write_error, sizeof state->write_error, "cannot write %s: %s", state->path, strerror(errno));
         return -1;
     }
     state->wrote_any = true;
@@ -321,15 +323,9 @@ static int s_begin(void *self, const char *output, char *err, size_t errlen)
     state->reorder = reorder_new(0, s_emit, state);
     if (state->p.count_only || !output)
         return 0;
-    size_t n = strlen(output) + 32;
-    state->tmp_path = malloc(n);
-    snprintf(state->tmp_path, n, "%s.tmp-%ld", output, (long) getpid());
-    state->file = fopen(state->tmp_path, "wb");
-    if (!state->file) {
-        snprintf(err, errlen, "cannot write %s: %s", output, strerror(errno));
-        return -1;
-    }
-    return 0;
+    state->path = output;
+    state->out = outfile_open(output, err, errlen);
+    return state->out ? 0 : -1;
 }
 
 /* A unit's text: decimal numbers, one '\n' between them, count of them. */
@@ -354,7 +350,7 @@ static bool s_valid_text(const uint8_t *text, size_t len, uint64_t count)
     return digits > 0 && lines == count;
 }
 
-static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len)
+static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     state_t *state = self;
     const primes_params_t *p = &state->p;
@@ -373,24 +369,24 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len)
         return -1;
     }
     state->count += count;
-    /* After a write error nothing more is kept: finish reports the error. */
-    if (state->file && !state->write_error[0])
-        reorder_put(state->reorder, unit, data + 8, len - 8);
+    if (state->out && reorder_put(state->reorder, unit, data + 8, len - 8) < 0) {
+        snprintf(err, errlen, "%s", state->write_error);
+        return JOB_WRITE_FAILED;
+    }
     return 0;
 }
 
 static int s_finish(void *self, const char *output, FILE *out, char *err, size_t errlen)
 {
     state_t *state = self;
-    if (state->file) {
-        if (state->write_error[0] || fclose(state->file) != 0 || rename(state->tmp_path, output) != 0) {
-            snprintf(err, errlen, "cannot write %s: %s", output,
-                     state->write_error[0] ? state->write_error : strerror(errno));
-            state->file = NULL;
-            unlink(state->tmp_path);
+    if (state->out) {
+        if (state->write_error[0]) {
+            snprintf(err, errlen, "%s", state->write_error);
+            outfile_close(&state->out, false, NULL, 0);
             return -1;
         }
-        state->file = NULL;
+        if (outfile_close(&state->out, true, err, errlen) < 0)
+            return -1;
         fprintf(out, "primes: %" PRIu64 " primes from %" PRIu64 " to %" PRIu64 ", written to %s\n", state->count,
                 state->p.from, state->p.to, output);
     } else {
@@ -405,12 +401,8 @@ static void s_destroy(void *self)
     state_t *state = self;
     if (!state)
         return;
-    if (state->file) {   /* the job did not finish: no partial list stays behind */
-        fclose(state->file);
-        unlink(state->tmp_path);
-    }
+    outfile_close(&state->out, false, NULL, 0);   /* the job did not finish: no partial list stays behind */
     reorder_destroy(&state->reorder);
-    free(state->tmp_path);
     free(state);
 }
 

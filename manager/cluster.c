@@ -556,10 +556,15 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
         s_check_units(self);
         return;
     }
-    if (self->kind->accept(self->plan->state, u, agreed, agreed_len) < 0) {
-        char reason[256];
-        snprintf(reason, sizeof reason, "unit %" PRIu64 ": the result two workers agree on is malformed", u);
-        s_fail(self, reason);
+    char why[512];
+    int rc = self->kind->accept(self->plan->state, u, agreed, agreed_len, why, sizeof why);
+    if (rc == JOB_WRITE_FAILED) {
+        s_fail(self, why);
+        return;
+    }
+    if (rc < 0) {
+        snprintf(why, sizeof why, "unit %" PRIu64 ": the result two workers agree on is malformed", u);
+        s_fail(self, why);
         return;
     }
     for (size_t k = 0; k < liar_count; k++)
@@ -567,13 +572,13 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
             worker_t *liar = roster_at(self->roster, i);
             if (liar->uid != liars[k])
                 continue;
-            char why[160];
-            snprintf(why, sizeof why, "its result for unit %" PRIu64 " differs from two other workers'", u);
+            char lie[160];
+            snprintf(lie, sizeof lie, "its result for unit %" PRIu64 " differs from two other workers'", u);
             log_warn("verify: unit %" PRIu64 ": worker %s is in the minority", u, liar->name);
             if (liar->alive)
-                s_exclude(self, liar, why);
+                s_exclude(self, liar, lie);
             else
-                snprintf(liar->excluded_why, sizeof liar->excluded_why, "%s", why);
+                snprintf(liar->excluded_why, sizeof liar->excluded_why, "%s", lie);
         }
     s_accept(self, w, u, data, len);
     verify_forget(self->verify, u);
@@ -625,7 +630,13 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, int 
         s_on_verified(self, w, u, r->data, r->len);
         return;
     }
-    if (self->kind->accept(self->plan->state, u, r->data, r->len) < 0) {
+    char why[512];
+    int rc = self->kind->accept(self->plan->state, u, r->data, r->len, why, sizeof why);
+    if (rc == JOB_WRITE_FAILED) {
+        s_fail(self, why);
+        return;
+    }
+    if (rc < 0) {
         self->rejected++;
         s_offence(self, w->id, w->id_len, fd, w->name);
         s_blame(self, w, u, "its result was malformed");
@@ -980,7 +991,13 @@ static void s_replay(void *arg, uint64_t unit, const uint8_t *data, size_t len)
     cluster_t *self = arg;
     if (unit >= self->run->total || self->run->state[unit] == UNIT_DONE)
         return;
-    if (self->kind->accept(self->plan->state, unit, data, len) < 0) {
+    char why[512];
+    int rc = self->kind->accept(self->plan->state, unit, data, len, why, sizeof why);
+    if (rc == JOB_WRITE_FAILED) {
+        s_fail(self, why);
+        return;
+    }
+    if (rc < 0) {
         log_warn("journal: unit %" PRIu64 " refused by the job; computing it again", unit);
         return;
     }

@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "common/curve.h"
 #include "common/files.h"
+#include "common/outfile.h"
 #include "common/options.h"
 #include "common/signals.h"
 #include "common/protocol.h"
@@ -27,16 +28,6 @@ static void s_usage(FILE *out, const opt_t *opts)
     opts_usage(opts, out);
 }
 
-/* Whether the directory that would hold path exists and is writable: checked
-   before a long job runs, not after. */
-static bool s_writable_dir(const char *path)
-{
-    char *copy = strdup(path);
-    bool ok = access(dirname(copy), W_OK | X_OK) == 0;
-    free(copy);
-    return ok;
-}
-
 /* Plans one job: its kind, its plan (cleared by the caller) and its output
    path, with the output's directory and the journal checked. Returns
    JOB_OK, JOB_HELP or JOB_ERROR with a one-line reason in err. */
@@ -53,10 +44,8 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
     if (rc != JOB_OK)
         return rc;
     *path = plan->output ? plan->output : output ? output : plan->default_output;
-    if (*path && !s_writable_dir(*path)) {
-        snprintf(err, errlen, "cannot write %s: its directory does not exist or is not writable", *path);
+    if (*path && outfile_check(*path, err, errlen) < 0)
         return JOB_ERROR;
-    }
     if (journal && journal_check(journal, (*kind)->name, plan->params, plan->params_len, plan->units, err, errlen) < 0)
         return JOB_ERROR;
     return JOB_OK;
@@ -137,10 +126,10 @@ int main(int argc, char **argv)
         problem = "--local 0 needs --bind: there would be no workers";
     else if (!bind && min_workers > local)
         problem = "--min-workers is larger than --local and there is no --bind for others";
-    else if (json && !s_writable_dir(json))
-        problem = "cannot write the --json file: its directory does not exist or is not writable";
-    else if (journal && !s_writable_dir(journal))
-        problem = "cannot write the --journal file: its directory does not exist or is not writable";
+    else if (json && outfile_check(json, err, sizeof err) < 0)
+        problem = err;
+    else if (journal && outfile_check(journal, err, sizeof err) < 0)
+        problem = err;
     else if (verify > 0 && !bind && local < 2)
         problem = "--verify needs two workers: --local 2 or more, or --bind for remote ones";
     else if (!cert != !allow)
@@ -217,6 +206,7 @@ int main(int argc, char **argv)
     FILE *json_file = json ? fopen(json, "w") : NULL;
     if (json && !json_file)
         fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(errno));
+    int json_errno = 0;   /* the first error writing it */
     int status = json && !json_file ? 1 : 0;
     size_t failed = 0;
     for (size_t i = 0; i < batch->count && signals_count() == 0; i++) {
@@ -238,14 +228,21 @@ int main(int argc, char **argv)
         } else if (!report.ok) {
             fprintf(stderr, "hyades-manager: job %s failed: %s\n", report.job, report.error);
         }
-        if (json_file)
+        if (json_file) {
             report_json(&report, json_file);
+            if (fflush(json_file) != 0 && !json_errno)
+                json_errno = errno;
+        }
         report_clear(&report);
         job_plan_clear(kind, &plan);
     }
     cluster_destroy(&cluster);
-    if (json_file && fclose(json_file) != 0)
+    if (json_file && fclose(json_file) != 0 && !json_errno)
+        json_errno = errno;
+    if (json_errno) {
+        fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(json_errno));
         status = 1;
+    }
     int interrupted = signals_count() > 0;
     if (batch_path && (failed || interrupted))
         fprintf(stderr, "hyades-manager: batch %s: %zu of %zu jobs failed%s\n", batch_path, failed, batch->count,

@@ -42,7 +42,7 @@ static int s_run(char **argv, const char *output, char *printed, size_t printed_
             uint8_t *out;
             size_t len;
             cr_assert_eq(kind->compute(ctx, u, NULL, &out, &len), 0, "unit %lu", (unsigned long) u);
-            cr_assert_eq(kind->accept(plan.state, u, out, len), 0, "unit %lu refused", (unsigned long) u);
+            cr_assert_eq(kind->accept(plan.state, u, out, len, NULL, 0), 0, "unit %lu refused", (unsigned long) u);
             free(out);
         }
     }
@@ -94,10 +94,10 @@ Test(jobs, pi_accepts_a_trillion_samples_and_refuses_bad_options)
     cr_assert_eq(plan.units, 1000);
     /* A unit of 10^9 samples may report up to 10^9 hits, not more. */
     uint8_t hits[8] = {0, 0, 0, 0, 0x3b, 0x9a, 0xca, 0x00};   /* 10^9 */
-    cr_assert_eq(kind->accept(plan.state, 0, hits, 8), 0);
+    cr_assert_eq(kind->accept(plan.state, 0, hits, 8, NULL, 0), 0);
     hits[7] = 0x01;
-    cr_assert_eq(kind->accept(plan.state, 1, hits, 8), -1);
-    cr_assert_eq(kind->accept(plan.state, 2, hits, 7), -1);
+    cr_assert_eq(kind->accept(plan.state, 1, hits, 8, NULL, 0), -1);
+    cr_assert_eq(kind->accept(plan.state, 2, hits, 7, NULL, 0), -1);
     job_plan_clear(kind, &plan);
     char *bad[][3] = {{"--units", "0"}, {"--samples", "0"}, {"--samples", "5", "--units"}, {"--seed", "-1"}, {"--units", "x"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -199,11 +199,11 @@ Test(jobs, primes_refuse_bad_ranges_and_payloads)
     cr_assert_eq(kind->plan(5, argv, &plan, stdout, err, sizeof err), JOB_OK);
     /* count 2 in unit 0 (1..10) with text "2\n3x": refused; so is 3 primes for 2 lines. */
     uint8_t bad_text[] = {0, 0, 0, 0, 0, 0, 0, 2, '2', '\n', '3', 'x'};
-    cr_assert_eq(kind->accept(plan.state, 0, bad_text, sizeof bad_text), -1);
+    cr_assert_eq(kind->accept(plan.state, 0, bad_text, sizeof bad_text, NULL, 0), -1);
     uint8_t bad_count[] = {0, 0, 0, 0, 0, 0, 0, 3, '2', '\n', '3'};
-    cr_assert_eq(kind->accept(plan.state, 0, bad_count, sizeof bad_count), -1);
+    cr_assert_eq(kind->accept(plan.state, 0, bad_count, sizeof bad_count, NULL, 0), -1);
     uint8_t trailing[] = {0, 0, 0, 0, 0, 0, 0, 1, '2', '\n'};
-    cr_assert_eq(kind->accept(plan.state, 0, trailing, sizeof trailing), -1);
+    cr_assert_eq(kind->accept(plan.state, 0, trailing, sizeof trailing, NULL, 0), -1);
     job_plan_clear(kind, &plan);
 }
 

@@ -73,8 +73,8 @@ Test(mandelbrot, units_cover_columns_and_assemble_the_image)
         size_t len;
         cr_assert_eq(kind->compute(ctx, u, NULL, &out, &len), 0);
         cr_assert_eq(len, (u == 7 ? 1 : 7) * 30u);
-        cr_assert_eq(kind->accept(plan.state, u, out, len), 0);
-        cr_assert_eq(kind->accept(plan.state, u, out, len - 1), -1, "a short payload must be refused");
+        cr_assert_eq(kind->accept(plan.state, u, out, len, NULL, 0), 0);
+        cr_assert_eq(kind->accept(plan.state, u, out, len - 1, NULL, 0), -1, "a short payload must be refused");
         free(out);
     }
     uint8_t *out;

@@ -56,7 +56,7 @@ static double s_in_process(char **job, int argc)
         uint8_t *out;
         size_t len;
         kind->compute(ctx, u, NULL, &out, &len);
-        kind->accept(plan.state, u, out, len);
+        kind->accept(plan.state, u, out, len, NULL, 0);
         free(out);
     }
     double t = s_now() - t0;

@@ -1,0 +1,205 @@
+/* outfile: exclusive temporaries beside the target, renamed into place;
+   symlinks followed to their final target; other file types written as
+   they are. */
+#include "common/outfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TEMP_SUFFIX ".XXXXXX"   /* mkstemp's; with a leading dot, 8 bytes longer than the name */
+#define LINKS_MAX 40            /* symlinks followed, as the kernel does */
+
+struct outfile_t {
+    char path[PATH_MAX];        /* as given, for messages */
+    char target[PATH_MAX];      /* where the bytes end up (symlinks followed) */
+    char temp[PATH_MAX];        /* the temporary, or "" when written directly */
+    FILE *stream;
+    int error;                  /* first write error seen (errno), or 0 */
+};
+
+/* The final target of path: path itself, or where its chain of symlinks
+   ends (which need not exist yet). Returns 0, -2 for a link planted by
+   another user in a shared sticky directory, or -1 with errno set. */
+static int s_resolve(const char *path, char *target, size_t len)
+{
+    char cur[PATH_MAX];
+    if (snprintf(cur, sizeof cur, "%s", path) >= (int) sizeof cur) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (int hops = 0; hops <= LINKS_MAX; hops++) {
+        struct stat st;
+        errno = 0;
+        if (lstat(cur, &st) != 0 && errno != ENOENT)
+            return -1;
+        if (errno == ENOENT || !S_ISLNK(st.st_mode)) {   /* a new file, or not a link */
+            snprintf(target, len, "%s", cur);
+            return 0;
+        }
+        /* As the kernel's protected_symlinks: a link in a sticky directory
+           that others can write is followed only when it is ours or the
+           directory owner's (else another user could aim our output at any
+           file we may write). */
+        char copy[PATH_MAX];
+        struct stat parent;
+        snprintf(copy, sizeof copy, "%s", cur);
+        if (stat(dirname(copy), &parent) == 0 && (parent.st_mode & S_ISVTX) && (parent.st_mode & S_IWOTH)
+            && st.st_uid != geteuid() && st.st_uid != parent.st_uid) {
+            errno = EPERM;
+            return -2;
+        }
+        char link[PATH_MAX];
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0)
+            return -1;
+        link[n] = '\0';
+        char next[PATH_MAX];
+        if (link[0] == '/') {
+            snprintf(next, sizeof next, "%s", link);
+        } else {   /* relative to the link's own directory */
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s", cur);
+            if (snprintf(next, sizeof next, "%s/%s", dirname(dir), link) >= (int) sizeof next) {
+                errno = ENAMETOOLONG;
+                return -1;
+            }
+        }
+        snprintf(cur, sizeof cur, "%s", next);
+    }
+    errno = ELOOP;
+    return -1;
+}
+
+int outfile_check(const char *path, char *err, size_t errlen)
+{
+    char target[PATH_MAX];
+    errno = 0;
+    if (!path || !*path) {
+        snprintf(err, errlen, "an empty output path");
+        return -1;
+    }
+    int rc = s_resolve(path, target, sizeof target);
+    if (rc == -2) {
+        snprintf(err, errlen, "cannot write %s: a symlink owned by another user in a shared directory leads there; "
+                 "refusing to follow it", path);
+        return -1;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(target, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "cannot write %s: it is a directory", path);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode))
+            return access(target, W_OK) == 0 ? 0 : (snprintf(err, errlen, "cannot write %s: %s", path,
+                                                             strerror(errno)), -1);
+    }
+    char copy[PATH_MAX], dir[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", target);
+    snprintf(dir, sizeof dir, "%s", dirname(copy));
+    snprintf(copy, sizeof copy, "%s", target);
+    const char *base = basename(copy);
+    long name_max = pathconf(dir, _PC_NAME_MAX);
+    if (name_max <= 0)
+        name_max = NAME_MAX;
+    if ((long) strlen(base) + 8 > name_max || strlen(target) + 8 >= PATH_MAX) {
+        snprintf(err, errlen, "cannot write %s: the file name is too long", path);
+        return -1;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot write %s: its directory %s does not exist", path, dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "cannot write %s: its directory %s is not writable: %s", path, dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+outfile_t *outfile_open(const char *path, char *err, size_t errlen)
+{
+    if (outfile_check(path, err, errlen) < 0)
+        return NULL;
+    outfile_t *self = calloc(1, sizeof *self);
+    snprintf(self->path, sizeof self->path, "%s", path);
+    s_resolve(path, self->target, sizeof self->target);
+    struct stat st;
+    int fd;
+    if (stat(self->target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* A device or FIFO: written as it is, never replaced. */
+        fd = open(self->target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    } else {
+        char copy[PATH_MAX];
+        snprintf(copy, sizeof copy, "%s", self->target);
+        char *base = basename(copy);
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", self->target);
+        snprintf(self->temp, sizeof self->temp, "%s/.%s" TEMP_SUFFIX, dirname(dir), base);
+        fd = mkstemp(self->temp);   /* O_CREAT | O_EXCL: never through a planted link */
+        if (fd >= 0) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            mode_t mask = umask(0);
+            umask(mask);
+            fchmod(fd, 0666 & ~mask);
+        } else {
+            self->temp[0] = '\0';
+        }
+    }
+    self->stream = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!self->stream) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        if (self->temp[0])
+            unlink(self->temp);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+FILE *outfile_stream(outfile_t *self) { return self->stream; }
+
+void outfile_failed(outfile_t *self, int errnum)
+{
+    if (!self->error)
+        self->error = errnum ? errnum : EIO;
+}
+
+int outfile_close(outfile_t **self_p, bool commit, char *err, size_t errlen)
+{
+    outfile_t *self = *self_p;
+    if (!self)
+        return 0;
+    int rc = 0;
+    if (commit) {
+        if (!self->error && (fflush(self->stream) != 0 || ferror(self->stream)))
+            self->error = errno ? errno : EIO;
+        if (!self->error && self->temp[0] && fsync(fileno(self->stream)) != 0)
+            self->error = errno;
+    }
+    if (fclose(self->stream) != 0 && commit && !self->error)
+        self->error = errno;
+    if (commit && !self->error && self->temp[0] && rename(self->temp, self->target) != 0)
+        self->error = errno;
+    if (commit && self->error) {
+        snprintf(err, errlen, "cannot write %s: %s", self->path, strerror(self->error));
+        rc = -1;
+    }
+    if ((!commit || rc < 0) && self->temp[0])
+        unlink(self->temp);
+    free(self);
+    *self_p = NULL;
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* outfile: an output file that appears whole or not at all, and that nothing
+   planted in its directory can redirect. A regular file (or a new one) is
+   written to an exclusive temporary with an unpredictable name beside it and
+   renamed into place; a symlink is written through (beside its target, the
+   way `sort -o` does); a device or FIFO is written directly. */
+#ifndef HY_OUTFILE_H
+#define HY_OUTFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct outfile_t outfile_t;
+
+/* Checks, before any work, that path can be written: its directory exists
+   and is writable, its name is not too long, it is not a directory. Returns
+   0, or -1 with a one-line reason naming path in err. */
+int outfile_check(const char *path, char *err, size_t errlen);
+
+/* Opens path for writing (see above). Caller owns the result and ends it
+   with outfile_close. NULL with a one-line reason in err. */
+outfile_t *outfile_open(const char *path, char *err, size_t errlen);
+/* The stream to write to. */
+FILE *outfile_stream(outfile_t *self);
+/* Records that a write failed with errno (for writers that do not use the
+   stream's own error flag); the first one is kept. */
+void outfile_failed(outfile_t *self, int errnum);
+/* With commit: flushes, syncs and puts the file in place; without: removes
+   the temporary (a device or FIFO is left as it is). Returns 0, or -1 with a
+   one-line reason naming the file and the system's error in err. Sets
+   *self_p to NULL; harmless on NULL. */
+int outfile_close(outfile_t **self_p, bool commit, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,190 @@
+/* Hardening at the edges: outputs that cannot be hijacked, paths checked
+   before any work, write failures named early. Each test is an attack or a
+   mistake, reproduced. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/helpers.h"
+
+TestSuite(edges, .init = t_setup, .fini = t_teardown, .timeout = 60);
+
+#define NOBODY 65534
+
+/* Runs fn(arg) in a child as user nobody; returns its exit status. */
+static int s_as_nobody(void (*fn)(const char *), const char *arg)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+            _exit(99);
+        fn(arg);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static char *s_victim;   /* the file another user's links aim at */
+
+static void s_plant(const char *dir)
+{
+    char path[4096];
+    /* The output itself, and every temporary name the old writer used. */
+    snprintf(path, sizeof path, "%s/out.png", dir);
+    if (symlink(s_victim, path) != 0)
+        _exit(1);
+    for (int pid = 2; pid < 4000; pid++) {
+        snprintf(path, sizeof path, "%s/out2.png.tmp-%d", dir, pid);
+        if (symlink(s_victim, path) != 0)
+            _exit(2);
+    }
+}
+
+Test(edges, links_planted_by_another_user_in_a_shared_directory_redirect_nothing)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to act as another user");
+    char *shared = t_path(t_dir, "shared");
+    s_victim = t_path(t_dir, "victim");
+    cr_assert_eq(mkdir(shared, 0777), 0);
+    cr_assert_eq(chmod(shared, 01777), 0);
+    cr_assert_eq(chmod(t_dir, 0755), 0);
+    FILE *f = fopen(s_victim, "w");
+    fputs("precious\n", f);
+    fclose(f);
+    cr_assert_eq(s_as_nobody(s_plant, shared), 0, "could not plant the links");
+
+    char *out = t_path(shared, "out.png"), *out2 = t_path(shared, "out2.png"), *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "40", "--height", "30",
+                    "-o", out, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 2, "the manager followed another user's link");
+    cr_assert(t_file_contains(log, "refusing to follow it"));
+    char *argv2[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "40", "--height", "30",
+                     "-o", out2, NULL};
+    cr_assert_eq(t_run(argv2, log, 30000), 0);
+    struct stat st;
+    cr_assert_eq(lstat(out2, &st), 0);
+    cr_assert(S_ISREG(st.st_mode) && st.st_uid == 0, "the output is not our own regular file");
+    char *text = t_read_file(s_victim, NULL);
+    cr_assert_str_eq(text, "precious\n", "the victim file was overwritten");
+    free(text), free(shared), free(s_victim), free(out), free(out2), free(log);
+}
+
+Test(edges, an_output_symlink_is_written_through_and_stays_a_link)
+{
+    char *real = t_path(t_dir, "real.png"), *link = t_path(t_dir, "link.png"), *log = t_path(t_dir, "m.log");
+    cr_assert_eq(symlink("real.png", link), 0);   /* relative, like most links */
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "40", "--height", "30",
+                    "-o", link, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 0);
+    struct stat st;
+    cr_assert_eq(lstat(link, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "the link was replaced by a file");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(real, &w, &h);
+    cr_assert(png && w == 40 && h == 30, "the link's target was not written");
+    free(png), free(real), free(link), free(log);
+}
+
+Test(edges, a_device_node_is_written_into_not_replaced)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root for mknod");
+    char *node = t_path(t_dir, "null"), *log = t_path(t_dir, "m.log");
+    cr_assert_eq(mknod(node, S_IFCHR | 0666, makedev(1, 3)), 0, "mknod: %s", strerror(errno));
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "40", "--height", "30",
+                    "-o", node, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 0);
+    struct stat st;
+    cr_assert_eq(lstat(node, &st), 0);
+    cr_assert(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3), "the device node was replaced");
+    char *pi[] = {(char *) t_bin("hyades-manager"), "--local", "1", "pi", "--samples", "1000", "--units", "2", "-o",
+                  node, NULL};
+    cr_assert_eq(t_run(pi, log, 30000), 0);
+    cr_assert_eq(lstat(node, &st), 0);
+    cr_assert(S_ISCHR(st.st_mode));
+    free(node), free(log);
+}
+
+Test(edges, bad_output_paths_are_refused_before_any_work)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "j.json");
+    char longname[400];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    char *too_long = t_path(t_dir, longname), *missing = t_path(t_dir, "no/such/dir/out.png");
+    const char *outputs[] = {t_dir, too_long, missing};
+    for (size_t i = 0; i < 3; i++) {
+        char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "-o", (char *) outputs[i],
+                        NULL};
+        cr_assert_eq(t_run(argv, log, 10000), 2, "output %zu was not refused up front", i);
+        cr_assert_not(t_file_contains(log, "joined"), "workers started for output %zu", i);
+        cr_assert(t_file_contains(log, "cannot write"));
+    }
+    char *as_json[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--json", t_dir, "noop", NULL};
+    cr_assert_eq(t_run(as_json, log, 10000), 2, "--json DIR was not refused up front");
+    cr_assert(t_file_contains(log, "is a directory"));
+    char *full[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--json", "/dev/full", "noop", "--units", "3",
+                    NULL};
+    cr_assert_eq(t_run(full, log, 10000), 1, "--json to a full device did not fail");
+    cr_assert(t_file_contains(log, "cannot write /dev/full: No space left on device"));
+    free(log), free(json), free(too_long), free(missing);
+}
+
+/* A tiny file system of its own, or NULL when mounting is not allowed. */
+static char *s_tiny_fs(void)
+{
+    char *dir = t_path(t_dir, "tiny");
+    mkdir(dir, 0700);
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+Test(edges, a_full_disk_stops_the_primes_list_at_once_naming_file_and_cause)
+{
+    char *tiny = s_tiny_fs();
+    if (!tiny)
+        cr_skip_test("cannot mount a tmpfs here");
+    char *out = t_path(tiny, "primes.txt"), *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "p.json");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--json", json, "primes", "--to", "300000000",
+                    "--method", "sieve", "--range-size", "100000", "-o", out, NULL};
+    int rc = t_run(argv, log, 50000);
+    umount2(tiny, MNT_DETACH);
+    cr_assert_eq(rc, 1);
+    cr_assert(t_file_contains(log, "No space left on device"), "the cause is not named");
+    cr_assert(t_file_contains(log, "primes.txt"), "the file is not named");
+    long long done = t_json_number(json, "done");
+    cr_assert(done >= 0 && done < 300, "%lld of 3000 units computed after the disk was full", done);
+    free(tiny), free(out), free(log), free(json);
+}
+
+Test(edges, a_full_disk_under_a_png_names_file_and_cause)
+{
+    char *tiny = s_tiny_fs();
+    if (!tiny)
+        cr_skip_test("cannot mount a tmpfs here");
+    char *out = t_path(tiny, "big.png"), *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "mandelbrot", "--width", "1000", "--height",
+                    "1000", "-o", out, NULL};
+    int rc = t_run(argv, log, 50000);
+    struct stat st;
+    bool left = stat(out, &st) == 0;
+    umount2(tiny, MNT_DETACH);
+    cr_assert_eq(rc, 1);
+    cr_assert(t_file_contains(log, "big.png: No space left on device"), "the cause is not named");
+    cr_assert_not(left, "a partial PNG was left");
+    free(tiny), free(out), free(log);
+}
