@@ -1,7 +1,9 @@
 /* curve: key pairs, CURVE server and client set-up, and which endpoints need them. */
 #include "common/curve.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,6 +47,15 @@ zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen
         zcert_destroy(&cert);
         return NULL;
     }
+    struct stat st;
+    char secret[4096];
+    snprintf(secret, sizeof secret, "%s_secret", path);
+    if (need_secret && stat(secret, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
+        snprintf(err, errlen, "the secret key %s can be read by other users (mode %04o): run 'chmod 600 %s' "
+                 "(or 640 to share it with a group)", secret, (unsigned) (st.st_mode & 07777), secret);
+        zcert_destroy(&cert);
+        return NULL;
+    }
     return cert;
 }
 
@@ -75,4 +86,60 @@ bool curve_endpoint_is_local(const char *endpoint)
         return false;
     const char *host = endpoint + 6;
     return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 || strncmp(host, "[::1]:", 6) == 0;
+}
+
+size_t curve_count_certs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || (len > 7 && streq(e->d_name + len - 7, "_secret")))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        zcert_t *cert = zcert_load(path);
+        n += cert != NULL;
+        zcert_destroy(&cert);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+zsock_t *curve_monitor_new(zsock_t *sock)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://hyades-monitor-%p", (void *) sock);
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    if (zmq_socket_monitor(zsock_resolve(sock), endpoint, events) != 0)
+        return NULL;
+    zsock_t *monitor = zsock_new(ZMQ_PAIR);
+    if (zsock_connect(monitor, "%s", endpoint) != 0)
+        zsock_destroy(&monitor);
+    return monitor;
+}
+
+bool curve_monitor_read(zsock_t *monitor, char *what, size_t len)
+{
+    zframe_t *event = zframe_recv(monitor);
+    zframe_t *address = event && zframe_more(event) ? zframe_recv(monitor) : NULL;
+    bool failed = false;
+    if (event && zframe_size(event) >= 6) {
+        const uint8_t *d = zframe_data(event);
+        uint16_t id = (uint16_t) (d[0] | d[1] << 8);
+        uint32_t value = (uint32_t) (d[2] | d[3] << 8 | d[4] << 16 | (uint32_t) d[5] << 24);
+        char *peer = address ? zframe_strdup(address) : NULL;
+        const char *how = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "its key was refused (not among the allowed certificates)"
+                        : id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "the handshake broke off (a key that does not match?)"
+                                                                    : "the handshake failed";
+        snprintf(what, len, "%s: %s (code %u)", peer ? peer : "?", how, value);
+        free(peer);
+        failed = true;
+    }
+    zframe_destroy(&event);
+    zframe_destroy(&address);
+    return failed;
 }

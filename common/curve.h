@@ -14,7 +14,9 @@
 int curve_keygen(const char *path, char *err, size_t errlen);
 
 /* Loads a certificate; with need_secret, path must have its _secret beside
-   it. Caller owns the result. NULL with a one-line reason in err. */
+   it, readable by nobody but its owner and group (as ssh refuses a key that
+   others can read). Caller owns the result. NULL with a one-line reason in
+   err. */
 zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen);
 
 /* Makes sock (before it binds) a CURVE server with its key pair that fails
@@ -29,5 +31,15 @@ void curve_client_setup(zsock_t *sock, zcert_t *cert, zcert_t *server);
 /* Whether a bind endpoint is reachable only from this machine (loopback
    addresses, ipc://, inproc://). */
 bool curve_endpoint_is_local(const char *endpoint);
+
+/* Public certificates in dir (files not ending in _secret that czmq loads). */
+size_t curve_count_certs(const char *dir);
+
+/* Watches sock's CURVE handshakes: returns a socket (caller owns it) that
+   becomes readable when one fails; NULL if monitoring is unavailable. */
+zsock_t *curve_monitor_new(zsock_t *sock);
+/* Reads one event from the monitor socket: returns true for a failed
+   handshake, with the peer's address and what failed in what. */
+bool curve_monitor_read(zsock_t *monitor, char *what, size_t len);
 
 #endif

@@ -1,6 +1,8 @@
 /* log: timestamped event lines on stderr, and an optional live status line. */
 #include "common/log.h"
 
+#include <czmq.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,4 +52,26 @@ void log_status(const char *text)
         fprintf(stderr, "\r\033[K%s", s_status);
     }
     fflush(stderr);
+}
+
+bool log_limit(log_limit_t *limit, uint64_t *held)
+{
+    int64_t now = zclock_mono();
+    if (now < limit->next_ms) {
+        limit->held++;
+        return false;
+    }
+    *held = limit->held;
+    limit->held = 0;
+    limit->next_ms = now + limit->interval_ms;
+    return true;
+}
+
+const char *log_held(uint64_t held)
+{
+    static _Thread_local char text[64];
+    if (held == 0)
+        return "";
+    snprintf(text, sizeof text, " (%llu more like it were held back)", (unsigned long long) held);
+    return text;
 }

@@ -3,6 +3,7 @@
 #define HY_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum { HY_LOG_DEBUG, HY_LOG_INFO, HY_LOG_WARN, HY_LOG_ERROR, HY_LOG_OFF } log_level_t;
 
@@ -17,6 +18,22 @@ void log_printf(log_level_t level, const char *fmt, ...)
 /* A live status line at the bottom of a terminal: log lines clear it and
    redraw it. NULL removes it. Only use when stderr is a terminal. */
 void log_status(const char *text);
+
+/* A rate limit for a flood of similar lines: one line per interval, the
+   first at once; the lines held back meanwhile are counted. */
+typedef struct {
+    int64_t interval_ms;   /* set by the user */
+    int64_t next_ms;       /* no line before this (zclock_mono) */
+    uint64_t held;         /* lines held back since the last one printed */
+} log_limit_t;
+
+/* Whether a line may be printed now. When it may, *held says how many were
+   held back before it (to be said in that line); when not, it is counted. */
+bool log_limit(log_limit_t *limit, uint64_t *held);
+
+/* " (N more like it were held back)" when held > 0, else "": for the line
+   after log_limit. A static buffer: use it once per line. */
+const char *log_held(uint64_t held);
 
 #define log_debug(...) log_printf(HY_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_printf(HY_LOG_INFO, __VA_ARGS__)

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const opt_t *s_find_long(const opt_t *opts, const char *name, size_t len)
 {
@@ -23,6 +24,31 @@ static const opt_t *s_find_short(const opt_t *opts, char c)
     return NULL;
 }
 
+/* A whole decimal integer: optional '-' (when allowed), then digits only. */
+static bool s_decimal(const char *value, bool negative_ok)
+{
+    const char *p = value;
+    if (*p == '-' && negative_ok)
+        p++;
+    if (!*p)
+        return false;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+/* A number as people write it: no spaces, no '+', no hex or "inf". */
+static bool s_plain_number(const char *value)
+{
+    if (!*value || *value == '+' || *value == ' ')
+        return false;
+    for (const char *p = value; *p; p++)
+        if (!strchr("0123456789.-eE", *p))
+            return false;
+    return true;
+}
+
 /* Stores one value; "from" names its source for the error message. */
 static int s_store(const opt_t *o, const char *value, const char *from, char *err, size_t errlen)
 {
@@ -34,7 +60,7 @@ static int s_store(const opt_t *o, const char *value, const char *from, char *er
         return 0;
     case OPT_INT: {
         long long v = strtoll(value, &end, 10);
-        if (errno || end == value || *end || v < o->min || v > o->max) {
+        if (!s_decimal(value, o->min < 0) || errno || end == value || *end || v < o->min || v > o->max) {
             snprintf(err, errlen, "%s: expected an integer from %" PRId64 " to %" PRId64 ", got '%s'",
                      from, o->min, o->max, value);
             return -1;
@@ -44,7 +70,7 @@ static int s_store(const opt_t *o, const char *value, const char *from, char *er
     }
     case OPT_U64: {
         unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end || strchr(value, '-') || v < o->umin || v > o->umax) {
+        if (!s_decimal(value, false) || errno || end == value || *end || v < o->umin || v > o->umax) {
             snprintf(err, errlen, "%s: expected an integer from %" PRIu64 " to %" PRIu64 ", got '%s'",
                      from, o->umin, o->umax, value);
             return -1;
@@ -54,7 +80,7 @@ static int s_store(const opt_t *o, const char *value, const char *from, char *er
     }
     case OPT_DOUBLE: {
         double v = strtod(value, &end);
-        if (errno || end == value || *end || !isfinite(v)) {
+        if (!s_plain_number(value) || errno || end == value || *end || !isfinite(v)) {
             snprintf(err, errlen, "%s: expected a finite number, got '%s'", from, value);
             return -1;
         }
@@ -63,7 +89,7 @@ static int s_store(const opt_t *o, const char *value, const char *from, char *er
     }
     case OPT_FRACTION: {
         double v = strtod(value, &end);
-        if (errno || end == value || *end || !(v > 0 && v <= 1)) {
+        if (!s_plain_number(value) || errno || end == value || *end || !(v > 0 && v <= 1)) {
             snprintf(err, errlen, "%s: expected a fraction above 0 and at most 1, got '%s'", from, value);
             return -1;
         }
@@ -103,7 +129,15 @@ int opts_env(const opt_t *opts, char *err, size_t errlen)
         if (!value || !*value)
             continue;
         if (o->type == OPT_FLAG) {
-            *(bool *) o->dest = strcmp(value, "0") != 0;
+            static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+            int v = -1;
+            for (size_t i = 0; i < 4 && v < 0; i++)
+                v = strcasecmp(value, yes[i]) == 0 ? 1 : strcasecmp(value, no[i]) == 0 ? 0 : -1;
+            if (v < 0) {
+                snprintf(err, errlen, "%s: expected 1/0, true/false, yes/no or on/off, got '%s'", o->env, value);
+                return -1;
+            }
+            *(bool *) o->dest = v;
             continue;
         }
         if (s_store(o, value, o->env, err, errlen) < 0)

@@ -31,6 +31,8 @@ const char *mandel_params_check(const mandel_params_t *p)
         return "--xmin must be less than --xmax";
     if (!(p->ymin < p->ymax))
         return "--ymin must be less than --ymax";
+    if (!isfinite(p->xmax - p->xmin) || !isfinite(p->ymax - p->ymin))
+        return "the view is too wide: --xmax - --xmin and --ymax - --ymin must be finite";
     if (p->max_iter < 1 || p->max_iter > MAX_ITER)
         return "--max-iter must be from 1 to 1000000000";
     if (p->columns_per_unit < 1 || p->columns_per_unit > p->width)

@@ -50,6 +50,8 @@ struct cluster_t {
     local_t *local;
     char ipc_dir[64];          /* private directory of the local endpoint, or "" */
     zactor_t *auth;            /* zauth, when CURVE is on */
+    zsock_t *monitor;          /* failed CURVE handshakes on the router, or NULL */
+    log_limit_t handshake_log; /* their log lines, one a few seconds */
     uint64_t session;          /* this manager instance, announced in WELCOME */
     uint64_t malformed;        /* messages dropped as malformed, all jobs */
     uint64_t version_mismatch; /* messages of another protocol version */
@@ -745,6 +747,16 @@ static void s_on_message(cluster_t *self)
     zmq_msg_close(&parts[1]);
 }
 
+/* A CURVE handshake failed: a worker with a key we do not allow, or with
+   the wrong manager key. Said at a bounded rate. */
+static void s_on_handshake(cluster_t *self)
+{
+    char what[300];
+    uint64_t held;
+    if (curve_monitor_read(self->monitor, what, sizeof what) && log_limit(&self->handshake_log, &held))
+        log_warn("a peer failed the CURVE handshake at %s%s", what, log_held(held));
+}
+
 /* ------------------------------------------------------------ timers */
 
 /* A local worker process exited: no need to wait for its silence. */
@@ -903,6 +915,11 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     zsock_wait(self->auth);
     int rc = curve_server_setup(self->router, cert, err, errlen);
     zcert_destroy(&cert);
+    if (rc == 0 && curve_count_certs(self->config.allow) == 0)
+        log_warn("no certificates in --allow %s: no remote worker can join until the manager is restarted with some",
+                 self->config.allow);
+    self->monitor = rc == 0 ? curve_monitor_new(self->router) : NULL;
+    self->handshake_log.interval_ms = 5000;
     return rc;
 }
 
@@ -976,6 +993,7 @@ void cluster_destroy(cluster_t **self_p)
     local_stop(&self->local);
     if (self->router)
         zsock_set_linger(self->router, 200);   /* the goodbyes may leave after the close */
+    zsock_destroy(&self->monitor);
     zsock_destroy(&self->router);
     zactor_destroy(&self->auth);
     if (self->ipc_dir[0])
@@ -1086,6 +1104,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         w->cancelled_count = 0;
     }
     zpoller_t *poller = zpoller_new(self->router, NULL);
+    if (self->monitor)
+        zpoller_add(poller, self->monitor);
     int64_t next_tick = 0;
     self->next_progress = 0;
     s_maybe_start(self);
@@ -1100,6 +1120,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             /* Drain what is waiting before the next round of timers. */
             for (int i = 0; i < 1000 && (zsock_events(self->router) & ZMQ_POLLIN); i++)
                 s_on_message(self);
+        } else if (which && which == self->monitor) {
+            s_on_handshake(self);
         }
         if (zclock_mono() >= next_tick) {
             s_on_tick(self);

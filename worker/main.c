@@ -120,8 +120,12 @@ int main(int argc, char **argv)
         snprintf(default_name, sizeof default_name, "%s-%ld", host, (long) getpid());
         name = default_name;
     }
-    if (strlen(name) > HY_MAX_NAME) {
-        fprintf(stderr, "hyades-worker: --name is longer than %d bytes\n", HY_MAX_NAME);
+    bool printable = true;
+    for (const char *c = name; *c; c++)
+        printable &= *c >= 0x20 && *c <= 0x7e;
+    if (strlen(name) > HY_MAX_NAME || !printable) {
+        fprintf(stderr, "hyades-worker: --name must be 1 to %d printable ASCII characters, got '%s'\n", HY_MAX_NAME,
+                name);
         return 2;
     }
     session_config_t config = {.endpoint = endpoint, .name = name, .threads = threads,

@@ -30,6 +30,8 @@ typedef struct {
     const char *kinds[HY_MAX_KINDS];  /* names announced in HELLO */
     size_t kind_count;
     zsock_t *dealer;          /* NULL while backing off */
+    zsock_t *monitor;         /* the dealer's failed CURVE handshakes, or NULL */
+    log_limit_t handshake_log;/* their log lines, one a few seconds */
     pool_t *pool;
     zlist_t *jobs;            /* pool_job_t* (our references), newest last */
     bool joined;              /* WELCOME received on this socket */
@@ -166,8 +168,10 @@ static void s_connect(self_t *self)
     self->announced = true;
     self->dealer = zsock_new(ZMQ_DEALER);
     hy_socket_setup(self->dealer);
-    if (config->cert)
+    if (config->cert) {
         curve_client_setup(self->dealer, config->cert, config->manager_key);
+        self->monitor = curve_monitor_new(self->dealer);
+    }
     zsock_set_reconnect_ivl(self->dealer, 100);
     zsock_set_reconnect_ivl_max(self->dealer, 2000);
     if (zsock_connect(self->dealer, "%s", config->endpoint) < 0) {
@@ -191,6 +195,7 @@ static void s_disconnect(self_t *self, int64_t delay)
 {
     pool_cancel_all(self->pool, NULL);
     zsock_destroy(&self->dealer);
+    zsock_destroy(&self->monitor);
     self->joined = false;
     self->reconnect_at = zclock_mono() + delay;
 }
@@ -364,6 +369,17 @@ static void s_on_manager(self_t *self)
     zframe_destroy(&frame);
 }
 
+/* A CURVE handshake with the manager failed: our key is not among those it
+   allows, or --manager-key is not its key. Said at a bounded rate. */
+static void s_on_handshake(self_t *self)
+{
+    char what[300];
+    uint64_t held;
+    if (curve_monitor_read(self->monitor, what, sizeof what) && log_limit(&self->handshake_log, &held))
+        log_warn("the CURVE handshake with the manager failed at %s: is our certificate in its --allow directory, "
+                 "and is --manager-key its certificate?%s", what, log_held(held));
+}
+
 /* ------------------------------------------------------------ timers */
 
 static void s_on_tick(self_t *self)
@@ -455,7 +471,7 @@ static void s_end_stop(self_t *self)
 
 int session_run(const session_config_t *config)
 {
-    self_t self = {.config = config, .backoff = BACKOFF_MIN_MS};
+    self_t self = {.config = config, .backoff = BACKOFF_MIN_MS, .handshake_log = {.interval_ms = 5000}};
     if (config->kind_count)
         for (size_t i = 0; i < config->kind_count && i < HY_MAX_KINDS; i++)
             self.kinds[self.kind_count++] = config->kinds[i]->name;
@@ -482,16 +498,21 @@ int session_run(const session_config_t *config)
             s_begin_stop(&self);
         if (self.stopping && s_stop_due(&self))
             break;
-        zmq_pollitem_t items[2] = {{zsock_resolve(pool_signal(self.pool)), 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[3] = {{zsock_resolve(pool_signal(self.pool)), 0, ZMQ_POLLIN, 0}};
+        int count = 1;
         if (self.dealer)
-            items[1] = (zmq_pollitem_t) {zsock_resolve(self.dealer), 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(items, self.dealer ? 2 : 1, s_next_timer(&self));
+            items[count++] = (zmq_pollitem_t) {zsock_resolve(self.dealer), 0, ZMQ_POLLIN, 0};
+        if (self.dealer && self.monitor)
+            items[count++] = (zmq_pollitem_t) {zsock_resolve(self.monitor), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(items, count, s_next_timer(&self));
         if (rc < 0 && zmq_errno() != EINTR) {
             log_error("poll failed: %s", zmq_strerror(zmq_errno()));
             break;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             s_on_pool(&self);
+        if (rc > 0 && count == 3 && (items[2].revents & ZMQ_POLLIN))
+            s_on_handshake(&self);
         if (rc > 0 && self.dealer && (items[1].revents & ZMQ_POLLIN))
             s_on_manager(&self);
         s_on_tick(&self);
@@ -509,6 +530,7 @@ int session_run(const session_config_t *config)
     }
     log_info("stopped: %" PRIu64 " results sent, %" PRIu64 " units given back", self.sent, self.returned);
     zsock_destroy(&self.dealer);
+    zsock_destroy(&self.monitor);
     s_forget_jobs(&self);
     if (pool_destroy_within(&self.pool, join_ms) < 0)
         log_warn("a compute thread did not stop in time; exiting without it");
