@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/curve.h"
 #include "tests/helpers.h"
 
 TestSuite(edges, .init = t_setup, .fini = t_teardown, .timeout = 60);
@@ -187,4 +188,112 @@ Test(edges, a_full_disk_under_a_png_names_file_and_cause)
     cr_assert(t_file_contains(log, "big.png: No space left on device"), "the cause is not named");
     cr_assert_not(left, "a partial PNG was left");
     free(tiny), free(out), free(log);
+}
+
+/* ------------------------------------------------------------ configuration */
+
+Test(edges, boolean_variables_take_the_usual_spellings_and_nothing_else)
+{
+    char *log = t_path(t_dir, "m.log");
+    char *insecure[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://0.0.0.0:0", "noop", NULL};
+    char *env_false[] = {"HYADES_INSECURE=false", NULL};
+    cr_assert_eq(t_wait(t_spawn(insecure, log, env_false), 10000), 2, "HYADES_INSECURE=false turned insecure mode on");
+    cr_assert(t_file_contains(log, "refusing to listen beyond this machine without keys"));
+    char *run[] = {(char *) t_bin("hyades-manager"), "--local", "1", "noop", "--units", "2", NULL};
+    char *env_no[] = {"HYADES_QUIET=No", NULL};
+    cr_assert_eq(t_wait(t_spawn(run, log, env_no), 10000), 0);
+    cr_assert(t_file_contains(log, "INFO"), "HYADES_QUIET=No made the manager quiet");
+    char *env_bad[] = {"HYADES_QUIET=maybe", NULL};
+    cr_assert_eq(t_wait(t_spawn(run, log, env_bad), 10000), 2);
+    cr_assert(t_file_contains(log, "HYADES_QUIET: expected 1/0, true/false, yes/no or on/off, got 'maybe'"));
+    char *env_on[] = {"HYADES_QUIET=ON", NULL};
+    truncate(log, 0);
+    cr_assert_eq(t_wait(t_spawn(run, log, env_on), 10000), 0);
+    cr_assert_not(t_file_contains(log, "INFO"), "HYADES_QUIET=ON did not make it quiet");
+    free(log);
+}
+
+Test(edges, numbers_are_plain_decimals_in_range_and_finite)
+{
+    char *log = t_path(t_dir, "m.log");
+    const char *units[] = {" 10", "+10", "10 ", "1e3", "0x10", "-5"};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "noop", "--units", (char *) units[i], NULL};
+        cr_assert_eq(t_run(argv, log, 10000), 2, "--units '%s' was accepted", units[i]);
+    }
+    char *wide[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--xmin", "-1e308", "--xmax",
+                    "1e308", NULL};
+    cr_assert_eq(t_run(wide, log, 10000), 2, "a view whose span overflows was accepted");
+    cr_assert(t_file_contains(log, "too wide"));
+    char *name[] = {(char *) t_bin("hyades-worker"), "--connect", "tcp://127.0.0.1:1", "--name", "nod\xc3\xa9-1", NULL};
+    cr_assert_eq(t_run(name, log, 10000), 2, "a non-ASCII worker name was accepted");
+    cr_assert(t_file_contains(log, "printable ASCII"));
+    free(log);
+}
+
+Test(edges, a_worker_with_600_threads_works)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "t.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--json", json, "noop", "--units", "3000", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *many[] = {"--threads", "600", NULL};
+    pid_t w = t_worker(endpoint, "wide", wlog, many, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    cr_assert_eq(t_json_number(json, "done"), 3000);
+    cr_assert_eq(t_stop(w), 0, "the worker did not stop cleanly");
+    free(mlog), free(wlog), free(json);
+}
+
+/* ------------------------------------------------------------ keys */
+
+Test(edges, secret_keys_others_can_read_are_refused)
+{
+    char *cert = t_path(t_dir, "w.cert"), *mcert = t_path(t_dir, "m.cert"), *log = t_path(t_dir, "w.log");
+    char err[256], secret[4096];
+    cr_assert_eq(curve_keygen(cert, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(curve_keygen(mcert, err, sizeof err), 0, "%s", err);
+    snprintf(secret, sizeof secret, "%s_secret", cert);
+    cr_assert_eq(chmod(secret, 0644), 0);
+    char *argv[] = {(char *) t_bin("hyades-worker"), "--connect", "tcp://127.0.0.1:1", "--cert", cert,
+                    "--manager-key", mcert, NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 2, "a world-readable secret key was used");
+    cr_assert(t_file_contains(log, "can be read by other users (mode 0644): run 'chmod 600"));
+    cr_assert_eq(chmod(secret, 0640), 0);   /* a group may share it (the systemd set-up does) */
+    pid_t w = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "connecting to the manager", NULL, 0, 5000), "a group-readable key was refused");
+    cr_assert_eq(t_stop(w), 0);
+    free(cert), free(mcert), free(log);
+}
+
+Test(edges, a_strangers_key_is_reported_on_both_sides)
+{
+    char *keys = t_path(t_dir, "allowed"), *mcert = t_path(t_dir, "m.cert"), *stranger = t_path(t_dir, "s.cert");
+    char *empty = t_path(t_dir, "empty"), err[256];
+    cr_assert_eq(mkdir(keys, 0700), 0);
+    cr_assert_eq(mkdir(empty, 0700), 0);
+    cr_assert_eq(curve_keygen(mcert, err, sizeof err), 0);
+    cr_assert_eq(curve_keygen(stranger, err, sizeof err), 0);
+    char *known = t_path(keys, "k.cert");
+    cr_assert_eq(curve_keygen(known, err, sizeof err), 0);
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", keys, "noop", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *as_stranger[] = {"--cert", stranger, "--manager-key", mcert, NULL};
+    pid_t w = t_worker(endpoint, "stranger", wlog, as_stranger, NULL);
+    cr_assert(t_wait_for(mlog, "failed the CURVE handshake", NULL, 0, 5000), "the manager said nothing");
+    cr_assert(t_wait_for(wlog, "CURVE handshake with the manager failed", NULL, 0, 5000), "the worker said nothing");
+    cr_assert_eq(t_stop(w), 0);
+    kill(manager, SIGINT);
+    t_wait(manager, 10000);
+    /* An empty --allow directory: said at once. */
+    char *args2[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", empty, "noop", NULL};
+    char *m2log = t_path(t_dir, "m2.log");
+    manager = t_manager(args2, m2log, NULL, endpoint, sizeof endpoint);
+    cr_assert(t_file_contains(m2log, "no certificates in --allow"), "an empty --allow went unmentioned");
+    free(m2log);
+    kill(manager, SIGINT);
+    t_wait(manager, 10000);
+    free(keys), free(mcert), free(stranger), free(empty), free(known), free(mlog), free(wlog);
 }
