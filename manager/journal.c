@@ -5,16 +5,23 @@
      record:  "HYRC", u64 unit, u32 length, payload, u32 CRC-32 of unit, length
               and payload
 
-   All integers big-endian. Reading stops at the first record that is cut short
-   or fails its checksum; the file is cut there and appending resumes. */
+   All integers big-endian. On reopening, every record that passes its
+   checksum is replayed. Damage in the middle (a flipped bit, a lost block)
+   is skipped by looking for the next record that checks out: the records
+   after it are kept, the damaged units computed again, the file rewritten
+   without the damage, and the damage reported. A torn last record (a crash
+   in the middle of a write) is cut off. */
 #include "manager/journal.h"
 #include "common/bytes.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -93,6 +100,11 @@ static int s_check_header(FILE *f, const uint8_t *want, size_t want_len, const c
 int journal_check(const char *path, const char *kind, const uint8_t *params, size_t params_len, uint64_t units,
                   char *err, size_t errlen)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "--journal %s is not a regular file", path);
+        return -1;
+    }
     FILE *f = fopen(path, "rb");
     if (!f)
         return errno == ENOENT ? 0 : (snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno)), -1);
@@ -102,6 +114,131 @@ int journal_check(const char *path, const char *kind, const uint8_t *params, siz
     free(want);
     fclose(f);
     return rc < 0 ? -1 : 0;
+}
+
+/* The size of the valid record at p in [data, data + len), or 0. */
+static size_t s_record_at(const uint8_t *data, size_t len, size_t p)
+{
+    if (len - p < 20 || memcmp(data + p, "HYRC", 4) != 0)
+        return 0;
+    reader_t r = reader_new(data + p + 4, 12);
+    reader_be(&r, 8);
+    size_t payload = (size_t) reader_be(&r, 4);
+    if (payload > MAX_RECORD || len - p - 20 < payload)
+        return 0;
+    reader_t c = reader_new(data + p + 16 + payload, 4);
+    if (reader_be(&c, 4) != s_crc(s_crc(0, data + p + 4, 12), data + p + 16, payload))
+        return 0;
+    return 20 + payload;
+}
+
+/* The next valid record after p, or len when there is none. */
+static size_t s_next_record(const uint8_t *data, size_t len, size_t p)
+{
+    for (size_t q = p + 1; q + 20 <= len; q++) {
+        const uint8_t *h = memchr(data + q, 'H', len - q - 19);
+        if (!h)
+            break;
+        q = (size_t) (h - data);
+        if (s_record_at(data, len, q))
+            return q;
+    }
+    return len;
+}
+
+/* Writes the header and the given records of data to a new file beside path
+   and puts it in place of path. Returns 0, or -1 with err. */
+static int s_rewrite(const char *path, const uint8_t *head, size_t head_len, const uint8_t *data,
+                     const size_t (*spans)[2], size_t span_count, char *err, size_t errlen)
+{
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    snprintf(tmp, n, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    bool ok = f && fwrite(head, 1, head_len, f) == head_len;
+    for (size_t i = 0; ok && i < span_count; i++)
+        ok = fwrite(data + spans[i][0], 1, spans[i][1] - spans[i][0], f) == spans[i][1] - spans[i][0];
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    else if (!f && fd >= 0)
+        close(fd);
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "cannot repair %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+/* Replays every valid record after the header (which ends at start), skips
+   damage, and leaves the file holding exactly the valid records. Returns 0,
+   1 when the file was rewritten (f must be opened again), or -1 with err. */
+static int s_replay_all(FILE *f, const char *path, size_t start, const uint8_t *head, size_t head_len,
+                        journal_replay_fn *replay, void *arg, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t len = (size_t) st.st_size;
+    if (len <= start)
+        return 0;
+    const uint8_t *data = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+    if (data == MAP_FAILED) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t (*spans)[2] = NULL, span_count = 0, span_cap = 0;   /* runs of valid records */
+    size_t p = start, damaged = 0, first_damage = 0, records = 0, end = start;
+    while (p < len) {
+        size_t size = s_record_at(data, len, p);
+        if (size) {
+            reader_t r = reader_new(data + p + 4, 12);
+            uint64_t unit = reader_be(&r, 8);
+            replay(arg, unit, data + p + 16, size - 20);
+            records++;
+            if (span_count && spans[span_count - 1][1] == p) {
+                spans[span_count - 1][1] = p + size;
+            } else {
+                if (span_count == span_cap) {
+                    span_cap = span_cap ? 2 * span_cap : 8;
+                    spans = realloc(spans, span_cap * sizeof *spans);
+                }
+                spans[span_count][0] = p;
+                spans[span_count++][1] = p + size;
+            }
+            p += size;
+            end = p;
+            continue;
+        }
+        size_t next = s_next_record(data, len, p);
+        if (next == len)
+            break;   /* nothing valid after p: damage or a torn tail, cut off below */
+        if (!damaged)
+            first_damage = p;
+        damaged += next - p;
+        p = next;
+    }
+    int rc = 0;
+    if (damaged) {
+        log_warn("journal %s: %zu damaged bytes from offset %zu skipped; %zu valid records kept (the damaged units "
+                 "are computed again)", path, damaged, first_damage, records);
+        rc = s_rewrite(path, head, head_len, data, (const size_t (*)[2]) spans, span_count, err, errlen);
+        if (rc == 0)
+            rc = 1;   /* the caller continues in the rewritten file */
+    } else if (end < len) {
+        if (ftruncate(fileno(f), (off_t) end) != 0) {
+            snprintf(err, errlen, "cannot repair %s: %s", path, strerror(errno));
+            rc = -1;
+        }
+    }
+    munmap((void *) data, len);
+    free(spans);
+    return rc;
 }
 
 journal_t *journal_open(const char *path, const char *kind, const uint8_t *params, size_t params_len,
@@ -122,49 +259,40 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
         fclose(f);
         return NULL;
     }
+    size_t want_head_len = 12 + want_len + 4;
+    uint8_t *want_head = malloc(want_head_len);
+    writer_t w = {want_head};
+    writer_bytes(&w, "HYADESJ1", 8);
+    writer_be(&w, want_len, 4);
+    writer_bytes(&w, want, want_len);
+    writer_be(&w, s_crc(0, want, want_len), 4);
+    free(want);
     if (rc == 0) {   /* a new journal: its header */
-        uint8_t head[12];
-        writer_t w = {head};
-        writer_bytes(&w, "HYADESJ1", 8);
-        writer_be(&w, want_len, 4);
-        uint8_t crc[4];
-        writer_t c = {crc};
-        writer_be(&c, s_crc(0, want, want_len), 4);
         rewind(f);
-        if (fwrite(head, 1, sizeof head, f) != sizeof head || fwrite(want, 1, want_len, f) != want_len
-            || fwrite(crc, 1, 4, f) != 4 || fflush(f) != 0) {
+        if (fwrite(want_head, 1, want_head_len, f) != want_head_len || fflush(f) != 0) {
             snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            free(want);
+            free(want_head);
             fclose(f);
             return NULL;
         }
     }
-    free(want);
 
-    /* Replay records up to the first one that is cut short or damaged. */
-    long good = ftell(f);
-    uint8_t *payload = NULL;
-    while (rc == 1) {
-        uint8_t head[16];
-        if (!s_read(f, head, sizeof head) || memcmp(head, "HYRC", 4) != 0)
-            break;
-        reader_t r = reader_new(head + 4, 12);
-        uint64_t unit = reader_be(&r, 8);
-        size_t len = (size_t) reader_be(&r, 4);
-        if (len > MAX_RECORD)
-            break;
-        payload = realloc(payload, len + 4);
-        if (!s_read(f, payload, len + 4))
-            break;
-        reader_t c = reader_new(payload + len, 4);
-        if (reader_be(&c, 4) != s_crc(s_crc(0, head + 4, 12), payload, len))
-            break;
-        replay(arg, unit, payload, len);
-        good = ftell(f);
+    long start = ftell(f);
+    rc = s_replay_all(f, path, (size_t) start, want_head, want_head_len, replay, arg, err, errlen);
+    free(want_head);
+    if (rc == 1) {
+        fclose(f);
+        f = fopen(path, "r+b");
+        if (!f)
+            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
     }
-    free(payload);
-    if (fseek(f, good, SEEK_SET) != 0 || ftruncate(fileno(f), good) != 0) {
-        snprintf(err, errlen, "cannot repair %s: %s", path, strerror(errno));
+    if (rc < 0 || !f) {
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         fclose(f);
         return NULL;
     }

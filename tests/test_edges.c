@@ -297,3 +297,44 @@ Test(edges, a_strangers_key_is_reported_on_both_sides)
     t_wait(manager, 10000);
     free(keys), free(mcert), free(stranger), free(empty), free(known), free(mlog), free(wlog);
 }
+
+/* ------------------------------------------------------------ journal */
+
+Test(edges, a_flipped_bit_in_a_journal_costs_one_unit)
+{
+    char *journal = t_path(t_dir, "j"), *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "j.json");
+    char *out = t_path(t_dir, "pi.json");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "-q", "--journal", journal, "--json", json, "pi",
+                    "--samples", "200000", "--units", "2000", "-o", out, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 0);
+    char *first = t_read_file(out, NULL);
+    size_t len;
+    char *bytes = t_read_file(journal, &len);
+    bytes[len / 2] ^= 0x08;
+    FILE *f = fopen(journal, "wb");
+    fwrite(bytes, 1, len, f);
+    fclose(f);
+    unlink(out);
+    cr_assert_eq(t_run(argv, log, 30000), 0);
+    cr_assert(t_file_contains(log, "damaged bytes"), "damage was not reported at -q");
+    long long resumed = t_json_number(json, "resumed");
+    cr_assert(resumed >= 1998 && resumed < 2000, "resumed %lld of 2000 after one flipped bit", resumed);
+    char *second = t_read_file(out, NULL);
+    cr_assert_str_eq(second, first, "the estimate differs after the repair");
+    free(first), free(second), free(bytes), free(journal), free(log), free(json), free(out);
+}
+
+Test(edges, a_journal_that_is_not_a_regular_file_is_refused_up_front)
+{
+    char *fifo = t_path(t_dir, "fifo"), *log = t_path(t_dir, "m.log");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    const char *journals[] = {fifo, "/dev/null"};
+    for (size_t i = 0; i < 2; i++) {
+        char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--journal", (char *) journals[i], "noop",
+                        NULL};
+        cr_assert_eq(t_run(argv, log, 10000), 2, "--journal %s was not refused", journals[i]);
+        cr_assert(t_file_contains(log, "is not a regular file"));
+        cr_assert_not(t_file_contains(log, "joined"), "workers started");
+    }
+    free(fifo), free(log);
+}
