@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/signals.h"
+#include "manager/guard.h"
 #include "manager/journal.h"
 #include "manager/local.h"
 #include "manager/roster.h"
@@ -32,16 +33,7 @@
 #define TICK_MS 100
 #define JOURNAL_FLUSH_MS 200   /* finished units reach the disk in batches this often */
 #define PROGRESS_MS 250
-#define OFFENDERS 64           /* peers whose bad messages are counted */
-#define OFFENCES_MAX 100       /* bad messages before a peer is disconnected */
 #define ASIDE_MAX 64           /* units a dispatch skips because the worker must avoid them */
-
-/* A peer that sent bad messages. */
-typedef struct {
-    uint8_t id[256];
-    size_t id_len;
-    unsigned count;
-} offender_t;
 
 struct cluster_t {
     cluster_config_t config;
@@ -53,10 +45,7 @@ struct cluster_t {
     zsock_t *monitor;          /* failed CURVE handshakes on the router, or NULL */
     log_limit_t handshake_log; /* their log lines, one a few seconds */
     uint64_t session;          /* this manager instance, announced in WELCOME */
-    uint64_t malformed;        /* messages dropped as malformed, all jobs */
-    uint64_t version_mismatch; /* messages of another protocol version */
-    offender_t offenders[OFFENDERS];
-    size_t next_offender;
+    guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
 
     /* The job being run, between cluster_run's start and end. */
@@ -75,6 +64,7 @@ struct cluster_t {
     uint64_t failed;           /* failed results */
     uint64_t unsolicited;      /* results dropped: not in flight on their sender */
     uint64_t stale;            /* results of the job before, dropped */
+    uint64_t bad0;             /* bad messages (but unsolicited results) when the job started */
     uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
     char waiting[200];         /* why the job waits, for the progress line, or "" */
@@ -452,27 +442,40 @@ static long s_local_index(const cluster_t *self, const worker_t *w)
 
 /* ------------------------------------------------------------ messages */
 
-/* Counts a bad message from a peer; after OFFENCES_MAX of them its
-   connection is cut (shutdown of the socket it came through). ZeroMQ has no
-   call to drop one peer of a ROUTER; the message's source descriptor is the
-   way to it. */
-static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, int fd, const char *who)
+/* What a peer is banned by: its CURVE key, else its network address unless
+   it is this machine's loopback (shared by every local peer), else nothing
+   (its connection). */
+static void s_peer_key(zmq_msg_t *body, char *key, size_t len)
 {
-    offender_t *o = NULL;
-    for (size_t i = 0; i < OFFENDERS && !o; i++)
-        if (self->offenders[i].id_len == id_len && memcmp(self->offenders[i].id, id, id_len) == 0)
-            o = &self->offenders[i];
-    if (!o) {   /* a new one replaces the oldest entry */
-        o = &self->offenders[self->next_offender++ % OFFENDERS];
-        memcpy(o->id, id, id_len);
-        o->id_len = id_len;
-        o->count = 0;
-    }
-    if (++o->count >= OFFENCES_MAX && fd >= 0) {
-        log_warn("disconnected %s after %u bad messages", who, o->count);
+    const char *user = zmq_msg_gets(body, "User-Id");
+    const char *address = zmq_msg_gets(body, "Peer-Address");
+    if (user && *user)
+        snprintf(key, len, "%s", user);
+    else if (address && *address && strncmp(address, "127.", 4) != 0 && strcmp(address, "::1") != 0)
+        snprintf(key, len, "%s", address);
+    else
+        key[0] = '\0';
+}
+
+/* Counts a bad message from a peer; one that sends too many is banned: told
+   so, dropped from the roster, and its connection cut (shutdown of the
+   socket its messages came through: ZeroMQ has no call to drop one peer of
+   a ROUTER, and the ban keeps it out when it reconnects). */
+static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, zmq_msg_t *body, bad_kind_t kind,
+                      const char *who)
+{
+    char key[64];
+    s_peer_key(body, key, sizeof key);
+    if (!guard_offence(self->guard, id, id_len, key, kind, who))
+        return;
+    hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_BANNED, .name = "too many bad messages: banned for a while"};
+    hy_send(self->router, id, id_len, &bye);
+    worker_t *w = roster_find(self->roster, id, id_len);
+    if (w)
+        s_worker_gone(self, w, "banned", false);
+    int fd = zmq_msg_get(body, ZMQ_SRCFD);
+    if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
-        o->count = 0;
-    }
 }
 
 static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker_t *w, const hy_msg_t *msg,
@@ -587,12 +590,12 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
 }
 
 /* One result of a RESULT message from w. */
-static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, int fd)
+static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_msg_t *body)
 {
     uint64_t u = r->unit;
     if (u >= self->run->total) {
         self->unsolicited++;
-        s_offence(self, w->id, w->id_len, fd, w->name);
+        s_offence(self, w->id, w->id_len, body, BAD_UNSOLICITED, w->name);
         return;
     }
     int64_t sent = worker_inflight_remove(w, u);
@@ -601,10 +604,11 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, int 
             self->run->duplicates++;   /* cancelled, or a copy that lost the race */
             return;
         }
-        if (self->unsolicited++ % 100 == 0)
-            log_warn("worker %s sent a result for unit %" PRIu64 ", which it was not given; dropped (%" PRIu64
-                     " so far)", w->name, u, self->unsolicited);
-        s_offence(self, w->id, w->id_len, fd, w->name);
+        if (!w->unsolicited++)
+            log_warn("worker %s sent a result for unit %" PRIu64 ", which it was not given; dropped (the next ones"
+                     " are counted in the summary lines)", w->name, u);
+        self->unsolicited++;
+        s_offence(self, w->id, w->id_len, body, BAD_UNSOLICITED, w->name);
         return;
     }
     w->progress_ms = zclock_mono();
@@ -640,28 +644,30 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, int 
     }
     if (rc < 0) {
         self->rejected++;
-        s_offence(self, w->id, w->id_len, fd, w->name);
+        s_offence(self, w->id, w->id_len, body, BAD_MALFORMED, w->name);
         s_blame(self, w, u, "its result was malformed");
         return;
     }
     s_accept(self, w, u, r->data, r->len);
 }
 
-static void s_on_results(cluster_t *self, worker_t *w, const hy_msg_t *msg, int fd)
+static void s_on_results(cluster_t *self, worker_t *w, const hy_msg_t *msg, zmq_msg_t *body)
 {
     if (!self->run || msg->job != self->job_id) {
         if (self->last_job_id && msg->job == self->last_job_id) {
             self->stale += msg->result_count;   /* an ended job's: expected after its cancel */
         } else {
             self->unsolicited += msg->result_count;
-            s_offence(self, w->id, w->id_len, fd, w->name);
+            s_offence(self, w->id, w->id_len, body, BAD_UNSOLICITED, w->name);
         }
         return;
     }
     size_t cursor = 0;
     hy_result_t r;
-    while (hy_result_next(msg, &cursor, &r) && self->run)
-        s_on_result(self, w, &r, fd);
+    /* The sender may be banned (and gone) halfway through. */
+    uint32_t uid = w->uid;
+    while (hy_result_next(msg, &cursor, &r) && self->run && w->alive && w->uid == uid)
+        s_on_result(self, w, &r, body);
 }
 
 static void s_on_message(cluster_t *self)
@@ -691,46 +697,68 @@ static void s_on_message(cluster_t *self)
     }
     const uint8_t *id = zmq_msg_data(&parts[0]);
     size_t id_len = zmq_msg_size(&parts[0]);
-    int fd = count >= 2 ? zmq_msg_get(&parts[1], ZMQ_SRCFD) : -1;
-    hy_msg_t msg;
-    const uint8_t *body = zmq_msg_data(&parts[1]);
-    size_t body_len = zmq_msg_size(&parts[1]);
-    int rc = count != 2 ? HY_EMALFORMED : hy_decode(body, body_len, &msg);
+    zmq_msg_t *part = &parts[1];
+    const uint8_t *body = zmq_msg_data(part);
+    size_t body_len = zmq_msg_size(part);
     worker_t *w = roster_find(self->roster, id, id_len);
     const char *who = w ? w->name : "an unknown peer";
+    bool ours = count == 2 && body_len >= 4 && body[0] == 'H' && body[1] == 'Y';
+    hy_msg_t msg;
+    int rc = HY_EMALFORMED;
 
+    if (!w && guard_any_bans(self->guard)) {
+        /* A banned peer is dropped unread. */
+        char key[64];
+        s_peer_key(part, key, sizeof key);
+        if (guard_banned(self->guard, id, id_len, key)) {
+            guard_dropped(self->guard);
+            goto done;
+        }
+    }
+    if (!w && ours && body[2] == HY_PROTOCOL_VERSION && body[3] != HY_HELLO) {
+        /* A stranger's message other than HELLO: not worth decoding. It is
+           told (at most once a second) to introduce itself. */
+        if (body[3] != HY_GOODBYE && guard_tell_stranger(self->guard, id, id_len)) {
+            hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_UNKNOWN, .name = "unknown worker: say HELLO"};
+            hy_send(self->router, id, id_len, &bye);
+        }
+        if (body[3] == HY_RESULT) {
+            self->unsolicited += self->run != NULL;
+            s_offence(self, id, id_len, part, BAD_UNSOLICITED, who);
+        }
+        goto done;
+    }
+    rc = count == 2 ? hy_decode(body, body_len, &msg) : HY_EMALFORMED;
     if (rc == HY_EVERSION) {
-        if (self->version_mismatch++ % 100 == 0)
-            log_warn("a peer speaks protocol version %u; this manager speaks version %u: "
-                     "run the same hyades release on both (dropped)", msg.peer_version, HY_PROTOCOL_VERSION);
-        hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_VERSION,
-                        .name = "protocol version mismatch: run the same hyades release on both"};
-        hy_send(self->router, id, id_len, &bye);
-        s_offence(self, id, id_len, fd, who);
+        if (guard_tell_stranger(self->guard, id, id_len)) {
+            if (guard_count(self->guard, BAD_VERSION) == 0)
+                log_warn("a peer speaks protocol version %u; this manager speaks version %u: "
+                         "run the same hyades release on both (dropped)", msg.peer_version, HY_PROTOCOL_VERSION);
+            hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_VERSION,
+                            .name = "protocol version mismatch: run the same hyades release on both"};
+            hy_send(self->router, id, id_len, &bye);
+        }
+        s_offence(self, id, id_len, part, BAD_VERSION, who);
     } else if (rc < 0) {
-        if (self->malformed++ % 100 == 0)
-            log_warn("dropped a malformed message from %s (%" PRIu64 " so far)", who, self->malformed);
+        if (guard_count(self->guard, BAD_MALFORMED) == 0)
+            log_warn("dropped a malformed message from %s (more are counted in the summary lines)", who);
         /* A HELLO we cannot read gets an answer, so that its sender knows why. */
-        if (!w && count == 2 && body_len >= 4 && memcmp(body, "HY", 2) == 0 && body[3] == HY_HELLO) {
+        if (!w && ours && body[3] == HY_HELLO && guard_tell_stranger(self->guard, id, id_len)) {
             hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_REFUSED,
                             .name = "malformed HELLO (name must be 1-255 printable ASCII characters)"};
             hy_send(self->router, id, id_len, &bye);
         }
-        s_offence(self, id, id_len, fd, who);
+        s_offence(self, id, id_len, part, BAD_MALFORMED, who);
     } else if (msg.command == HY_HELLO) {
-        const char *key = zmq_msg_gets(&parts[1], "User-Id");
+        const char *key = zmq_msg_gets(part, "User-Id");
         s_on_hello(self, id, id_len, w, &msg, key);
     } else if (!w) {
-        /* Not (or no longer) on the roster: it must introduce itself again. */
-        if (msg.command != HY_GOODBYE) {
-            hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_UNKNOWN, .name = "unknown worker: say HELLO"};
-            hy_send(self->router, id, id_len, &bye);
-        }
+        s_offence(self, id, id_len, part, BAD_UNEXPECTED, who);   /* a stranger's GOODBYE, or a manager's command */
     } else {
         w->expiry = zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
         switch (msg.command) {
         case HY_HEARTBEAT: break;
-        case HY_RESULT: s_on_results(self, w, &msg, fd); break;
+        case HY_RESULT: s_on_results(self, w, &msg, part); break;
         case HY_GOODBYE: {
             char why[300];
             snprintf(why, sizeof why, "said goodbye: %s: %.*s", hy_bye_name(msg.code), (int) msg.name_len, msg.name);
@@ -738,11 +766,12 @@ static void s_on_message(cluster_t *self)
             break;
         }
         default:
-            self->malformed++;
-            log_warn("dropped unexpected %s from worker %s", hy_command_name(msg.command), w->name);
-            s_offence(self, w->id, w->id_len, fd, who);
+            if (guard_count(self->guard, BAD_UNEXPECTED) == 0)
+                log_warn("dropped unexpected %s from worker %s", hy_command_name(msg.command), w->name);
+            s_offence(self, w->id, w->id_len, part, BAD_UNEXPECTED, who);
         }
     }
+done:
     zmq_msg_close(&parts[0]);
     zmq_msg_close(&parts[1]);
 }
@@ -818,6 +847,7 @@ static void s_on_tick(cluster_t *self)
         }
         self->next_heartbeat = now + self->config.heartbeat_ms;
     }
+    guard_tick(self->guard, false);
     local_supervise(self->local, s_local_exited, self);
     if (self->local && local_gave_up(self->local) && !self->config.bind && roster_alive(self->roster) == 0)
         s_fail(self, "all local workers exited and keep exiting");
@@ -929,6 +959,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->config = *config;
     self->session = s_random64();
     self->roster = roster_new();
+    self->guard = guard_new();
     self->router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(self->router);
     err[0] = '\0';
@@ -999,6 +1030,7 @@ void cluster_destroy(cluster_t **self_p)
     if (self->ipc_dir[0])
         nftw(self->ipc_dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     roster_destroy(&self->roster);
+    guard_destroy(&self->guard);
     free(self);
     *self_p = NULL;
 }
@@ -1023,6 +1055,15 @@ static void s_replay(void *arg, uint64_t unit, const uint8_t *data, size_t len)
     self->resumed++;
 }
 
+/* Bad messages so far, but for unsolicited results (counted by the job). */
+static uint64_t s_bad_messages(const cluster_t *self)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < BAD_KINDS; k++)
+        n += k == BAD_UNSOLICITED ? 0 : guard_count(self->guard, (bad_kind_t) k);
+    return n;
+}
+
 /* Fills the report of the job that just ended. */
 static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double cpu0)
 {
@@ -1038,6 +1079,7 @@ static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double c
     report->rejected = self->rejected;
     report->failed = self->failed;
     report->unsolicited = self->unsolicited;
+    report->malformed = s_bad_messages(self) - self->bad0;
     report->verified = self->verify ? verify_verified(self->verify) : 0;
     report->mismatches = self->verify ? verify_mismatches(self->verify) : 0;
     report->restarts = local_restarts(self->local) - self->restarts0;
@@ -1077,6 +1119,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->waiting[0] = '\0';
     self->rejected = self->failed = self->unsolicited = self->stale = 0;
     self->restarts0 = local_restarts(self->local);
+    self->bad0 = s_bad_messages(self);
     self->straggler_after = STRAGGLER_FACTOR * self->config.straggler_ms;
     if (!self->run)
         s_fail(self, "not enough memory for the unit table");
@@ -1099,7 +1142,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         w->job_sent = w->stalled = w->excluded = false;
         w->excluded_why[0] = '\0';
         w->slot = -1;
-        w->done = w->failed = 0;
+        w->done = w->failed = w->unsolicited = 0;
         w->inflight_count = 0;
         w->cancelled_count = 0;
     }
@@ -1136,6 +1179,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     zpoller_destroy(&poller);
     if (self->config.progress)
         log_status(NULL);
+    guard_tick(self->guard, true);
     journal_close(&self->journal);
     /* Whatever workers still hold of this job is no longer needed. */
     hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id};

@@ -24,6 +24,7 @@ typedef struct {
     uint64_t resumed;          /* units replayed from the journal */
     uint64_t failed;           /* failed results (the unit went to another worker) */
     uint64_t unsolicited;      /* results dropped: not in flight on their sender, or another job's */
+    uint64_t malformed;        /* other bad messages dropped: malformed, other version, unexpected, banned */
     uint64_t verified;         /* units accepted after two workers agreed */
     uint64_t mismatches;       /* units whose answers disagreed */
     uint64_t restarts;         /* local worker processes restarted */

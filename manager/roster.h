@@ -40,6 +40,7 @@ typedef struct {
     int slot;                 /* static slot, or -1 */
     uint64_t done;            /* units of the current job whose accepted result came from it */
     uint64_t failed;          /* units of the current job it failed */
+    uint64_t unsolicited;     /* results it sent for units it did not hold (current job) */
 } worker_t;
 
 typedef struct roster_t roster_t;
