@@ -117,6 +117,12 @@ int main(int argc, char **argv)
                         " (hyades-manager --help for more)\n", err);
         return 2;
     }
+    /* ZeroMQ binds addresses, not host names: localhost means loopback. */
+    char bind_local[512];
+    if (bind && strncmp(bind, "tcp://localhost:", 16) == 0) {
+        snprintf(bind_local, sizeof bind_local, "tcp://127.0.0.1:%s", bind + 16);
+        bind = bind_local;
+    }
     if (local < 0)
         local = bind ? 0 : cores;
     if (min_workers == 0)
@@ -209,7 +215,8 @@ int main(int argc, char **argv)
     int json_errno = 0;   /* the first error writing it */
     int status = json && !json_file ? 1 : 0;
     size_t failed = 0;
-    for (size_t i = 0; i < batch->count && signals_count() == 0; i++) {
+    size_t ran = 0;
+    for (size_t i = 0; i < batch->count && signals_count() == 0; i++, ran++) {
         const job_kind_t *kind;
         job_plan_t plan;
         const char *path;
@@ -243,10 +250,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(json_errno));
         status = 1;
     }
-    int interrupted = signals_count() > 0;
-    if (batch_path && (failed || interrupted))
-        fprintf(stderr, "hyades-manager: batch %s: %zu of %zu jobs failed%s\n", batch_path, failed, batch->count,
-                interrupted ? " (interrupted)" : "");
+    /* A signal that came while the last output was being written did not cut
+       anything short: that job is done. Jobs of a batch not run are. */
+    bool cut = ran < batch->count;
+    if (batch_path && (failed || cut))
+        fprintf(stderr, "hyades-manager: batch %s: %zu of %zu jobs failed%s\n", batch_path, failed + (batch->count - ran),
+                batch->count, cut ? " (interrupted)" : "");
     batch_destroy(&loaded);
-    return failed || interrupted ? 1 : status;
+    return failed || cut ? 1 : status;
 }

@@ -338,3 +338,130 @@ Test(edges, a_journal_that_is_not_a_regular_file_is_refused_up_front)
     }
     free(fifo), free(log);
 }
+
+/* ------------------------------------------------------------ signals */
+
+#include <dirent.h>
+
+/* Whether dir holds a file whose name starts with prefix. */
+static bool s_has_file(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && (e = readdir(d)) && !found)
+        found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The private directory of a manager's local workers, from a child's command line. */
+static bool s_private_dir(pid_t manager, char *dir, size_t len)
+{
+    pid_t kids[8];
+    size_t n = t_children(manager, kids, 8);
+    for (size_t i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) kids[i]);
+        size_t size;
+        char *cmd = t_read_file(path, &size);
+        for (size_t at = 0; cmd && at < size; at += strlen(cmd + at) + 1)
+            if (strncmp(cmd + at, "ipc://", 6) == 0) {
+                snprintf(dir, len, "%s", cmd + at + 6);
+                char *slash = strrchr(dir, '/');
+                if (slash)
+                    *slash = '\0';
+                free(cmd);
+                return true;
+            }
+        free(cmd);
+    }
+    return false;
+}
+
+Test(edges, a_closed_stdout_does_not_stop_the_work)
+{
+    char *out = t_path(t_dir, "p.png"), *log = t_path(t_dir, "m.log");
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    close(fds[0]);   /* as `| head -c1` after its first byte */
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        int err = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(err, STDERR_FILENO);
+        execl(t_bin("hyades-manager"), "hyades-manager", "--local", "2", "mandelbrot", "--width", "60", "--height",
+              "40", "-o", out, (char *) NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    cr_assert_eq(t_wait(pid, 30000), 0, "a closed stdout failed the job");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h);
+    cr_assert(png && w == 60 && h == 40);
+    free(png), free(out), free(log);
+}
+
+Test(edges, sighup_stops_the_manager_cleanly_and_its_private_directory_goes)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "never.png"), dir[256];
+    char *args[] = {"--local", "2", "mandelbrot", "--max-iter", "2000000", "-o", out, NULL};
+    pid_t manager = t_manager(args, log, NULL, NULL, 0);
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    cr_assert(s_private_dir(manager, dir, sizeof dir), "no local worker found");
+    cr_assert_eq(access(dir, F_OK), 0);
+    kill(manager, SIGHUP);
+    cr_assert_eq(t_wait(manager, 10000), 1, "SIGHUP did not stop the manager in order");
+    cr_assert(t_file_contains(log, "interrupted"));
+    cr_assert_neq(access(dir, F_OK), 0, "the private directory %s was left behind", dir);
+    cr_assert_neq(access(out, F_OK), 0);
+    free(log), free(out);
+}
+
+Test(edges, sigint_during_the_final_write_completes_it)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "big.png");
+    char *args[] = {"--local", "2", "mandelbrot", "--width", "12000", "--height", "8000", "--max-iter", "1",
+                    "--columns-per-unit", "1000", "-o", out, NULL};
+    pid_t manager = t_manager(args, log, NULL, NULL, 0);
+    int waited = 0;
+    while (!s_has_file(t_dir, ".big.png.") && waited++ < 3000)
+        usleep(5000);
+    cr_assert(s_has_file(t_dir, ".big.png."), "the output's temporary never appeared");
+    kill(manager, SIGINT);
+    cr_assert_eq(t_wait(manager, 60000), 0, "an interrupted final write did not complete with exit 0");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h);
+    cr_assert(png && w == 12000 && h == 8000, "the output is not whole");
+    cr_assert_not(s_has_file(t_dir, ".big.png."), "the temporary was left behind");
+    free(png), free(log), free(out);
+}
+
+Test(edges, localhost_is_bound_as_loopback)
+{
+    char endpoint[256];
+    char *log = t_path(t_dir, "m.log");
+    char *args[] = {"--bind", "tcp://localhost:0", "--local", "1", "noop", "--units", "3", NULL};
+    pid_t manager = t_manager(args, log, NULL, endpoint, sizeof endpoint);
+    cr_assert(strncmp(endpoint, "tcp://127.0.0.1:", 16) == 0, "bound %s", endpoint);
+    cr_assert_eq(t_wait(manager, 20000), 0);
+    free(log);
+}
+
+Test(edges, json_with_odd_bytes_in_a_path_stays_valid)
+{
+    char *dir = t_path(t_dir, "caf\xe9\x01");
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    char *out = t_path(dir, "o.png"), *json = t_path(t_dir, "j.json"), *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--json", json, "mandelbrot", "--width", "20",
+                    "--height", "10", "-o", out, NULL};
+    cr_assert_eq(t_run(argv, log, 20000), 0);
+    char *text = t_read_file(json, NULL);
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        cr_assert(*c >= 0x20 || *c == '\n', "a control byte in the JSON");
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        cr_assert(*c < 0x80, "a byte that is not UTF-8 in the JSON");
+    cr_assert(strstr(text, "caf\\u00e9\\u0001"), "%s", text);
+    free(text), free(dir), free(out), free(json), free(log);
+}
