@@ -25,15 +25,21 @@ typedef struct {
     hy_msg_t msg;
 } fake_t;
 
-static fake_t *s_fake_new(void)
+/* A fake manager whose socket holds at most rcvhwm incoming messages per
+   worker (0: the usual). */
+static fake_t *s_fake_new_hwm(int rcvhwm)
 {
     fake_t *f = calloc(1, sizeof *f);
     snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/m.sock", t_dir);
     f->router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(f->router);
+    if (rcvhwm)
+        zsock_set_rcvhwm(f->router, rcvhwm);   /* before the bind, which copies it */
     cr_assert_eq(zsock_bind(f->router, "%s", f->endpoint), 0);
     return f;
 }
+
+static fake_t *s_fake_new(void) { return s_fake_new_hwm(0); }
 
 static void s_fake_destroy(fake_t **f_p)
 {
@@ -218,19 +224,47 @@ Test(session, every_unit_comes_back_once_in_batches)
     s_fake_welcome(f, s_session, 10000);
     enum { UNITS = 5000 };
     s_fake_noop_job(f, 1, UNITS, 0);
-    for (uint64_t first = 0; first < UNITS; first += 1000)
-        s_fake_units(f, 1, first, 1000);
     int *status = s_status_table(UNITS);
     size_t got = 0, messages = 0;
-    while (got < UNITS) {
-        s_fake_expect(f, HY_RESULT, 5000);
-        got += s_results(f, 1, status, UNITS);
-        messages++;
+    /* A thousand at a time, within what a worker queues. */
+    for (uint64_t first = 0; first < UNITS; first += 1000) {
+        s_fake_units(f, 1, first, 1000);
+        while (got < first + 1000) {
+            s_fake_expect(f, HY_RESULT, 5000);
+            got += s_results(f, 1, status, UNITS);
+            messages++;
+        }
     }
     for (size_t u = 0; u < UNITS; u++)
         cr_assert_eq(status[u], HY_RESULT_OK);
     cr_log_info("%d results in %zu RESULT messages", UNITS, messages);
     cr_assert_lt(messages, UNITS / 2, "%zu messages for %d results: no batching", messages, UNITS);
+    cr_assert_eq(t_stop(w), 0);
+    free(status);
+    s_fake_destroy(&f);
+}
+
+Test(session, units_beyond_the_queue_bound_are_given_back)
+{
+    fake_t *f = s_fake_new();
+    pid_t w = s_worker(f, "1", NULL, NULL);
+    s_fake_welcome(f, s_session, 10000);
+    enum { UNITS = 3000 };
+    s_fake_noop_job(f, 1, UNITS, 0);
+    for (uint64_t first = 0; first < UNITS; first += 1000)
+        s_fake_units(f, 1, first, 1000);
+    int *status = s_status_table(UNITS);
+    size_t got = 0, ok = 0, back = 0;
+    while (got < UNITS) {
+        s_fake_expect(f, HY_RESULT, 5000);
+        got += s_results(f, 1, status, UNITS);
+    }
+    for (size_t u = 0; u < UNITS; u++) {
+        ok += status[u] == HY_RESULT_OK;
+        back += status[u] == HY_RESULT_RETURNED;
+    }
+    cr_assert_eq(ok + back, UNITS);
+    cr_assert_geq(back, UNITS / 3, "%zu of %d units taken at once: no bound", ok, UNITS);
     cr_assert_eq(t_stop(w), 0);
     free(status);
     s_fake_destroy(&f);
@@ -530,4 +564,47 @@ Test(session, refused_and_banned_workers_say_why_and_wait)
         free(log);
         s_fake_destroy(&f);
     }
+}
+
+/* Resident memory of pid in KiB, or -1. */
+static long s_rss_kib(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    char *text = t_read_file(path, NULL);
+    const char *at = text ? strstr(text, "VmRSS:") : NULL;
+    long kib = at ? strtol(at + 6, NULL, 10) : -1;
+    free(text);
+    return kib;
+}
+
+Test(session, a_manager_that_reads_nothing_cannot_swell_a_worker)
+{
+    /* It sends units of large columns again and again and never reads a
+       result: the worker's memory must stay bounded. */
+    fake_t *f = s_fake_new_hwm(2);   /* so that nothing piles up on our side either */
+    char *wlog = t_path(t_dir, "w.log");
+    pid_t w = s_worker(f, "2", NULL, wlog);
+    s_fake_welcome(f, s_session, 10000);
+    char *argv[] = {"mandelbrot", "--width", "2000", "--height", "100000", "--max-iter", "1", NULL};
+    const job_kind_t *kind = job_find("mandelbrot", 10);
+    job_plan_t plan = {0};
+    char err[256];
+    cr_assert_eq(kind->plan(7, argv, &plan, stdout, err, sizeof err), JOB_OK, "%s", err);
+    s_fake_send(f, (hy_msg_t) {.command = HY_JOB, .job = 4, .name = "mandelbrot", .data = plan.params,
+                               .data_len = plan.params_len});
+    job_plan_clear(kind, &plan);
+    long peak = 0;
+    for (int round = 0; round < 30; round++) {   /* 30,000 units of 100 kB: 3 GB if nothing held it back */
+        s_fake_units(f, 4, (uint64_t) (round % 2) * 1000, 1000);
+        zclock_sleep(100);
+        long rss = s_rss_kib(w);
+        peak = rss > peak ? rss : peak;
+    }
+    cr_assert_gt(peak, 0);
+    cr_assert_lt(peak, 256 * 1024, "the worker grew to %ld KiB", peak);
+    cr_assert_eq(t_stop(w), 0);
+    cr_log_info("worker peak RSS %ld KiB", peak);
+    free(wlog);
+    s_fake_destroy(&f);
 }

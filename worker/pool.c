@@ -99,7 +99,8 @@ struct pool_t {
     pthread_cond_t gone;     /* a thread left its loop (CLOCK_MONOTONIC) */
     task_t *head, *tail;     /* queued tasks */
     size_t queued;
-    results_t done;          /* finished, not yet taken */
+    results_t done;          /* finished, not yet taken (at most done_max: then threads wait) */
+    size_t done_max;
     thread_t *threads;
     size_t count;
     size_t alive;            /* threads still in their loop */
@@ -209,7 +210,9 @@ static void *s_thread(void *arg)
     pool_t *pool = t->pool;
     pthread_mutex_lock(&pool->mutex);
     while (true) {
-        while (!pool->stopping && !pool->head)
+        /* Results the session does not take (its manager does not read
+           them) hold the threads back: memory stays bounded. */
+        while (!pool->stopping && (!pool->head || pool->done.count >= pool->done_max))
             pthread_cond_wait(&pool->work, &pool->mutex);
         if (pool->stopping)
             break;
@@ -261,6 +264,7 @@ pool_t *pool_new(size_t threads, const failpoints_t *failpoints)
     pthread_cond_init(&self->gone, &attr);
     pthread_condattr_destroy(&attr);
     self->failpoints = failpoints;
+    self->done_max = 2 * threads > POOL_DONE_MIN ? 2 * threads : POOL_DONE_MIN;
     self->signal_in = zsock_new_pair(NULL);
     self->signal_out = zsock_new_pair(NULL);
     assert(self->signal_in && self->signal_out);
@@ -364,6 +368,8 @@ size_t pool_take(pool_t *self, pool_result_t **results)
     while (zmq_recv(zsock_resolve(self->signal_in), &byte, 1, ZMQ_DONTWAIT) >= 0)
         ;
     size_t n = s_results_give(&self->done, results);
+    if (n)
+        pthread_cond_broadcast(&self->work);   /* room again for threads held back */
     pthread_mutex_unlock(&self->mutex);
     return n;
 }

@@ -57,6 +57,10 @@ void pool_results_free(pool_result_t **results_p, size_t count);
 /* Starts threads compute threads (they inherit the caller's signal mask),
    which apply failpoints (not copied: it must outlive the pool). */
 pool_t *pool_new(size_t threads, const failpoints_t *failpoints);
+
+/* Finished results waiting to be taken beyond which the threads stop
+   starting units: max(2 x threads, POOL_DONE_MIN). */
+#define POOL_DONE_MIN 8
 /* Cancels every unit, waits for the threads and frees the pool; sets *self_p
    to NULL; harmless on NULL. */
 void pool_destroy(pool_t **self_p);

@@ -24,6 +24,9 @@
 #define HASTE_JOIN_MS    250     /* the same after a second signal, or when not joined */
 #define STOP_LINGER_MS   500     /* for the last results and GOODBYE to leave */
 #define POLL_MAX_MS      250     /* a signal that lands just before the poll waits at most this */
+#define SEND_HWM         4       /* messages queued to the manager at most; then results wait here */
+#define QUEUE_PER_THREAD 16      /* units queued per thread at most; more are given back (RETURNED) */
+#define QUEUE_MIN        1024
 
 typedef struct {
     const session_config_t *config;
@@ -48,6 +51,8 @@ typedef struct {
     int64_t stop_at;          /* when */
     uint64_t malformed;       /* messages dropped */
     uint64_t sent;            /* results sent, computed or failed */
+    pool_result_t *out;       /* results taken from the pool, not all sent yet (the socket was full) */
+    size_t out_count, out_next;
     uint64_t returned;        /* units given back */
 } self_t;
 
@@ -100,49 +105,81 @@ static void s_send_job_results(self_t *self, uint64_t job, const hy_result_t *it
     }
 }
 
-/* Sends results (from the pool: of any jobs, any statuses) grouped by job,
-   dropping those whose job is no longer the one cached under its id. */
-static void s_send_results(self_t *self, const pool_result_t *results, size_t n)
+/* Sends what is waiting in self->out, from out_next on, in as few RESULT
+   messages as the limits allow; results whose job is no longer the one
+   cached under its id are dropped. Stops when the socket is full (the rest
+   waits for room). Returns true when everything went. */
+static bool s_flush(self_t *self)
 {
-    if (n == 0 || !self->joined)
-        return;
-    hy_result_t *items = malloc(n * sizeof *items);
-    bool *done = calloc(n, sizeof *done);
-    for (size_t i = 0; i < n; i++) {
-        if (done[i])
-            continue;
-        pool_job_t *job = results[i].job;
-        bool current = s_job_find(self, pool_job_id(job)) == job;
-        size_t count = 0;
-        for (size_t j = i; j < n; j++) {
-            if (done[j] || results[j].job != job)
-                continue;
-            done[j] = true;
-            const pool_result_t *r = &results[j];
-            if (!current)
-                continue;
-            if (r->status == HY_RESULT_FAILED)
-                log_warn("unit %" PRIu64 " of job %" PRIu64 " failed: %.*s", r->unit, pool_job_id(job),
-                         (int) r->len, (const char *) r->data);
-            items[count++] = (hy_result_t) {.unit = r->unit, .status = r->status, .data = r->data, .len = r->len};
-            if (r->status == HY_RESULT_RETURNED)
-                self->returned++;
-            else
-                self->sent++;
+    hy_result_t items[HY_MAX_BATCH];
+    while (self->out_next < self->out_count) {
+        if (!self->dealer || !self->joined) {   /* nobody to send to: they are cancelled there */
+            self->out_next = self->out_count;
+            break;
         }
-        s_send_job_results(self, pool_job_id(job), items, count);
+        /* A batch: consecutive results of one job, within the limits. */
+        pool_job_t *job = self->out[self->out_next].job;
+        bool current = s_job_find(self, pool_job_id(job)) == job;
+        size_t end = self->out_next, count = 0, payload = 0;
+        while (end < self->out_count && self->out[end].job == job && count < HY_MAX_BATCH
+               && (count == 0 || payload + self->out[end].len <= HY_MAX_PAYLOAD)) {
+            const pool_result_t *r = &self->out[end++];
+            payload += r->len;
+            items[count++] = (hy_result_t) {.unit = r->unit, .status = r->status, .data = r->data, .len = r->len};
+        }
+        if (current) {
+            hy_msg_t msg = {.command = HY_RESULT, .job = pool_job_id(job), .result_count = count, .results = items};
+            if (hy_send(self->dealer, NULL, 0, &msg) < 0)
+                return false;   /* full: the manager is not reading; try again when there is room */
+            self->next_heartbeat = zclock_mono() + s_heartbeat_ivl(self);
+            for (size_t i = 0; i < count; i++) {
+                if (items[i].status == HY_RESULT_FAILED)
+                    log_warn("unit %" PRIu64 " of job %" PRIu64 " failed: %.*s", items[i].unit, pool_job_id(job),
+                             (int) items[i].len, (const char *) items[i].data);
+                if (items[i].status == HY_RESULT_RETURNED)
+                    self->returned++;
+                else
+                    self->sent++;
+            }
+        }
+        self->out_next = end;
     }
-    free(done);
-    free(items);
+    pool_results_free(&self->out, self->out_count);
+    self->out_count = self->out_next = 0;
+    return true;
 }
 
-/* Sends what the pool finished. */
+/* Queues results (from the pool, owned: taken over) behind those waiting
+   and sends what the socket takes. */
+static void s_send_results(self_t *self, pool_result_t *results, size_t n)
+{
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < self->out_next; i++) {   /* those already sent */
+        free(self->out[i].data);
+        pool_job_unref(&self->out[i].job);
+    }
+    size_t left = self->out_count - self->out_next;
+    pool_result_t *all = malloc((left + n) * sizeof *all);
+    if (left)
+        memcpy(all, self->out + self->out_next, left * sizeof *all);
+    memcpy(all + left, results, n * sizeof *all);
+    free(self->out);
+    free(results);
+    self->out = all;
+    self->out_count = left + n;
+    self->out_next = 0;
+    s_flush(self);
+}
+
+/* Takes what the pool finished, unless results still wait for room. */
 static void s_on_pool(self_t *self)
 {
+    if (self->out_next < self->out_count && !s_flush(self))
+        return;
     pool_result_t *results;
     size_t n = pool_take(self->pool, &results);
     s_send_results(self, results, n);
-    pool_results_free(&results, n);
 }
 
 /* Units of msg answered without computing: status and reason for all. */
@@ -168,6 +205,7 @@ static void s_connect(self_t *self)
     self->announced = true;
     self->dealer = zsock_new(ZMQ_DEALER);
     hy_socket_setup(self->dealer);
+    zsock_set_sndhwm(self->dealer, SEND_HWM);
     if (config->cert) {
         curve_client_setup(self->dealer, config->cert, config->manager_key);
         self->monitor = curve_monitor_new(self->dealer);
@@ -194,6 +232,8 @@ static void s_connect(self_t *self)
 static void s_disconnect(self_t *self, int64_t delay)
 {
     pool_cancel_all(self->pool, NULL);
+    pool_results_free(&self->out, self->out_count);   /* the manager hands them out again */
+    self->out_count = self->out_next = 0;
     zsock_destroy(&self->dealer);
     zsock_destroy(&self->monitor);
     self->joined = false;
@@ -277,9 +317,26 @@ static void s_on_units(self_t *self, const hy_msg_t *msg)
         s_answer_units(self, msg, HY_RESULT_RETURNED, NULL);
     else if (!job)
         s_answer_units(self, msg, HY_RESULT_FAILED, "unknown job");
-    else
-        for (size_t i = 0; i < msg->unit_count; i++)
-            pool_submit(self->pool, job, hy_unit_at(msg, i));
+    else {
+        /* An honest manager sends at most 3 units a thread; more are given
+           back rather than queued without bound. */
+        size_t queued, limit = (size_t) self->config->threads * QUEUE_PER_THREAD;
+        pool_running(self->pool, NULL, &queued);
+        limit = limit > QUEUE_MIN ? limit : QUEUE_MIN;
+        hy_result_t back[HY_MAX_BATCH];
+        size_t n = 0;
+        for (size_t i = 0; i < msg->unit_count; i++) {
+            if (queued++ < limit)
+                pool_submit(self->pool, job, hy_unit_at(msg, i));
+            else
+                back[n++] = (hy_result_t) {.unit = hy_unit_at(msg, i), .status = HY_RESULT_RETURNED};
+        }
+        if (n) {
+            log_warn("the manager sent more units than this worker queues (%zu); %zu given back", limit, n);
+            s_send_job_results(self, msg->job, back, n);
+            self->returned += n;
+        }
+    }
 }
 
 static void s_on_cancel(self_t *self, const hy_msg_t *msg)
@@ -433,7 +490,6 @@ static void s_begin_stop(self_t *self)
     pool_result_t *back;
     size_t n = pool_take_queued(self->pool, &back);
     s_send_results(self, back, n);
-    pool_results_free(&back, n);
     size_t running = pool_running(self->pool, NULL, NULL);
     log_info("stopping: %zu queued units given back; %zu running get %d ms to finish", n, running,
              STOP_GRACE_MS);
@@ -461,7 +517,6 @@ static void s_end_stop(self_t *self)
     if (n)
         log_info("stopping: %zu running units cancelled and given back", n);
     s_send_results(self, back, n);
-    pool_results_free(&back, n);
     hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_STOPPING, .name = "worker stopping"};
     s_send(self, &bye);
     zsock_set_linger(self->dealer, STOP_LINGER_MS);   /* they may leave after the close */
@@ -498,10 +553,14 @@ int session_run(const session_config_t *config)
             s_begin_stop(&self);
         if (self.stopping && s_stop_due(&self))
             break;
-        zmq_pollitem_t items[3] = {{zsock_resolve(pool_signal(self.pool)), 0, ZMQ_POLLIN, 0}};
+        /* Results waiting for room in the socket: wait for room, not for
+           more results. */
+        bool waiting = self.out_next < self.out_count && self.dealer;
+        zmq_pollitem_t items[3] = {{zsock_resolve(pool_signal(self.pool)), 0, waiting ? 0 : ZMQ_POLLIN, 0}};
         int count = 1;
         if (self.dealer)
-            items[count++] = (zmq_pollitem_t) {zsock_resolve(self.dealer), 0, ZMQ_POLLIN, 0};
+            items[count++] = (zmq_pollitem_t) {zsock_resolve(self.dealer), 0,
+                                               (short) (ZMQ_POLLIN | (waiting ? ZMQ_POLLOUT : 0)), 0};
         if (self.dealer && self.monitor)
             items[count++] = (zmq_pollitem_t) {zsock_resolve(self.monitor), 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(items, count, s_next_timer(&self));
@@ -509,7 +568,7 @@ int session_run(const session_config_t *config)
             log_error("poll failed: %s", zmq_strerror(zmq_errno()));
             break;
         }
-        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+        if (rc > 0 && ((items[0].revents & ZMQ_POLLIN) || (waiting && (items[1].revents & ZMQ_POLLOUT))))
             s_on_pool(&self);
         if (rc > 0 && count == 3 && (items[2].revents & ZMQ_POLLIN))
             s_on_handshake(&self);
@@ -529,6 +588,7 @@ int session_run(const session_config_t *config)
         join_ms = left > 0 ? left : 0;
     }
     log_info("stopped: %" PRIu64 " results sent, %" PRIu64 " units given back", self.sent, self.returned);
+    pool_results_free(&self.out, self.out_count);
     zsock_destroy(&self.dealer);
     zsock_destroy(&self.monitor);
     s_forget_jobs(&self);
