@@ -17,6 +17,7 @@ struct reorder_t {
     slot_t *slots;
     size_t cap;      /* a power of two */
     size_t held;
+    size_t held_bytes;   /* payload bytes of the results held */
     reorder_emit_fn *emit;
     void *arg;
 };
@@ -78,6 +79,7 @@ int reorder_put(reorder_t *self, uint64_t unit, const uint8_t *data, size_t len)
             free(s->data);
             s->data = NULL;
             self->held--;
+            self->held_bytes -= s->len;
             if (rc < 0)
                 return -1;
             self->next++;
@@ -92,8 +94,10 @@ int reorder_put(reorder_t *self, uint64_t unit, const uint8_t *data, size_t len)
         memcpy(s->data, data, len);
     s->len = len;
     self->held++;
+    self->held_bytes += len;
     return 0;
 }
 
 uint64_t reorder_next(const reorder_t *self) { return self->next; }
 size_t reorder_held(const reorder_t *self) { return self->held; }
+size_t reorder_memory(const reorder_t *self) { return self->held_bytes + self->cap * sizeof(slot_t); }

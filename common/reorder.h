@@ -25,5 +25,7 @@ int reorder_put(reorder_t *self, uint64_t unit, const uint8_t *data, size_t len)
 uint64_t reorder_next(const reorder_t *self);
 /* Results held, waiting for an earlier one. */
 size_t reorder_held(const reorder_t *self);
+/* Bytes it takes: the results held and its table of slots. */
+size_t reorder_memory(const reorder_t *self);
 
 #endif

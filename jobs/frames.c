@@ -311,6 +311,12 @@ static int s_finish(void *self, const char *output, FILE *out, char *err, size_t
     return 0;
 }
 
+static size_t s_held(void *self)
+{
+    state_t *state = self;
+    return state->reorder ? reorder_memory(state->reorder) : 0;
+}
+
 static void s_destroy(void *self)
 {
     state_t *state = self;
@@ -395,6 +401,7 @@ const job_kind_t frames_job = {
     .compute = s_compute,
     .begin = s_begin,
     .accept = s_accept,
+    .held = s_held,
     .finish = s_finish,
     .destroy = s_destroy,
 };

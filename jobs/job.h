@@ -68,6 +68,11 @@ typedef struct job_kind {
        then stops at once). */
     int (*accept)(void *state, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen);
 
+    /* Manager, optional (NULL): bytes held for results that arrived ahead
+       of an earlier unit (an output written in order). The manager hands
+       out no further units while it is above HOLD_MAX_BYTES. */
+    size_t (*held)(void *state);
+
     /* Manager: all units accepted; writes the output file and prints the
        job's one-line result to out. Returns 0, or -1 with reason in err. */
     int (*finish)(void *state, const char *output, FILE *out, char *err, size_t errlen);

@@ -68,6 +68,7 @@ struct cluster_t {
     uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
     char waiting[200];         /* why the job waits, for the progress line, or "" */
+    bool throttled;            /* too much output waits for a late unit */
     int64_t started_ms;
     int64_t next_progress;     /* when to redraw the progress line */
     journal_t *journal;        /* NULL without --journal */
@@ -185,6 +186,44 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
     return false;
 }
 
+/* Whether w holds unit u. */
+static bool s_holds(const worker_t *w, uint64_t u)
+{
+    for (size_t i = 0; i < w->inflight_count; i++)
+        if (w->inflight[i].unit == u)
+            return true;
+    return false;
+}
+
+/* The output is written in order and too much waits for a late unit: the
+   only unit handed out is that one, to its first taker if it is pending,
+   else as a copy to one other worker. Returns true while throttled. */
+static bool s_throttled(cluster_t *self, worker_t *w, uint64_t *unit, size_t *n)
+{
+    if (!self->kind->held || self->kind->held(self->plan->state) <= HOLD_MAX_BYTES)
+        return false;
+    uint64_t u = self->run->low;
+    if (!self->throttled) {
+        self->throttled = true;
+        log_warn("%zu MiB of results wait for unit %" PRIu64 ": no further units until it is done",
+                 self->kind->held(self->plan->state) >> 20, u);
+    }
+    *n = 0;
+    if (u >= self->run->total || !s_eligible(self, w, u) || s_holds(w, u))
+        return true;
+    if (self->run->state[u] == UNIT_PENDING) {
+        *unit = u;
+        *n = 1;
+    } else if (self->run->state[u] == UNIT_INFLIGHT && !self->run->copies[u]) {
+        self->run->copies[u]++;
+        self->run->speculative++;
+        log_info("unit %" PRIu64 " holds up the output: copied to worker %s", u, w->name);
+        *unit = u;
+        *n = 1;
+    }
+    return true;
+}
+
 static void s_dispatch(cluster_t *self, worker_t *w)
 {
     if (!self->sched || !s_capable(self, w) || w->stalled || self->failure[0] || w->inflight_count >= w->credit)
@@ -199,7 +238,12 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     uint64_t units[HY_MAX_BATCH], aside[ASIDE_MAX];
     size_t n = 0, skipped = 0, room = w->credit - w->inflight_count;
     uint64_t u;
-    while (slot != SIZE_MAX && n < room && n < HY_MAX_BATCH && skipped < ASIDE_MAX
+    bool throttled = s_throttled(self, w, &units[0], &n);
+    if (!throttled && self->throttled) {
+        self->throttled = false;
+        log_info("the late unit is done: handing out units again");
+    }
+    while (!throttled && slot != SIZE_MAX && n < room && n < HY_MAX_BATCH && skipped < ASIDE_MAX
            && scheduler_next(self->sched, slot, run_is_pending, self->run, &u)) {
         if (run_avoids(self->run, u, w->uid))
             aside[skipped++] = u;   /* w failed it or already answered it: for someone else */
@@ -208,7 +252,7 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
     for (size_t i = skipped; i-- > 0;)
         s_requeue(self, aside[i]);
-    if (n == 0 && s_find_straggler(self, w, &units[0]))
+    if (n == 0 && !throttled && s_find_straggler(self, w, &units[0]))
         n = 1;
     if (n == 0)
         return;
@@ -1117,6 +1161,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->verify = self->config.verify > 0 ? verify_new(self->config.verify, self->job_id) : NULL;
     self->failure[0] = '\0';
     self->waiting[0] = '\0';
+    self->throttled = false;
     self->rejected = self->failed = self->unsolicited = self->stale = 0;
     self->restarts0 = local_restarts(self->local);
     self->bad0 = s_bad_messages(self);

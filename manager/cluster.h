@@ -12,6 +12,7 @@
 #include "manager/scheduler.h"
 
 #define EXCLUDE_AFTER_FAILS 3  /* units a worker fails before it is excluded from the job */
+#define HOLD_MAX_BYTES (32u << 20)  /* results held ahead of a late unit before the manager waits for it */
 
 typedef struct {
     const char *bind;          /* endpoint for remote workers, or NULL */

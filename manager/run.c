@@ -95,6 +95,8 @@ bool run_completed(run_t *self, uint64_t unit)
     }
     self->state[unit] = UNIT_DONE;
     self->done++;
+    while (self->low < self->total && self->state[self->low] == UNIT_DONE)
+        self->low++;
     if (self->avoided[unit]) {
         zhashx_delete(self->avoid, KEY(unit));
         self->avoided[unit] = 0;

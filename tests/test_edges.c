@@ -465,3 +465,49 @@ Test(edges, json_with_odd_bytes_in_a_path_stays_valid)
     cr_assert(strstr(text, "caf\\u00e9\\u0001"), "%s", text);
     free(text), free(dir), free(out), free(json), free(log);
 }
+
+/* ------------------------------------------------------------ bounded memory */
+
+/* The peak resident memory (VmHWM) of pid in KiB, or -1. */
+static long s_peak_kib(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    char *text = t_read_file(path, NULL);
+    const char *at = text ? strstr(text, "VmHWM:") : NULL;
+    long kib = at ? strtol(at + 6, NULL, 10) : -1;
+    free(text);
+    return kib;
+}
+
+Test(edges, a_late_first_unit_does_not_make_the_manager_hold_the_whole_list, .timeout = 90)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "p.txt");
+    /* About 100 MB of primes; unit 0 is held by a worker that hangs in it. */
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "primes", "--to",
+                    "200000000", "--method", "sieve", "--range-size", "500000", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *hang[] = {"HYADES_FAILPOINTS=hang:0", NULL};
+    pid_t hung = t_worker(endpoint, "hung", wlog, NULL, hang);
+    cr_assert(t_wait_for(mlog, "worker hung joined", NULL, 0, 10000));
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    long peak = 0;
+    while (kill(manager, 0) == 0) {
+        long kib = s_peak_kib(manager);
+        if (kib < 0)
+            break;
+        peak = kib > peak ? kib : peak;
+        usleep(20000);
+    }
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
+    struct stat st;
+    cr_assert_eq(stat(out, &st), 0);
+    cr_log_info("primes list %lld bytes, manager peak %ld KiB", (long long) st.st_size, peak);
+    cr_assert_gt(st.st_size, 90 << 20, "the list is smaller than the test assumes");
+    cr_assert_lt(peak, 96 * 1024, "the manager held %ld KiB for a %lld-byte list", peak, (long long) st.st_size);
+    cr_assert(t_file_contains(mlog, "wait for unit 0"));
+    t_stop(hung);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog), free(out);
+}
