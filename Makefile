@@ -131,18 +131,22 @@ CHAOS_SECONDS ?= 300
 chaos: all
 	tests/chaos/chaos.sh --seconds $(CHAOS_SECONDS) --build $(abspath $(BUILD))
 
-# libFuzzer on the protocol decoder and the job parameter loaders, for
-# FUZZ_SECONDS (60); seeds in tests/fuzz/corpus, findings in build/fuzz.
+# libFuzzer on the protocol decoder and the job parameter loaders, and on
+# the journal reader, for FUZZ_SECONDS (60) each; seeds in tests/fuzz/corpus
+# and tests/fuzz/journal-corpus, findings in build/fuzz.
 FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off -g -O1 -fsanitize=fuzzer,address,undefined -I. $(PKG_CFLAGS)
 FUZZ_SRC := tests/fuzz/fuzz_protocol.c common/protocol.c common/log.c common/options.c common/image.c \
-            common/reorder.c $(JOBS_SRC)
+            common/outfile.c common/reorder.c $(JOBS_SRC)
 fuzz:
 	@command -v clang >/dev/null || sh deploy/install-deps.sh fuzz
-	@mkdir -p build/fuzz/corpus
-	clang -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-	  $(PKG_CFLAGS) $(FUZZ_SRC) -o build/fuzz/fuzz_protocol $(LIBS)
+	@mkdir -p build/fuzz/corpus build/fuzz/journal-corpus
+	clang $(FUZZ_FLAGS) $(FUZZ_SRC) -o build/fuzz/fuzz_protocol $(LIBS)
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_journal.c manager/journal.c common/log.c -o build/fuzz/fuzz_journal $(LIBS)
 	build/fuzz/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ \
 	  build/fuzz/corpus tests/fuzz/corpus
+	build/fuzz/fuzz_journal -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/journal- \
+	  build/fuzz/journal-corpus tests/fuzz/journal-corpus
 
 # The programs, the worker's systemd unit (pointing at BINDIR), an example of
 # its settings and the ssh launcher. The manager finds hyades-worker beside itself.
