@@ -892,6 +892,7 @@ static void s_on_tick(cluster_t *self)
         self->next_heartbeat = now + self->config.heartbeat_ms;
     }
     guard_tick(self->guard, false);
+    roster_prune(self->roster, true);   /* gone with nothing to report: freed at once */
     local_supervise(self->local, s_local_exited, self);
     if (self->local && local_gave_up(self->local) && !self->config.bind && roster_alive(self->roster) == 0)
         s_fail(self, "all local workers exited and keep exiting");
@@ -1181,7 +1182,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             log_info("resumed %" PRIu64 " of %" PRIu64 " units from the journal %s", self->resumed, plan->units,
                      self->config.journal);
     }
-    roster_prune(self->roster);   /* workers gone during the job before */
+    roster_prune(self->roster, false);   /* workers gone during the job before */
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         w->job_sent = w->stalled = w->excluded = false;

@@ -88,14 +88,16 @@ void roster_lose(roster_t *self, worker_t *w)
     w->alive = false;
 }
 
-void roster_prune(roster_t *self)
+void roster_prune(roster_t *self, bool idle_only)
 {
     size_t kept = 0;
     for (size_t i = 0; i < self->count; i++) {
-        if (self->workers[i]->alive)
-            self->workers[kept++] = self->workers[i];
+        worker_t *w = self->workers[i];
+        bool idle = w->done == 0 && w->failed == 0 && !w->excluded_why[0];
+        if (w->alive || (idle_only && !idle))
+            self->workers[kept++] = w;
         else
-            s_free(self->workers[i]);
+            s_free(w);
     }
     self->count = kept;
 }

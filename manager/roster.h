@@ -57,8 +57,9 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
 /* w is gone: it is no longer found by its routing id; it stays listed (for
    the summary) until roster_prune. */
 void roster_lose(roster_t *self, worker_t *w);
-/* Frees every worker that is gone. */
-void roster_prune(roster_t *self);
+/* Frees every worker that is gone; with idle_only, only those with nothing
+   to report (no unit done or failed, not excluded). */
+void roster_prune(roster_t *self, bool idle_only);
 /* Number of workers listed, and the i-th in order of arrival. */
 size_t roster_size(roster_t *self);
 worker_t *roster_at(roster_t *self, size_t i);
