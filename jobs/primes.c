@@ -328,26 +328,37 @@ static int s_begin(void *self, const char *output, char *err, size_t errlen)
     return state->out ? 0 : -1;
 }
 
-/* A unit's text: decimal numbers, one '\n' between them, count of them. */
-static bool s_valid_text(const uint8_t *text, size_t len, uint64_t count)
+/* A unit's text: count decimal numbers without leading zeros, one '\n'
+   between them, strictly ascending, all within [lo, hi]. (Whether they are
+   prime is for --verify to settle; this keeps the file's format whole.) */
+static bool s_valid_text(const uint8_t *text, size_t len, uint64_t count, uint64_t lo, uint64_t hi)
 {
     if (len == 0)
         return count == 0;
-    uint64_t lines = 1;
-    size_t digits = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == '\n') {
-            if (digits == 0)
-                return false;
-            lines++;
-            digits = 0;
-        } else if (text[i] >= '0' && text[i] <= '9' && digits < 20) {
-            digits++;
-        } else {
-            return false;
+    uint64_t lines = 0, prev = 0;
+    size_t i = 0;
+    while (i <= len) {
+        size_t start = i;
+        uint64_t v = 0;
+        while (i < len && text[i] >= '0' && text[i] <= '9') {
+            unsigned d = (unsigned) (text[i] - '0');
+            if (v > (UINT64_MAX - d) / 10)
+                return false;   /* beyond 2^64 */
+            v = v * 10 + d;
+            i++;
         }
+        size_t digits = i - start;
+        if (digits == 0 || (digits > 1 && text[start] == '0') || v < lo || v > hi || (lines > 0 && v <= prev))
+            return false;
+        prev = v;
+        lines++;
+        if (i == len)
+            break;
+        if (text[i] != '\n')
+            return false;
+        i++;
     }
-    return digits > 0 && lines == count;
+    return lines == count;
 }
 
 static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen)
@@ -365,7 +376,7 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     if (p->count_only) {
         if (!reader_done(&r))
             return -1;
-    } else if (!s_valid_text(data + 8, len - 8, count)) {
+    } else if (!s_valid_text(data + 8, len - 8, count, lo, hi)) {
         return -1;
     }
     state->count += count;

@@ -109,13 +109,13 @@ static void s_fail(cluster_t *self, const char *reason)
 /* Whether w may get units of the current job at all. */
 static bool s_capable(const cluster_t *self, const worker_t *w)
 {
-    return w->alive && !w->excluded && (w->kinds & self->kind_bit);
+    return w->alive && !w->ident->excluded && (w->kinds & self->kind_bit);
 }
 
 /* Whether w may get unit u now. */
 static bool s_eligible(const cluster_t *self, const worker_t *w, uint64_t u)
 {
-    return s_capable(self, w) && !run_avoids(self->run, u, w->uid);
+    return s_capable(self, w) && !run_avoids(self->run, u, w->ident->iid);
 }
 
 /* ------------------------------------------------------------ scheduling */
@@ -226,7 +226,8 @@ static bool s_throttled(cluster_t *self, worker_t *w, uint64_t *unit, size_t *n)
 
 static void s_dispatch(cluster_t *self, worker_t *w)
 {
-    if (!self->sched || !s_capable(self, w) || w->stalled || self->failure[0] || w->inflight_count >= w->credit)
+    if (!self->sched || !s_capable(self, w) || w->stalled || w->draining || self->failure[0]
+        || w->inflight_count >= w->credit)
         return;
     size_t slot = 0;
     if (self->config.schedule == SCHED_STATIC) {
@@ -245,7 +246,7 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
     while (!throttled && slot != SIZE_MAX && n < room && n < HY_MAX_BATCH && skipped < ASIDE_MAX
            && scheduler_next(self->sched, slot, run_is_pending, self->run, &u)) {
-        if (run_avoids(self->run, u, w->uid))
+        if (run_avoids(self->run, u, w->ident->iid))
             aside[skipped++] = u;   /* w failed it or already answered it: for someone else */
         else
             units[n++] = u;
@@ -385,7 +386,7 @@ static void s_check_unit(void *arg, uint64_t u)
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         eligible |= s_eligible(self, w, u);
-        unfailed |= s_capable(self, w) && !run_failed_by(self->run, u, w->uid);
+        unfailed |= s_capable(self, w) && !run_avoided_for(self->run, u, w->ident->iid, AVOID_FAILED);
         any |= w->alive && (w->kinds & self->kind_bit);
     }
     /* A unit that failed on every worker connected that can compute it
@@ -397,25 +398,38 @@ static void s_check_unit(void *arg, uint64_t u)
     if (any && !unfailed && self->run->fails[u])
         snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on every worker that can compute it (%u)", u,
                  self->run->fails[u]);
-    else if (!eligible && !self->config.bind)
-        snprintf(reason, sizeof reason, "unit %" PRIu64 " cannot be verified: no other worker is left to compute it",
-                 u);
-    else
+    else if (any && !eligible && !self->config.bind)
+        snprintf(reason, sizeof reason, "unit %" PRIu64 " cannot be completed: every worker left has answered or"
+                 " failed it (--verify needs another one)", u);
+    else {
+        if (any && !eligible && !self->waiting[0]) {
+            snprintf(self->waiting, sizeof self->waiting, "unit %" PRIu64 " waits for another worker: every one "
+                     "connected has answered it, failed it or is excluded", u);
+            log_warn("%s", self->waiting);
+        }
         return;
+    }
     s_fail(self, reason);
 }
 
-/* w takes no further part in the job: its units go to the others. */
+/* The identity of w takes no further part in the job, on any connection:
+   their units go to the others. */
 static void s_exclude(cluster_t *self, worker_t *w, const char *why)
 {
-    if (w->excluded)
+    ident_t *ident = w->ident;
+    if (ident->excluded)
         return;
-    w->excluded = true;
-    snprintf(w->excluded_why, sizeof w->excluded_why, "%s", why);
+    ident->excluded = true;
+    snprintf(ident->why, sizeof ident->why, "%s", why);
     log_warn("worker %s excluded from job %s: %s", w->name, self->kind->name, why);
-    while (w->inflight_count > 0)
-        s_take_back(self, w, w->inflight[w->inflight_count - 1].unit);
-    s_free_slot(self, w);
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *other = roster_at(self->roster, i);
+        if (other->ident != ident || !other->alive)
+            continue;
+        while (other->inflight_count > 0)
+            s_take_back(self, other, other->inflight[other->inflight_count - 1].unit);
+        s_free_slot(self, other);
+    }
     s_check_units(self);
 }
 
@@ -425,7 +439,8 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
 {
     self->failed++;
     w->failed++;
-    run_avoid(self->run, u, w->uid, true);
+    w->ident->failed++;
+    run_avoid(self->run, u, w->ident->iid, AVOID_FAILED);
     if (self->run->fails[u] < UINT8_MAX)
         self->run->fails[u]++;
     log_warn("unit %" PRIu64 " failed on worker %s: %s", u, w->name, why);
@@ -436,9 +451,9 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
         s_fail(self, reason);
     }
     s_release(self, u);
-    if (w->failed >= EXCLUDE_AFTER_FAILS) {
+    if (w->ident->failed >= EXCLUDE_AFTER_FAILS) {
         char reason[160];
-        snprintf(reason, sizeof reason, "failed %" PRIu64 " units", w->failed);
+        snprintf(reason, sizeof reason, "failed %" PRIu64 " units", w->ident->failed);
         s_exclude(self, w, reason);
     }
     s_check_units(self);
@@ -456,8 +471,12 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         log_info("worker %s left (%s)", w->name, why);
     for (size_t i = 0; i < w->inflight_count && self->run; i++) {
         uint64_t u = w->inflight[i].unit;
-        if (blame && i < w->threads && self->run->state[u] == UNIT_INFLIGHT && self->run->losses[u] < UINT8_MAX
-            && ++self->run->losses[u] >= self->config.max_attempts) {
+        if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
+            continue;
+        /* One identity counts once however often it reconnects and is lost. */
+        bool again = run_avoided_for(self->run, u, w->ident->iid, AVOID_LOST);
+        run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
+        if (!again && self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts) {
             char reason[256];
             snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")", u,
                      self->run->losses[u], self->config.max_attempts);
@@ -523,10 +542,10 @@ static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, zmq_msg
 }
 
 static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker_t *w, const hy_msg_t *msg,
-                       const char *key)
+                       const char *key, const char *identity)
 {
     if (!w) {
-        w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads);
+        w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
         memcpy(w->release, msg->release, msg->release_len);
         size_t cursor = 0, len;
         const char *name;
@@ -578,18 +597,31 @@ static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *da
     }
 }
 
-/* A good payload for a unit under --verify: accepted once two workers agree. */
+/* The connection of identity iid, alive if one is, or NULL. */
+static worker_t *s_worker_of(cluster_t *self, uint32_t iid)
+{
+    worker_t *found = NULL;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (w->ident->iid == iid && (!found || w->alive))
+            found = w;
+    }
+    return found;
+}
+
+/* A good payload for a unit under --verify: accepted once two different
+   identities returned the same bytes. */
 static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *data, size_t len)
 {
     const uint8_t *agreed;
     size_t agreed_len, liar_count;
-    uint32_t liars[32];
+    uint32_t liars[32], partner;
     if (verify_answers(self->verify, u) >= 31) {
         s_fail(self, "verification: too many answers");
         return;
     }
-    verify_outcome_t outcome = verify_offer(self->verify, u, w->uid, data, len, &agreed, &agreed_len, liars,
-                                            &liar_count);
+    verify_outcome_t outcome = verify_offer(self->verify, u, w->ident->iid, data, len, &agreed, &agreed_len, &partner,
+                                            liars, &liar_count);
     if (outcome == VERIFY_MORE) {
         size_t answers = verify_answers(self->verify, u);
         if (answers >= 2)
@@ -600,11 +632,15 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
             snprintf(reason, sizeof reason, "unit %" PRIu64 ": %zu workers answered and no two agree", u, answers);
             s_fail(self, reason);
         }
-        run_avoid(self->run, u, w->uid, false);
-        s_release(self, u);
+        run_avoid(self->run, u, w->ident->iid, AVOID_ANSWERED);
+        if (run_drop(self->run, u)) {   /* the next opinion is not a re-issue */
+            self->run->reissued--;
+            s_requeue(self, u);
+        }
         s_check_units(self);
         return;
     }
+    worker_t *other = s_worker_of(self, partner);
     char why[512];
     int rc = self->kind->accept(self->plan->state, u, agreed, agreed_len, why, sizeof why);
     if (rc == JOB_WRITE_FAILED) {
@@ -612,23 +648,37 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
         return;
     }
     if (rc < 0) {
-        snprintf(why, sizeof why, "unit %" PRIu64 ": the result two workers agree on is malformed", u);
-        s_fail(self, why);
+        /* Two identities agree on bytes the job refuses: both are broken or
+           lying together. Neither is trusted again; others compute it. */
+        verify_forget(self->verify, u);
+        self->rejected++;
+        s_blame(self, w, u, "its result was malformed (and agreed with another worker's)");
+        if (other) {
+            run_avoid(self->run, u, other->ident->iid, AVOID_FAILED);
+            s_exclude(self, other, "its result agreed with another worker's malformed one");
+        }
+        s_exclude(self, w, "its result was malformed");
         return;
     }
-    for (size_t k = 0; k < liar_count; k++)
-        for (size_t i = 0; i < roster_size(self->roster); i++) {
-            worker_t *liar = roster_at(self->roster, i);
-            if (liar->uid != liars[k])
-                continue;
-            char lie[160];
-            snprintf(lie, sizeof lie, "its result for unit %" PRIu64 " differs from two other workers'", u);
-            log_warn("verify: unit %" PRIu64 ": worker %s is in the minority", u, liar->name);
-            if (liar->alive)
-                s_exclude(self, liar, lie);
-            else
-                snprintf(liar->excluded_why, sizeof liar->excluded_why, "%s", lie);
+    for (size_t k = 0; k < liar_count; k++) {
+        worker_t *liar = s_worker_of(self, liars[k]);
+        if (!liar)
+            continue;
+        char lie[160];
+        snprintf(lie, sizeof lie, "its result for unit %" PRIu64 " differs from two other workers'", u);
+        log_warn("verify: unit %" PRIu64 ": worker %s is in the minority", u, liar->name);
+        s_exclude(self, liar, lie);
+        if (liar->ident->unchecked) {
+            /* Sampling caught it: what it returned unchecked cannot be trusted. */
+            char reason[512];
+            snprintf(reason, sizeof reason, "worker %s returned wrong bytes for unit %" PRIu64 " and %" PRIu64
+                     " of its results were accepted unchecked (--verify %g): rerun with --verify to check every unit",
+                     liar->name, u, liar->ident->unchecked, self->config.verify);
+            s_fail(self, reason);
         }
+    }
+    if (other && other != w)
+        other->done++;   /* its answer is in the output too */
     s_accept(self, w, u, data, len);
     verify_forget(self->verify, u);
 }
@@ -661,7 +711,13 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
         log_info("worker %s answers again", w->name);
     }
     if (r->status == HY_RESULT_RETURNED) {
-        s_release(self, u);   /* given back, in order: no blame */
+        /* Given back, in order: no blame; but this connection is leaving,
+           so it gets nothing more (its share goes to the others). */
+        if (!w->draining) {
+            w->draining = true;
+            s_free_slot(self, w);
+        }
+        s_release(self, u);
         return;
     }
     if (self->run->state[u] == UNIT_DONE) {
@@ -692,6 +748,8 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
         s_blame(self, w, u, "its result was malformed");
         return;
     }
+    if (self->verify)
+        w->ident->unchecked++;   /* a unit not chosen for checking */
     s_accept(self, w, u, r->data, r->len);
 }
 
@@ -794,8 +852,9 @@ static void s_on_message(cluster_t *self)
         }
         s_offence(self, id, id_len, part, BAD_MALFORMED, who);
     } else if (msg.command == HY_HELLO) {
-        const char *key = zmq_msg_gets(part, "User-Id");
-        s_on_hello(self, id, id_len, w, &msg, key);
+        char identity[64];
+        s_peer_key(part, identity, sizeof identity);
+        s_on_hello(self, id, id_len, w, &msg, zmq_msg_gets(part, "User-Id"), identity);
     } else if (!w) {
         s_offence(self, id, id_len, part, BAD_UNEXPECTED, who);   /* a stranger's GOODBYE, or a manager's command */
     } else {
@@ -854,9 +913,12 @@ static void s_check_stalled(cluster_t *self, worker_t *w, int64_t now)
         return;
     w->stalled = true;
     size_t queued = w->inflight_count > w->threads ? w->inflight_count - w->threads : 0;
-    log_warn("worker %s has answered nothing for %" PRId64 " ms: taking back the %zu units queued there%s", w->name,
-             now - w->progress_ms, queued,
-             self->config.schedule == SCHED_STATIC && w->slot >= 0 ? " and its share of the job" : "");
+    char taken[80] = "";
+    if (queued)
+        snprintf(taken, sizeof taken, "; taking back the %zu units queued there", queued);
+    log_warn("worker %s has answered nothing for %" PRId64 " ms: no new units for it until it does%s%s", w->name,
+             now - w->progress_ms, taken,
+             self->config.schedule == SCHED_STATIC && w->slot >= 0 ? "; its share of the job goes to the others" : "");
     while (w->inflight_count > w->threads)
         s_take_back(self, w, w->inflight[w->inflight_count - 1].unit);
     s_free_slot(self, w);
@@ -960,19 +1022,23 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     const char *allowed = self->config.allow;
     char dir[160];
     if (self->config.local > 0) {
-        /* Local workers get a key pair of their own, allowed beside --allow. */
+        /* Each local worker gets a key pair of its own (its identity),
+           allowed beside --allow. */
         char path[256];
         snprintf(dir, sizeof dir, "%s/allowed", self->ipc_dir);
-        zcert_t *local = zcert_new();
-        snprintf(path, sizeof path, "%s/local-worker", self->ipc_dir);
-        int rc = mkdir(dir, 0700) == 0 && s_copy_certs(allowed, dir, err, errlen) == 0 ? zcert_save(local, path) : -1;
-        snprintf(path, sizeof path, "%s/local-worker", dir);
-        if (rc == 0)
-            rc = zcert_save_public(local, path);
+        int rc = mkdir(dir, 0700) == 0 && s_copy_certs(allowed, dir, err, errlen) == 0 ? 0 : -1;
+        for (int64_t i = 1; rc == 0 && i <= self->config.local; i++) {
+            zcert_t *local = zcert_new();
+            snprintf(path, sizeof path, "%s/local-worker-%" PRId64, self->ipc_dir, i);
+            rc = zcert_save(local, path);
+            snprintf(path, sizeof path, "%s/local-worker-%" PRId64, dir, i);
+            if (rc == 0)
+                rc = zcert_save_public(local, path);
+            zcert_destroy(&local);
+        }
         snprintf(path, sizeof path, "%s/manager.pub", self->ipc_dir);
         if (rc == 0)
             rc = zcert_save_public(cert, path);
-        zcert_destroy(&local);
         if (rc != 0) {
             if (!err[0])
                 snprintf(err, errlen, "cannot write keys in %s: %s", self->ipc_dir, strerror(errno));
@@ -1036,7 +1102,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     if (config->local > 0) {
         char endpoint[128], cert[128], manager[128];
         snprintf(endpoint, sizeof endpoint, "ipc://%s/manager", self->ipc_dir);
-        snprintf(cert, sizeof cert, "%s/local-worker", self->ipc_dir);
+        snprintf(cert, sizeof cert, "%s/local-worker", self->ipc_dir);   /* -1, -2, ...: local.c adds the number */
         snprintf(manager, sizeof manager, "%s/manager.pub", self->ipc_dir);
         if (zsock_bind(self->router, "%s", endpoint) < 0) {
             snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
@@ -1133,13 +1199,13 @@ static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double c
     report->workers = calloc(roster_size(self->roster) + 1, sizeof *report->workers);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
-        if (!w->alive && w->done == 0 && w->failed == 0 && !w->excluded_why[0])
+        if (!w->alive && w->done == 0 && w->failed == 0 && !w->ident->excluded)
             continue;
         report_worker_t *rw = &report->workers[report->worker_count++];
         snprintf(rw->name, sizeof rw->name, "%s", w->name);
         rw->units = w->done;
         rw->failed = w->failed;
-        snprintf(rw->excluded, sizeof rw->excluded, "%s", w->excluded_why);
+        snprintf(rw->excluded, sizeof rw->excluded, "%s", w->ident->why);
     }
 }
 
@@ -1183,10 +1249,10 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
                      self->config.journal);
     }
     roster_prune(self->roster, false);   /* workers gone during the job before */
+    roster_new_job(self->roster);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
-        w->job_sent = w->stalled = w->excluded = false;
-        w->excluded_why[0] = '\0';
+        w->job_sent = w->stalled = w->draining = false;
         w->slot = -1;
         w->done = w->failed = w->unsolicited = 0;
         w->inflight_count = 0;

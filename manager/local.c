@@ -53,11 +53,12 @@ static int s_worker_path(char *path, size_t len)
 
 static int s_spawn(local_t *self, size_t i)
 {
-    char name[32];
+    char name[32], cert[300];
     snprintf(name, sizeof name, "local-%zu", i + 1);
+    snprintf(cert, sizeof cert, "%s-%zu", self->cert, i + 1);   /* each its own key pair */
     char *argv[] = {self->program, "--connect", self->endpoint, "--threads", "1", "--name", name,
                     "--heartbeat", self->heartbeat, "--liveness", self->liveness, "--quiet",
-                    self->cert[0] ? "--cert" : NULL, self->cert, "--manager-key", self->manager_key, NULL};
+                    self->cert[0] ? "--cert" : NULL, cert, "--manager-key", self->manager_key, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {

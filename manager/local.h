@@ -16,7 +16,7 @@ typedef struct local_t local_t;
 
 /* Starts count hyades-worker processes connecting to endpoint, one compute
    thread each, named local-1 .. local-count; with cert and manager_key (else
-   NULL), over CURVE. The program is $HYADES_WORKER or hyades-worker beside
+   NULL), over CURVE, worker i with the key pair cert-i. The program is $HYADES_WORKER or hyades-worker beside
    this executable. Returns NULL with a one-line reason in err. */
 local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, int64_t liveness,
                      const char *cert, const char *manager_key, char *err, size_t errlen);

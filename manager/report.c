@@ -11,7 +11,7 @@ void report_print(const job_report_t *r, FILE *out)
         fprintf(out, "job %s done", r->job);
     else
         fprintf(out, "job %s FAILED: %s", r->job, r->error);
-    fprintf(out, "%s%s\n", r->output ? ", output " : "", r->output ? r->output : "");
+    fprintf(out, "%s%s\n", r->ok && r->output ? ", output " : "", r->ok && r->output ? r->output : "");
     fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s)\n", r->done, r->units,
             r->seconds, rate, r->cpu_seconds);
     fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", duplicates %" PRIu64

@@ -6,8 +6,15 @@ struct roster_t {
     worker_t **workers;
     size_t count, cap;
     zhashx_t *by_id;       /* hex routing id -> live worker (not owned) */
+    zhashx_t *idents;      /* key or address -> ident_t (owned), for workers that have one */
     uint32_t next_uid;
 };
+
+static void s_ident_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
 
 /* The hash key of a routing id: its bytes in hex. */
 static void s_key(const uint8_t *id, size_t id_len, char key[513])
@@ -22,6 +29,8 @@ static void s_key(const uint8_t *id, size_t id_len, char key[513])
 
 static void s_free(worker_t *w)
 {
+    if (!w->ident->key[0])
+        free(w->ident);   /* its own; keyed ones belong to the roster */
     free(w->inflight);
     free(w);
 }
@@ -30,6 +39,8 @@ roster_t *roster_new(void)
 {
     roster_t *self = calloc(1, sizeof *self);
     self->by_id = zhashx_new();
+    self->idents = zhashx_new();
+    zhashx_set_destructor(self->idents, s_ident_free);
     return self;
 }
 
@@ -42,6 +53,7 @@ void roster_destroy(roster_t **self_p)
         s_free(self->workers[i]);
     free(self->workers);
     zhashx_destroy(&self->by_id);
+    zhashx_destroy(&self->idents);
     free(self);
     *self_p = NULL;
 }
@@ -54,13 +66,22 @@ worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len)
 }
 
 worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,
-                     uint32_t threads)
+                     uint32_t threads, const char *key)
 {
     assert(id_len <= sizeof ((worker_t *) 0)->id && name_len <= HY_MAX_NAME);
     worker_t *w = calloc(1, sizeof *w);
     memcpy(w->id, id, id_len);
     w->id_len = id_len;
     w->uid = ++self->next_uid;
+    w->ident = key && *key ? zhashx_lookup(self->idents, key) : NULL;
+    if (!w->ident) {
+        w->ident = calloc(1, sizeof *w->ident);
+        w->ident->iid = w->uid;
+        if (key && *key) {
+            snprintf(w->ident->key, sizeof w->ident->key, "%s", key);
+            zhashx_insert(self->idents, key, w->ident);
+        }
+    }
     memcpy(w->name, name, name_len);
     w->threads = threads;
     /* Three units per thread: one computing, one waiting in the worker's
@@ -73,10 +94,25 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
         self->workers = realloc(self->workers, self->cap * sizeof *self->workers);
     }
     self->workers[self->count++] = w;
-    char key[513];
-    s_key(id, id_len, key);
-    zhashx_update(self->by_id, key, w);
+    char hex[513];
+    s_key(id, id_len, hex);
+    zhashx_update(self->by_id, hex, w);
     return w;
+}
+
+void roster_new_job(roster_t *self)
+{
+    for (ident_t *i = zhashx_first(self->idents); i; i = zhashx_next(self->idents)) {
+        i->failed = i->unchecked = 0;
+        i->excluded = false;
+        i->why[0] = '\0';
+    }
+    for (size_t k = 0; k < self->count; k++) {
+        ident_t *i = self->workers[k]->ident;
+        i->failed = i->unchecked = 0;
+        i->excluded = false;
+        i->why[0] = '\0';
+    }
 }
 
 void roster_lose(roster_t *self, worker_t *w)
@@ -93,7 +129,7 @@ void roster_prune(roster_t *self, bool idle_only)
     size_t kept = 0;
     for (size_t i = 0; i < self->count; i++) {
         worker_t *w = self->workers[i];
-        bool idle = w->done == 0 && w->failed == 0 && !w->excluded_why[0];
+        bool idle = w->done == 0 && w->failed == 0 && !w->ident->excluded;
         if (w->alive || (idle_only && !idle))
             self->workers[kept++] = w;
         else

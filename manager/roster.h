@@ -11,6 +11,19 @@
 
 #define CANCELLED_RING 256   /* units cancelled on a worker, remembered for its late results */
 
+/* Who a worker is, for blame and verification: its CURVE key, else its
+   network address (not loopback's, which every local peer shares), else
+   only its connection. Reconnecting does not change a key or an address, so
+   failures, exclusions and answers stick to them across connections. */
+typedef struct {
+    uint32_t iid;             /* the identity in avoid lists and verification */
+    char key[64];             /* key or address; "" when it has none (this connection alone) */
+    uint64_t failed;          /* units it failed in the current job */
+    uint64_t unchecked;       /* units accepted from it without a second opinion (current job) */
+    bool excluded;            /* excluded from the current job */
+    char why[160];            /* why */
+} ident_t;
+
 /* A unit sent to a worker and not answered yet. */
 typedef struct {
     uint64_t unit;
@@ -20,7 +33,8 @@ typedef struct {
 typedef struct {
     uint8_t id[256];          /* ZeroMQ routing id of its connection */
     size_t id_len;
-    uint32_t uid;             /* unique in this manager's life: the worker in avoid lists */
+    uint32_t uid;             /* unique in this manager's life: this connection */
+    ident_t *ident;           /* who it is (shared by the connections of one key or address) */
     char name[HY_MAX_NAME + 1];
     char release[HY_MAX_RELEASE + 1];
     uint32_t threads;         /* announced in HELLO */
@@ -35,8 +49,7 @@ typedef struct {
     bool alive;               /* false once lost or gone; kept for the summary until the next job */
     bool job_sent;            /* JOB sent for the current job */
     bool stalled;             /* no answer for too long: gets no new units until it answers */
-    bool excluded;            /* excluded from the current job (keeps failing, or lied) */
-    char excluded_why[160];
+    bool draining;            /* it gave units back (it is stopping): no new units on this connection */
     int slot;                 /* static slot, or -1 */
     uint64_t done;            /* units of the current job whose accepted result came from it */
     uint64_t failed;          /* units of the current job it failed */
@@ -51,9 +64,12 @@ void roster_destroy(roster_t **self_p);
 
 /* The live worker with this routing id, or NULL: constant time. */
 worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len);
-/* Adds a live worker (arrival order is kept); the roster owns it. */
+/* Adds a live worker (arrival order is kept) whose identity is key (its
+   CURVE key or address, "" for none); the roster owns it. */
 worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,
-                     uint32_t threads);
+                     uint32_t threads, const char *key);
+/* A new job: every identity's failures and exclusion are forgotten. */
+void roster_new_job(roster_t *self);
 /* w is gone: it is no longer found by its routing id; it stays listed (for
    the summary) until roster_prune. */
 void roster_lose(roster_t *self, worker_t *w);

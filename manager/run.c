@@ -8,8 +8,8 @@
 #define AVOID_MAX 32   /* workers remembered per unit; more is more than any job allows */
 
 typedef struct {
-    uint32_t uids[AVOID_MAX];
-    bool failed[AVOID_MAX];   /* it failed the unit (rather than answered it for verification) */
+    uint32_t iids[AVOID_MAX];
+    uint8_t flags[AVOID_MAX]; /* AVOID_* */
     size_t count;
 } avoid_t;
 
@@ -104,7 +104,7 @@ bool run_completed(run_t *self, uint64_t unit)
     return true;
 }
 
-void run_avoid(run_t *self, uint64_t unit, uint32_t uid, bool failed)
+void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
 {
     assert(unit < self->total);
     void *key = KEY(unit);
@@ -115,30 +115,31 @@ void run_avoid(run_t *self, uint64_t unit, uint32_t uid, bool failed)
         self->avoided[unit] = 1;
     }
     for (size_t i = 0; i < a->count; i++)
-        if (a->uids[i] == uid) {
-            a->failed[i] |= failed;
+        if (a->iids[i] == iid) {
+            a->flags[i] |= (uint8_t) flags;
             return;
         }
     if (a->count < AVOID_MAX) {
-        a->failed[a->count] = failed;
-        a->uids[a->count++] = uid;
+        a->flags[a->count] = (uint8_t) flags;
+        a->iids[a->count++] = iid;
     }
 }
 
-/* Whether uid is on unit's avoid list (and, with failed_only, failed it). */
-static bool s_listed(const run_t *self, uint64_t unit, uint32_t uid, bool failed_only)
+bool run_avoided_for(const run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
 {
     if (unit >= self->total || !self->avoided[unit])
         return false;
     const avoid_t *a = zhashx_lookup(self->avoid, KEY(unit));
     for (size_t i = 0; a && i < a->count; i++)
-        if (a->uids[i] == uid)
-            return !failed_only || a->failed[i];
+        if (a->iids[i] == iid)
+            return (a->flags[i] & flags) != 0;
     return false;
 }
 
-bool run_avoids(const run_t *self, uint64_t unit, uint32_t uid) { return s_listed(self, unit, uid, false); }
-bool run_failed_by(const run_t *self, uint64_t unit, uint32_t uid) { return s_listed(self, unit, uid, true); }
+bool run_avoids(const run_t *self, uint64_t unit, uint32_t iid)
+{
+    return run_avoided_for(self, unit, iid, AVOID_ANSWERED | AVOID_FAILED);
+}
 
 void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg)
 {

@@ -42,12 +42,18 @@ bool run_drop(run_t *self, uint64_t unit);
    false for a duplicate (already done; counted). */
 bool run_completed(run_t *self, uint64_t unit);
 
-/* The unit must not go to worker uid again: it failed the unit (failed),
-   or answered it already for verification. */
-void run_avoid(run_t *self, uint64_t unit, uint32_t uid, bool failed);
-/* Whether the unit must not go to worker uid; whether uid failed it. */
-bool run_avoids(const run_t *self, uint64_t unit, uint32_t uid);
-bool run_failed_by(const run_t *self, uint64_t unit, uint32_t uid);
+/* Why a unit must not go to an identity again. */
+#define AVOID_ANSWERED 1   /* it answered it already (verification wants another) */
+#define AVOID_FAILED   2   /* it failed it */
+#define AVOID_LOST     4   /* it was lost while holding it: counted once, not avoided (it may
+                              have been killed for other reasons and come back as the only worker) */
+
+/* Records that identity iid answered, failed or lost the unit (flags). */
+void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags);
+/* Whether the unit must not go to identity iid (it answered or failed it);
+   whether iid is recorded for one of flags. */
+bool run_avoids(const run_t *self, uint64_t unit, uint32_t iid);
+bool run_avoided_for(const run_t *self, uint64_t unit, uint32_t iid, unsigned flags);
 /* Calls fn(arg, unit) for every unit that has an avoid list. */
 void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg);
 

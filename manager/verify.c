@@ -7,7 +7,7 @@
 #define ANSWERS_MAX 16   /* answers kept per unit; --max-attempts ends a split unit long before */
 
 typedef struct {
-    uint32_t uid;
+    uint32_t uid;        /* the identity that answered */
     uint8_t *data;
     size_t len;
 } answer_t;
@@ -71,7 +71,8 @@ bool verify_wants(const verify_t *self, uint64_t unit)
 }
 
 verify_outcome_t verify_offer(verify_t *self, uint64_t unit, uint32_t uid, const uint8_t *data, size_t len,
-                              const uint8_t **agreed, size_t *agreed_len, uint32_t *liars, size_t *liar_count)
+                              const uint8_t **agreed, size_t *agreed_len, uint32_t *partner, uint32_t *liars,
+                              size_t *liar_count)
 {
     *liar_count = 0;
     entry_t *e = zhashx_lookup(self->entries, KEY(unit));
@@ -102,6 +103,7 @@ verify_outcome_t verify_offer(verify_t *self, uint64_t unit, uint32_t uid, const
             liars[(*liar_count)++] = e->answers[i].uid;
     *agreed = match->data;
     *agreed_len = match->len;
+    *partner = match->uid;
     self->verified++;
     return VERIFY_AGREED;
 }

@@ -25,13 +25,15 @@ void verify_destroy(verify_t **self_p);
 /* Whether unit is one of those checked. */
 bool verify_wants(const verify_t *self, uint64_t unit);
 
-/* Worker uid answered unit with (data, len), copied here. On VERIFY_AGREED,
-   *agreed and *agreed_len are the bytes to accept (valid until
-   verify_forget) and liars[0 .. *liar_count) the workers whose answers
-   differ (liars has room for answers() entries). answers() is how many
-   answers the unit has now. */
-verify_outcome_t verify_offer(verify_t *self, uint64_t unit, uint32_t uid, const uint8_t *data, size_t len,
-                              const uint8_t **agreed, size_t *agreed_len, uint32_t *liars, size_t *liar_count);
+/* Identity iid answered unit with (data, len), copied here; answers agree
+   only across different identities. On VERIFY_AGREED, *agreed and
+   *agreed_len are the bytes to accept (valid until verify_forget), *partner
+   the identity whose earlier answer matched, and liars[0 .. *liar_count)
+   the identities whose answers differ (liars has room for answers()
+   entries). answers() is how many answers the unit has now. */
+verify_outcome_t verify_offer(verify_t *self, uint64_t unit, uint32_t iid, const uint8_t *data, size_t len,
+                              const uint8_t **agreed, size_t *agreed_len, uint32_t *partner, uint32_t *liars,
+                              size_t *liar_count);
 /* Answers stored for unit. */
 size_t verify_answers(const verify_t *self, uint64_t unit);
 /* Drops what is stored for unit (after it was accepted). */

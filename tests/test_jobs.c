@@ -204,6 +204,20 @@ Test(jobs, primes_refuse_bad_ranges_and_payloads)
     cr_assert_eq(kind->accept(plan.state, 0, bad_count, sizeof bad_count, NULL, 0), -1);
     uint8_t trailing[] = {0, 0, 0, 0, 0, 0, 0, 1, '2', '\n'};
     cr_assert_eq(kind->accept(plan.state, 0, trailing, sizeof trailing, NULL, 0), -1);
+    /* Out of order, repeated, outside the unit's range, a leading zero, beyond 2^64. */
+    uint8_t descending[] = {0, 0, 0, 0, 0, 0, 0, 2, '7', '\n', '5'};
+    uint8_t repeated[] = {0, 0, 0, 0, 0, 0, 0, 2, '3', '\n', '3'};
+    uint8_t outside[] = {0, 0, 0, 0, 0, 0, 0, 1, '1', '1'};
+    uint8_t zero[] = {0, 0, 0, 0, 0, 0, 0, 1, '0', '3'};
+    uint8_t huge[] = {0, 0, 0, 0, 0, 0, 0, 1, '9', '9', '9', '9', '9', '9', '9', '9', '9', '9', '9', '9', '9', '9',
+                      '9', '9', '9', '9', '9', '9'};
+    cr_assert_eq(kind->accept(plan.state, 0, descending, sizeof descending, NULL, 0), -1, "7 before 5");
+    cr_assert_eq(kind->accept(plan.state, 0, repeated, sizeof repeated, NULL, 0), -1, "3 twice");
+    cr_assert_eq(kind->accept(plan.state, 0, outside, sizeof outside, NULL, 0), -1, "11 in 1..10");
+    cr_assert_eq(kind->accept(plan.state, 0, zero, sizeof zero, NULL, 0), -1, "03");
+    cr_assert_eq(kind->accept(plan.state, 0, huge, sizeof huge, NULL, 0), -1, "beyond 2^64");
+    uint8_t good[] = {0, 0, 0, 0, 0, 0, 0, 4, '2', '\n', '3', '\n', '5', '\n', '7'};
+    cr_assert_eq(kind->accept(plan.state, 0, good, sizeof good, NULL, 0), 0);
     job_plan_clear(kind, &plan);
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/curve.h"
 #include "common/protocol.h"
 #include "jobs/mandelbrot.h"
 #include "tests/helpers.h"
@@ -503,4 +504,161 @@ Test(trust, a_thousand_idle_workers_stay_connected, .timeout = 60)
     kill(manager, SIGINT);
     cr_assert_eq(t_wait(manager, 10000), 1);
     free(mlog), free(slog);
+}
+
+/* ------------------------------------------------------------ one peer, many faces */
+
+Test(trust, a_peer_that_gives_every_unit_back_gets_no_more)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "r.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--json", json, "noop",
+                    "--units", "40", "--sleep-ms", "5", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *rogue = t_peer_new(endpoint, 100);
+    cr_assert_eq(t_peer_hello(rogue, "returner", 64, "noop"), 0);
+    cr_assert(t_wait_for(mlog, "worker returner joined", NULL, 0, 5000));
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    /* It answers every unit it gets with "returned", and keeps heartbeating. */
+    int64_t until = zclock_mono() + 20000;
+    while (!t_file_contains(mlog, "job noop done") && zclock_mono() < until) {
+        hy_msg_t msg;
+        zframe_t *frame;
+        if (t_peer_expect(rogue, HY_UNITS, &msg, &frame)) {
+            hy_result_t back[HY_MAX_BATCH];
+            for (size_t i = 0; i < msg.unit_count; i++)
+                back[i] = (hy_result_t) {.unit = hy_unit_at(&msg, i), .status = HY_RESULT_RETURNED};
+            hy_msg_t reply = {.command = HY_RESULT, .job = msg.job, .results = back, .result_count = msg.unit_count};
+            hy_send(rogue, NULL, 0, &reply);
+            zframe_destroy(&frame);
+        }
+        hy_msg_t beat = {.command = HY_HEARTBEAT};
+        hy_send(rogue, NULL, 0, &beat);
+    }
+    cr_assert_eq(t_wait(manager, 20000), 0, "the job did not complete");
+    zsock_destroy(&rogue);
+    cr_assert_leq(t_json_number(json, "reissued"), 64, "units went back and forth");
+    cr_assert_eq(t_json_number(json, "done"), 40);
+    cr_assert_eq(t_stop(good), 0);
+    free(mlog), free(wlog), free(json);
+}
+
+/* Keys in dir/NAME.cert for each name, and the manager's in dir/m.cert. */
+static void s_keys(const char *dir, const char *const names[])
+{
+    char err[256], path[4096];
+    snprintf(path, sizeof path, "%s/m.cert", dir);
+    cr_assert_eq(curve_keygen(path, err, sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/allowed", dir);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    for (size_t i = 0; names[i]; i++) {
+        char cert[4096], copy[4096];
+        snprintf(cert, sizeof cert, "%s/%s.cert", dir, names[i]);
+        cr_assert_eq(curve_keygen(cert, err, sizeof err), 0, "%s", err);
+        snprintf(copy, sizeof copy, "%s/allowed/%s.cert", dir, names[i]);
+        zcert_t *c = zcert_load(cert);
+        zcert_save_public(c, copy);
+        zcert_destroy(&c);
+    }
+}
+
+Test(trust, two_connections_of_one_key_are_one_worker_to_verify)
+{
+    const char *names[] = {"liar", "h1", "h2", NULL};
+    s_keys(t_dir, names);
+    char endpoint[256], mcert[4096], allowed[4096], liar[4096], h1[4096], h2[4096];
+    snprintf(mcert, sizeof mcert, "%s/m.cert", t_dir);
+    snprintf(allowed, sizeof allowed, "%s/allowed", t_dir);
+    snprintf(liar, sizeof liar, "%s/liar.cert", t_dir);
+    snprintf(h1, sizeof h1, "%s/h1.cert", t_dir);
+    snprintf(h2, sizeof h2, "%s/h2.cert", t_dir);
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "v.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", allowed, "--min-workers", "4",
+                    "--heartbeat", "250", "--verify", "mandelbrot", "--width", "120", "--height", "90", "-o", out,
+                    NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    /* One liar with two connections, the same key, the same lies. */
+    char *lie[] = {"HYADES_FAILPOINTS=corrupt:all", NULL};
+    char *as_liar[] = {"--cert", liar, "--manager-key", mcert, NULL};
+    char *as_h1[] = {"--cert", h1, "--manager-key", mcert, NULL}, *as_h2[] = {"--cert", h2, "--manager-key", mcert, NULL};
+    pid_t l1 = t_worker(endpoint, "liar-a", wlog, as_liar, lie);
+    pid_t l2 = t_worker(endpoint, "liar-b", wlog, as_liar, lie);
+    pid_t w1 = t_worker(endpoint, "honest1", wlog, as_h1, NULL);
+    pid_t w2 = t_worker(endpoint, "honest2", wlog, as_h2, NULL);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
+    cr_assert(s_is_small_image(out), "two connections of one liar outvoted the honest workers");
+    cr_assert(t_file_contains(mlog, "worker liar-"), "the liar was not named");
+    cr_assert_not(t_file_contains(mlog, "worker honest1 excluded"));
+    cr_assert_not(t_file_contains(mlog, "worker honest2 excluded"));
+    for (pid_t *p = (pid_t[]) {l1, l2, w1, w2, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(out);
+}
+
+Test(trust, a_refusing_key_counts_once_however_many_connections_it_opens)
+{
+    const char *names[] = {"refuser", "good", NULL};
+    s_keys(t_dir, names);
+    char endpoint[256], mcert[4096], allowed[4096], bad[4096], good[4096];
+    snprintf(mcert, sizeof mcert, "%s/m.cert", t_dir);
+    snprintf(allowed, sizeof allowed, "%s/allowed", t_dir);
+    snprintf(bad, sizeof bad, "%s/refuser.cert", t_dir);
+    snprintf(good, sizeof good, "%s/good.cert", t_dir);
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", allowed, "--min-workers", "3",
+                    "--max-attempts", "2", "--heartbeat", "250", "noop", "--units", "60", "--sleep-ms", "5", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *refuse[] = {"HYADES_FAILPOINTS=refuse:0,refuse:1,refuse:2,refuse:3,refuse:4,refuse:5,refuse:6,refuse:7", NULL};
+    char *as_bad[] = {"--cert", bad, "--manager-key", mcert, NULL}, *as_good[] = {"--cert", good, "--manager-key", mcert, NULL};
+    pid_t b1 = t_worker(endpoint, "refuser-a", wlog, as_bad, refuse);
+    pid_t b2 = t_worker(endpoint, "refuser-b", wlog, as_bad, refuse);
+    cr_assert(t_wait_for(mlog, "worker refuser-b joined", NULL, 0, 10000));
+    pid_t g = t_worker(endpoint, "good", wlog, as_good, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "one key on two connections failed the job");
+    cr_assert_not(t_file_contains(mlog, "failed on 2 workers"));
+    cr_assert(t_file_contains(mlog, "excluded from job noop: failed 3 units"));
+    for (pid_t *p = (pid_t[]) {b1, b2, g, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog);
+}
+
+Test(trust, verify_says_what_it_waits_for)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "w.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--verify", "mandelbrot",
+                    "--width", "120", "--height", "90", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *lie[] = {"HYADES_FAILPOINTS=corrupt:all", NULL};
+    pid_t liar = t_worker(endpoint, "liar", wlog, NULL, lie);
+    pid_t h1 = t_worker(endpoint, "honest1", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "waits for another worker", NULL, 0, 10000), "a stuck verification said nothing");
+    pid_t h2 = t_worker(endpoint, "honest2", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job did not complete once a third worker came");
+    cr_assert(s_is_small_image(out));
+    for (pid_t *p = (pid_t[]) {liar, h1, h2, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(out);
+}
+
+Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png");
+    char endpoint[256], *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "3", "--heartbeat", "250", "--verify", "0.3",
+                    "mandelbrot", "--width", "120", "--height", "90", "-o", out, NULL};
+    pid_t manager = t_manager(args, log, NULL, endpoint, sizeof endpoint);
+    char *lie[] = {"HYADES_FAILPOINTS=corrupt:all", NULL};
+    pid_t liar = t_worker(endpoint, "liar", wlog, NULL, lie);
+    pid_t h1 = t_worker(endpoint, "honest1", wlog, NULL, NULL);
+    pid_t h2 = t_worker(endpoint, "honest2", wlog, NULL, NULL);
+    int rc = t_wait(manager, 60000);
+    /* Exact bytes, or a clear failure: never a wrong image. */
+    if (rc == 0)
+        cr_assert(s_is_small_image(out), "a sampled liar's unchecked results reached the output");
+    else
+        cr_assert(rc == 1 && t_file_contains(log, "rerun with --verify to check every unit"), "rc %d", rc);
+    for (pid_t *p = (pid_t[]) {liar, h1, h2, 0}; *p; p++)
+        t_stop(*p);
+    free(log), free(out), free(wlog);
 }
