@@ -69,6 +69,7 @@ struct cluster_t {
     char failure[512];         /* set when the job cannot complete */
     char waiting[200];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
+    size_t capable;            /* workers that may take units, at the last round of dispatch */
     int64_t started_ms;
     int64_t next_progress;     /* when to redraw the progress line */
     journal_t *journal;        /* NULL without --journal */
@@ -238,6 +239,11 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
     uint64_t units[HY_MAX_BATCH], aside[ASIDE_MAX];
     size_t n = 0, skipped = 0, room = w->credit - w->inflight_count;
+    /* Near the end, what is left is shared out rather than taken by the
+       first worker with room. */
+    uint64_t pending = self->run->total - self->run->done - self->run->inflight;
+    size_t share = (size_t) (pending / (self->capable ? self->capable : 1)) + 1;
+    room = room < share ? room : share;
     uint64_t u;
     bool throttled = s_throttled(self, w, &units[0], &n);
     if (!throttled && self->throttled) {
@@ -272,8 +278,11 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
 }
 
+static size_t s_capable_count(cluster_t *self);
+
 static void s_dispatch_all(cluster_t *self)
 {
+    self->capable = s_capable_count(self);
     for (size_t i = 0; i < roster_size(self->roster); i++)
         s_dispatch(self, roster_at(self->roster, i));
 }
@@ -732,6 +741,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
         return;
     }
     scheduler_record(self->sched, w->progress_ms - sent);
+    worker_round_trip(w, w->progress_ms - sent);
     if (self->verify && verify_wants(self->verify, u)) {
         s_on_verified(self, w, u, r->data, r->len);
         return;

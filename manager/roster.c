@@ -84,9 +84,8 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
     }
     memcpy(w->name, name, name_len);
     w->threads = threads;
-    /* Three units per thread: one computing, one waiting in the worker's
-       queue, one on the wire, so that no thread waits for a round trip. */
-    w->credit = 3 * (size_t) threads;
+    w->depth = DEPTH_MIN;
+    w->credit = DEPTH_MIN * (size_t) threads;
     w->slot = -1;
     w->alive = true;
     if (self->count == self->cap) {
@@ -164,6 +163,18 @@ int64_t worker_inflight_remove(worker_t *w, uint64_t unit)
             return sent;
         }
     return -1;
+}
+
+void worker_round_trip(worker_t *w, int64_t ms)
+{
+    w->rtt_ms += ((double) ms - w->rtt_ms) / 8;
+    if (++w->rtt_count % (w->depth * w->threads / 2 + 1) != 0)
+        return;   /* resized about twice per round of its credit */
+    if (w->rtt_ms < DEPTH_LOW_MS && w->depth < DEPTH_MAX)
+        w->depth *= 2;
+    else if (w->rtt_ms > DEPTH_HIGH_MS && w->depth > DEPTH_MIN)
+        w->depth = w->depth / 2 > DEPTH_MIN ? w->depth / 2 : DEPTH_MIN;
+    w->credit = w->depth * w->threads;
 }
 
 void worker_cancelled_add(worker_t *w, uint64_t unit)

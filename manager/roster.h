@@ -10,6 +10,10 @@
 #include "common/protocol.h"
 
 #define CANCELLED_RING 256   /* units cancelled on a worker, remembered for its late results */
+#define DEPTH_MIN 3          /* units in flight per thread: one computing, one queued, one on the wire */
+#define DEPTH_MAX 256
+#define DEPTH_LOW_MS 10      /* round trips shorter than this: twice the depth */
+#define DEPTH_HIGH_MS 40     /* longer: half (never below DEPTH_MIN) */
 
 /* Who a worker is, for blame and verification: its CURVE key, else its
    network address (not loopback's, which every local peer shares), else
@@ -39,7 +43,10 @@ typedef struct {
     char release[HY_MAX_RELEASE + 1];
     uint32_t threads;         /* announced in HELLO */
     uint64_t kinds;           /* bit i: it computes job_at(i) */
-    size_t credit;            /* units it may hold in flight */
+    size_t credit;            /* units it may hold in flight: depth x threads */
+    size_t depth;             /* units in flight per thread, sized from its round trips */
+    double rtt_ms;            /* moving average of its round trips (sent to answered) */
+    uint64_t rtt_count;       /* round trips recorded */
     inflight_t *inflight;     /* units sent, no answer yet, oldest first */
     size_t inflight_count, inflight_cap;
     uint64_t cancelled[CANCELLED_RING];  /* units cancelled on it (current job) */
@@ -87,6 +94,10 @@ size_t roster_alive(roster_t *self);
    it was not in flight on w. */
 void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms);
 int64_t worker_inflight_remove(worker_t *w, uint64_t unit);
+/* Records one round trip of w (ms) and resizes its credit: about
+   DEPTH_LOW_MS to DEPTH_HIGH_MS of work in flight per thread, so that it
+   never waits for work and each message carries many short units. */
+void worker_round_trip(worker_t *w, int64_t ms);
 /* Remembers that unit was cancelled on w; whether it was (recently). */
 void worker_cancelled_add(worker_t *w, uint64_t unit);
 bool worker_cancelled_has(const worker_t *w, uint64_t unit);

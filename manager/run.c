@@ -69,6 +69,8 @@ void run_destroy(run_t **self_p)
 void run_give(run_t *self, uint64_t unit)
 {
     assert(unit < self->total && self->state[unit] != UNIT_DONE);
+    if (self->state[unit] == UNIT_PENDING)
+        self->inflight++;
     self->state[unit] = UNIT_INFLIGHT;
     if (self->holders[unit] < UINT8_MAX)
         self->holders[unit]++;
@@ -82,6 +84,7 @@ bool run_drop(run_t *self, uint64_t unit)
     if (self->holders[unit] > 0 || self->state[unit] != UNIT_INFLIGHT)
         return false;
     self->state[unit] = UNIT_PENDING;
+    self->inflight--;
     self->reissued++;
     return true;
 }
@@ -93,6 +96,8 @@ bool run_completed(run_t *self, uint64_t unit)
         self->duplicates++;
         return false;
     }
+    if (self->state[unit] == UNIT_INFLIGHT)
+        self->inflight--;
     self->state[unit] = UNIT_DONE;
     self->done++;
     while (self->low < self->total && self->state[self->low] == UNIT_DONE)

@@ -18,6 +18,7 @@ typedef struct {
     uint64_t duplicates;   /* results for units already done or no longer needed */
     uint64_t speculative;  /* second copies of stragglers handed out */
     uint64_t low;          /* the first unit not done (total when all are) */
+    uint64_t inflight;     /* units in flight (pending = total - done - inflight) */
     uint8_t *state;        /* unit_state_t per unit */
     uint8_t *holders;      /* per unit: workers it is in flight on */
     uint8_t *losses;       /* per unit: workers lost (killed, silent) while computing it */

@@ -345,19 +345,35 @@ void pool_destroy(pool_t **self_p)
 
 zsock_t *pool_signal(pool_t *self) { return self->signal_in; }
 
-void pool_submit(pool_t *self, pool_job_t *job, uint64_t unit)
+void pool_submit(pool_t *self, pool_job_t *job, uint64_t unit) { pool_submit_many(self, job, &unit, 1); }
+
+void pool_submit_many(pool_t *self, pool_job_t *job, const uint64_t *units, size_t count)
 {
-    task_t *task = calloc(1, sizeof *task);
-    task->job = pool_job_ref(job);
-    task->unit = unit;
+    if (count == 0)
+        return;
+    /* The tasks are linked outside the lock, then queued in one go. */
+    task_t *first = NULL, *last = NULL;
+    for (size_t i = 0; i < count; i++) {
+        task_t *task = calloc(1, sizeof *task);
+        task->job = pool_job_ref(job);
+        task->unit = units[i];
+        if (last)
+            last->next = task;
+        else
+            first = task;
+        last = task;
+    }
     pthread_mutex_lock(&self->mutex);
     if (self->tail)
-        self->tail->next = task;
+        self->tail->next = first;
     else
-        self->head = task;
-    self->tail = task;
-    self->queued++;
-    pthread_cond_signal(&self->work);
+        self->head = first;
+    self->tail = last;
+    self->queued += count;
+    if (count == 1)
+        pthread_cond_signal(&self->work);
+    else
+        pthread_cond_broadcast(&self->work);
     pthread_mutex_unlock(&self->mutex);
 }
 

@@ -75,6 +75,8 @@ zsock_t *pool_signal(pool_t *self);
 
 /* Queues unit of job; the task takes its own reference to job. */
 void pool_submit(pool_t *self, pool_job_t *job, uint64_t unit);
+/* Queues count units of job at once (one lock, one wake-up). */
+void pool_submit_many(pool_t *self, pool_job_t *job, const uint64_t *units, size_t count);
 /* Takes every finished result, in the order they finished: returns their
    number (0: none, *results NULL) and an array in *results that the caller
    owns (pool_results_free). Drains the signal socket. A unit whose compute

@@ -25,8 +25,10 @@
 #define STOP_LINGER_MS   500     /* for the last results and GOODBYE to leave */
 #define POLL_MAX_MS      250     /* a signal that lands just before the poll waits at most this */
 #define SEND_HWM         4       /* messages queued to the manager at most; then results wait here */
-#define QUEUE_PER_THREAD 16      /* units queued per thread at most; more are given back (RETURNED) */
+#define QUEUE_PER_THREAD 512     /* units queued per thread at most; more are given back (RETURNED) */
 #define QUEUE_MIN        1024
+#define FLUSH_MS         1       /* results wait at most this long for company in one message */
+#define FLUSH_RESULTS    512     /* ... or until this many are waiting */
 
 typedef struct {
     const session_config_t *config;
@@ -51,8 +53,10 @@ typedef struct {
     int64_t stop_at;          /* when */
     uint64_t malformed;       /* messages dropped */
     uint64_t sent;            /* results sent, computed or failed */
-    pool_result_t *out;       /* results taken from the pool, not all sent yet (the socket was full) */
+    pool_result_t *out;       /* results taken from the pool, not all sent yet */
     size_t out_count, out_next;
+    int64_t flush_at;         /* when to send them (results gather for up to FLUSH_MS), or 0 */
+    bool blocked;             /* the socket was full: wait for room */
     uint64_t returned;        /* units given back */
 } self_t;
 
@@ -129,8 +133,10 @@ static bool s_flush(self_t *self)
         }
         if (current) {
             hy_msg_t msg = {.command = HY_RESULT, .job = pool_job_id(job), .result_count = count, .results = items};
-            if (hy_send(self->dealer, NULL, 0, &msg) < 0)
-                return false;   /* full: the manager is not reading; try again when there is room */
+            if (hy_send(self->dealer, NULL, 0, &msg) < 0) {
+                self->blocked = true;   /* full: the manager is not reading; try again when there is room */
+                return false;
+            }
             self->next_heartbeat = zclock_mono() + s_heartbeat_ivl(self);
             for (size_t i = 0; i < count; i++) {
                 if (items[i].status == HY_RESULT_FAILED)
@@ -146,12 +152,12 @@ static bool s_flush(self_t *self)
     }
     pool_results_free(&self->out, self->out_count);
     self->out_count = self->out_next = 0;
+    self->flush_at = 0;
     return true;
 }
 
-/* Queues results (from the pool, owned: taken over) behind those waiting
-   and sends what the socket takes. */
-static void s_send_results(self_t *self, pool_result_t *results, size_t n)
+/* Queues results (from the pool, owned: taken over) behind those waiting. */
+static void s_queue_results(self_t *self, pool_result_t *results, size_t n)
 {
     if (n == 0)
         return;
@@ -169,17 +175,34 @@ static void s_send_results(self_t *self, pool_result_t *results, size_t n)
     self->out = all;
     self->out_count = left + n;
     self->out_next = 0;
+}
+
+/* Queues results and sends everything waiting now. */
+static void s_send_results(self_t *self, pool_result_t *results, size_t n)
+{
+    s_queue_results(self, results, n);
+    self->blocked = false;
     s_flush(self);
 }
 
-/* Takes what the pool finished, unless results still wait for room. */
+/* Takes what the pool finished. Short units' results gather for up to
+   FLUSH_MS so that one message carries many; they leave at once when
+   FLUSH_RESULTS wait or the pool has nothing left to compute. */
 static void s_on_pool(self_t *self)
 {
-    if (self->out_next < self->out_count && !s_flush(self))
-        return;
+    if (self->blocked) {   /* room again? */
+        self->blocked = false;
+        if (!s_flush(self))
+            return;
+    }
     pool_result_t *results;
     size_t n = pool_take(self->pool, &results);
-    s_send_results(self, results, n);
+    s_queue_results(self, results, n);
+    size_t queued, running = pool_running(self->pool, NULL, &queued);
+    if (self->out_count - self->out_next >= FLUSH_RESULTS || (running == 0 && queued == 0))
+        s_flush(self);
+    else if (self->out_next < self->out_count && !self->flush_at)
+        self->flush_at = zclock_mono() + FLUSH_MS;
 }
 
 /* Units of msg answered without computing: status and reason for all. */
@@ -324,13 +347,15 @@ static void s_on_units(self_t *self, const hy_msg_t *msg)
         pool_running(self->pool, NULL, &queued);
         limit = limit > QUEUE_MIN ? limit : QUEUE_MIN;
         hy_result_t back[HY_MAX_BATCH];
-        size_t n = 0;
+        uint64_t take[HY_MAX_BATCH];
+        size_t n = 0, k = 0;
         for (size_t i = 0; i < msg->unit_count; i++) {
             if (queued++ < limit)
-                pool_submit(self->pool, job, hy_unit_at(msg, i));
+                take[k++] = hy_unit_at(msg, i);
             else
                 back[n++] = (hy_result_t) {.unit = hy_unit_at(msg, i), .status = HY_RESULT_RETURNED};
         }
+        pool_submit_many(self->pool, job, take, k);
         if (n) {
             log_warn("the manager sent more units than this worker queues (%zu); %zu given back", limit, n);
             s_send_job_results(self, msg->job, back, n);
@@ -442,6 +467,8 @@ static void s_on_handshake(self_t *self)
 static void s_on_tick(self_t *self)
 {
     int64_t now = zclock_mono();
+    if (self->flush_at && now >= self->flush_at && !self->blocked)
+        s_flush(self);
     if (!self->dealer) {
         if (now >= self->reconnect_at && !self->stopping)
             s_connect(self);
@@ -471,6 +498,8 @@ static int64_t s_next_timer(const self_t *self)
         at = self->next_heartbeat;
     if (self->stopping && self->stop_at + STOP_GRACE_MS < at)
         at = self->stop_at + STOP_GRACE_MS;
+    if (self->flush_at && !self->blocked && self->flush_at < at)
+        at = self->flush_at;
     int64_t wait = at > now ? at - now : 0;
     return wait < POLL_MAX_MS ? wait : POLL_MAX_MS;
 }
@@ -555,7 +584,7 @@ int session_run(const session_config_t *config)
             break;
         /* Results waiting for room in the socket: wait for room, not for
            more results. */
-        bool waiting = self.out_next < self.out_count && self.dealer;
+        bool waiting = self.blocked && self.out_next < self.out_count && self.dealer;
         zmq_pollitem_t items[3] = {{zsock_resolve(pool_signal(self.pool)), 0, waiting ? 0 : ZMQ_POLLIN, 0}};
         int count = 1;
         if (self.dealer)
