@@ -116,24 +116,18 @@ static mandel_params_t s_zoom_view(const frames_params_t *p, uint32_t f)
                               ZOOM_Y + half_h, max_iter, 1};
 }
 
-/* Column by column, in groups of rows, looking at *cancel before each group
-   (each row is computed on its own: the same bits in any grouping). Returns
-   0 or JOB_CANCELLED. */
+/* Column by column with the mandelbrot job's fastest kernel, which looks at
+   *cancel as it goes. Returns 0 or JOB_CANCELLED. */
 static int s_render_zoom(const frames_params_t *p, uint32_t f, uint8_t *rgb, const atomic_bool *cancel)
 {
     uint8_t gradient[255][3];
     s_gradient(gradient);
     mandel_params_t view = s_zoom_view(p, f);
-    uint32_t group = mandel_rows_per_look(view.max_iter);
     uint32_t *k = malloc(p->height * sizeof *k);
     for (uint32_t i = 0; i < p->width; i++) {
-        for (uint32_t j0 = 0; j0 < p->height; j0 += group) {
-            if (s_cancelled(cancel)) {
-                free(k);
-                return JOB_CANCELLED;
-            }
-            uint32_t j1 = p->height - j0 < group ? p->height : j0 + group;
-            mandel_counts(&view, i, j0, j1, k + j0);
+        if (s_cancelled(cancel) || mandel_counts(&view, i, 0, p->height, k, cancel) == JOB_CANCELLED) {
+            free(k);
+            return JOB_CANCELLED;
         }
         for (uint32_t j = 0; j < p->height; j++) {
             uint8_t *px = rgb + 3 * ((size_t) j * p->width + i);

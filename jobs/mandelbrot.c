@@ -44,114 +44,369 @@ const char *mandel_params_check(const mandel_params_t *p)
 
 /* ------------------------------------------------------------ kernels */
 
+/* Why every kernel gives the SPEC's counts exactly.
+   - Each lane follows one point with the SPEC's operations in the SPEC's
+     order, each rounded on its own (-ffp-contract=off, no FMA intrinsics),
+     and tests for escape at every step. A lane that escapes when its count
+     is k reports k, or M if k >= M (the SPEC stops at M without testing).
+     A vector lane whose count reaches M is noticed at the next block
+     boundary, after a few more steps that change nothing it reports.
+   - The lanes of a vector kernel are rows of one column. A lane whose row
+     is done takes the next row at once, from z = 0, so that lanes do not
+     idle while others run on; rows are independent, so when a row runs,
+     and beside which others, changes nothing in its count.
+   - Cycle test (Brent): at block boundaries, each lane compares its state
+     (zr, zi) bit for bit with a state it saved at an earlier boundary (the
+     first after its count passed 1, 2, 4, 8, ...). The next state is a
+     function of the state and c alone, so equal states mean the orbit
+     repeats forever, and every state of that cycle has passed the escape
+     test: the SPEC loop would run on to k = M. The spacing of the checks
+     only delays the finding (by a few percent more steps than checking at
+     every step, which would cost more than that). A lane's state is never
+     NaN (that needs an infinity, which comes only after an escape), so NaN
+     bits (-1) mean "nothing saved". */
+
+#define STEPS 16                /* steps between block boundaries (8 and 32: about as fast) */
+#define POLL_STEPS (1 << 17)    /* steps between looks at the cancel flag: ~1 ms */
+#define CHUNK 4096              /* rows given to a kernel at once by s_column */
+#define MAX_LANES 32
+#define IDLE_START (INT64_MAX / 4)   /* start of an idle lane: its count stays negative */
+#define AVX2_VECTORS 4          /* vectors in flight: 4 beat 2 and 3 (see bench) */
+#define AVX512_VECTORS 4
+
 static inline uint8_t s_gray(uint32_t k, uint32_t m)
 {
     return (uint8_t) (255 - ((uint64_t) k * 255) / m);
 }
 
-/* The escape count k of point (cr, ci), at most m. */
-static inline uint32_t s_escape(double cr, double ci, uint32_t m)
+static bool s_cancelled(const atomic_bool *cancel)
+{
+    return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
+}
+
+static inline uint64_t s_bits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+/* The escape count k of point (cr, ci), at most m; with cycles, the cycle
+   test at every STEPS-th count. UINT32_MAX when it saw *cancel set. */
+static uint32_t s_escape(double cr, double ci, uint32_t m, bool cycles, const atomic_bool *cancel)
 {
     double zr = 0, zi = 0;
-    uint32_t k = 0;
+    uint64_t sr = UINT64_MAX, si = UINT64_MAX;   /* the saved state: none yet */
+    uint32_t k = 0, save = 1;
     while (k < m) {
-        double zr2 = zr * zr, zi2 = zi * zi;
-        if (zr2 + zi2 > 4.0)
-            break;
-        zi = (2.0 * zr) * zi + ci;
-        zr = (zr2 - zi2) + cr;
-        k++;
+        uint32_t end = m - k < STEPS ? m : k + STEPS;
+        for (; k < end; k++) {
+            double zr2 = zr * zr, zi2 = zi * zi;
+            if (zr2 + zi2 > 4.0)
+                return k;
+            zi = (2.0 * zr) * zi + ci;
+            zr = (zr2 - zi2) + cr;
+        }
+        if (cycles) {
+            if (s_bits(zr) == sr && s_bits(zi) == si)
+                return m;
+            if (k >= save) {
+                sr = s_bits(zr), si = s_bits(zi);
+                save = 2 * k;   /* k <= 10^9: no overflow */
+            }
+        }
+        if (k % POLL_STEPS == 0 && s_cancelled(cancel))
+            return UINT32_MAX;
     }
     return k;
 }
 
-void mandel_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k)
+static int s_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *out,
+                           bool cycles, const atomic_bool *cancel)
 {
     const double dx = (p->xmax - p->xmin) / p->width;
     const double dy = (p->ymax - p->ymin) / p->height;
     const double cr = p->xmin + i * dx;
-    for (uint32_t j = j0; j < j1; j++)
-        k[j - j0] = s_escape(cr, p->ymax - j * dy, p->max_iter);
+    uint64_t spent = 0;
+    for (uint32_t j = j0; j < j1; j++) {
+        uint32_t k = s_escape(cr, p->ymax - j * dy, p->max_iter, cycles, cancel);
+        if (k == UINT32_MAX)
+            return JOB_CANCELLED;
+        out[j - j0] = k;
+        if ((spent += k + 1) >= POLL_STEPS) {
+            spent = 0;
+            if (s_cancelled(cancel))
+                return JOB_CANCELLED;
+        }
+    }
+    return 0;
 }
 
-/* Four rows of one column at a time; lanes that escaped stop counting. The
-   same IEEE operations in the same order as the scalar path: same bits. */
-__attribute__((target("avx2"))) static void s_counts_avx2(const mandel_params_t *p, uint32_t i,
-                                                          uint32_t j0, uint32_t j1, uint32_t *out)
+/* The rows of one column shared out among the lanes of a vector kernel.
+   Lane l is element l % L of vector l / L. The kernel keeps z in registers;
+   the rest lives here, changed a whole vector at a time (so that the next
+   step's loads are forwarded from those stores). n counts the kernel's steps. */
+typedef struct {
+    _Alignas(64) double cr[MAX_LANES];      /* c of the lane's row; 0 when idle (then z stays 0) */
+    _Alignas(64) double ci[MAX_LANES];
+    _Alignas(64) double row[MAX_LANES];     /* the lane's row */
+    _Alignas(64) int64_t start[MAX_LANES];  /* step at which the row began: its count is n - start */
+    _Alignas(64) int64_t save[MAX_LANES];   /* count at which the state is saved next */
+    _Alignas(64) int64_t sr[MAX_LANES];     /* bits of the saved zr; -1 (NaN): none */
+    _Alignas(64) int64_t si[MAX_LANES];     /* bits of the saved zi */
+    uint32_t next, end;                     /* rows next .. end-1 wait for a lane */
+    uint32_t active;                        /* lanes with a row */
+    uint32_t j0, m;                         /* out[j - j0] receives row j's count, at most m */
+    uint32_t *out;
+    double cr0, ymax, dy;                   /* the column's cr; row j's ci is ymax - j * dy */
+} lanes_t;
+
+static void s_lanes_init(lanes_t *ln, const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1,
+                         uint32_t *out, int lanes)
 {
+    memset(ln, 0, sizeof *ln);
     const double dx = (p->xmax - p->xmin) / p->width;
-    const double dy = (p->ymax - p->ymin) / p->height;
-    const __m256d cr = _mm256_set1_pd(p->xmin + i * dx);
+    ln->cr0 = p->xmin + i * dx;
+    ln->ymax = p->ymax;
+    ln->dy = (p->ymax - p->ymin) / p->height;
+    ln->next = j0, ln->end = j1, ln->active = (uint32_t) lanes;
+    ln->j0 = j0, ln->m = p->max_iter, ln->out = out;
+}
+
+/* Lane l's row is done with count k, clipped to M. */
+static inline void s_report(lanes_t *ln, int l, int64_t k)
+{
+    ln->out[(uint32_t) ln->row[l] - ln->j0] = k < ln->m ? (uint32_t) k : ln->m;
+}
+
+/* Rank of lane l among the lanes of b (a 3-bit mask) below it. */
+#define RANK(b) {0, (b) & 1, ((b) & 1) + ((b) >> 1 & 1), ((b) & 1) + ((b) >> 1 & 1) + ((b) >> 2 & 1)}
+static const double s_rank[8][4] = {RANK(0), RANK(1), RANK(2), RANK(3), RANK(4), RANK(5), RANK(6), RANK(7)};
+
+/* The lanes of vector v set in mask take the next rows, in order, from z = 0
+   at step n; those for which no row is left go idle. The caller zeroes z. */
+__attribute__((target("avx2"), always_inline)) static inline void s_refill_avx2(lanes_t *ln, int v, __m256d mask,
+                                                                               int64_t n)
+{
+    double *cr = ln->cr + 4 * v, *ci = ln->ci + 4 * v, *row = ln->row + 4 * v;
+    __m256i *start = (__m256i *) (ln->start + 4 * v), *save = (__m256i *) (ln->save + 4 * v);
+    __m256i *sr = (__m256i *) (ln->sr + 4 * v), *si = (__m256i *) (ln->si + 4 * v);
+    int bits = _mm256_movemask_pd(mask);
+    __m256d rows = _mm256_add_pd(_mm256_set1_pd(ln->next), _mm256_loadu_pd(s_rank[bits & 7]));
+    __m256d fresh = _mm256_and_pd(mask, _mm256_cmp_pd(rows, _mm256_set1_pd(ln->end), _CMP_LT_OQ));
+    __m256d idle = _mm256_andnot_pd(fresh, mask);
+    ln->next += (uint32_t) __builtin_popcount(_mm256_movemask_pd(fresh));
+    ln->active -= (uint32_t) __builtin_popcount(_mm256_movemask_pd(idle));
+    __m256d c = _mm256_sub_pd(_mm256_set1_pd(ln->ymax), _mm256_mul_pd(rows, _mm256_set1_pd(ln->dy)));
+    _mm256_store_pd(row, _mm256_blendv_pd(_mm256_load_pd(row), rows, fresh));
+    _mm256_store_pd(ci, _mm256_andnot_pd(idle, _mm256_blendv_pd(_mm256_load_pd(ci), c, fresh)));
+    _mm256_store_pd(cr, _mm256_andnot_pd(idle, _mm256_blendv_pd(_mm256_load_pd(cr), _mm256_set1_pd(ln->cr0), fresh)));
+    __m256d s = _mm256_blendv_pd(_mm256_castsi256_pd(_mm256_load_si256(start)),
+                                 _mm256_castsi256_pd(_mm256_set1_epi64x(n)), fresh);
+    s = _mm256_blendv_pd(s, _mm256_castsi256_pd(_mm256_set1_epi64x(IDLE_START)), idle);
+    _mm256_store_si256(start, _mm256_castpd_si256(s));
+    s = _mm256_blendv_pd(_mm256_castsi256_pd(_mm256_load_si256(save)), _mm256_castsi256_pd(_mm256_set1_epi64x(1)),
+                         fresh);
+    s = _mm256_blendv_pd(s, _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX)), idle);
+    _mm256_store_si256(save, _mm256_castpd_si256(s));
+    _mm256_store_si256(sr, _mm256_or_si256(_mm256_load_si256(sr), _mm256_castpd_si256(mask)));
+    _mm256_store_si256(si, _mm256_or_si256(_mm256_load_si256(si), _mm256_castpd_si256(mask)));
+}
+
+/* AVX2_VECTORS vectors of 4 lanes in flight, so that the latency of one
+   step (mul, sub, add in a chain) does not leave the FP units idle. */
+__attribute__((target("avx2"))) static int s_counts_avx2(const mandel_params_t *p, uint32_t i, uint32_t j0,
+                                                         uint32_t j1, uint32_t *out, bool cycles,
+                                                         const atomic_bool *cancel)
+{
+    enum { L = 4, V = AVX2_VECTORS };
+    lanes_t ln;
+    s_lanes_init(&ln, p, i, j0, j1, out, V * L);
+    const uint32_t m = p->max_iter, block = m < STEPS ? m : STEPS;
     const __m256d four = _mm256_set1_pd(4.0), two = _mm256_set1_pd(2.0);
-    const __m256i one = _mm256_set1_epi64x(1);
-    const uint32_t m = p->max_iter;
-    uint32_t j = j0;
-    for (; j + 4 <= j1; j += 4) {
-        const __m256d ci = _mm256_set_pd(p->ymax - (j + 3) * dy, p->ymax - (j + 2) * dy,
-                                         p->ymax - (j + 1) * dy, p->ymax - j * dy);
-        __m256d zr = _mm256_setzero_pd(), zi = _mm256_setzero_pd();
-        __m256i k = _mm256_setzero_si256();
-        __m256i active = _mm256_set1_epi64x(-1);
-        for (uint32_t n = 0; n < m; n++) {
-            __m256d zr2 = _mm256_mul_pd(zr, zr), zi2 = _mm256_mul_pd(zi, zi);
-            __m256d out_mask = _mm256_cmp_pd(_mm256_add_pd(zr2, zi2), four, _CMP_GT_OQ);
-            active = _mm256_andnot_si256(_mm256_castpd_si256(out_mask), active);
-            if (_mm256_testz_si256(active, active))
-                break;
-            k = _mm256_add_epi64(k, _mm256_and_si256(active, one));
-            zi = _mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(two, zr), zi), ci);
-            zr = _mm256_add_pd(_mm256_sub_pd(zr2, zi2), cr);
-        }
-        uint64_t ks[4];
-        _mm256_storeu_si256((__m256i *) ks, k);
-        for (int l = 0; l < 4; l++)
-            out[j - j0 + l] = (uint32_t) ks[l];
+    const __m256i last = _mm256_set1_epi64x((int64_t) m - 1);
+    const __m256d all = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+    __m256d zr[V], zi[V], esc[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; v++) {
+        zr[v] = zi[v] = _mm256_setzero_pd();
+        s_refill_avx2(&ln, v, all, 0);
     }
-    for (; j < j1; j++)   /* the last rows, one at a time */
-        out[j - j0] = s_escape(p->xmin + i * dx, p->ymax - j * dy, m);
+    int64_t n = 0, poll = POLL_STEPS;
+    while (ln.active) {
+        for (uint32_t s = 0; s < block; s++) {
+            __m256d any = _mm256_setzero_pd();
+#pragma GCC unroll 8
+            for (int v = 0; v < V; v++) {
+                __m256d zr2 = _mm256_mul_pd(zr[v], zr[v]), zi2 = _mm256_mul_pd(zi[v], zi[v]);
+                esc[v] = _mm256_cmp_pd(_mm256_add_pd(zr2, zi2), four, _CMP_GT_OQ);
+                any = _mm256_or_pd(any, esc[v]);
+                zi[v] = _mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(two, zr[v]), zi[v]), _mm256_load_pd(ln.ci + L * v));
+                zr[v] = _mm256_add_pd(_mm256_sub_pd(zr2, zi2), _mm256_load_pd(ln.cr + L * v));
+            }
+            n++;
+            if (_mm256_testz_pd(any, any))
+                continue;
+#pragma GCC unroll 8
+            for (int v = 0; v < V; v++) {   /* lanes that escaped, with count n - 1 - start */
+                int bits = _mm256_movemask_pd(esc[v]);
+                if (!bits)
+                    continue;
+                for (; bits; bits &= bits - 1) {
+                    int l = L * v + __builtin_ctz((unsigned) bits);
+                    s_report(&ln, l, n - 1 - ln.start[l]);
+                }
+                s_refill_avx2(&ln, v, esc[v], n);
+                zr[v] = _mm256_andnot_pd(esc[v], zr[v]);
+                zi[v] = _mm256_andnot_pd(esc[v], zi[v]);
+            }
+        }
+        /* Block boundary: lanes whose count reached M, and the cycle test. */
+        const __m256i nv = _mm256_set1_epi64x(n);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; v++) {
+            __m256i *save = (__m256i *) (ln.save + L * v);
+            __m256i *sr = (__m256i *) (ln.sr + L * v), *si = (__m256i *) (ln.si + L * v);
+            __m256i k = _mm256_sub_epi64(nv, _mm256_load_si256((__m256i *) (ln.start + L * v)));
+            __m256i done = _mm256_cmpgt_epi64(k, last);
+            if (cycles) {
+                __m256i r = _mm256_castpd_si256(zr[v]), im = _mm256_castpd_si256(zi[v]);
+                __m256i old_r = _mm256_load_si256(sr), old_i = _mm256_load_si256(si);
+                done = _mm256_or_si256(done, _mm256_and_si256(_mm256_cmpeq_epi64(r, old_r),
+                                                              _mm256_cmpeq_epi64(im, old_i)));
+                __m256d keep = _mm256_castsi256_pd(_mm256_cmpgt_epi64(_mm256_load_si256(save), k));
+                _mm256_store_pd((double *) sr, _mm256_blendv_pd(zr[v], _mm256_castsi256_pd(old_r), keep));
+                _mm256_store_pd((double *) si, _mm256_blendv_pd(zi[v], _mm256_castsi256_pd(old_i), keep));
+                _mm256_store_pd((double *) save, _mm256_blendv_pd(_mm256_castsi256_pd(_mm256_add_epi64(k, k)),
+                                                                  _mm256_castsi256_pd(_mm256_load_si256(save)), keep));
+            }
+            int bits = _mm256_movemask_pd(_mm256_castsi256_pd(done));
+            if (!bits)
+                continue;
+            for (; bits; bits &= bits - 1)
+                s_report(&ln, L * v + __builtin_ctz((unsigned) bits), m);
+            s_refill_avx2(&ln, v, _mm256_castsi256_pd(done), n);
+            zr[v] = _mm256_andnot_pd(_mm256_castsi256_pd(done), zr[v]);
+            zi[v] = _mm256_andnot_pd(_mm256_castsi256_pd(done), zi[v]);
+        }
+        if (n >= poll) {
+            if (s_cancelled(cancel))
+                return JOB_CANCELLED;
+            poll = n + POLL_STEPS;
+        }
+    }
+    return 0;
 }
 
-/* Eight rows at a time with AVX-512 masks; otherwise as the AVX2 path. */
-__attribute__((target("avx512f"))) static void s_counts_avx512(const mandel_params_t *p, uint32_t i,
-                                                              uint32_t j0, uint32_t j1, uint32_t *out)
+/* As s_refill_avx2, with masks: expand places next, next + 1, ... in the lanes of mask. */
+__attribute__((target("avx512f"), always_inline)) static inline void s_refill_avx512(lanes_t *ln, int v,
+                                                                                    __mmask8 mask, int64_t n)
 {
-    const double dx = (p->xmax - p->xmin) / p->width;
-    const double dy = (p->ymax - p->ymin) / p->height;
-    const __m512d cr = _mm512_set1_pd(p->xmin + i * dx);
-    const __m512d four = _mm512_set1_pd(4.0), two = _mm512_set1_pd(2.0);
-    const __m512i one = _mm512_set1_epi64(1);
-    const uint32_t m = p->max_iter;
-    uint32_t j = j0;
-    for (; j + 8 <= j1; j += 8) {
-        double rows[8];
-        for (int l = 0; l < 8; l++)
-            rows[l] = p->ymax - (j + l) * dy;
-        const __m512d ci = _mm512_loadu_pd(rows);
-        __m512d zr = _mm512_setzero_pd(), zi = _mm512_setzero_pd();
-        __m512i k = _mm512_setzero_si512();
-        __mmask8 active = 0xff;
-        for (uint32_t n = 0; n < m; n++) {
-            __m512d zr2 = _mm512_mul_pd(zr, zr), zi2 = _mm512_mul_pd(zi, zi);
-            active &= (__mmask8) ~_mm512_cmp_pd_mask(_mm512_add_pd(zr2, zi2), four, _CMP_GT_OQ);
-            if (!active)
-                break;
-            k = _mm512_mask_add_epi64(k, active, k, one);
-            zi = _mm512_add_pd(_mm512_mul_pd(_mm512_mul_pd(two, zr), zi), ci);
-            zr = _mm512_add_pd(_mm512_sub_pd(zr2, zi2), cr);
-        }
-        uint64_t ks[8];
-        _mm512_storeu_si512(ks, k);
-        for (int l = 0; l < 8; l++)
-            out[j - j0 + l] = (uint32_t) ks[l];
-    }
-    for (; j < j1; j++)   /* the last rows, one at a time */
-        out[j - j0] = s_escape(p->xmin + i * dx, p->ymax - j * dy, m);
+    double *cr = ln->cr + 8 * v, *ci = ln->ci + 8 * v, *row = ln->row + 8 * v;
+    int64_t *start = ln->start + 8 * v, *save = ln->save + 8 * v, *sr = ln->sr + 8 * v, *si = ln->si + 8 * v;
+    __m512d seq = _mm512_add_pd(_mm512_set1_pd(ln->next), _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0));
+    __m512d rows = _mm512_maskz_expand_pd(mask, seq);
+    __mmask8 fresh = _mm512_mask_cmp_pd_mask(mask, rows, _mm512_set1_pd(ln->end), _CMP_LT_OQ);
+    __mmask8 idle = mask & (__mmask8) ~fresh;
+    ln->next += (uint32_t) __builtin_popcount(fresh);
+    ln->active -= (uint32_t) __builtin_popcount(idle);
+    __m512d c = _mm512_sub_pd(_mm512_set1_pd(ln->ymax), _mm512_mul_pd(rows, _mm512_set1_pd(ln->dy)));
+    _mm512_store_pd(row, _mm512_mask_mov_pd(_mm512_load_pd(row), fresh, rows));
+    _mm512_store_pd(ci, _mm512_maskz_mov_pd((__mmask8) ~idle, _mm512_mask_mov_pd(_mm512_load_pd(ci), fresh, c)));
+    _mm512_store_pd(cr, _mm512_maskz_mov_pd((__mmask8) ~idle,
+                                            _mm512_mask_mov_pd(_mm512_load_pd(cr), fresh, _mm512_set1_pd(ln->cr0))));
+    __m512i s = _mm512_mask_mov_epi64(_mm512_load_si512(start), fresh, _mm512_set1_epi64(n));
+    _mm512_store_si512(start, _mm512_mask_mov_epi64(s, idle, _mm512_set1_epi64(IDLE_START)));
+    s = _mm512_mask_mov_epi64(_mm512_load_si512(save), fresh, _mm512_set1_epi64(1));
+    _mm512_store_si512(save, _mm512_mask_mov_epi64(s, idle, _mm512_set1_epi64(INT64_MAX)));
+    _mm512_store_si512(sr, _mm512_mask_mov_epi64(_mm512_load_si512(sr), mask, _mm512_set1_epi64(-1)));
+    _mm512_store_si512(si, _mm512_mask_mov_epi64(_mm512_load_si512(si), mask, _mm512_set1_epi64(-1)));
 }
 
-typedef void (counts_fn)(const mandel_params_t *, uint32_t, uint32_t, uint32_t, uint32_t *);
+/* AVX512_VECTORS vectors of 8 lanes, with mask registers; otherwise as AVX2. */
+__attribute__((target("avx512f"))) static int s_counts_avx512(const mandel_params_t *p, uint32_t i, uint32_t j0,
+                                                             uint32_t j1, uint32_t *out, bool cycles,
+                                                             const atomic_bool *cancel)
+{
+    enum { L = 8, V = AVX512_VECTORS };
+    lanes_t ln;
+    s_lanes_init(&ln, p, i, j0, j1, out, V * L);
+    const uint32_t m = p->max_iter, block = m < STEPS ? m : STEPS;
+    const __m512d four = _mm512_set1_pd(4.0), two = _mm512_set1_pd(2.0);
+    const __m512i last = _mm512_set1_epi64((int64_t) m - 1);
+    __m512d zr[V], zi[V];
+    __mmask8 esc[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; v++) {
+        zr[v] = zi[v] = _mm512_setzero_pd();
+        s_refill_avx512(&ln, v, 0xff, 0);
+    }
+    int64_t n = 0, poll = POLL_STEPS;
+    while (ln.active) {
+        for (uint32_t s = 0; s < block; s++) {
+            unsigned any = 0;
+#pragma GCC unroll 8
+            for (int v = 0; v < V; v++) {
+                __m512d zr2 = _mm512_mul_pd(zr[v], zr[v]), zi2 = _mm512_mul_pd(zi[v], zi[v]);
+                esc[v] = _mm512_cmp_pd_mask(_mm512_add_pd(zr2, zi2), four, _CMP_GT_OQ);
+                any |= esc[v];
+                zi[v] = _mm512_add_pd(_mm512_mul_pd(_mm512_mul_pd(two, zr[v]), zi[v]), _mm512_load_pd(ln.ci + L * v));
+                zr[v] = _mm512_add_pd(_mm512_sub_pd(zr2, zi2), _mm512_load_pd(ln.cr + L * v));
+            }
+            n++;
+            if (!any)
+                continue;
+#pragma GCC unroll 8
+            for (int v = 0; v < V; v++) {   /* lanes that escaped, with count n - 1 - start */
+                if (!esc[v])
+                    continue;
+                for (unsigned bits = esc[v]; bits; bits &= bits - 1) {
+                    int l = L * v + __builtin_ctz(bits);
+                    s_report(&ln, l, n - 1 - ln.start[l]);
+                }
+                s_refill_avx512(&ln, v, esc[v], n);
+                zr[v] = _mm512_maskz_mov_pd((__mmask8) ~esc[v], zr[v]);
+                zi[v] = _mm512_maskz_mov_pd((__mmask8) ~esc[v], zi[v]);
+            }
+        }
+        /* Block boundary: lanes whose count reached M, and the cycle test. */
+        const __m512i nv = _mm512_set1_epi64(n);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; v++) {
+            int64_t *save = ln.save + L * v, *sr = ln.sr + L * v, *si = ln.si + L * v;
+            __m512i k = _mm512_sub_epi64(nv, _mm512_load_si512(ln.start + L * v));
+            __mmask8 done = _mm512_cmpgt_epi64_mask(k, last);
+            if (cycles) {
+                __m512i r = _mm512_castpd_si512(zr[v]), im = _mm512_castpd_si512(zi[v]);
+                __m512i old_r = _mm512_load_si512(sr), old_i = _mm512_load_si512(si);
+                done |= _mm512_cmpeq_epi64_mask(r, old_r) & _mm512_cmpeq_epi64_mask(im, old_i);
+                __mmask8 now = _mm512_cmple_epi64_mask(_mm512_load_si512(save), k);
+                _mm512_store_si512(sr, _mm512_mask_mov_epi64(old_r, now, r));
+                _mm512_store_si512(si, _mm512_mask_mov_epi64(old_i, now, im));
+                _mm512_store_si512(save, _mm512_mask_mov_epi64(_mm512_load_si512(save), now, _mm512_add_epi64(k, k)));
+            }
+            if (!done)
+                continue;
+            for (unsigned bits = done; bits; bits &= bits - 1)
+                s_report(&ln, L * v + __builtin_ctz(bits), m);
+            s_refill_avx512(&ln, v, done, n);
+            zr[v] = _mm512_maskz_mov_pd((__mmask8) ~done, zr[v]);
+            zi[v] = _mm512_maskz_mov_pd((__mmask8) ~done, zi[v]);
+        }
+        if (n >= poll) {
+            if (s_cancelled(cancel))
+                return JOB_CANCELLED;
+            poll = n + POLL_STEPS;
+        }
+    }
+    return 0;
+}
+
+typedef int (counts_fn)(const mandel_params_t *, uint32_t, uint32_t, uint32_t, uint32_t *, bool,
+                        const atomic_bool *);
 
 static counts_fn *const s_kernels[] = {
-    [MANDEL_SCALAR] = mandel_counts_scalar,
+    [MANDEL_SCALAR] = s_counts_scalar,
     [MANDEL_AVX2] = s_counts_avx2,
     [MANDEL_AVX512] = s_counts_avx512,
 };
@@ -188,37 +443,30 @@ mandel_kernel_t mandel_kernel(void)
 
 const char *mandel_kernel_name(mandel_kernel_t kernel) { return s_kernel_names[kernel]; }
 
-void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k)
+int mandel_counts_with(mandel_kernel_t kernel, bool cycles, const mandel_params_t *p, uint32_t i, uint32_t j0,
+                       uint32_t j1, uint32_t *k, const atomic_bool *cancel)
 {
-    s_kernels[mandel_kernel()](p, i, j0, j1, k);
+    assert(mandel_kernel_available(kernel) && j0 <= j1 && j1 <= p->height);
+    return s_kernels[kernel](p, i, j0, j1, k, cycles, cancel);
 }
 
-uint32_t mandel_rows_per_look(uint32_t max_iter)
+int mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k,
+                  const atomic_bool *cancel)
 {
-    uint32_t rows = (1u << 24) / (max_iter ? max_iter : 1) / 8 * 8;
-    return rows < 8 ? 8 : rows > 256 ? 256 : rows;
+    return mandel_counts_with(mandel_kernel(), true, p, i, j0, j1, k, cancel);
 }
 
-static bool s_cancelled(const atomic_bool *cancel)
-{
-    return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
-}
-
-/* Gray values of column i through counts, in groups of rows that fit on the
-   stack; between two groups, a look at *cancel (NULL: never cancelled).
-   Returns 0, or JOB_CANCELLED with out partly written. Any grouping gives
-   the same bytes: each row is computed on its own. */
-static int s_column(const mandel_params_t *p, uint32_t i, uint8_t *out,
-                    void (*counts)(const mandel_params_t *, uint32_t, uint32_t, uint32_t, uint32_t *),
+/* Gray values of column i, CHUNK rows at a time, with a look at *cancel
+   before each chunk (and inside the kernel). Returns 0, or JOB_CANCELLED
+   with out partly written. */
+static int s_column(mandel_kernel_t kernel, bool cycles, const mandel_params_t *p, uint32_t i, uint8_t *out,
                     const atomic_bool *cancel)
 {
-    uint32_t k[256];
-    uint32_t group = cancel ? mandel_rows_per_look(p->max_iter) : 256;
-    for (uint32_t j0 = 0; j0 < p->height; j0 += group) {
-        if (s_cancelled(cancel))
+    uint32_t k[CHUNK];
+    for (uint32_t j0 = 0; j0 < p->height; j0 += CHUNK) {
+        uint32_t j1 = p->height - j0 < CHUNK ? p->height : j0 + CHUNK;
+        if (s_cancelled(cancel) || mandel_counts_with(kernel, cycles, p, i, j0, j1, k, cancel) == JOB_CANCELLED)
             return JOB_CANCELLED;
-        uint32_t j1 = p->height - j0 < group ? p->height : j0 + group;
-        counts(p, i, j0, j1, k);
         for (uint32_t j = j0; j < j1; j++)
             out[j] = s_gray(k[j - j0], p->max_iter);
     }
@@ -227,18 +475,17 @@ static int s_column(const mandel_params_t *p, uint32_t i, uint8_t *out,
 
 void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out)
 {
-    s_column(p, i, out, s_kernels[mandel_kernel()], NULL);
+    s_column(mandel_kernel(), true, p, i, out, NULL);
 }
 
-void mandel_column_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint8_t *out)
+void mandel_column_with(mandel_kernel_t kernel, bool cycles, const mandel_params_t *p, uint32_t i, uint8_t *out)
 {
-    assert(mandel_kernel_available(kernel));
-    s_column(p, i, out, s_kernels[kernel], NULL);
+    s_column(kernel, cycles, p, i, out, NULL);
 }
 
 void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out)
 {
-    s_column(p, i, out, mandel_counts_scalar, NULL);
+    s_column(MANDEL_SCALAR, true, p, i, out, NULL);
 }
 
 /* ------------------------------------------------------------ parameters */
@@ -404,9 +651,8 @@ static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, 
     uint32_t ncols = p->width - first < p->columns_per_unit ? p->width - first : p->columns_per_unit;
     size_t len = (size_t) ncols * p->height;
     uint8_t *buf = malloc(len);
-    counts_fn *counts = s_kernels[mandel_kernel()];
     for (uint32_t c = 0; c < ncols; c++)
-        if (s_column(p, first + c, buf + (size_t) c * p->height, counts, cancel) == JOB_CANCELLED) {
+        if (s_column(mandel_kernel(), true, p, first + c, buf + (size_t) c * p->height, cancel) == JOB_CANCELLED) {
             free(buf);
             *out = NULL;
             *out_len = 0;

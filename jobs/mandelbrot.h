@@ -2,6 +2,7 @@
 #ifndef HY_MANDELBROT_H
 #define HY_MANDELBROT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,18 +28,23 @@ mandel_kernel_t mandel_kernel(void);
 const char *mandel_kernel_name(mandel_kernel_t kernel);
 
 /* Gray values 255 - (k * 255) / M of column i, rows 0 .. height-1, into out.
-   Uses the fastest path this CPU has; every path gives the same bytes. */
+   Uses the fastest kernel this CPU has, with the cycle test; every kernel
+   gives the same bytes. */
 void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out);
-/* The plain scalar path, the reference for the others. */
+/* The plain scalar kernel (with the cycle test), the reference for the others. */
 void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out);
-/* Column i with a given (available) kernel: for tests and benchmarks. */
-void mandel_column_with(mandel_kernel_t kernel, const mandel_params_t *p, uint32_t i, uint8_t *out);
-/* Rows of one column computed between two looks at a cancel flag: about
-   2^24 iterations at most (a few milliseconds), a multiple of 8 (the widest
-   kernel's lanes), from 8 to 256. */
-uint32_t mandel_rows_per_look(uint32_t max_iter);
-/* Escape counts k (0..M) of rows j0 .. j1-1 of column i into k[0 .. j1-j0). */
-void mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
-void mandel_counts_scalar(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k);
+/* Column i with a given kernel, which must be available, with or without
+   the cycle test (the same bytes either way): for tests and benchmarks. */
+void mandel_column_with(mandel_kernel_t kernel, bool cycles, const mandel_params_t *p, uint32_t i, uint8_t *out);
+
+/* Escape counts k (0..M) of rows j0 .. j1-1 (j0 <= j1 <= height) of column i
+   into k[0 .. j1-j0), with the fastest kernel and the cycle test. Looks at
+   *cancel (NULL: never cancelled) about every millisecond of work; returns
+   0, or JOB_CANCELLED with k partly written. */
+int mandel_counts(const mandel_params_t *p, uint32_t i, uint32_t j0, uint32_t j1, uint32_t *k,
+                  const atomic_bool *cancel);
+/* The same with a given (available) kernel, with or without the cycle test. */
+int mandel_counts_with(mandel_kernel_t kernel, bool cycles, const mandel_params_t *p, uint32_t i, uint32_t j0,
+                       uint32_t j1, uint32_t *k, const atomic_bool *cancel);
 
 #endif

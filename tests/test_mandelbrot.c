@@ -32,7 +32,7 @@ static void s_compare_with_reference(mandel_params_t p)
             if (kernel < 0)
                 mandel_column(&p, i, column);
             else
-                mandel_column_with((mandel_kernel_t) kernel, &p, i, column);
+                mandel_column_with((mandel_kernel_t) kernel, true, &p, i, column);
             for (uint32_t j = 0; j < p.height; j++)
                 cr_assert_eq(column[j], ref[(size_t) j * p.width + i], "%s pixel (%u, %u)",
                              kernel < 0 ? "dispatched" : mandel_kernel_name((mandel_kernel_t) kernel), i, j);

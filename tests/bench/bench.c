@@ -31,7 +31,7 @@ static double s_image(const mandel_params_t *p, mandel_kernel_t kernel)
     uint8_t *col = malloc(p->height);
     double t0 = s_now();
     for (uint32_t i = 0; i < p->width; i++)
-        mandel_column_with(kernel, p, i, col);
+        mandel_column_with(kernel, true, p, i, col);
     double t = s_now() - t0;
     free(col);
     return t;
