@@ -88,11 +88,16 @@ static pid_t s_manager_bind(const char *bind, char *const extra[], const char *l
     return pid;
 }
 
-static pid_t s_worker(const char *endpoint, const char *name, const char *log)
+static pid_t s_worker_env(const char *endpoint, const char *name, const char *log, char *const env[])
 {
     char *argv[] = {(char *) t_bin("hyades-worker"), "--connect", (char *) endpoint, "--threads", "1",
                     "--name", (char *) name, "--heartbeat", "200", NULL};
-    return t_spawn(argv, log, NULL);
+    return t_spawn(argv, log, env);
+}
+
+static pid_t s_worker(const char *endpoint, const char *name, const char *log)
+{
+    return s_worker_env(endpoint, name, log, NULL);
 }
 
 /* Starts n workers named w0, w1, ... */
@@ -137,7 +142,7 @@ Test(e2e, remote_workers_serve_successive_managers)
 
 Test(e2e, a_killed_worker_loses_nothing)
 {
-    /* Heavy enough that the job is still running when a worker dies. */
+    /* Slow enough (10 ms a unit) that the job is still running when a worker dies. */
     const mandel_params_t p = {300, 200, -2, 0.5, -1, 1, 200000, 1};
     char endpoint[256];
     char *out = t_path(t_dir, "k.png"), *json = t_path(t_dir, "k.json");
@@ -146,7 +151,12 @@ Test(e2e, a_killed_worker_loses_nothing)
                      "--width", "300", "--height", "200", "--max-iter", "200000", "-o", out, NULL};
     pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra, mlog, endpoint, sizeof endpoint);
     pid_t workers[3];
-    s_workers(endpoint, workers, 3, wlog);
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", i);
+        workers[i] = s_worker_env(endpoint, name, wlog, slow);
+    }
     cr_assert(t_wait_for(mlog, "job mandelbrot started", NULL, 0, 10000));
     usleep(300 * 1000);
     kill(workers[1], SIGKILL);

@@ -406,8 +406,9 @@ Test(edges, a_closed_stdout_does_not_stop_the_work)
 Test(edges, sighup_stops_the_manager_cleanly_and_its_private_directory_goes)
 {
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "never.png"), dir[256];
-    char *args[] = {"--local", "2", "mandelbrot", "--max-iter", "2000000", "-o", out, NULL};
-    pid_t manager = t_manager(args, log, NULL, NULL, 0);
+    char *args[] = {"--local", "2", "mandelbrot", "-o", out, NULL};
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:20", NULL};
+    pid_t manager = t_manager(args, log, slow, NULL, 0);
     cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
     cr_assert(s_private_dir(manager, dir, sizeof dir), "no local worker found");
     cr_assert_eq(access(dir, F_OK), 0);

@@ -91,7 +91,8 @@ Test(reliability, a_killed_manager_resumes_from_its_journal)
     char *json = t_path(t_dir, "j.json");
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "--json", json,
                     "mandelbrot", "--width", "240", "--height", "160", "--max-iter", "300000", "-o", out, NULL};
-    pid_t manager = t_spawn(argv, log, NULL);
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:5", NULL};   /* its local workers: a job that lasts */
+    pid_t manager = t_spawn(argv, log, slow);
     /* Wait until some units are on disk, then kill it without warning. */
     for (int i = 0; i < 2000 && s_file_size(journal) < 4000; i++)
         usleep(5000);
@@ -211,10 +212,11 @@ Test(reliability, a_garbage_flood_is_banned_summarised_and_the_job_completes)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *out = t_path(t_dir, "g.png"), *json = t_path(t_dir, "g.json");
-    /* A job long enough (a second or two) to be running through the whole flood. */
+    /* A job long enough (two seconds) to be running through the whole flood. */
     char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "1", "--json", json, "mandelbrot", "--max-iter",
                     "60000", "-o", out, NULL};
-    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:4", NULL};   /* 500 units: two seconds */
+    pid_t manager = t_manager(args, mlog, slow, endpoint, sizeof endpoint);
     cr_assert(t_wait_for(mlog, "job mandelbrot started", NULL, 0, 10000));
     /* A frame over the maximum message size (ZeroMQ drops the connection
        that carries it), then garbage, results that were never asked for and

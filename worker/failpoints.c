@@ -68,11 +68,17 @@ int failpoints_parse(const char *spec, failpoints_t *fp, char *err, size_t errle
             fp->slow = strtod(colon + 1, &end);
             if (errno || *end || !isfinite(fp->slow) || fp->slow < 1 || fp->slow > 1000)
                 rc = -1;
+        } else if (strncmp(item, "sleep:", 6) == 0) {
+            unsigned long long ms = strtoull(colon + 1, &end, 10);
+            if (errno || *end || strchr(colon + 1, '-') || ms > 3600000)
+                rc = -1;
+            else
+                fp->sleep_ms = (int64_t) ms;
         } else {
             rc = -1;
         }
         if (rc < 0)
-            snprintf(err, errlen, "HYADES_FAILPOINTS: cannot use '%s' (crash:K, hang:K, refuse:K, corrupt:K, "
+            snprintf(err, errlen, "HYADES_FAILPOINTS: cannot use '%s' (crash:K, hang:K, refuse:K, corrupt:K, sleep:MS, "
                                   "corrupt:all, slow:F with 1 <= F <= 1000; at most %d units each)",
                      item, FAILPOINTS_MAX);
     }
@@ -83,7 +89,7 @@ int failpoints_parse(const char *spec, failpoints_t *fp, char *err, size_t errle
 bool failpoints_active(const failpoints_t *fp)
 {
     return fp->crash_count || fp->hang_count || fp->refuse_count || fp->corrupt_count || fp->corrupt_all
-        || fp->slow != 1;
+        || fp->slow != 1 || fp->sleep_ms > 0;
 }
 
 int failpoints_before(const failpoints_t *fp, uint64_t unit, const atomic_bool *cancel)
@@ -114,8 +120,8 @@ void failpoints_after(const failpoints_t *fp, uint64_t unit, int64_t elapsed_ms,
 {
     if (len > 0 && (fp->corrupt_all || s_listed(fp->corrupt, fp->corrupt_count, unit)))
         data[len - 1] ^= 0x01;
-    if (fp->slow > 1) {
-        int64_t left = (int64_t) ((fp->slow - 1) * (double) elapsed_ms);
+    if (fp->slow > 1 || fp->sleep_ms > 0) {
+        int64_t left = (int64_t) ((fp->slow - 1) * (double) elapsed_ms) + fp->sleep_ms;
         while (left > 0 && !s_cancelled(cancel)) {
             int64_t slice = left < 10 ? left : 10;
             zclock_sleep((int) slice);

@@ -1,6 +1,6 @@
 /* failpoints: faults a worker injects on purpose, for tests, from the
    environment variable HYADES_FAILPOINTS
-   ("crash:K,hang:K,refuse:K,corrupt:K,corrupt:all,slow:F"). */
+   ("crash:K,hang:K,refuse:K,corrupt:K,corrupt:all,slow:F,sleep:MS"). */
 #ifndef HY_FAILPOINTS_H
 #define HY_FAILPOINTS_H
 
@@ -22,6 +22,7 @@ typedef struct {
     size_t corrupt_count;
     bool corrupt_all;                 /* every unit's payload flipped so */
     double slow;                      /* every unit takes this many times longer; 1 = off */
+    int64_t sleep_ms;                 /* and this much longer besides; 0 = off */
 } failpoints_t;
 
 /* What failpoints_before decided for a unit. */
@@ -39,7 +40,8 @@ bool failpoints_active(const failpoints_t *fp);
 int failpoints_before(const failpoints_t *fp, uint64_t unit, const atomic_bool *cancel);
 /* Called after unit was computed in elapsed_ms into data (len bytes):
    flips its last byte if it is to be corrupted, then sleeps to make it
-   slow:F times longer (in 10 ms slices, ending early when *cancel is set). */
+   slow:F times longer and sleep:MS longer besides (in 10 ms slices, ending
+   early when *cancel is set). */
 void failpoints_after(const failpoints_t *fp, uint64_t unit, int64_t elapsed_ms, uint8_t *data, size_t len,
                       const atomic_bool *cancel);
 

@@ -33,6 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 job=(mandelbrot --width 400 --height 300 --max-iter 60000)
+slow=sleep:2   # each unit takes 2 ms more, so that a job lasts long enough for faults
 "$manager" --quiet --local 2 "${job[@]}" -o "$dir/reference.png" || { echo "chaos: fault-free run failed"; exit 1; }
 
 # Every manager listens on the same private ipc endpoint in our directory.
@@ -49,7 +50,7 @@ start_manager() {
     echo "chaos: the manager did not start"; cat "$dir/manager.log"; exit 1
 }
 start_worker() {
-    HYADES_FAILPOINTS=${2:-} "$worker" --connect "$endpoint" --threads 1 --name "w$1" --heartbeat 100 --quiet \
+    HYADES_FAILPOINTS=$slow${2:+,$2} "$worker" --connect "$endpoint" --threads 1 --name "w$1" --heartbeat 100 --quiet \
         2>> "$dir/workers.log" &
     pids[$1]=$!
 }

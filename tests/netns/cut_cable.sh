@@ -54,7 +54,7 @@ ip netns exec "$m" "$manager" --bind tcp://0.0.0.0:5555 --cert "$dir/manager.cer
 mpid=$!
 for i in 1 2; do
     ns=$m; [ $i = 1 ] && ns=$w1; [ $i = 2 ] && ns=$w2
-    ip netns exec "$ns" "$worker" --connect tcp://10.201.$i.1:5555 --cert "$dir/allowed/w$i.cert" \
+    ip netns exec "$ns" env HYADES_FAILPOINTS=sleep:10 "$worker" --connect tcp://10.201.$i.1:5555 --cert "$dir/allowed/w$i.cert" \
         --manager-key "$dir/manager.cert" --threads 1 --name "w$i" --heartbeat 200 2>> "$dir/workers.log" &
 done
 for _ in $(seq 500); do grep -q "job mandelbrot started" "$dir/manager.log" && break; sleep 0.02; done
