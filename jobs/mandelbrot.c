@@ -179,7 +179,8 @@ static inline void s_report(lanes_t *ln, int l, int64_t k)
     ln->out[(uint32_t) ln->row[l] - ln->j0] = k < ln->m ? (uint32_t) k : ln->m;
 }
 
-/* Rank of lane l among the lanes of b (a 3-bit mask) below it. */
+/* s_rank[b & 7][l]: how many lanes below lane l the 4-lane mask b holds (bit 3
+   never counts, lane 3 being the last). */
 #define RANK(b) {0, (b) & 1, ((b) & 1) + ((b) >> 1 & 1), ((b) & 1) + ((b) >> 1 & 1) + ((b) >> 2 & 1)}
 static const double s_rank[8][4] = {RANK(0), RANK(1), RANK(2), RANK(3), RANK(4), RANK(5), RANK(6), RANK(7)};
 

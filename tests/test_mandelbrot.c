@@ -1,5 +1,9 @@
-/* The mandelbrot job: SPEC 3.1 arithmetic, the SIMD path, parameters and units. */
+/* The mandelbrot job: SPEC 3.1 arithmetic in every kernel, with and without the cycle test, cancel, parameters and units. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
 
 #include "jobs/job.h"
 #include "jobs/mandelbrot.h"
@@ -20,26 +24,90 @@ Test(mandelbrot, known_pixels_of_the_default_canvas)
     cr_assert_eq(column[200], 0);
 }
 
-/* Every kernel this CPU has, and the dispatching entry point, against the reference. */
+/* ------------------------------------------------------------ kernels against the SPEC */
+
+/* The SPEC 3.1 loop, written out plainly: the escape count of pixel (i, j). */
+static uint32_t s_spec_count(const mandel_params_t *p, uint32_t i, uint32_t j)
+{
+    double dx = (p->xmax - p->xmin) / p->width, dy = (p->ymax - p->ymin) / p->height;
+    double cr = p->xmin + i * dx, ci = p->ymax - j * dy;
+    double zr = 0, zi = 0;
+    uint32_t k = 0;
+    while (k < p->max_iter) {
+        double zr2 = zr * zr, zi2 = zi * zi;
+        if (zr2 + zi2 > 4.0)
+            break;
+        zi = (2.0 * zr) * zi + ci;
+        zr = (zr2 - zi2) + cr;
+        k++;
+    }
+    return k;
+}
+
+/* Index of the first difference of a and b (n elements), or -1. */
+static long s_first_difference(const void *a, const void *b, size_t n, size_t size)
+{
+    for (size_t x = 0; x < n; x++)
+        if (memcmp((const char *) a + x * size, (const char *) b + x * size, size) != 0)
+            return (long) x;
+    return -1;
+}
+
+/* Column i of p by kernel (-1: the dispatching entry points) with or
+   without the cycle test: its counts against want, then its gray bytes
+   against gray (row-major, the width of p), then rows 1 .. height-1 alone. */
+static void s_check_column(int kernel, bool cycles, const mandel_params_t *p, uint32_t i, const uint32_t *want,
+                           const uint8_t *gray)
+{
+    const char *name = kernel < 0 ? "dispatched" : mandel_kernel_name((mandel_kernel_t) kernel);
+    uint32_t *k = malloc(p->height * sizeof *k);
+    uint8_t *col = malloc(p->height), *want_gray = malloc(p->height);
+    int rc = kernel < 0 ? mandel_counts(p, i, 0, p->height, k, NULL)
+                        : mandel_counts_with((mandel_kernel_t) kernel, cycles, p, i, 0, p->height, k, NULL);
+    cr_assert_eq(rc, 0);
+    long j = s_first_difference(k, want, p->height, sizeof *k);
+    cr_assert_eq(j, -1, "%s%s, %ux%u M %u, x %g..%g, y %g..%g: pixel (%u, %ld) counts %u, not %u", name,
+                 cycles ? " with cycle test" : "", p->width, p->height, p->max_iter, p->xmin, p->xmax, p->ymin,
+                 p->ymax, i, j, k[j < 0 ? 0 : j], want[j < 0 ? 0 : j]);
+    if (kernel < 0)
+        mandel_column(p, i, col);
+    else
+        mandel_column_with((mandel_kernel_t) kernel, cycles, p, i, col);
+    for (uint32_t r = 0; r < p->height; r++)
+        want_gray[r] = gray[(size_t) r * p->width + i];
+    j = s_first_difference(col, want_gray, p->height, 1);
+    cr_assert_eq(j, -1, "%s%s, %ux%u M %u: pixel (%u, %ld) gray %u, not %u", name, cycles ? " with cycle test" : "",
+                 p->width, p->height, p->max_iter, i, j, col[j < 0 ? 0 : j], want_gray[j < 0 ? 0 : j]);
+    if (p->height > 1) {
+        rc = kernel < 0 ? mandel_counts(p, i, 1, p->height, k, NULL)
+                        : mandel_counts_with((mandel_kernel_t) kernel, cycles, p, i, 1, p->height, k, NULL);
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(s_first_difference(k, want + 1, p->height - 1, sizeof *k), -1, "%s: rows from 1", name);
+    }
+    free(k);
+    free(col);
+    free(want_gray);
+}
+
+/* Every kernel this CPU has, with and without the cycle test, and the
+   dispatching entry points: counts against the SPEC loop above, gray bytes
+   against the helpers' independent reference. */
 static void s_compare_with_reference(mandel_params_t p)
 {
-    uint8_t *ref = t_mandelbrot_ref(p.width, p.height, p.xmin, p.xmax, p.ymin, p.ymax, p.max_iter);
-    uint8_t *column = malloc(p.height);
+    uint8_t *gray = t_mandelbrot_ref(p.width, p.height, p.xmin, p.xmax, p.ymin, p.ymax, p.max_iter);
+    uint32_t *want = malloc((size_t) p.width * p.height * sizeof *want);   /* column-major */
+    for (uint32_t i = 0; i < p.width; i++)
+        for (uint32_t j = 0; j < p.height; j++)
+            want[(size_t) i * p.height + j] = s_spec_count(&p, i, j);
     for (int kernel = -1; kernel < MANDEL_KERNELS; kernel++) {
         if (kernel >= 0 && !mandel_kernel_available((mandel_kernel_t) kernel))
             continue;
-        for (uint32_t i = 0; i < p.width; i++) {
-            if (kernel < 0)
-                mandel_column(&p, i, column);
-            else
-                mandel_column_with((mandel_kernel_t) kernel, true, &p, i, column);
-            for (uint32_t j = 0; j < p.height; j++)
-                cr_assert_eq(column[j], ref[(size_t) j * p.width + i], "%s pixel (%u, %u)",
-                             kernel < 0 ? "dispatched" : mandel_kernel_name((mandel_kernel_t) kernel), i, j);
-        }
+        for (int cycles = 0; cycles < 2; cycles++)
+            for (uint32_t i = 0; i < p.width; i++)
+                s_check_column(kernel, cycles, &p, i, want + (size_t) i * p.height, gray);
     }
-    free(ref);
-    free(column);
+    free(gray);
+    free(want);
 }
 
 Test(mandelbrot, whole_images_equal_an_independent_computation)
@@ -49,6 +117,142 @@ Test(mandelbrot, whole_images_equal_an_independent_computation)
     s_compare_with_reference((mandel_params_t) {64, 61, -0.7453, -0.7449, 0.1126, 0.1130, 1000, 1});
     /* A view where many points escape late and rows are not a multiple of 4. */
     s_compare_with_reference((mandel_params_t) {33, 7, -1.8, -1.7, -0.05, 0.05, 5000, 1});
+}
+
+Test(mandelbrot, the_default_view_is_exact_at_max_iter_255_and_1000)
+{
+    s_compare_with_reference((mandel_params_t) {500, 400, -2, 0.5, -1, 1, 255, 1});
+    s_compare_with_reference((mandel_params_t) {500, 400, -2, 0.5, -1, 1, 1000, 1});
+}
+
+Test(mandelbrot, deep_views_and_views_near_the_boundary_are_exact)
+{
+    s_compare_with_reference((mandel_params_t) {80, 64, -0.75, -0.74, 0.1, 0.108, 5000, 1});
+    /* The cusp of the main cardioid: orbits inside creep to their fixed point. */
+    s_compare_with_reference((mandel_params_t) {40, 33, 0.24, 0.26, -0.01, 0.01, 20000, 1});
+    /* The neck between the cardioid and the period-2 bulb. */
+    s_compare_with_reference((mandel_params_t) {40, 33, -0.76, -0.74, -0.01, 0.01, 20000, 1});
+    /* Inside the set (cardioid and period-2 bulb), where the cycle test ends most orbits. */
+    s_compare_with_reference((mandel_params_t) {70, 41, -1.2, -0.1, -0.3, 0.3, 5000, 1});
+}
+
+Test(mandelbrot, tiny_max_iter_is_exact)
+{
+    for (uint32_t m = 1; m <= 3; m++)
+        s_compare_with_reference((mandel_params_t) {120, 97, -2, 0.5, -1, 1, m, 1});
+}
+
+Test(mandelbrot, heights_that_are_no_multiple_of_the_lanes_are_exact)
+{
+    static const uint32_t heights[] = {1, 2, 3, 5, 7, 9, 17, 31, 33};
+    for (size_t h = 0; h < sizeof heights / sizeof heights[0]; h++) {
+        s_compare_with_reference((mandel_params_t) {13, heights[h], -2, 0.5, -1, 1, 300, 1});
+        s_compare_with_reference((mandel_params_t) {13, heights[h], -0.75, -0.74, 0.1, 0.108, 2000, 1});
+    }
+}
+
+/* |c| <= 1/4 keeps |z| <= 1/2 (|z^2 + c| <= 1/4 + 1/4): such points never escape. */
+static const mandel_params_t s_disc = {7, 64, -0.16, 0.16, -0.12, 0.12, 300, 1};
+
+Test(mandelbrot, columns_whose_rows_all_escape_or_all_stay_together)
+{
+    /* |c|^2 >= 18: every row escapes at its first test after one step. */
+    mandel_params_t out = {5, 64, 3, 4, 3, 4, 100, 1};
+    uint32_t k[64];
+    for (int kernel = 0; kernel < MANDEL_KERNELS; kernel++)
+        for (int cycles = 0; kernel < MANDEL_KERNELS && mandel_kernel_available(kernel) && cycles < 2; cycles++) {
+            mandel_counts_with((mandel_kernel_t) kernel, cycles, &out, 2, 0, 64, k, NULL);
+            for (int j = 0; j < 64; j++)
+                cr_assert_eq(k[j], 1, "%s row %d", mandel_kernel_name((mandel_kernel_t) kernel), j);
+            mandel_counts_with((mandel_kernel_t) kernel, cycles, &s_disc, 3, 0, 64, k, NULL);
+            for (int j = 0; j < 64; j++)
+                cr_assert_eq(k[j], 300, "%s row %d", mandel_kernel_name((mandel_kernel_t) kernel), j);
+        }
+    s_compare_with_reference(out);
+    s_compare_with_reference(s_disc);
+}
+
+Test(mandelbrot, huge_max_iter_inside_the_set_ends_through_the_cycle_test, .timeout = 30)
+{
+    mandel_params_t p = {40, 30, -0.16, 0.16, -0.12, 0.12, 1000000, 1};
+    uint32_t k[30];
+    for (int kernel = 0; kernel < MANDEL_KERNELS; kernel++) {
+        if (!mandel_kernel_available((mandel_kernel_t) kernel))
+            continue;
+        for (uint32_t i = 0; i < p.width; i++) {
+            cr_assert_eq(mandel_counts_with((mandel_kernel_t) kernel, true, &p, i, 0, p.height, k, NULL), 0);
+            for (uint32_t j = 0; j < p.height; j++)
+                cr_assert_eq(k[j], p.max_iter, "%s pixel (%u, %u)", mandel_kernel_name((mandel_kernel_t) kernel), i, j);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ cancel */
+
+typedef struct {
+    mandel_kernel_t kernel;
+    const mandel_params_t *p;
+    atomic_bool cancel;
+    int rc;
+    double returned_at;
+} counts_call_t;
+
+static double s_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *s_counts_thread(void *arg)
+{
+    counts_call_t *call = arg;
+    uint32_t *k = malloc(call->p->height * sizeof *k);
+    call->rc = mandel_counts_with(call->kernel, false, call->p, 0, 0, call->p->height, k, &call->cancel);
+    call->returned_at = s_seconds();
+    free(k);
+    return NULL;
+}
+
+Test(mandelbrot, every_kernel_stops_mid_column_when_cancelled, .timeout = 30)
+{
+    /* Without the cycle test, 64 rows of 10^9 steps each: minutes. */
+    mandel_params_t p = s_disc;
+    p.max_iter = 1000000000;
+    for (int kernel = 0; kernel < MANDEL_KERNELS; kernel++) {
+        if (!mandel_kernel_available((mandel_kernel_t) kernel))
+            continue;
+        counts_call_t call = {.kernel = (mandel_kernel_t) kernel, .p = &p};
+        atomic_init(&call.cancel, false);
+        pthread_t tid;
+        cr_assert_eq(pthread_create(&tid, NULL, s_counts_thread, &call), 0);
+        struct timespec pause = {0, 100 * 1000000L};
+        nanosleep(&pause, NULL);
+        double set_at = s_seconds();
+        atomic_store(&call.cancel, true);
+        pthread_join(tid, NULL);
+        cr_assert_eq(call.rc, JOB_CANCELLED, "%s", mandel_kernel_name((mandel_kernel_t) kernel));
+        cr_assert_lt(call.returned_at - set_at, 0.2, "%s: %.3f s after the cancel",
+                     mandel_kernel_name((mandel_kernel_t) kernel), call.returned_at - set_at);
+    }
+}
+
+typedef struct {
+    const job_kind_t *kind;
+    const void *ctx;
+    atomic_bool cancel;
+    int rc;
+    uint8_t *out;
+    double returned_at;
+} compute_call_t;
+
+static void *s_compute_thread(void *arg)
+{
+    compute_call_t *call = arg;
+    size_t len = 0;
+    call->rc = call->kind->compute(call->ctx, 0, &call->cancel, &call->out, &len);
+    call->returned_at = s_seconds();
+    return NULL;
 }
 
 static void *s_load(const job_kind_t *kind, int argc, char **argv, job_plan_t *plan)
@@ -139,5 +343,29 @@ Test(mandelbrot, worker_refuses_damaged_parameters)
     memset(bad + 8, 0xff, 8);   /* xmin = NaN */
     cr_assert_null(kind->load(bad, plan.params_len));
     free(bad);
+    job_plan_clear(kind, &plan);
+}
+
+Test(mandelbrot, a_unit_stops_mid_column_when_cancelled_despite_the_cycle_test, .timeout = 30)
+{
+    /* Next to the cusp c = 1/4, orbits creep towards 1/2 for some 10^8 steps
+       before they repeat: seconds per column even with the cycle test. */
+    const job_kind_t *kind = job_find("mandelbrot", 10);
+    char *argv[] = {"mandelbrot", "--width", "1", "--height", "64", "--max-iter", "1000000000", "--xmin", "0.25",
+                    "--xmax", "0.2500001", "--ymin", "-1e-12", "--ymax", "1e-12", NULL};
+    job_plan_t plan = {0};
+    compute_call_t call = {.kind = kind, .ctx = s_load(kind, 15, argv, &plan)};
+    atomic_init(&call.cancel, false);
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, s_compute_thread, &call), 0);
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
+    double set_at = s_seconds();
+    atomic_store(&call.cancel, true);
+    pthread_join(tid, NULL);
+    cr_assert_eq(call.rc, JOB_CANCELLED, "the unit finished before the cancel");
+    cr_assert_null(call.out);
+    cr_assert_lt(call.returned_at - set_at, 0.2, "%.3f s after the cancel", call.returned_at - set_at);
+    kind->unload((void *) call.ctx);
     job_plan_clear(kind, &plan);
 }

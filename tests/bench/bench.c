@@ -1,13 +1,15 @@
 /* bench: throughput of the cluster, as ratios against baselines measured in
    the same run (this machine is shared: only ratios mean something).
 
-   1. kernel: the SIMD Mandelbrot path against the scalar one, in process.
+   1. kernels: each Mandelbrot kernel on one thread, with and without the
+      cycle test, against the scalar kernel without it, in process.
    2. jobs: each job computed in this process on one thread through the job
       seam (plan, load, compute and accept every unit: the work without the
       cluster) against hyades-manager --local 1 and --local <cores>. The
       manager's own CPU time (from its --json summary) shows whether it is
       the bottleneck. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +28,35 @@ static double s_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double s_image(const mandel_params_t *p, mandel_kernel_t kernel)
+static double s_image(const mandel_params_t *p, mandel_kernel_t kernel, bool cycles)
 {
     uint8_t *col = malloc(p->height);
     double t0 = s_now();
     for (uint32_t i = 0; i < p->width; i++)
-        mandel_column_with(kernel, true, p, i, col);
+        mandel_column_with(kernel, cycles, p, i, col);
     double t = s_now() - t0;
     free(col);
     return t;
+}
+
+/* Every kernel this CPU has, with and without the cycle test, on view p. */
+static void s_kernels(const char *title, const mandel_params_t *p)
+{
+    printf("mandelbrot kernels, %s (in use: %s, cycle test on)\n", title, mandel_kernel_name(mandel_kernel()));
+    double base = s_image(p, MANDEL_SCALAR, false);
+    printf("  scalar, one thread (baseline)          %8.3f s   1.00x\n", base);
+    for (int k = MANDEL_SCALAR; k < MANDEL_KERNELS; k++) {
+        if (!mandel_kernel_available((mandel_kernel_t) k))
+            continue;
+        for (int cycles = k == MANDEL_SCALAR; cycles < 2; cycles++) {
+            double t = s_image(p, (mandel_kernel_t) k, cycles);
+            char name[64];
+            snprintf(name, sizeof name, "%s%s, one thread", mandel_kernel_name((mandel_kernel_t) k),
+                     cycles ? " + cycle test" : "");
+            printf("  %-38s %8.3f s   %.2fx\n", name, t, base / t);
+        }
+    }
+    printf("\n");
 }
 
 /* The job's work on one thread in this process: every unit computed and accepted. */
@@ -113,19 +135,9 @@ int main(void)
     }
     printf("hyades bench: %ld cores; ratios against the baseline of each block, measured in this run\n\n", cores);
 
-    mandel_params_t p = {4000, 3200, -2, 0.5, -1, 1, 1000, 1};
-    printf("mandelbrot kernel, 4000x3200, max-iter 1000 (in use: %s)\n", mandel_kernel_name(mandel_kernel()));
-    double scalar = s_image(&p, MANDEL_SCALAR);
-    printf("  scalar, one thread (baseline)          %8.3f s   1.00x\n", scalar);
-    for (int k = MANDEL_SCALAR + 1; k < MANDEL_KERNELS; k++) {
-        if (!mandel_kernel_available((mandel_kernel_t) k))
-            continue;
-        double t = s_image(&p, (mandel_kernel_t) k);
-        char name[64];
-        snprintf(name, sizeof name, "%s, one thread", mandel_kernel_name((mandel_kernel_t) k));
-        printf("  %-38s %8.3f s   %.2fx\n", name, t, scalar / t);
-    }
-    printf("\n");
+    s_kernels("4000x3200, max-iter 1000", &(mandel_params_t) {4000, 3200, -2, 0.5, -1, 1, 1000, 1});
+    s_kernels("deep view 2000x1600, x -0.75..-0.74, y 0.1..0.108, max-iter 5000",
+              &(mandel_params_t) {2000, 1600, -0.75, -0.74, 0.1, 0.108, 5000, 1});
 
     struct {
         const char *title;
