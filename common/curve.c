@@ -36,6 +36,12 @@ int curve_keygen(const char *path, char *err, size_t errlen)
 
 zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen)
 {
+    char secret_path[4096];
+    snprintf(secret_path, sizeof secret_path, "%s_secret", path);
+    if (need_secret && access(secret_path, F_OK) == 0 && access(secret_path, R_OK) != 0) {
+        snprintf(err, errlen, "cannot read the secret key %s: %s", secret_path, strerror(errno));
+        return NULL;
+    }
     zcert_t *cert = zcert_load(path);
     if (!cert) {
         snprintf(err, errlen, "cannot load the certificate %s", path);
@@ -43,15 +49,16 @@ zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen
     }
     static const char zero[] = "0000000000000000000000000000000000000000";
     if (need_secret && streq(zcert_secret_txt(cert), zero)) {
-        snprintf(err, errlen, "%s_secret is missing: a key pair is needed here, not only a public certificate", path);
+        snprintf(err, errlen, "%s_secret is missing or damaged: a key pair is needed here, not only a public certificate",
+                 path);
         zcert_destroy(&cert);
         return NULL;
     }
     struct stat st;
     char secret[4096];
     snprintf(secret, sizeof secret, "%s_secret", path);
-    if (need_secret && stat(secret, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
-        snprintf(err, errlen, "the secret key %s can be read by other users (mode %04o): run 'chmod 600 %s' "
+    if (need_secret && stat(secret, &st) == 0 && (st.st_mode & (S_IRWXO | S_IWGRP))) {
+        snprintf(err, errlen, "the secret key %s can be read or changed by other users (mode %04o): run 'chmod 600 %s' "
                  "(or 640 to share it with a group)", secret, (unsigned) (st.st_mode & 07777), secret);
         zcert_destroy(&cert);
         return NULL;

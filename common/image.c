@@ -26,18 +26,28 @@ static void s_png_write(png_structp png, png_bytep data, size_t len)
 
 static void s_png_flush(png_structp png) { (void) png; }
 
+/* libpng would print its own line on stderr: the caller says it, once. */
+static void s_png_error(png_structp png, png_const_charp text)
+{
+    (void) text;
+    png_longjmp(png, 1);
+}
+
+static void s_png_warning(png_structp png, png_const_charp text) { (void) png, (void) text; }
+
 int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
                     int channels, char *err, size_t errlen)
 {
     outfile_t *out = outfile_open(path, err, errlen);
     if (!out)
         return -1;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, s_png_error, s_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         outfile_failed(out, ENOMEM);   /* kept only when no write failed first */
-        return outfile_close(&out, true, err, errlen) < 0 ? -1 : -1;
+        outfile_close(&out, true, err, errlen);
+        return -1;
     }
     png_set_write_fn(png, out, s_png_write, s_png_flush);
     /* Large images are written often; level 6 costs much more time than it saves bytes. */
@@ -186,7 +196,10 @@ int gif_writer_frame(gif_writer_t *self, const uint8_t *palette, int ncolors, co
         rc = EGifPutLine(self->gif, (GifPixelType *) indices + (size_t) y * self->width, (int) self->width);
     GifFreeMapObject(map);
     if (rc != GIF_OK) {
-        s_gif_error(err, errlen, self->path, self->gif->Error);
+        if (outfile_error(self->out))
+            snprintf(err, errlen, "cannot write %s: %s", self->path, strerror(outfile_error(self->out)));
+        else
+            s_gif_error(err, errlen, self->path, self->gif->Error);
         return -1;
     }
     return 0;

@@ -57,13 +57,17 @@ void log_status(const char *text)
 bool log_limit(log_limit_t *limit, uint64_t *held)
 {
     int64_t now = zclock_mono();
-    if (now < limit->next_ms) {
+    if (now >= limit->next_ms) {   /* a new interval */
+        limit->next_ms = now + limit->interval_ms;
+        limit->used = 0;
+    }
+    if (limit->used >= (limit->burst ? limit->burst : 1)) {
         limit->held++;
         return false;
     }
+    limit->used++;
     *held = limit->held;
     limit->held = 0;
-    limit->next_ms = now + limit->interval_ms;
     return true;
 }
 

@@ -19,11 +19,13 @@ void log_printf(log_level_t level, const char *fmt, ...)
    redraw it. NULL removes it. Only use when stderr is a terminal. */
 void log_status(const char *text);
 
-/* A rate limit for a flood of similar lines: one line per interval, the
-   first at once; the lines held back meanwhile are counted. */
+/* A rate limit for a flood of similar lines: at most burst lines (at least
+   one) per interval; the lines held back meanwhile are counted. */
 typedef struct {
     int64_t interval_ms;   /* set by the user */
-    int64_t next_ms;       /* no line before this (zclock_mono) */
+    unsigned burst;        /* set by the user; 0 means 1 */
+    int64_t next_ms;       /* the current interval ends then (zclock_mono) */
+    unsigned used;         /* lines printed in it */
     uint64_t held;         /* lines held back since the last one printed */
 } log_limit_t;
 

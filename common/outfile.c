@@ -23,6 +23,37 @@ struct outfile_t {
     int error;                  /* first write error seen (errno), or 0 */
 };
 
+/* As the kernel's protected_symlinks: whether the link at path (lstat in
+   st) sits in a sticky directory that others can write and belongs neither
+   to us nor to the directory's owner: another user's, not to be followed
+   (else they could aim our output at any file we may write). */
+static bool s_planted(const char *path, const struct stat *st)
+{
+    char copy[PATH_MAX];
+    struct stat parent;
+    snprintf(copy, sizeof copy, "%s", path);
+    return stat(dirname(copy), &parent) == 0 && (parent.st_mode & S_ISVTX) && (parent.st_mode & S_IWOTH)
+        && st->st_uid != geteuid() && st->st_uid != parent.st_uid;
+}
+
+/* Whether a directory on the way to path is a link planted by another
+   user (the rule above, for every component but the last). */
+static bool s_planted_on_the_way(const char *path)
+{
+    char prefix[PATH_MAX];
+    size_t n = strlen(path);
+    for (size_t i = 1; i < n && i < sizeof prefix; i++) {
+        if (path[i] != '/')
+            continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        struct stat st;
+        if (lstat(prefix, &st) == 0 && S_ISLNK(st.st_mode) && s_planted(prefix, &st))
+            return true;
+    }
+    return false;
+}
+
 /* The final target of path: path itself, or where its chain of symlinks
    ends (which need not exist yet). Returns 0, -2 for a link planted by
    another user in a shared sticky directory, or -1 with errno set. */
@@ -39,18 +70,14 @@ static int s_resolve(const char *path, char *target, size_t len)
         if (lstat(cur, &st) != 0 && errno != ENOENT)
             return -1;
         if (errno == ENOENT || !S_ISLNK(st.st_mode)) {   /* a new file, or not a link */
+            if (s_planted_on_the_way(cur)) {
+                errno = EPERM;
+                return -2;
+            }
             snprintf(target, len, "%s", cur);
             return 0;
         }
-        /* As the kernel's protected_symlinks: a link in a sticky directory
-           that others can write is followed only when it is ours or the
-           directory owner's (else another user could aim our output at any
-           file we may write). */
-        char copy[PATH_MAX];
-        struct stat parent;
-        snprintf(copy, sizeof copy, "%s", cur);
-        if (stat(dirname(copy), &parent) == 0 && (parent.st_mode & S_ISVTX) && (parent.st_mode & S_IWOTH)
-            && st.st_uid != geteuid() && st.st_uid != parent.st_uid) {
+        if (s_planted(cur, &st) || s_planted_on_the_way(cur)) {
             errno = EPERM;
             return -2;
         }
@@ -76,6 +103,25 @@ static int s_resolve(const char *path, char *target, size_t len)
     return -1;
 }
 
+/* The descriptor path names when it is one of this process's own
+   (/dev/stdout, /dev/fd/N, /proc/self/fd/N), or -1. Those are written as
+   they are, wherever they lead (a pipe, a terminal, a file opened for
+   appending), never replaced. */
+static int s_own_fd(const char *path)
+{
+    if (strcmp(path, "/dev/stdout") == 0)
+        return 1;
+    if (strcmp(path, "/dev/stderr") == 0)
+        return 2;
+    const char *n = strncmp(path, "/dev/fd/", 8) == 0 ? path + 8
+                  : strncmp(path, "/proc/self/fd/", 14) == 0 ? path + 14 : NULL;
+    if (!n || !*n)
+        return -1;
+    char *end;
+    long fd = strtol(n, &end, 10);
+    return *end || fd < 0 || fd > 1 << 20 || fcntl((int) fd, F_GETFD) < 0 ? -1 : (int) fd;
+}
+
 int outfile_check(const char *path, char *err, size_t errlen)
 {
     char target[PATH_MAX];
@@ -84,6 +130,8 @@ int outfile_check(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "an empty output path");
         return -1;
     }
+    if (s_own_fd(path) >= 0)
+        return 0;
     int rc = s_resolve(path, target, sizeof target);
     if (rc == -2) {
         snprintf(err, errlen, "cannot write %s: a symlink owned by another user in a shared directory leads there; "
@@ -135,8 +183,10 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
     snprintf(self->path, sizeof self->path, "%s", path);
     s_resolve(path, self->target, sizeof self->target);
     struct stat st;
-    int fd;
-    if (stat(self->target, &st) == 0 && !S_ISREG(st.st_mode)) {
+    int fd, own = s_own_fd(path);
+    if (own >= 0) {
+        fd = dup(own);
+    } else if (stat(self->target, &st) == 0 && !S_ISREG(st.st_mode)) {
         /* A device or FIFO: written as it is, never replaced. */
         fd = open(self->target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
     } else {
@@ -151,7 +201,8 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
             mode_t mask = umask(0);
             umask(mask);
-            fchmod(fd, 0666 & ~mask);
+            /* A replaced file keeps its permissions; a new one follows the umask. */
+            fchmod(fd, stat(self->target, &st) == 0 ? st.st_mode & 07777 : 0666 & ~mask);
         } else {
             self->temp[0] = '\0';
         }
@@ -170,6 +221,7 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
 }
 
 FILE *outfile_stream(outfile_t *self) { return self->stream; }
+int outfile_error(const outfile_t *self) { return self->error; }
 
 void outfile_failed(outfile_t *self, int errnum)
 {
@@ -202,4 +254,23 @@ int outfile_close(outfile_t **self_p, bool commit, char *err, size_t errlen)
     free(self);
     *self_p = NULL;
     return rc;
+}
+
+bool outfile_same(const char *a, const char *b)
+{
+    char ta[PATH_MAX], tb[PATH_MAX];
+    if (s_resolve(a, ta, sizeof ta) != 0 || s_resolve(b, tb, sizeof tb) != 0)
+        return false;
+    struct stat sa, sb;
+    if (stat(ta, &sa) == 0 && stat(tb, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char ra[PATH_MAX], rb[PATH_MAX], da[PATH_MAX], db[PATH_MAX];
+    snprintf(da, sizeof da, "%s", ta);
+    snprintf(db, sizeof db, "%s", tb);
+    /* New files: the same name in the same directory. */
+    if (!realpath(dirname(da), ra) || !realpath(dirname(db), rb) || strcmp(ra, rb) != 0)
+        return false;
+    snprintf(da, sizeof da, "%s", ta);
+    snprintf(db, sizeof db, "%s", tb);
+    return strcmp(basename(da), basename(db)) == 0;
 }

@@ -2,7 +2,10 @@
    planted in its directory can redirect. A regular file (or a new one) is
    written to an exclusive temporary with an unpredictable name beside it and
    renamed into place; a symlink is written through (beside its target, the
-   way `sort -o` does); a device or FIFO is written directly. */
+   way `sort -o` does), unless it, or a directory link on the way, was
+   planted by another user in a shared sticky directory; a device or FIFO,
+   and this process's own descriptors (/dev/stdout, /dev/fd/N), are written
+   directly. */
 #ifndef HY_OUTFILE_H
 #define HY_OUTFILE_H
 
@@ -17,6 +20,9 @@ typedef struct outfile_t outfile_t;
    0, or -1 with a one-line reason naming path in err. */
 int outfile_check(const char *path, char *err, size_t errlen);
 
+/* Whether paths a and b end up at the same file (after symlinks). */
+bool outfile_same(const char *a, const char *b);
+
 /* Opens path for writing (see above). Caller owns the result and ends it
    with outfile_close. NULL with a one-line reason in err. */
 outfile_t *outfile_open(const char *path, char *err, size_t errlen);
@@ -25,6 +31,8 @@ FILE *outfile_stream(outfile_t *self);
 /* Records that a write failed with errno (for writers that do not use the
    stream's own error flag); the first one is kept. */
 void outfile_failed(outfile_t *self, int errnum);
+/* The first write error recorded (errno), or 0. */
+int outfile_error(const outfile_t *self);
 /* With commit: flushes, syncs and puts the file in place; without: removes
    the temporary (a device or FIFO is left as it is). Returns 0, or -1 with a
    one-line reason naming the file and the system's error in err. Sets

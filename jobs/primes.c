@@ -42,7 +42,7 @@ static const char *s_check(const primes_params_t *p)
         return "unknown --method";
     if (!p->count_only && p->range > MAX_LIST_RANGE)
         return "--range-size must be at most 4000000 unless --count-only";
-    if (s_units(p) > MAX_UNITS)
+    if ((p->to - p->from) / p->range >= MAX_UNITS)   /* (the count itself would wrap at 2^64) */
         return "more than 100000000 units: raise --range-size";
     return NULL;
 }

@@ -44,6 +44,8 @@ struct cluster_t {
     zactor_t *auth;            /* zauth, when CURVE is on */
     zsock_t *monitor;          /* failed CURVE handshakes on the router, or NULL */
     log_limit_t handshake_log; /* their log lines, one a few seconds */
+    log_limit_t join_log;      /* "joined" lines: a burst, then counted */
+    log_limit_t leave_log;     /* "lost" and "left" lines: the same */
     uint64_t session;          /* this manager instance, announced in WELCOME */
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
@@ -474,10 +476,13 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
 static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool blame)
 {
     roster_lose(self->roster, w);
-    if (self->run)
-        log_warn("worker %s lost (%s); re-issuing %zu units", w->name, why, w->inflight_count);
+    uint64_t held;
+    if (!log_limit(&self->leave_log, &held))
+        ;   /* a flood of comings and goings: counted, said in the next line */
+    else if (self->run)
+        log_warn("worker %s lost (%s); re-issuing %zu units%s", w->name, why, w->inflight_count, log_held(held));
     else
-        log_info("worker %s left (%s)", w->name, why);
+        log_info("worker %s left (%s)%s", w->name, why, log_held(held));
     for (size_t i = 0; i < w->inflight_count && self->run; i++) {
         uint64_t u = w->inflight[i].unit;
         if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
@@ -567,9 +572,11 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
                 snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%.*s", kinds[0] ? "," : "",
                          (int) len, name);
         }
-        log_info("worker %s joined (release %s, %u threads, kinds %s, %zu workers%s%.8s%s)", w->name, w->release,
-                 w->threads, kinds, roster_alive(self->roster), key && *key ? ", key " : "", key ? key : "",
-                 key && *key ? "..." : "");
+        uint64_t held;
+        if (log_limit(&self->join_log, &held))
+            log_info("worker %s joined (release %s, %u threads, kinds %s, %zu workers%s%.8s%s)%s", w->name,
+                     w->release, w->threads, kinds, roster_alive(self->roster), key && *key ? ", key " : "",
+                     key ? key : "", key && *key ? "..." : "", log_held(held));
         long local = s_local_index(self, w);
         if (local >= 0)
             local_joined(self->local, (size_t) local);
@@ -593,7 +600,7 @@ static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *da
     run_drop(self->run, u);   /* w no longer holds it */
     w->done++;
     if (self->journal && journal_append(self->journal, u, data, len) < 0)
-        s_fail(self, "cannot write the journal");
+        s_fail(self, journal_error(self->journal));
     /* Other copies are no longer needed. */
     for (size_t i = 0; self->run->copies[u] && i < roster_size(self->roster); i++) {
         worker_t *other = roster_at(self->roster, i);
@@ -941,7 +948,7 @@ static void s_on_tick(cluster_t *self)
         self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
     if (self->journal && now >= self->next_flush) {
         if (journal_flush(self->journal) < 0)
-            s_fail(self, "cannot write the journal");
+            s_fail(self, journal_error(self->journal));
         self->next_flush = now + JOURNAL_FLUSH_MS;
     }
     for (size_t i = 0; i < roster_size(self->roster); i++) {
@@ -1081,6 +1088,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->session = s_random64();
     self->roster = roster_new();
     self->guard = guard_new();
+    self->join_log = self->leave_log = (log_limit_t) {.interval_ms = 5000, .burst = 50};
     self->router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(self->router);
     err[0] = '\0';

@@ -37,6 +37,7 @@ struct guard_t {
     size_t active;                  /* bans in force at the last look */
     int64_t next_log_ms;
     int64_t last_log_ms;            /* when the last summary was due */
+    log_limit_t ban_log;            /* "banned" lines: a few per summary interval */
 };
 
 static void s_ban_free(void **item)
@@ -66,6 +67,7 @@ guard_t *guard_new(void)
 {
     guard_t *self = calloc(1, sizeof *self);
     self->last_log_ms = zclock_mono();
+    self->ban_log = (log_limit_t) {.interval_ms = GUARD_LOG_MS, .burst = 5};
     self->bans = zhashx_new();
     zhashx_set_destructor(self->bans, s_ban_free);
     return self;
@@ -134,8 +136,10 @@ bool guard_offence(guard_t *self, const uint8_t *id, size_t id_len, const char *
     }
     ban->until_ms = zclock_mono() + ban->length_ms;
     self->active++;
-    log_warn("banned %s for %" PRId64 " s after %d bad messages (%s)", who, ban->length_ms / 1000, BAN_AFTER,
-             o->key[0] ? o->key : "its connection");
+    uint64_t held;
+    if (log_limit(&self->ban_log, &held))
+        log_warn("banned %s for %" PRId64 " s after %d bad messages (%s)%s", who, ban->length_ms / 1000, BAN_AFTER,
+                 o->key[0] ? o->key : "its connection", log_held(held));
     return true;
 }
 

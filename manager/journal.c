@@ -32,6 +32,7 @@ struct journal_t {
     FILE *file;
     char *path;
     bool failed;   /* a write failed: stop trying, report at flush */
+    char error[600];   /* then: "cannot write PATH: reason" */
 };
 
 /* The header body of a job, in a new buffer. */
@@ -97,17 +98,52 @@ static int s_check_header(FILE *f, const uint8_t *want, size_t want_len, const c
     return same ? 1 : -1;
 }
 
+/* Opens the journal without following a link at its name (a journal is
+   state, not an output to write through), and only when it is our own
+   regular file that nobody else can write: a journal planted by another
+   user would be replayed into the output. mode "rb" or "r+b"; with create,
+   a missing journal is made (0600). NULL with errno, or with a reason in
+   err (errno 0). */
+static FILE *s_open(const char *path, const char *mode, bool create, char *err, size_t errlen)
+{
+    int flags = (mode[1] == '+' ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    int fd = open(path, flags | (create ? O_CREAT : 0), 0600);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            snprintf(err, errlen, "--journal %s is a symbolic link; name the journal itself", path);
+        return NULL;
+    }
+    struct stat st;
+    const char *why = fstat(fd, &st) != 0 ? strerror(errno)
+                    : !S_ISREG(st.st_mode) ? "is not a regular file"
+                    : st.st_uid != geteuid() ? "belongs to another user: it cannot be trusted"
+                    : (st.st_mode & 022) ? "can be written by other users: it cannot be trusted"
+                    : NULL;
+    if (why) {
+        snprintf(err, errlen, "--journal %s %s", path, why);
+        close(fd);
+        errno = 0;
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, mode);
+    if (!f)
+        close(fd);
+    return f;
+}
+
 int journal_check(const char *path, const char *kind, const uint8_t *params, size_t params_len, uint64_t units,
                   char *err, size_t errlen)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "--journal %s is not a regular file", path);
+    err[0] = '\0';
+    FILE *f = s_open(path, "rb", false, err, errlen);
+    if (!f && !err[0] && errno == ENOENT)
+        return 0;
+    if (!f) {
+        if (!err[0])
+            snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT ? 0 : (snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno)), -1);
     size_t len;
     uint8_t *want = s_header_body(kind, params, params_len, units, &len);
     int rc = s_check_header(f, want, len, path, err, errlen);
@@ -216,8 +252,21 @@ static int s_replay_all(FILE *f, const char *path, size_t start, const uint8_t *
             continue;
         }
         size_t next = s_next_record(data, len, p);
-        if (next == len)
-            break;   /* nothing valid after p: damage or a torn tail, cut off below */
+        if (next == len) {
+            /* Nothing valid after p: a torn tail (a record cut short by a
+               crash), cut off silently, or a whole record that fails its
+               checksum: damage, said below. */
+            if (len - p >= 20 && memcmp(data + p, "HYRC", 4) == 0) {
+                reader_t r = reader_new(data + p + 12, 4);
+                size_t payload = (size_t) reader_be(&r, 4);
+                if (payload <= MAX_RECORD && len - p - 20 >= payload) {
+                    if (!damaged)
+                        first_damage = p;
+                    damaged += len - p;
+                }
+            }
+            break;
+        }
         if (!damaged)
             first_damage = p;
         damaged += next - p;
@@ -244,11 +293,11 @@ static int s_replay_all(FILE *f, const char *path, size_t start, const uint8_t *
 journal_t *journal_open(const char *path, const char *kind, const uint8_t *params, size_t params_len,
                         uint64_t units, journal_replay_fn *replay, void *arg, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r+b");
-    if (!f && errno == ENOENT)
-        f = fopen(path, "w+b");
+    err[0] = '\0';
+    FILE *f = s_open(path, "r+b", true, err, errlen);
     if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        if (!err[0])
+            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     size_t want_len;
@@ -282,8 +331,8 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
     free(want_head);
     if (rc == 1) {
         fclose(f);
-        f = fopen(path, "r+b");
-        if (!f)
+        f = s_open(path, "r+b", false, err, errlen);
+        if (!f && !err[0])
             snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
     }
     if (rc < 0 || !f) {
@@ -315,17 +364,23 @@ int journal_append(journal_t *self, uint64_t unit, const uint8_t *data, size_t l
     writer_t c = {crc};
     writer_be(&c, s_crc(s_crc(0, head + 4, 12), data, len), 4);
     if (fwrite(head, 1, sizeof head, self->file) != sizeof head || fwrite(data, 1, len, self->file) != len
-        || fwrite(crc, 1, 4, self->file) != 4)
+        || fwrite(crc, 1, 4, self->file) != 4) {
         self->failed = true;
+        snprintf(self->error, sizeof self->error, "cannot write the journal %s: %s", self->path, strerror(errno));
+    }
     return self->failed ? -1 : 0;
 }
 
 int journal_flush(journal_t *self)
 {
-    if (!self->failed && (fflush(self->file) != 0 || fdatasync(fileno(self->file)) != 0))
+    if (!self->failed && (fflush(self->file) != 0 || fdatasync(fileno(self->file)) != 0)) {
         self->failed = true;
+        snprintf(self->error, sizeof self->error, "cannot write the journal %s: %s", self->path, strerror(errno));
+    }
     return self->failed ? -1 : 0;
 }
+
+const char *journal_error(const journal_t *self) { return self->failed ? self->error : ""; }
 
 void journal_close(journal_t **self_p)
 {

@@ -26,6 +26,8 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
 int journal_append(journal_t *self, uint64_t unit, const uint8_t *data, size_t len);
 /* Writes what is buffered and waits until the disk has it. Returns 0 or -1. */
 int journal_flush(journal_t *self);
+/* After a failed append or flush: "cannot write the journal PATH: reason". */
+const char *journal_error(const journal_t *self);
 /* Flushes and closes; sets *self_p to NULL; harmless on NULL. */
 void journal_close(journal_t **self_p);
 

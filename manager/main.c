@@ -31,6 +31,8 @@ static void s_usage(FILE *out, const opt_t *opts)
 /* Plans one job: its kind, its plan (cleared by the caller) and its output
    path, with the output's directory and the journal checked. Returns
    JOB_OK, JOB_HELP or JOB_ERROR with a one-line reason in err. */
+static const char *json_path;   /* --json, checked against each output */
+
 static int s_plan(const batch_job_t *job, const char *output, const char *journal, const job_kind_t **kind,
                   job_plan_t *plan, const char **path, char *err, size_t errlen)
 {
@@ -46,6 +48,11 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
     *path = plan->output ? plan->output : output ? output : plan->default_output;
     if (*path && outfile_check(*path, err, errlen) < 0)
         return JOB_ERROR;
+    if (*path && ((journal && outfile_same(*path, journal)) || (json_path && outfile_same(*path, json_path)))) {
+        snprintf(err, errlen, "the output %s is also the %s file", *path,
+                 journal && outfile_same(*path, journal) ? "--journal" : "--json");
+        return JOB_ERROR;
+    }
     if (journal && journal_check(journal, (*kind)->name, plan->params, plan->params_len, plan->units, err, errlen) < 0)
         return JOB_ERROR;
     return JOB_OK;
@@ -123,6 +130,7 @@ int main(int argc, char **argv)
         snprintf(bind_local, sizeof bind_local, "tcp://127.0.0.1:%s", bind + 16);
         bind = bind_local;
     }
+    json_path = json;
     if (local < 0)
         local = bind ? 0 : cores;
     if (min_workers == 0)
@@ -138,6 +146,8 @@ int main(int argc, char **argv)
         problem = err;
     else if (verify > 0 && !bind && local < 2)
         problem = "--verify needs two workers: --local 2 or more, or --bind for remote ones";
+    else if (json && journal && outfile_same(json, journal))
+        problem = "--json and --journal name the same file";
     else if (!cert != !allow)
         problem = "--cert and --allow go together: our key pair, and the workers' public certificates";
     else if (bind && !cert && !insecure && !curve_endpoint_is_local(bind))
@@ -209,11 +219,12 @@ int main(int argc, char **argv)
         batch_destroy(&loaded);
         return 1;
     }
-    FILE *json_file = json ? fopen(json, "w") : NULL;
-    if (json && !json_file)
-        fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(errno));
-    int json_errno = 0;   /* the first error writing it */
-    int status = json && !json_file ? 1 : 0;
+    /* The summary goes to a temporary beside --json, put in place at the end
+       (a line a job meanwhile: nothing is lost when a later job fails). */
+    outfile_t *json_out = json ? outfile_open(json, err, sizeof err) : NULL;
+    if (json && !json_out)
+        fprintf(stderr, "hyades-manager: %s\n", err);
+    int status = json && !json_out ? 1 : 0;
     size_t failed = 0;
     size_t ran = 0;
     for (size_t i = 0; i < batch->count && signals_count() == 0; i++, ran++) {
@@ -235,19 +246,17 @@ int main(int argc, char **argv)
         } else if (!report.ok) {
             fprintf(stderr, "hyades-manager: job %s failed: %s\n", report.job, report.error);
         }
-        if (json_file) {
-            report_json(&report, json_file);
-            if (fflush(json_file) != 0 && !json_errno)
-                json_errno = errno;
+        if (json_out) {
+            report_json(&report, outfile_stream(json_out));
+            if (fflush(outfile_stream(json_out)) != 0)
+                outfile_failed(json_out, errno);
         }
         report_clear(&report);
         job_plan_clear(kind, &plan);
     }
     cluster_destroy(&cluster);
-    if (json_file && fclose(json_file) != 0 && !json_errno)
-        json_errno = errno;
-    if (json_errno) {
-        fprintf(stderr, "hyades-manager: cannot write %s: %s\n", json, strerror(json_errno));
+    if (json_out && outfile_close(&json_out, true, err, sizeof err) < 0) {
+        fprintf(stderr, "hyades-manager: %s\n", err);
         status = 1;
     }
     /* A signal that came while the last output was being written did not cut

@@ -43,17 +43,41 @@ void report_line(const job_report_t *r, FILE *out)
         fprintf(out, "FAILED: %s\n", r->error);
 }
 
+/* The length of the valid UTF-8 sequence at s (2-4), or 0. */
+static int s_utf8(const unsigned char *s)
+{
+    int n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
+    if (s[0] >= 0xf5)
+        return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0)
+        || (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;   /* overlong, surrogate or beyond U+10FFFF */
+    return n;
+}
+
+/* A JSON string: valid UTF-8 as it is, control characters escaped, and a
+   byte that is not UTF-8 as U+FFFD (JSON holds Unicode text only). */
 static void s_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char) *s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
+    for (const unsigned char *c = (const unsigned char *) s; c && *c;) {
+        int n;
+        if (*c == '"' || *c == '\\') {
+            fprintf(out, "\\%c", *c++);
+        } else if (*c < 0x20 || *c == 0x7f) {
+            fprintf(out, "\\u%04x", *c++);
+        } else if (*c < 0x80) {
+            fputc(*c++, out);
+        } else if ((n = s_utf8(c)) > 0) {
+            fwrite(c, 1, (size_t) n, out);
+            c += n;
+        } else {
+            fputs("\\ufffd", out);
+            c++;
+        }
     }
     fputc('"', out);
 }

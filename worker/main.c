@@ -117,6 +117,9 @@ int main(int argc, char **argv)
     if (!name) {
         char host[128] = "worker";
         gethostname(host, sizeof host - 1);
+        for (char *c = host; *c; c++)   /* a host name may hold anything: names are printable ASCII */
+            if (*c < 0x21 || *c > 0x7e)
+                *c = '_';
         snprintf(default_name, sizeof default_name, "%s-%ld", host, (long) getpid());
         name = default_name;
     }
@@ -124,8 +127,7 @@ int main(int argc, char **argv)
     for (const char *c = name; *c; c++)
         printable &= *c >= 0x20 && *c <= 0x7e;
     if (strlen(name) > HY_MAX_NAME || !printable) {
-        fprintf(stderr, "hyades-worker: --name must be 1 to %d printable ASCII characters, got '%s'\n", HY_MAX_NAME,
-                name);
+        fprintf(stderr, "hyades-worker: --name must be 1 to %d printable ASCII characters\n", HY_MAX_NAME);
         return 2;
     }
     session_config_t config = {.endpoint = endpoint, .name = name, .threads = threads,

@@ -37,6 +37,7 @@ typedef struct {
     zsock_t *dealer;          /* NULL while backing off */
     zsock_t *monitor;         /* the dealer's failed CURVE handshakes, or NULL */
     log_limit_t handshake_log;/* their log lines, one a few seconds */
+    log_limit_t flood_log;    /* "more units than this worker queues": one a few seconds */
     pool_t *pool;
     zlist_t *jobs;            /* pool_job_t* (our references), newest last */
     bool joined;              /* WELCOME received on this socket */
@@ -357,7 +358,10 @@ static void s_on_units(self_t *self, const hy_msg_t *msg)
         }
         pool_submit_many(self->pool, job, take, k);
         if (n) {
-            log_warn("the manager sent more units than this worker queues (%zu); %zu given back", limit, n);
+            uint64_t held;
+            if (log_limit(&self->flood_log, &held))
+                log_warn("the manager sent more units than this worker queues (%zu); %zu given back%s", limit, n,
+                         log_held(held));
             s_send_job_results(self, msg->job, back, n);
             self->returned += n;
         }
@@ -555,7 +559,8 @@ static void s_end_stop(self_t *self)
 
 int session_run(const session_config_t *config)
 {
-    self_t self = {.config = config, .backoff = BACKOFF_MIN_MS, .handshake_log = {.interval_ms = 5000}};
+    self_t self = {.config = config, .backoff = BACKOFF_MIN_MS, .handshake_log = {.interval_ms = 5000},
+                   .flood_log = {.interval_ms = 5000}};
     if (config->kind_count)
         for (size_t i = 0; i < config->kind_count && i < HY_MAX_KINDS; i++)
             self.kinds[self.kind_count++] = config->kinds[i]->name;
