@@ -3,12 +3,22 @@
 
    1. kernels: each Mandelbrot kernel on one thread, with and without the
       cycle test, against the scalar kernel without it, in process.
-   2. jobs: each job computed in this process on one thread through the job
+   2. the cluster against the best single-machine program: Mandelbrot
+      rendered in this process by one thread per core taking columns
+      dynamically with the best kernel (what a good OpenMP program does),
+      against hyades-manager --local <cores> with default options.
+   Blocks can be picked by name: hyades-bench [kernels] [cluster] [noop] [jobs].
+
+   3. the cluster's own cost per unit: the extra time of 200,000 more noop
+      units on --local <cores>.
+   4. jobs: each job computed in this process on one thread through the job
       seam (plan, load, compute and accept every unit: the work without the
       cluster) against hyades-manager --local 1 and --local <cores>. The
       manager's own CPU time (from its --json summary) shows whether it is
       the bottleneck. */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/image.h"
 #include "jobs/job.h"
 #include "jobs/mandelbrot.h"
 #include "tests/helpers.h"
@@ -57,6 +68,50 @@ static void s_kernels(const char *title, const mandel_params_t *p)
         }
     }
     printf("\n");
+}
+
+/* ------------------------------------------------------------ all cores */
+
+typedef struct {
+    const mandel_params_t *p;
+    atomic_uint next;      /* the next column to take */
+    uint8_t *image;        /* column-major, as the job assembles it */
+} shared_t;
+
+static void *s_columns(void *arg)
+{
+    shared_t *sh = arg;
+    for (uint32_t i; (i = atomic_fetch_add(&sh->next, 1)) < sh->p->width;)
+        mandel_column(sh->p, i, sh->image + (size_t) i * sh->p->height);
+    return NULL;
+}
+
+/* The best single-machine program: threads threads, columns handed out one
+   at a time (schedule(dynamic,1)), the best kernel, and the same PNG written
+   at the end (as the job writes it: rows from columns, the same writer). */
+static double s_all_cores(const mandel_params_t *p, long threads)
+{
+    shared_t sh = {.p = p, .image = malloc((size_t) p->width * p->height)};
+    uint8_t *rows = malloc((size_t) p->width * p->height);
+    atomic_init(&sh.next, 0);
+    pthread_t tids[256];
+    double t0 = s_now();
+    for (long t = 0; t < threads && t < 256; t++)
+        pthread_create(&tids[t], NULL, s_columns, &sh);
+    for (long t = 0; t < threads && t < 256; t++)
+        pthread_join(tids[t], NULL);
+    for (uint32_t j = 0; j < p->height; j++)
+        for (uint32_t i = 0; i < p->width; i++)
+            rows[(size_t) j * p->width + i] = sh.image[(size_t) i * p->height + j];
+    char err[256];
+    if (image_write_png("baseline.png", rows, p->width, p->height, 1, err, sizeof err) < 0) {
+        fprintf(stderr, "bench: %s\n", err);
+        exit(1);
+    }
+    double t = s_now() - t0;
+    free(sh.image);
+    free(rows);
+    return t;
 }
 
 /* The job's work on one thread in this process: every unit computed and accepted. */
@@ -124,7 +179,16 @@ static double s_cluster(char **job, int argc, long n, double *cpu, double *rate)
     return t;
 }
 
-int main(void)
+/* Whether block name was asked for (no arguments: every block). */
+static bool s_wanted(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return true;
+    return argc < 2;
+}
+
+int main(int argc_main, char **argv_main)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     /* Jobs write their default outputs (mandelbrot.png, ...) in a directory of our own. */
@@ -135,22 +199,61 @@ int main(void)
     }
     printf("hyades bench: %ld cores; ratios against the baseline of each block, measured in this run\n\n", cores);
 
-    s_kernels("4000x3200, max-iter 1000", &(mandel_params_t) {4000, 3200, -2, 0.5, -1, 1, 1000, 1});
-    s_kernels("deep view 2000x1600, x -0.75..-0.74, y 0.1..0.108, max-iter 5000",
-              &(mandel_params_t) {2000, 1600, -0.75, -0.74, 0.1, 0.108, 5000, 1});
+    if (s_wanted(argc_main, argv_main, "kernels")) {
+        s_kernels("4000x3200, max-iter 1000", &(mandel_params_t) {4000, 3200, -2, 0.5, -1, 1, 1000, 1});
+        s_kernels("deep view 2000x1600, x -0.75..-0.74, y 0.1..0.108, max-iter 5000",
+                  &(mandel_params_t) {2000, 1600, -0.75, -0.74, 0.1, 0.108, 5000, 1});
+    }
 
+    /* 2. The cluster against the best single-machine program, same cores. */
+    struct {
+        const char *title;
+        mandel_params_t p;
+        char *argv[20];
+    } views[] = {
+        {"mandelbrot 4000x3200, max-iter 1000", {4000, 3200, -2, 0.5, -1, 1, 1000, 1},
+         {"mandelbrot", "--width", "4000", "--height", "3200", "--max-iter", "1000"}},
+        {"mandelbrot deep view 2000x1600, x -0.75..-0.74, y 0.1..0.108, max-iter 5000",
+         {2000, 1600, -0.75, -0.74, 0.1, 0.108, 5000, 1},
+         {"mandelbrot", "--width", "2000", "--height", "1600", "--xmin", "-0.75", "--xmax", "-0.74", "--ymin",
+          "0.1", "--ymax", "0.108", "--max-iter", "5000"}},
+    };
+    for (size_t v = 0; s_wanted(argc_main, argv_main, "cluster") && v < sizeof views / sizeof views[0]; v++) {
+        int argc = 0;
+        while (views[v].argv[argc])
+            argc++;
+        printf("%s: the cluster against the best single-machine program on %ld cores\n", views[v].title, cores);
+        double base = s_all_cores(&views[v].p, cores);
+        printf("  in process, %ld threads, dynamic columns, PNG  %8.3f s   1.00x (baseline)\n", cores, base);
+        double cpu, rate;
+        double wall = s_cluster(views[v].argv, argc, cores, &cpu, &rate);
+        printf("  cluster --local %-2ld, default options            %8.3f s   %.2fx the baseline's time   manager CPU %.2f s\n\n",
+               cores, wall, wall / base, cpu);
+    }
+
+    /* 3. The cluster's own cost per unit. */
+    if (s_wanted(argc_main, argv_main, "noop")) {
+        char *small[] = {"noop", "--units", "100000"}, *large[] = {"noop", "--units", "300000"};
+        double cpu1, cpu2, rate;
+        double t1 = s_cluster(small, 3, cores, &cpu1, &rate);
+        double t2 = s_cluster(large, 3, cores, &cpu2, &rate);
+        printf("noop units through one manager on --local %ld (extra time of 200,000 more units)\n", cores);
+        printf("  100,000 units %.3f s, 300,000 units %.3f s: %.0f units/s, %.2f us of manager CPU a unit\n\n", t1, t2,
+               200000 / (t2 - t1), (cpu2 - cpu1) / 200000 * 1e6);
+    }
+
+    /* 4. Every job kind. */
     struct {
         const char *title;
         char *argv[16];
     } jobs[] = {
-        {"mandelbrot 4000x3200, max-iter 1000", {"mandelbrot", "--width", "4000", "--height", "3200", "--max-iter", "1000"}},
         {"pi, 10^9 samples in 200 units", {"pi", "--samples", "1000000000", "--units", "200"}},
         {"primes to 10^10, sieve, count only", {"primes", "--to", "10000000000", "--method", "sieve", "--count-only"}},
         {"primes to 3x10^6, trial division", {"primes", "--to", "3000000"}},
         {"frames, 5000 random 10x10", {"frames"}},
         {"noop, 20000 empty units (the cluster's own cost per unit)", {"noop", "--units", "20000"}},
     };
-    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
+    for (size_t j = 0; s_wanted(argc_main, argv_main, "jobs") && j < sizeof jobs / sizeof jobs[0]; j++) {
         int argc = 0;
         while (jobs[j].argv[argc])
             argc++;
