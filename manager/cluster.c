@@ -34,6 +34,7 @@
 #define JOURNAL_FLUSH_MS 200   /* finished units reach the disk in batches this often */
 #define PROGRESS_MS 250
 #define ASIDE_MAX 64           /* units a dispatch skips because the worker must avoid them */
+#define ROUTER_RCVHWM 64       /* messages queued per peer before ZeroMQ stops reading it */
 
 struct cluster_t {
     cluster_config_t config;
@@ -1091,6 +1092,10 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->join_log = self->leave_log = (log_limit_t) {.interval_ms = 5000, .burst = 50};
     self->router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(self->router);
+    /* Messages waiting per peer: a worker sends a few batches at a time, and
+       a stranger's flood of large messages waits in few of them (set before
+       the binds, which copy it). */
+    zsock_set_rcvhwm(self->router, ROUTER_RCVHWM);
     err[0] = '\0';
     /* Local workers use a socket in a directory only we can enter. */
     snprintf(self->ipc_dir, sizeof self->ipc_dir, "/tmp/hyades-XXXXXX");

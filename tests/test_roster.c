@@ -1,0 +1,51 @@
+/* The roster: constant-time lookups by routing id, identities shared by
+   the connections of one key, and workers that are gone freed. */
+#include <criterion/criterion.h>
+#include <time.h>
+
+#include "manager/roster.h"
+
+Test(roster, twenty_thousand_workers_come_and_go_and_nothing_stays)
+{
+    roster_t *roster = roster_new();
+    enum { N = 20000 };
+    for (int round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < N; i++) {
+            uint8_t id[5] = {(uint8_t) round, (uint8_t) (i >> 16), (uint8_t) (i >> 8), (uint8_t) i, 7};
+            roster_add(roster, id, sizeof id, "w", 1, 1, "");
+        }
+        cr_assert_eq(roster_alive(roster), N);
+        for (uint32_t i = 0; i < N; i++) {
+            uint8_t id[5] = {(uint8_t) round, (uint8_t) (i >> 16), (uint8_t) (i >> 8), (uint8_t) i, 7};
+            worker_t *w = roster_find(roster, id, sizeof id);
+            cr_assert_not_null(w, "worker %u not found", i);
+            roster_lose(roster, w);
+        }
+        cr_assert_eq(roster_alive(roster), 0);
+        roster_prune(roster, true);   /* nothing to report: all freed */
+        cr_assert_eq(roster_size(roster), 0, "round %d: %zu gone workers kept", round, roster_size(roster));
+    }
+    roster_destroy(&roster);
+}
+
+Test(roster, connections_of_one_key_share_an_identity)
+{
+    roster_t *roster = roster_new();
+    uint8_t a[] = {1}, b[] = {2}, c[] = {3};
+    worker_t *wa = roster_add(roster, a, 1, "a", 1, 1, "KEY1");
+    worker_t *wb = roster_add(roster, b, 1, "b", 1, 1, "KEY1");
+    worker_t *wc = roster_add(roster, c, 1, "c", 1, 1, "");
+    cr_assert_eq(wa->ident, wb->ident, "one key, two identities");
+    cr_assert_neq(wa->ident, wc->ident);
+    wa->ident->failed = 3;
+    wa->ident->excluded = true;
+    roster_new_job(roster);
+    cr_assert(wa->ident->failed == 0 && !wb->ident->excluded, "a new job kept the last one's blame");
+    roster_lose(roster, wa);
+    roster_prune(roster, false);
+    cr_assert_eq(roster_find(roster, b, 1), wb);
+    uint8_t d[] = {4};
+    worker_t *wd = roster_add(roster, d, 1, "d", 1, 1, "KEY1");   /* the key comes back */
+    cr_assert_eq(wd->ident, wb->ident);
+    roster_destroy(&roster);
+}
