@@ -276,6 +276,17 @@ uint8_t *t_mandelbrot_kernel(mandel_params_t p)
 
 /* ------------------------------------------------------------ processes and peers */
 
+long t_status_kib(pid_t pid, const char *field)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    char *text = t_read_file(path, NULL);
+    const char *at = text ? strstr(text, field) : NULL;
+    long kib = at ? strtol(at + strlen(field), NULL, 10) : -1;
+    free(text);
+    return kib;
+}
+
 int t_count_lines(const char *file, const char *needle)
 {
     char *text = t_read_file(file, NULL);

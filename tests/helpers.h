@@ -48,6 +48,8 @@ char *t_read_file(const char *file, size_t *len);
 /* The unsigned number after "\"key\":" in a JSON file, or -1. */
 long long t_json_number(const char *file, const char *key);
 
+/* A field of /proc/PID/status in KiB ("VmRSS:", "VmHWM:"), or -1. */
+long t_status_kib(pid_t pid, const char *field);
 /* How many lines of file contain needle. */
 int t_count_lines(const char *file, const char *needle);
 /* Child processes of pid (up to max) into kids; returns how many. */

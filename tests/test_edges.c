@@ -476,17 +476,6 @@ Test(edges, json_with_odd_bytes_in_a_path_stays_valid)
 
 /* ------------------------------------------------------------ bounded memory */
 
-/* The peak resident memory (VmHWM) of pid in KiB, or -1. */
-static long s_peak_kib(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
-    char *text = t_read_file(path, NULL);
-    const char *at = text ? strstr(text, "VmHWM:") : NULL;
-    long kib = at ? strtol(at + 6, NULL, 10) : -1;
-    free(text);
-    return kib;
-}
 
 Test(edges, a_late_first_unit_does_not_make_the_manager_hold_the_whole_list, .timeout = 90)
 {
@@ -504,7 +493,7 @@ Test(edges, a_late_first_unit_does_not_make_the_manager_hold_the_whole_list, .ti
     pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
     long peak = 0;
     while (kill(manager, 0) == 0) {
-        long kib = s_peak_kib(manager);
+        long kib = t_status_kib(manager, "VmHWM:");
         if (kib < 0)
             break;
         peak = kib > peak ? kib : peak;

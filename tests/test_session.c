@@ -566,17 +566,6 @@ Test(session, refused_and_banned_workers_say_why_and_wait)
     }
 }
 
-/* Resident memory of pid in KiB, or -1. */
-static long s_rss_kib(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
-    char *text = t_read_file(path, NULL);
-    const char *at = text ? strstr(text, "VmRSS:") : NULL;
-    long kib = at ? strtol(at + 6, NULL, 10) : -1;
-    free(text);
-    return kib;
-}
 
 Test(session, a_manager_that_reads_nothing_cannot_swell_a_worker)
 {
@@ -598,7 +587,7 @@ Test(session, a_manager_that_reads_nothing_cannot_swell_a_worker)
     for (int round = 0; round < 30; round++) {   /* 30,000 units of 100 kB: 3 GB if nothing held it back */
         s_fake_units(f, 4, (uint64_t) (round % 2) * 1000, 1000);
         zclock_sleep(100);
-        long rss = s_rss_kib(w);
+        long rss = t_status_kib(w, "VmRSS:");
         peak = rss > peak ? rss : peak;
     }
     cr_assert_gt(peak, 0);
