@@ -73,6 +73,8 @@ struct cluster_t {
     char waiting[200];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
     size_t capable;            /* workers that may take units, at the last round of dispatch */
+    bool dispatch_all;         /* units or workers changed: offer units to every worker, not only the
+                                  one that just answered (no scan of the roster per message) */
     int64_t started_ms;
     int64_t next_progress;     /* when to redraw the progress line */
     journal_t *journal;        /* NULL without --journal */
@@ -130,6 +132,7 @@ static void s_requeue(cluster_t *self, uint64_t u)
 {
     if (!self->sched)
         return;   /* not started: the scheduler's own queues still hold it */
+    self->dispatch_all = true;
     size_t slot = 0;
     if (self->config.schedule == SCHED_STATIC) {
         size_t first = (size_t) (u % self->slots);
@@ -335,6 +338,7 @@ static void s_maybe_start(cluster_t *self)
         }
     }
     self->sched = scheduler_new(self->config.schedule, self->run->total, slots);
+    self->dispatch_all = true;
     self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
     self->started_ms = zclock_mono();
     self->next_progress = 0;
@@ -591,6 +595,7 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
     if (self->run) {
         s_maybe_start(self);
         s_adopt_orphans(self, w);
+        self->dispatch_all = true;
     }
 }
 
@@ -599,6 +604,8 @@ static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *da
 {
     run_completed(self->run, u);
     run_drop(self->run, u);   /* w no longer holds it */
+    if (self->throttled)
+        self->dispatch_all = true;   /* the late unit may be done: everyone gets units again */
     w->done++;
     if (self->journal && journal_append(self->journal, u, data, len) < 0)
         s_fail(self, journal_error(self->journal));
@@ -788,6 +795,8 @@ static void s_on_results(cluster_t *self, worker_t *w, const hy_msg_t *msg, zmq_
     uint32_t uid = w->uid;
     while (hy_result_next(msg, &cursor, &r) && self->run && w->alive && w->uid == uid)
         s_on_result(self, w, &r, body);
+    if (self->run && w->alive && w->uid == uid)
+        s_dispatch(self, w);   /* its room is free again */
 }
 
 static void s_on_message(cluster_t *self)
@@ -1288,7 +1297,10 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->next_progress = 0;
     s_maybe_start(self);
     while (!self->failure[0] && self->run && self->run->done < self->run->total) {
-        s_dispatch_all(self);
+        if (self->dispatch_all) {
+            self->dispatch_all = false;
+            s_dispatch_all(self);
+        }
         void *which = zpoller_wait(poller, TICK_MS);
         if (signals_count() > 0) {
             s_fail(self, "interrupted");
@@ -1304,6 +1316,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         if (zclock_mono() >= next_tick) {
             s_on_tick(self);
             s_maybe_start(self);
+            self->dispatch_all = true;   /* stragglers to copy, capacity to use */
             next_tick = zclock_mono() + TICK_MS / 2;
         }
         if (self->config.progress && zclock_mono() >= self->next_progress) {

@@ -259,8 +259,8 @@ Test(pool, many_results_wake_the_session_once)
         pool_submit(pool, job, u);
     /* Results not taken hold the threads back once POOL_DONE_MIN wait (each
        thread may have started one more unit as the bound was reached). */
-    size_t queued = 0, running = 1;
-    for (int i = 0; i < 5000 && running; i++) {
+    size_t queued = 100, running = 1;
+    for (int i = 0; i < 5000 && (running || queued > 100 - POOL_DONE_MIN); i++) {
         zclock_sleep(1);
         running = pool_running(pool, NULL, &queued);
     }

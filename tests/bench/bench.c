@@ -7,7 +7,8 @@
       rendered in this process by one thread per core taking columns
       dynamically with the best kernel (what a good OpenMP program does),
       against hyades-manager --local <cores> with default options.
-   Blocks can be picked by name: hyades-bench [kernels] [cluster] [noop] [jobs].
+   5. a thousand idle workers (hyades-swarm) on one manager: its CPU.
+   Blocks can be picked by name: hyades-bench [kernels] [cluster] [noop] [swarm] [jobs].
 
    3. the cluster's own cost per unit: the extra time of 200,000 more noop
       units on --local <cores>.
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,6 +181,47 @@ static double s_cluster(char **job, int argc, long n, double *cpu, double *rate)
     return t;
 }
 
+/* CPU seconds pid has used (user + system), from /proc; -1 if unknown. */
+static double s_cpu_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    char *text = t_read_file(path, NULL);
+    const char *p = text ? strrchr(text, ')') : NULL;   /* the name may hold spaces */
+    unsigned long utime = 0, stime = 0;
+    bool ok = p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2;
+    free(text);
+    return ok ? (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK) : -1;
+}
+
+/* A manager with count idle workers (hyades-swarm) heartbeating for seconds:
+   its share of one core. */
+static void s_swarm(int count, int seconds)
+{
+    char *margv[] = {(char *) t_bin("hyades-manager"), "--quiet", "--bind", "tcp://127.0.0.1:47391", "--min-workers",
+                     "100000", "noop", NULL};
+    pid_t manager = t_spawn(margv, NULL, NULL);
+    usleep(300000);
+    char n[16], secs[16];
+    snprintf(n, sizeof n, "%d", count);
+    snprintf(secs, sizeof secs, "%d", seconds);
+    char *sargv[] = {(char *) t_bin("hyades-swarm"), "tcp://127.0.0.1:47391", n, secs, NULL};
+    pid_t swarm = t_spawn(sargv, "/tmp/hyades-bench-swarm.log", NULL);
+    sleep(2);   /* all joined */
+    double c0 = s_cpu_of(manager), t0 = s_now();
+    int status;
+    waitpid(swarm, &status, 0);
+    double c1 = s_cpu_of(manager), t1 = s_now();
+    kill(manager, SIGKILL);
+    waitpid(manager, &status, 0);
+    char *log = t_read_file("/tmp/hyades-bench-swarm.log", NULL);
+    printf("%d idle workers (hyades-swarm) heartbeating on one manager\n", count);
+    printf("  manager CPU %.3f s in %.1f s: %.2f%% of one core   (%s)\n\n", c1 - c0, t1 - t0,
+           100 * (c1 - c0) / (t1 - t0), log ? strtok(log, "\n") : "no swarm report");
+    free(log);
+    unlink("/tmp/hyades-bench-swarm.log");
+}
+
 /* Whether block name was asked for (no arguments: every block). */
 static bool s_wanted(int argc, char **argv, const char *name)
 {
@@ -241,6 +284,10 @@ int main(int argc_main, char **argv_main)
         printf("  100,000 units %.3f s, 300,000 units %.3f s: %.0f units/s, %.2f us of manager CPU a unit\n\n", t1, t2,
                200000 / (t2 - t1), (cpu2 - cpu1) / 200000 * 1e6);
     }
+
+    /* 5 (before the jobs, which take longest). A thousand idle workers. */
+    if (s_wanted(argc_main, argv_main, "swarm"))
+        s_swarm(1000, 10);
 
     /* 4. Every job kind. */
     struct {
