@@ -73,6 +73,7 @@ struct cluster_t {
     char waiting[200];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
     size_t capable;            /* workers that may take units, at the last round of dispatch */
+    bool roster_changed;       /* a worker joined or left since the last look (tick) */
     bool dispatch_all;         /* units or workers changed: offer units to every worker, not only the
                                   one that just answered (no scan of the roster per message) */
     int64_t started_ms;
@@ -306,8 +307,8 @@ static size_t s_capable_count(cluster_t *self)
    here. Static scheduling numbers them, in order of arrival. */
 static void s_maybe_start(cluster_t *self)
 {
-    if (self->sched || !self->run || self->failure[0])
-        return;
+    if (self->sched || !self->run || self->failure[0] || (!self->roster_changed && self->waiting[0]))
+        return;   /* (waiting, and nobody came or went since it was said why) */
     size_t capable = s_capable_count(self), alive = roster_alive(self->roster);
     if (capable < (size_t) self->config.min_workers) {
         char waiting[sizeof self->waiting];
@@ -480,6 +481,7 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
    its `threads` oldest, unless it left in order (blame false). */
 static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool blame)
 {
+    self->roster_changed = true;
     roster_lose(self->roster, w);
     uint64_t held;
     if (!log_limit(&self->leave_log, &held))
@@ -564,6 +566,7 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
                        const char *key, const char *identity)
 {
     if (!w) {
+        self->roster_changed = true;
         w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
         memcpy(w->release, msg->release, msg->release_len);
         size_t cursor = 0, len;
@@ -981,7 +984,8 @@ static void s_on_tick(cluster_t *self)
         self->next_heartbeat = now + self->config.heartbeat_ms;
     }
     guard_tick(self->guard, false);
-    roster_prune(self->roster, true);   /* gone with nothing to report: freed at once */
+    if (self->roster_changed)
+        roster_prune(self->roster, true);   /* gone with nothing to report: freed at once */
     local_supervise(self->local, s_local_exited, self);
     if (self->local && local_gave_up(self->local) && !self->config.bind && roster_alive(self->roster) == 0)
         s_fail(self, "all local workers exited and keep exiting");
@@ -1316,6 +1320,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         if (zclock_mono() >= next_tick) {
             s_on_tick(self);
             s_maybe_start(self);
+            self->roster_changed = false;
             self->dispatch_all = true;   /* stragglers to copy, capacity to use */
             next_tick = zclock_mono() + TICK_MS / 2;
         }
