@@ -35,6 +35,7 @@
 #define PROGRESS_MS 250
 #define ASIDE_MAX 64           /* units a dispatch skips because the worker must avoid them */
 #define ROUTER_RCVHWM 64       /* messages queued per peer before ZeroMQ stops reading it */
+#define RETURN_PAUSE_MS 2000   /* an identity that gave units back gets none for this long, on any connection */
 
 struct cluster_t {
     cluster_config_t config;
@@ -46,6 +47,7 @@ struct cluster_t {
     zsock_t *monitor;          /* failed CURVE handshakes on the router, or NULL */
     log_limit_t handshake_log; /* their log lines, one a few seconds */
     log_limit_t join_log;      /* "joined" lines: a burst, then counted */
+    log_limit_t verify_log;    /* "different answers" lines: the same */
     log_limit_t leave_log;     /* "lost" and "left" lines: the same */
     uint64_t session;          /* this manager instance, announced in WELCOME */
     guard_t *guard;            /* bad messages, bans */
@@ -235,7 +237,7 @@ static bool s_throttled(cluster_t *self, worker_t *w, uint64_t *unit, size_t *n)
 static void s_dispatch(cluster_t *self, worker_t *w)
 {
     if (!self->sched || !s_capable(self, w) || w->stalled || w->draining || self->failure[0]
-        || w->inflight_count >= w->credit)
+        || w->inflight_count >= w->credit || zclock_mono() < w->ident->paused_until)
         return;
     size_t slot = 0;
     if (self->config.schedule == SCHED_STATIC) {
@@ -294,12 +296,29 @@ static void s_dispatch_all(cluster_t *self)
         s_dispatch(self, roster_at(self->roster, i));
 }
 
-/* Live workers that can compute the current job, and live workers in all. */
+/* Live workers that can compute the current job. */
 static size_t s_capable_count(cluster_t *self)
 {
     size_t n = 0;
     for (size_t i = 0; i < roster_size(self->roster); i++)
         n += s_capable(self, roster_at(self->roster, i));
+    return n;
+}
+
+/* The same, counting each identity once (several connections of one key
+   are one worker for --min-workers). */
+static size_t s_capable_identities(cluster_t *self)
+{
+    static uint64_t generation;
+    generation++;
+    size_t n = 0;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (s_capable(self, w) && w->ident->mark != generation) {
+            w->ident->mark = generation;
+            n++;
+        }
+    }
     return n;
 }
 
@@ -309,7 +328,7 @@ static void s_maybe_start(cluster_t *self)
 {
     if (self->sched || !self->run || self->failure[0] || (!self->roster_changed && self->waiting[0]))
         return;   /* (waiting, and nobody came or went since it was said why) */
-    size_t capable = s_capable_count(self), alive = roster_alive(self->roster);
+    size_t capable = s_capable_identities(self), alive = roster_alive(self->roster);
     if (capable < (size_t) self->config.min_workers) {
         char waiting[sizeof self->waiting];
         if (alive > capable)
@@ -326,7 +345,7 @@ static void s_maybe_start(cluster_t *self)
     self->waiting[0] = '\0';
     size_t slots = 1;
     if (self->config.schedule == SCHED_STATIC) {
-        slots = capable;
+        slots = s_capable_count(self);
         self->slot_owner = calloc(slots, sizeof *self->slot_owner);
         self->slots = slots;
         size_t s = 0;
@@ -651,9 +670,10 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
                                             liars, &liar_count);
     if (outcome == VERIFY_MORE) {
         size_t answers = verify_answers(self->verify, u);
-        if (answers >= 2)
+        uint64_t held;
+        if (answers >= 2 && log_limit(&self->verify_log, &held))
             log_warn("verify: unit %" PRIu64 ": %zu different answers so far (latest from worker %s); asking another"
-                     " worker", u, answers, w->name);
+                     " worker%s", u, answers, w->name, log_held(held));
         if (answers > (size_t) self->config.max_attempts) {
             char reason[256];
             snprintf(reason, sizeof reason, "unit %" PRIu64 ": %zu workers answered and no two agree", u, answers);
@@ -744,6 +764,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
             w->draining = true;
             s_free_slot(self, w);
         }
+        w->ident->paused_until = zclock_mono() + RETURN_PAUSE_MS;   /* reconnecting does not get it more */
         s_release(self, u);
         return;
     }
@@ -972,6 +993,10 @@ static void s_on_tick(cluster_t *self)
             s_worker_gone(self, w, why, true);
         } else if (w->alive && self->sched) {
             s_check_stalled(self, w, now);
+            /* Static: a worker with no share takes the shares nobody holds
+               (their owners lost or stalled before it came). */
+            if (w->slot < 0 && !w->stalled && !w->draining)
+                s_adopt_orphans(self, w);
         }
     }
     if (now >= self->next_heartbeat) {
@@ -1103,6 +1128,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->roster = roster_new();
     self->guard = guard_new();
     self->join_log = self->leave_log = (log_limit_t) {.interval_ms = 5000, .burst = 50};
+    self->verify_log = (log_limit_t) {.interval_ms = 5000, .burst = 10};
     self->router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(self->router);
     /* Messages waiting per peer: a worker sends a few batches at a time, and

@@ -105,12 +105,14 @@ void roster_new_job(roster_t *self)
         i->failed = i->unchecked = 0;
         i->excluded = false;
         i->why[0] = '\0';
+        i->paused_until = 0;
     }
     for (size_t k = 0; k < self->count; k++) {
         ident_t *i = self->workers[k]->ident;
         i->failed = i->unchecked = 0;
         i->excluded = false;
         i->why[0] = '\0';
+        i->paused_until = 0;
     }
 }
 

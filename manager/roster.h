@@ -26,6 +26,8 @@ typedef struct {
     uint64_t unchecked;       /* units accepted from it without a second opinion (current job) */
     bool excluded;            /* excluded from the current job */
     char why[160];            /* why */
+    int64_t paused_until;     /* it gave units back: no new units before this (zclock_mono ms) */
+    uint64_t mark;            /* for counting identities once */
 } ident_t;
 
 /* A unit sent to a worker and not answered yet. */

@@ -573,7 +573,8 @@ Test(trust, two_connections_of_one_key_are_one_worker_to_verify)
     snprintf(h1, sizeof h1, "%s/h1.cert", t_dir);
     snprintf(h2, sizeof h2, "%s/h2.cert", t_dir);
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "v.png");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", allowed, "--min-workers", "4",
+    /* Three identities (--min-workers counts keys, not connections). */
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", allowed, "--min-workers", "3",
                     "--heartbeat", "250", "--verify", "mandelbrot", "--width", "120", "--height", "90", "-o", out,
                     NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
@@ -605,7 +606,7 @@ Test(trust, a_refusing_key_counts_once_however_many_connections_it_opens)
     snprintf(bad, sizeof bad, "%s/refuser.cert", t_dir);
     snprintf(good, sizeof good, "%s/good.cert", t_dir);
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", allowed, "--min-workers", "3",
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", allowed, "--min-workers", "2",
                     "--max-attempts", "2", "--heartbeat", "250", "noop", "--units", "60", "--sleep-ms", "5", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     char *refuse[] = {"HYADES_FAILPOINTS=refuse:0,refuse:1,refuse:2,refuse:3,refuse:4,refuse:5,refuse:6,refuse:7", NULL};
@@ -661,4 +662,25 @@ Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
     for (pid_t *p = (pid_t[]) {liar, h1, h2, 0}; *p; p++)
         t_stop(*p);
     free(log), free(out), free(wlog);
+}
+
+Test(trust, under_static_scheduling_a_restarted_worker_takes_over_the_share_of_the_one_it_replaces)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "st.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--schedule", "static", "--heartbeat", "250", "--straggler-ms",
+                    "200", "--json", json, "noop", "--units", "300", "--sleep-ms", "5", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t first = t_worker(endpoint, "first", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    usleep(300000);
+    /* Killed, and started again at once (as systemd would): the new one
+       joins while the old one still holds the whole share. */
+    kill(first, SIGKILL);
+    t_wait(first, 5000);
+    pid_t second = t_worker(endpoint, "second", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job stalled with its only share orphaned");
+    cr_assert_eq(t_json_number(json, "done"), 300);
+    cr_assert_eq(t_stop(second), 0);
+    free(mlog), free(wlog), free(json);
 }
