@@ -55,6 +55,35 @@ static uint32_t s_crc(uint32_t crc, const uint8_t *data, size_t len)
     return (uint32_t) crc32(crc, data, (uInt) len);
 }
 
+/* The whole header of a job (magic, length, body, CRC), in a new buffer. */
+static uint8_t *s_header(const uint8_t *body, size_t body_len, size_t *len)
+{
+    *len = 12 + body_len + 4;
+    uint8_t *head = malloc(*len);
+    writer_t w = {head};
+    writer_bytes(&w, "HYADESJ1", 8);
+    writer_be(&w, body_len, 4);
+    writer_bytes(&w, body, body_len);
+    writer_be(&w, s_crc(0, body, body_len), 4);
+    return head;
+}
+
+/* Whether f holds only the start of head: a header cut short by a crash
+   while it was written. Leaves f at its start. */
+static bool s_cut_header(FILE *f, const uint8_t *head, size_t head_len)
+{
+    struct stat st;
+    bool cut = false;
+    if (fstat(fileno(f), &st) == 0 && st.st_size > 0 && (size_t) st.st_size < head_len) {
+        uint8_t *start = malloc((size_t) st.st_size);
+        cut = fread(start, 1, (size_t) st.st_size, f) == (size_t) st.st_size
+           && memcmp(start, head, (size_t) st.st_size) == 0;
+        free(start);
+    }
+    rewind(f);
+    return cut;
+}
+
 /* Reads exactly len bytes; false at end of file or on error. */
 static bool s_read(FILE *f, void *buf, size_t len) { return fread(buf, 1, len, f) == len; }
 
@@ -144,9 +173,11 @@ int journal_check(const char *path, const char *kind, const uint8_t *params, siz
             snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    size_t len;
+    size_t len, head_len;
     uint8_t *want = s_header_body(kind, params, params_len, units, &len);
-    int rc = s_check_header(f, want, len, path, err, errlen);
+    uint8_t *head = s_header(want, len, &head_len);
+    int rc = s_cut_header(f, head, head_len) ? 0 : s_check_header(f, want, len, path, err, errlen);
+    free(head);
     free(want);
     fclose(f);
     return rc < 0 ? -1 : 0;
@@ -302,20 +333,18 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
     }
     size_t want_len;
     uint8_t *want = s_header_body(kind, params, params_len, units, &want_len);
+    size_t want_head_len;
+    uint8_t *want_head = s_header(want, want_len, &want_head_len);
+    /* A header cut short by a crash while it was being written: start afresh. */
+    if (s_cut_header(f, want_head, want_head_len) && ftruncate(fileno(f), 0) != 0)
+        log_warn("journal %s: cannot cut its unfinished header: %s", path, strerror(errno));
     int rc = s_check_header(f, want, want_len, path, err, errlen);
+    free(want);
     if (rc < 0) {
-        free(want);
+        free(want_head);
         fclose(f);
         return NULL;
     }
-    size_t want_head_len = 12 + want_len + 4;
-    uint8_t *want_head = malloc(want_head_len);
-    writer_t w = {want_head};
-    writer_bytes(&w, "HYADESJ1", 8);
-    writer_be(&w, want_len, 4);
-    writer_bytes(&w, want, want_len);
-    writer_be(&w, s_crc(0, want, want_len), 4);
-    free(want);
     if (rc == 0) {   /* a new journal: its header */
         rewind(f);
         if (fwrite(want_head, 1, want_head_len, f) != want_head_len || fflush(f) != 0) {

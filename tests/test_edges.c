@@ -510,3 +510,26 @@ Test(edges, a_late_first_unit_does_not_make_the_manager_hold_the_whole_list, .ti
     cr_assert_eq(t_stop(good), 0);
     free(mlog), free(wlog), free(out);
 }
+
+Test(edges, a_journal_whose_header_was_cut_short_starts_afresh)
+{
+    char *journal = t_path(t_dir, "j"), *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "pi.json");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "-q", "--journal", journal, "pi", "--samples",
+                    "100000", "--units", "20", "-o", out, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 0);
+    char *first = t_read_file(out, NULL);
+    for (off_t cut = 1; cut < 40; cut += 7) {   /* a crash while the header was written */
+        cr_assert_eq(truncate(journal, cut), 0);
+        unlink(out);
+        cr_assert_eq(t_run(argv, log, 30000), 0, "cut at %ld: refused", (long) cut);
+        char *again = t_read_file(out, NULL);
+        cr_assert_str_eq(again, first);
+        free(again);
+    }
+    /* Another file's bytes are still refused. */
+    FILE *f = fopen(journal, "w");
+    fputs("not a journal", f);
+    fclose(f);
+    cr_assert_eq(t_run(argv, log, 30000), 2);
+    free(first), free(journal), free(log), free(out);
+}
