@@ -29,12 +29,10 @@ static void s_usage(FILE *out, const opt_t *opts)
 }
 
 /* Plans one job: its kind, its plan (cleared by the caller) and its output
-   path, with the output's directory and the journal checked. Returns
-   JOB_OK, JOB_HELP or JOB_ERROR with a one-line reason in err. */
-static const char *json_path;   /* --json, checked against each output */
-
-static int s_plan(const batch_job_t *job, const char *output, const char *journal, const job_kind_t **kind,
-                  job_plan_t *plan, const char **path, char *err, size_t errlen)
+   path, with the output checked (and not the --journal or --json file) and the
+   journal checked. Returns JOB_OK, JOB_HELP or JOB_ERROR with a one-line reason in err. */
+static int s_plan(const batch_job_t *job, const char *output, const char *journal, const char *json,
+                  const job_kind_t **kind, job_plan_t *plan, const char **path, char *err, size_t errlen)
 {
     memset(plan, 0, sizeof *plan);
     *kind = job_find(job->argv[0], strlen(job->argv[0]));
@@ -48,7 +46,7 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
     *path = plan->output ? plan->output : output ? output : plan->default_output;
     if (*path && outfile_check(*path, err, errlen) < 0)
         return JOB_ERROR;
-    if (*path && ((journal && outfile_same(*path, journal)) || (json_path && outfile_same(*path, json_path)))) {
+    if (*path && ((journal && outfile_same(*path, journal)) || (json && outfile_same(*path, json)))) {
         snprintf(err, errlen, "the output %s is also the %s file", *path,
                  journal && outfile_same(*path, journal) ? "--journal" : "--json");
         return JOB_ERROR;
@@ -130,7 +128,6 @@ int main(int argc, char **argv)
         snprintf(bind_local, sizeof bind_local, "tcp://127.0.0.1:%s", bind + 16);
         bind = bind_local;
     }
-    json_path = json;
     if (local < 0)
         local = bind ? 0 : cores;
     if (min_workers == 0)
@@ -176,7 +173,7 @@ int main(int argc, char **argv)
         const job_kind_t *kind;
         job_plan_t plan;
         const char *path;
-        int rc = s_plan(&batch->jobs[i], output, journal, &kind, &plan, &path, err, sizeof err);
+        int rc = s_plan(&batch->jobs[i], output, journal, json, &kind, &plan, &path, err, sizeof err);
         if (rc == JOB_HELP && !batch_path)
             return 0;
         if (rc == JOB_HELP)
@@ -233,7 +230,7 @@ int main(int argc, char **argv)
         const char *path;
         /* Planned again rather than kept from the check above: a plan can hold a
            whole image, so only the running job's plan is in memory. */
-        s_plan(&batch->jobs[i], output, journal, &kind, &plan, &path, err, sizeof err);
+        s_plan(&batch->jobs[i], output, journal, json, &kind, &plan, &path, err, sizeof err);
         job_report_t report;
         if (cluster_run(cluster, kind, &plan, path, &report) != 0)
             failed++;

@@ -1,6 +1,7 @@
 /* run: one job's unit table: a few bytes per unit, and a hash of avoid lists
    for the few units that have one. */
 #include "manager/run.h"
+#include "manager/unitmap.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -19,13 +20,6 @@ static void s_avoid_free(void **item)
     *item = NULL;
 }
 
-/* Hash keys are unit + 1 (never NULL), stored in the key pointer itself. */
-#define KEY(unit) ((void *) (uintptr_t) ((unit) + 1))
-static size_t s_key_hash(const void *key) { return (size_t) (uintptr_t) key * 0x9e3779b97f4a7c15ull; }
-static int s_key_cmp(const void *a, const void *b) { return (uintptr_t) a < (uintptr_t) b ? -1 : a != b; }
-static void *s_key_dup(const void *key) { return (void *) key; }
-static void s_key_free(void **key) { *key = NULL; }
-
 run_t *run_new(uint64_t total)
 {
     if (total > SIZE_MAX / 8 || sizeof (void *) < sizeof total)
@@ -39,12 +33,7 @@ run_t *run_new(uint64_t total)
     self->fails = calloc(n, 1);
     self->copies = calloc(n, 1);
     self->avoided = calloc(n, 1);
-    self->avoid = zhashx_new();
-    zhashx_set_destructor(self->avoid, s_avoid_free);
-    zhashx_set_key_hasher(self->avoid, s_key_hash);
-    zhashx_set_key_comparator(self->avoid, s_key_cmp);
-    zhashx_set_key_duplicator(self->avoid, s_key_dup);
-    zhashx_set_key_destructor(self->avoid, s_key_free);
+    self->avoid = unitmap_new(s_avoid_free);
     if (!self->state || !self->holders || !self->losses || !self->fails || !self->copies || !self->avoided)
         run_destroy(&self);
     return self;
@@ -103,7 +92,7 @@ bool run_completed(run_t *self, uint64_t unit)
     while (self->low < self->total && self->state[self->low] == UNIT_DONE)
         self->low++;
     if (self->avoided[unit]) {
-        zhashx_delete(self->avoid, KEY(unit));
+        zhashx_delete(self->avoid, UNIT_KEY(unit));
         self->avoided[unit] = 0;
     }
     return true;
@@ -112,7 +101,7 @@ bool run_completed(run_t *self, uint64_t unit)
 void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
 {
     assert(unit < self->total);
-    void *key = KEY(unit);
+    void *key = UNIT_KEY(unit);
     avoid_t *a = zhashx_lookup(self->avoid, key);
     if (!a) {
         a = calloc(1, sizeof *a);
@@ -134,7 +123,7 @@ bool run_avoided_for(const run_t *self, uint64_t unit, uint32_t iid, unsigned fl
 {
     if (unit >= self->total || !self->avoided[unit])
         return false;
-    const avoid_t *a = zhashx_lookup(self->avoid, KEY(unit));
+    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
     for (size_t i = 0; a && i < a->count; i++)
         if (a->iids[i] == iid)
             return (a->flags[i] & flags) != 0;
@@ -150,7 +139,7 @@ void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *a
 {
     zlistx_t *keys = zhashx_keys(self->avoid);
     for (void *key = zlistx_first(keys); key; key = zlistx_next(keys))
-        fn(arg, (uint64_t) (uintptr_t) key - 1);
+        fn(arg, KEY_UNIT(key));
     zlistx_destroy(&keys);
 }
 

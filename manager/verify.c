@@ -1,8 +1,7 @@
 /* verify: stored answers per unit under check, in a hash keyed by unit. */
 #include "manager/verify.h"
 #include "common/rng.h"
-
-#include <czmq.h>
+#include "manager/unitmap.h"
 
 #define ANSWERS_MAX 16   /* answers kept per unit; --max-attempts ends a split unit long before */
 
@@ -25,7 +24,6 @@ struct verify_t {
     uint64_t verified, mismatches;
 };
 
-#define KEY(unit) ((void *) (uintptr_t) ((unit) + 1))
 
 static void s_entry_free(void **item)
 {
@@ -36,22 +34,13 @@ static void s_entry_free(void **item)
     *item = NULL;
 }
 
-static size_t s_key_hash(const void *key) { return (size_t) (uintptr_t) key * 0x9e3779b97f4a7c15ull; }
-static int s_key_cmp(const void *a, const void *b) { return (uintptr_t) a < (uintptr_t) b ? -1 : a != b; }
-static void *s_key_dup(const void *key) { return (void *) key; }
-static void s_key_free(void **key) { *key = NULL; }
 
 verify_t *verify_new(double fraction, uint64_t seed)
 {
     verify_t *self = calloc(1, sizeof *self);
     self->threshold = fraction >= 1 ? UINT64_MAX : (uint64_t) (fraction * 18446744073709551616.0);
     self->seed = seed;
-    self->entries = zhashx_new();
-    zhashx_set_destructor(self->entries, s_entry_free);
-    zhashx_set_key_hasher(self->entries, s_key_hash);
-    zhashx_set_key_comparator(self->entries, s_key_cmp);
-    zhashx_set_key_duplicator(self->entries, s_key_dup);
-    zhashx_set_key_destructor(self->entries, s_key_free);
+    self->entries = unitmap_new(s_entry_free);
     return self;
 }
 
@@ -75,10 +64,10 @@ verify_outcome_t verify_offer(verify_t *self, uint64_t unit, uint32_t uid, const
                               size_t *liar_count)
 {
     *liar_count = 0;
-    entry_t *e = zhashx_lookup(self->entries, KEY(unit));
+    entry_t *e = zhashx_lookup(self->entries, UNIT_KEY(unit));
     if (!e) {
         e = calloc(1, sizeof *e);
-        zhashx_insert(self->entries, KEY(unit), e);
+        zhashx_insert(self->entries, UNIT_KEY(unit), e);
     }
     const answer_t *match = NULL;
     for (size_t i = 0; i < e->count && !match; i++)
@@ -110,11 +99,11 @@ verify_outcome_t verify_offer(verify_t *self, uint64_t unit, uint32_t uid, const
 
 size_t verify_answers(const verify_t *self, uint64_t unit)
 {
-    const entry_t *e = zhashx_lookup(self->entries, KEY(unit));
+    const entry_t *e = zhashx_lookup(self->entries, UNIT_KEY(unit));
     return e ? e->count : 0;
 }
 
-void verify_forget(verify_t *self, uint64_t unit) { zhashx_delete(self->entries, KEY(unit)); }
+void verify_forget(verify_t *self, uint64_t unit) { zhashx_delete(self->entries, UNIT_KEY(unit)); }
 
 uint64_t verify_verified(const verify_t *self) { return self->verified; }
 uint64_t verify_mismatches(const verify_t *self) { return self->mismatches; }
