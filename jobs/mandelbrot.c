@@ -602,18 +602,23 @@ static void s_transpose(const uint8_t *columns, uint32_t width, uint32_t height,
                     rows[(size_t) j * width + i] = columns[(size_t) i * height + j];
 }
 
-static int s_finish(void *self, const char *output, FILE *out, char *err, size_t errlen)
+int mandel_write_png(const mandel_params_t *p, const uint8_t *columns, const char *path, char *err, size_t errlen)
 {
-    state_t *state = self;
-    uint8_t *rows = malloc((size_t) state->p.width * state->p.height);
+    uint8_t *rows = malloc((size_t) p->width * p->height);
     if (!rows) {
         snprintf(err, errlen, "mandelbrot: not enough memory to write the image");
         return -1;
     }
-    s_transpose(state->columns, state->p.width, state->p.height, rows);
-    int rc = image_write_png(output, rows, state->p.width, state->p.height, 1, err, errlen);
+    s_transpose(columns, p->width, p->height, rows);
+    int rc = image_write_png(path, rows, p->width, p->height, 1, err, errlen);
     free(rows);
-    if (rc < 0)
+    return rc;
+}
+
+static int s_finish(void *self, const char *output, FILE *out, char *err, size_t errlen)
+{
+    state_t *state = self;
+    if (mandel_write_png(&state->p, state->columns, output, err, errlen) < 0)
         return -1;
     fprintf(out, "mandelbrot: wrote %s (%ux%u, max-iter %u)\n", output, state->p.width,
             state->p.height, state->p.max_iter);

@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct mandel_params {
@@ -31,6 +32,9 @@ const char *mandel_kernel_name(mandel_kernel_t kernel);
    Uses the fastest kernel this CPU has, with the cycle test; every kernel
    gives the same bytes. */
 void mandel_column(const mandel_params_t *p, uint32_t i, uint8_t *out);
+/* The image of columns (column-major, as the job assembles it) written to
+   path as the job writes it: a grayscale PNG. 0, or -1 with err set. */
+int mandel_write_png(const mandel_params_t *p, const uint8_t *columns, const char *path, char *err, size_t errlen);
 /* The plain scalar kernel (with the cycle test), the reference for the others. */
 void mandel_column_scalar(const mandel_params_t *p, uint32_t i, uint8_t *out);
 /* Column i with a given kernel, which must be available, with or without

@@ -68,6 +68,7 @@ struct cluster_t {
     uint64_t rejected;         /* results whose payload the job refused */
     uint64_t failed;           /* failed results */
     uint64_t unsolicited;      /* results dropped: not in flight on their sender */
+    uint64_t stolen;           /* queued units taken back for an idle worker at the end */
     uint64_t stale;            /* results of the job before, dropped */
     uint64_t bad0;             /* bad messages (but unsolicited results) when the job started */
     uint64_t restarts0;        /* local restarts when the job started */
@@ -196,6 +197,35 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
     return false;
 }
 
+/* The end of a dynamic job: nothing is pending and w has a thread with
+   nothing to do, while another worker has units queued behind its running
+   ones. The one it would compute last is taken back from the worker with
+   the longest queue, to be handed to w. Returns whether one was. */
+static bool s_steal(cluster_t *self, worker_t *w)
+{
+    if (self->config.schedule != SCHED_DYNAMIC || w->inflight_count >= w->threads)
+        return false;
+    worker_t *victim = NULL;
+    size_t most = 0;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *other = roster_at(self->roster, i);
+        size_t queued = other->inflight_count > other->threads ? other->inflight_count - other->threads : 0;
+        if (other != w && other->alive && queued > most) {
+            uint64_t last = other->inflight[other->inflight_count - 1].unit;
+            if (!self->run->copies[last] && s_eligible(self, w, last)) {
+                victim = other;
+                most = queued;
+            }
+        }
+    }
+    if (!victim)
+        return false;
+    s_take_back(self, victim, victim->inflight[victim->inflight_count - 1].unit);
+    self->run->reissued--;   /* moved, not lost: counted as rebalanced instead */
+    self->stolen++;
+    return true;
+}
+
 /* Whether w holds unit u. */
 static bool s_holds(const worker_t *w, uint64_t u)
 {
@@ -253,6 +283,11 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     uint64_t pending = self->run->total - self->run->done - self->run->inflight;
     size_t share = (size_t) (pending / (self->capable ? self->capable : 1)) + 1;
     room = room < share ? room : share;
+    /* A worker with most of its credit still queued is refilled a quarter at a
+       time rather than one unit per result: fewer, fuller messages. */
+    size_t refill = w->credit / 4 ? w->credit / 4 : 1;
+    if (room < refill && pending >= refill && w->inflight_count > 0)
+        return;
     uint64_t u;
     bool throttled = s_throttled(self, w, &units[0], &n);
     if (!throttled && self->throttled) {
@@ -268,6 +303,9 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
     for (size_t i = skipped; i-- > 0;)
         s_requeue(self, aside[i]);
+    if (n == 0 && !throttled && pending == 0 && slot != SIZE_MAX && s_steal(self, w)
+        && scheduler_next(self->sched, slot, run_is_pending, self->run, &u))
+        units[n++] = u;
     if (n == 0 && !throttled && s_find_straggler(self, w, &units[0]))
         n = 1;
     if (n == 0)
@@ -1248,6 +1286,7 @@ static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double c
     report->reissued = run ? run->reissued : 0;
     report->duplicates = run ? run->duplicates : 0;
     report->speculative = run ? run->speculative : 0;
+    report->rebalanced = self->stolen;
     report->resumed = self->resumed;
     report->rejected = self->rejected;
     report->failed = self->failed;
@@ -1291,7 +1330,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->failure[0] = '\0';
     self->waiting[0] = '\0';
     self->throttled = false;
-    self->rejected = self->failed = self->unsolicited = self->stale = 0;
+    self->rejected = self->failed = self->unsolicited = self->stale = self->stolen = 0;
     self->restarts0 = local_restarts(self->local);
     self->bad0 = s_bad_messages(self);
     self->straggler_after = STRAGGLER_FACTOR * self->config.straggler_ms;

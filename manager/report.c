@@ -14,10 +14,10 @@ void report_print(const job_report_t *r, FILE *out)
     fprintf(out, "%s%s\n", r->ok && r->output ? ", output " : "", r->ok && r->output ? r->output : "");
     fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s)\n", r->done, r->units,
             r->seconds, rate, r->cpu_seconds);
-    fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", duplicates %" PRIu64
+    fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", rebalanced %" PRIu64 ", duplicates %" PRIu64
                  ", rejected %" PRIu64 ", failed %" PRIu64 ", unsolicited %" PRIu64 ", bad messages %" PRIu64 "\n",
-            r->resumed, r->reissued, r->speculative, r->duplicates, r->rejected, r->failed, r->unsolicited,
-            r->malformed);
+            r->resumed, r->reissued, r->speculative, r->rebalanced, r->duplicates, r->rejected, r->failed,
+            r->unsolicited, r->malformed);
     if (r->verified || r->mismatches)
         fprintf(out, "  verified %" PRIu64 ", mismatches %" PRIu64 "\n", r->verified, r->mismatches);
     if (r->restarts)
@@ -97,10 +97,10 @@ void report_json(const job_report_t *r, FILE *out)
         fputs("null", out);
     fprintf(out, ",\"units\":%" PRIu64 ",\"done\":%" PRIu64 ",\"seconds\":%.6f,\"manager_cpu_seconds\":%.6f"
                  ",\"units_per_second\":%.3f,\"resumed\":%" PRIu64 ",\"reissued\":%" PRIu64 ",\"speculative\":%" PRIu64
-                 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"unsolicited\":%" PRIu64
+                 ",\"rebalanced\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"unsolicited\":%" PRIu64
                  ",\"malformed\":%" PRIu64 ",\"verified\":%" PRIu64 ",\"mismatches\":%" PRIu64 ",\"restarts\":%" PRIu64 ",\"workers\":[",
             r->units, r->done, r->seconds, r->cpu_seconds, r->seconds > 0 ? r->done / r->seconds : 0.0, r->resumed,
-            r->reissued, r->speculative, r->duplicates, r->rejected, r->failed, r->unsolicited, r->malformed, r->verified,
+            r->reissued, r->speculative, r->rebalanced, r->duplicates, r->rejected, r->failed, r->unsolicited, r->malformed, r->verified,
             r->mismatches, r->restarts);
     for (size_t i = 0; i < r->worker_count; i++) {
         const report_worker_t *w = &r->workers[i];

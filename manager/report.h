@@ -21,6 +21,7 @@ typedef struct {
     bool ok;
     char error[512];           /* one line when !ok */
     uint64_t units, done, reissued, duplicates, rejected, speculative;
+    uint64_t rebalanced;       /* queued units taken back at the end of the job for an idle worker */
     uint64_t resumed;          /* units replayed from the journal */
     uint64_t failed;           /* failed results (the unit went to another worker) */
     uint64_t unsolicited;      /* results dropped: not in flight on their sender, or another job's */

@@ -414,3 +414,27 @@ Test(e2e, a_killed_worker_loses_no_frames)
     char *job[] = {"frames", "--scene", "zoom", "--count", "120", NULL};
     s_killed_equals_fault_free(job, "z.gif");
 }
+
+/* At the end of a dynamic job, a worker with nothing to do takes over units
+   still queued behind a slow worker's running one, instead of waiting. */
+Test(e2e, an_idle_worker_takes_over_units_queued_on_a_slow_one_at_the_end)
+{
+    char endpoint[256];
+    char *out = t_path(t_dir, "r.png"), *json = t_path(t_dir, "r.json");
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--json", json, "mandelbrot",
+                    "--width", "301", "--height", "203", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:300", NULL};
+    pid_t slug = t_worker(endpoint, "slow", wlog, NULL, slow);
+    pid_t quick = t_worker(endpoint, "quick", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0);
+    uint8_t *ref = t_mandelbrot_ref(301, 203, -2, 0.5, -1, 1, 255);
+    s_assert_image(out, s_small, ref);
+    cr_assert_geq(t_json_number(json, "rebalanced"), 1, "the slow worker's queue was left to it");
+    cr_assert_eq(t_json_number(json, "reissued"), 0, "moving a unit is not re-issuing it");
+    cr_assert_eq(t_stop(slug), 0);
+    cr_assert_eq(t_stop(quick), 0);
+    free(ref);
+    free(out), free(json), free(mlog), free(wlog);
+}

@@ -276,7 +276,8 @@ Test(pool, many_results_wake_the_session_once)
     int wakes = 0;
     while (zmq_recv(signal, &byte, 1, ZMQ_DONTWAIT) >= 0)
         wakes++;
-    cr_assert_eq(wakes, 1, "%d wake-ups for %zu results", wakes, 100 - queued);
+    /* One for the first result, one as the bound was reached. */
+    cr_assert_eq(wakes, 2, "%d wake-ups for %zu results", wakes, 100 - queued);
     pool_result_t *all;
     size_t taken = pool_take(pool, &all);
     cr_assert_eq(taken, 100 - queued);
@@ -415,4 +416,47 @@ Test(pool, a_thread_that_ignores_cancel_is_left_behind_after_the_wait)
     cr_assert_eq(pool_destroy_within(&pool, 3000), 0);
     cr_assert_eq(pool_job_refs(job), 1);
     pool_job_unref(&job);
+}
+
+/* After a take that found results, the session comes back on its own timer:
+   the pool wakes it again only when it runs out of work (or of room). */
+Test(pool, after_a_take_that_found_results_the_pool_stays_quiet_until_it_runs_out)
+{
+    pool_t *pool = pool_new(1, NULL);
+    pool_job_t *job = s_sleeper(5, "5");
+    for (uint64_t u = 0; u < 30; u++)
+        pool_submit(pool, job, u);
+    void *signal = zsock_resolve(pool_signal(pool));
+    zmq_pollitem_t item = {signal, 0, ZMQ_POLLIN, 0};
+    cr_assert_eq(zmq_poll(&item, 1, 5000), 1, "no wake-up for the first result");
+    size_t taken = 0, last = 0;
+    int quiet_checks = 0;
+    for (int i = 0; i < 1000 && taken < 30; i++) {
+        zclock_sleep(12);
+        uint8_t byte;
+        int wakes = 0;
+        while (zmq_recv(signal, &byte, 1, ZMQ_DONTWAIT) >= 0)
+            wakes++;
+        size_t queued, running = pool_running(pool, NULL, &queued);
+        pool_result_t *all;
+        size_t n = pool_take(pool, &all);
+        pool_results_free(&all, n);
+        /* (a stall of this thread long enough to fill the bound may wake it) */
+        if (last > 0 && (running || queued) && n < POOL_DONE_MIN) {
+            cr_assert_eq(wakes, 0, "woken while still computing, after a take that found %zu", last);
+            quiet_checks++;
+        }
+        last = n;
+        taken += n;
+    }
+    cr_assert_eq(taken, 30);
+    cr_assert_geq(quiet_checks, 3, "the pool was never seen computing between takes");
+    /* With nothing taken since, the next result wakes us again. */
+    pool_submit(pool, job, 30);
+    cr_assert_eq(zmq_poll(&item, 1, 5000), 1, "no wake-up for a result after an empty take");
+    pool_result_t *all;
+    cr_assert_eq(pool_take(pool, &all), 1);
+    pool_results_free(&all, 1);
+    pool_job_unref(&job);
+    pool_destroy(&pool);
 }

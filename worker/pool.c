@@ -108,6 +108,7 @@ struct pool_t {
     bool abandoned;          /* destroy gave up waiting: threads touch nothing shared */
     zsock_t *signal_in;      /* the session polls and drains this end */
     zsock_t *signal_out;     /* threads send one byte on this end, under the mutex */
+    bool ticking;            /* the session comes back for results on its own timer */
     const failpoints_t *failpoints;
     struct pool_t *next_abandoned;   /* in s_abandoned */
 };
@@ -202,6 +203,15 @@ static bool s_compute(thread_t *t, const task_t *task, pool_result_t *result)
     return true;
 }
 
+/* Under the mutex: nothing queued and no thread computing. */
+static bool s_idle(const pool_t *pool)
+{
+    for (size_t i = 0; i < pool->count; i++)
+        if (pool->threads[i].task)
+            return false;
+    return pool->queued == 0;
+}
+
 /* Runs in its own thread (signals blocked as in its creator): takes tasks
    until the pool stops. */
 static void *s_thread(void *arg)
@@ -234,7 +244,10 @@ static void *s_thread(void *arg)
            what it cancelled can appear. */
         if (keep && !s_cancelled(t) && !pool->abandoned) {
             s_results_push(&pool->done, result);
-            if (pool->done.count == 1) {
+            /* The session is woken for a first result, when nothing is left to
+               compute, and when threads would be held back for lack of room. */
+            if ((pool->done.count == 1 && !pool->ticking) || pool->done.count == pool->done_max
+                || (pool->ticking && s_idle(pool))) {
                 static const uint8_t wake = 1;
                 zmq_send(zsock_resolve(pool->signal_out), &wake, 1, ZMQ_DONTWAIT);
             }
@@ -384,6 +397,7 @@ size_t pool_take(pool_t *self, pool_result_t **results)
     while (zmq_recv(zsock_resolve(self->signal_in), &byte, 1, ZMQ_DONTWAIT) >= 0)
         ;
     size_t n = s_results_give(&self->done, results);
+    self->ticking = n > 0;
     if (n)
         pthread_cond_broadcast(&self->work);   /* room again for threads held back */
     pthread_mutex_unlock(&self->mutex);

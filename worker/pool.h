@@ -80,7 +80,10 @@ void pool_submit_many(pool_t *self, pool_job_t *job, const uint64_t *units, size
 /* Takes every finished result, in the order they finished: returns their
    number (0: none, *results NULL) and an array in *results that the caller
    owns (pool_results_free). Drains the signal socket. A unit whose compute
-   was cancelled has no result. */
+   was cancelled has no result.
+   The signal socket wakes the caller for the first result after a take that
+   found none. After a take that found some, it stays quiet (the caller comes
+   back on its own timer, taking many at once) until the pool runs out of work. */
 size_t pool_take(pool_t *self, pool_result_t **results);
 
 /* Cancels the listed units of job id job (count 0: every unit of it): queued

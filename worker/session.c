@@ -27,7 +27,7 @@
 #define SEND_HWM         4       /* messages queued to the manager at most; then results wait here */
 #define QUEUE_PER_THREAD 512     /* units queued per thread at most; more are given back (RETURNED) */
 #define QUEUE_MIN        1024
-#define FLUSH_MS         1       /* results wait at most this long for company in one message */
+#define FLUSH_MS         2       /* results wait at most this long for company in one message */
 #define FLUSH_RESULTS    512     /* ... or until this many are waiting */
 
 typedef struct {
@@ -57,6 +57,7 @@ typedef struct {
     pool_result_t *out;       /* results taken from the pool, not all sent yet */
     size_t out_count, out_next;
     int64_t flush_at;         /* when to send them (results gather for up to FLUSH_MS), or 0 */
+    int64_t pool_at;          /* when to take results from the pool again, or 0 (it wakes us) */
     bool blocked;             /* the socket was full: wait for room */
     uint64_t returned;        /* units given back */
 } self_t;
@@ -204,6 +205,10 @@ static void s_on_pool(self_t *self)
         s_flush(self);
     else if (self->out_next < self->out_count && !self->flush_at)
         self->flush_at = zclock_mono() + FLUSH_MS;
+    /* Results were there: the pool now stays quiet, and we come back for
+       the next ones in FLUSH_MS (one wake-up per batch, not two). */
+    if (n > 0 && !self->pool_at)
+        self->pool_at = zclock_mono() + FLUSH_MS;
 }
 
 /* Units of msg answered without computing: status and reason for all. */
@@ -471,6 +476,10 @@ static void s_on_handshake(self_t *self)
 static void s_on_tick(self_t *self)
 {
     int64_t now = zclock_mono();
+    if (self->pool_at && now >= self->pool_at && !self->blocked) {
+        self->pool_at = 0;
+        s_on_pool(self);
+    }
     if (self->flush_at && now >= self->flush_at && !self->blocked)
         s_flush(self);
     if (!self->dealer) {
@@ -504,6 +513,8 @@ static int64_t s_next_timer(const self_t *self)
         at = self->stop_at + STOP_GRACE_MS;
     if (self->flush_at && !self->blocked && self->flush_at < at)
         at = self->flush_at;
+    if (self->pool_at && !self->blocked && self->pool_at < at)
+        at = self->pool_at;
     int64_t wait = at > now ? at - now : 0;
     return wait < POLL_MAX_MS ? wait : POLL_MAX_MS;
 }
