@@ -79,6 +79,23 @@ static inline uint8_t s_gray(uint32_t k, uint32_t m)
     return (uint8_t) (255 - ((uint64_t) k * 255) / m);
 }
 
+/* Gray values of counts 0..m, computed once per thread for its current m
+   (up to GRAY_TABLE_MAX): a table look-up instead of a division per pixel. */
+#define GRAY_TABLE_MAX 65536
+static const uint8_t *s_gray_table(uint32_t m)
+{
+    static _Thread_local uint8_t table[GRAY_TABLE_MAX + 1];
+    static _Thread_local uint32_t table_m;
+    if (m > GRAY_TABLE_MAX)
+        return NULL;
+    if (table_m != m) {
+        for (uint32_t k = 0; k <= m; k++)
+            table[k] = s_gray(k, m);
+        table_m = m;
+    }
+    return table;
+}
+
 static bool s_cancelled(const atomic_bool *cancel)
 {
     return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
@@ -464,12 +481,17 @@ static int s_column(mandel_kernel_t kernel, bool cycles, const mandel_params_t *
                     const atomic_bool *cancel)
 {
     uint32_t k[CHUNK];
+    const uint8_t *gray = s_gray_table(p->max_iter);
     for (uint32_t j0 = 0; j0 < p->height; j0 += CHUNK) {
         uint32_t j1 = p->height - j0 < CHUNK ? p->height : j0 + CHUNK;
         if (s_cancelled(cancel) || mandel_counts_with(kernel, cycles, p, i, j0, j1, k, cancel) == JOB_CANCELLED)
             return JOB_CANCELLED;
-        for (uint32_t j = j0; j < j1; j++)
-            out[j] = s_gray(k[j - j0], p->max_iter);
+        if (gray)
+            for (uint32_t j = j0; j < j1; j++)
+                out[j] = gray[k[j - j0]];   /* k <= max_iter */
+        else
+            for (uint32_t j = j0; j < j1; j++)
+                out[j] = s_gray(k[j - j0], p->max_iter);
     }
     return 0;
 }
