@@ -13,8 +13,8 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libczmq libzmq libpng libgif primesieve zlib
-TEST_PKGS := criterion
+PKGS    := libczmq libzmq libpng libgif primesieve zlib libmicrohttpd
+TEST_PKGS := criterion jansson
 
 # Missing libraries are installed once, before anything is compiled.
 DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && echo yes)
@@ -53,7 +53,9 @@ TEST_SRC    := $(wildcard tests/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ  := $(call obj,$(COMMON_SRC))
 JOBS_OBJ    := $(call obj,$(JOBS_SRC))
-MANAGER_OBJ := $(call obj,$(MANAGER_SRC))
+# The dashboard's page, embedded as a byte array generated from the HTML.
+PAGE_OBJ    := $(BUILD)/obj/manager/dashboard_page.o
+MANAGER_OBJ := $(call obj,$(MANAGER_SRC)) $(PAGE_OBJ)
 WORKER_OBJ  := $(call obj,$(WORKER_SRC))
 TEST_OBJ    := $(call obj,$(TEST_SRC))
 # Tests link every module of both programs but their main().
@@ -69,6 +71,16 @@ SWARM   := $(BUILD)/hyades-swarm
 all: $(MANAGER) $(WORKER)
 
 $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/dashboard_page.c: manager/dashboard.html
+	@mkdir -p $(dir $@)
+	{ echo '#include <stddef.h>'; echo 'const unsigned char dashboard_page[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; echo 'const size_t dashboard_page_len = sizeof dashboard_page;'; } > $@
+
+$(PAGE_OBJ): $(BUILD)/gen/dashboard_page.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

@@ -35,21 +35,17 @@ static void s_png_error(png_structp png, png_const_charp text)
 
 static void s_png_warning(png_structp png, png_const_charp text) { (void) png, (void) text; }
 
-int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
-                    int channels, char *err, size_t errlen)
+/* Encodes the image through write_fn(io): 0, or -1 when libpng failed. */
+static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, uint32_t width, uint32_t height,
+                        int channels)
 {
-    outfile_t *out = outfile_open(path, err, errlen);
-    if (!out)
-        return -1;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, s_png_error, s_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        outfile_failed(out, ENOMEM);   /* kept only when no write failed first */
-        outfile_close(&out, true, err, errlen);
         return -1;
     }
-    png_set_write_fn(png, out, s_png_write, s_png_flush);
+    png_set_write_fn(png, io, write_fn, s_png_flush);
     /* Large images are written often: fast compression, and the up filter
        (cheap, and good on images of smooth columns) rather than trying all. */
     png_set_compression_level(png, 1);
@@ -61,7 +57,54 @@ int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uin
         png_write_row(png, pixels + (size_t) y * width * channels);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                    int channels, char *err, size_t errlen)
+{
+    outfile_t *out = outfile_open(path, err, errlen);
+    if (!out)
+        return -1;
+    if (s_png_encode(s_png_write, out, pixels, width, height, channels) < 0) {
+        outfile_failed(out, ENOMEM);   /* kept only when no write failed first */
+        outfile_close(&out, true, err, errlen);
+        return -1;
+    }
     return outfile_close(&out, true, err, errlen);
+}
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} s_buffer_t;
+
+static void s_png_append(png_structp png, png_bytep data, size_t len)
+{
+    s_buffer_t *b = png_get_io_ptr(png);
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + len)
+            cap *= 2;
+        uint8_t *grown = realloc(b->data, cap);
+        if (!grown)
+            png_error(png, "out of memory");
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+uint8_t *image_png_memory(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, size_t *len)
+{
+    s_buffer_t b = {0};
+    if (s_png_encode(s_png_append, &b, pixels, width, height, channels) < 0) {
+        free(b.data);
+        return NULL;
+    }
+    *len = b.len;
+    return b.data;
 }
 
 /* ------------------------------------------------------------ palettes */

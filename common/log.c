@@ -15,10 +15,14 @@ static char s_status[256];   /* the status line currently shown, or "" */
 void log_init(const char *program) { s_program = program; }
 void log_set_level(log_level_t level) { s_level = level; }
 
+static void (*s_tap)(void *ctx, log_level_t level, const char *text);
+static void *s_tap_ctx;
+
 void log_printf(log_level_t level, const char *fmt, ...)
 {
     static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
-    if (level < s_level)
+    bool tapped = s_tap && level >= HY_LOG_INFO;
+    if (level < s_level && !tapped)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -36,9 +40,19 @@ void log_printf(log_level_t level, const char *fmt, ...)
     for (char *p = text; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    if (tapped)
+        s_tap(s_tap_ctx, level, text);
+    if (level < s_level)
+        return;
     fprintf(stderr, "%s%s.%03ldZ %s %s %s\n%s", s_status[0] ? "\r\033[K" : "", when,
             ts.tv_nsec / 1000000, s_program, names[level], text, s_status);
     fflush(stderr);
+}
+
+void log_set_tap(void (*tap)(void *ctx, log_level_t level, const char *text), void *ctx)
+{
+    s_tap = tap;
+    s_tap_ctx = ctx;
 }
 
 void log_status(const char *text)

@@ -15,6 +15,9 @@ void log_set_level(log_level_t level);
 void log_printf(log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Also hands every line of level INFO and above (printed or not) to tap,
+   with its text alone, on the thread that logs it; NULL: none. */
+void log_set_tap(void (*tap)(void *ctx, log_level_t level, const char *text), void *ctx);
 /* A live status line at the bottom of a terminal: log lines clear it and
    redraw it. NULL removes it. Only use when stderr is a terminal. */
 void log_status(const char *text);

@@ -3,7 +3,7 @@
 # (with the argument "fuzz": what make fuzz needs).
 set -eu
 PACKAGES="build-essential pkg-config libczmq-dev libzmq3-dev libpng-dev libgif-dev
-libcriterion-dev libprimesieve-dev zlib1g-dev iproute2"
+libcriterion-dev libprimesieve-dev zlib1g-dev libmicrohttpd-dev libjansson-dev iproute2"
 # "fuzz": clang and its libFuzzer runtime, for make fuzz.
 [ "${1:-}" = fuzz ] && PACKAGES="clang libclang-rt-14-dev"
 if [ "$(id -u)" -eq 0 ]; then

@@ -163,6 +163,8 @@ typedef struct {
     gif_writer_t *gif;
     reorder_t *reorder;        /* units waiting for an earlier one */
     uint8_t *rgb;              /* one frame, for the PNG files */
+    uint8_t last_palette[768]; /* the frame written last, for the preview */
+    uint8_t *last_indices;     /* (NULL until one was) */
     char error[512];           /* the first write error */
 } state_t;
 
@@ -180,6 +182,12 @@ static int s_emit(void *arg, uint64_t unit, const uint8_t *data, size_t len)
         if (gif_writer_frame(state->gif, palette, ncolors, indices, (int) p->delay, state->error,
                              sizeof state->error) < 0)
             return -1;
+        if (!state->last_indices)
+            state->last_indices = malloc(npix);
+        if (state->last_indices) {
+            memcpy(state->last_palette, palette, 3 * (size_t) ncolors);
+            memcpy(state->last_indices, indices, npix);
+        }
         if (!state->frames_dir)
             continue;
         for (size_t i = 0; i < npix; i++)
@@ -319,7 +327,34 @@ static void s_destroy(void *self)
     gif_writer_close(&state->gif, false, NULL, 0);
     reorder_destroy(&state->reorder);
     free(state->rgb);
+    free(state->last_indices);
     free(state);
+}
+
+/* The frame written last: small frames scaled up (to about 640 pixels wide),
+   large ones down to max_width, pixel for pixel. */
+static int s_preview(void *self, uint32_t max_width, job_picture_t *picture)
+{
+    const state_t *state = self;
+    const frames_params_t *p = &state->p;
+    if (!state->last_indices || max_width == 0)
+        return -1;
+    uint32_t up = p->width < 640 ? 640 / p->width : 1, down = (p->width + max_width - 1) / max_width;
+    up = up > 0 ? up : 1;
+    down = down > 0 ? down : 1;
+    uint32_t w = p->width * up / down, h = p->height * up / down;
+    w = w ? w : 1, h = h ? h : 1;
+    uint8_t *rgb = malloc((size_t) w * h * 3);
+    if (!rgb)
+        return -1;
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            uint32_t i = x * down / up, j = y * down / up;
+            uint8_t index = state->last_indices[(size_t) j * p->width + i];
+            memcpy(rgb + ((size_t) y * w + x) * 3, state->last_palette + 3 * (size_t) index, 3);
+        }
+    *picture = (job_picture_t) {rgb, w, h};
+    return 0;
 }
 
 /* ------------------------------------------------------------ worker side */
@@ -395,6 +430,7 @@ const job_kind_t frames_job = {
     .compute = s_compute,
     .begin = s_begin,
     .accept = s_accept,
+    .preview = s_preview,
     .held = s_held,
     .finish = s_finish,
     .destroy = s_destroy,

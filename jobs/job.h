@@ -21,6 +21,12 @@ typedef struct {
     void *state;                 /* the kind's manager-side state; owned */
 } job_plan_t;
 
+/* A picture of the output so far, for the dashboard: RGB rows. */
+typedef struct {
+    uint8_t *rgb;                /* width * height * 3 bytes, top row first; malloc'd */
+    uint32_t width, height;
+} job_picture_t;
+
 /* Return codes of plan(). */
 #define JOB_OK    0
 #define JOB_ERROR (-1)   /* bad options: err holds a one-line reason */
@@ -77,6 +83,14 @@ typedef struct job_kind {
        job's one-line result to out. Returns 0, or -1 with reason in err. */
     int (*finish)(void *state, const char *output, FILE *out, char *err, size_t errlen);
 
+    /* Manager, optional (NULL): the output as assembled so far, at most
+       max_width pixels wide, in *picture (the caller frees picture->rgb).
+       Returns 0, or -1 when there is nothing to show. */
+    int (*preview)(void *state, uint32_t max_width, job_picture_t *picture);
+    /* Manager, optional (NULL): the job's live result so far (pi: the running
+       estimate): its value and one short line for people. Returns 0, or -1
+       when there is none yet. */
+    int (*estimate)(void *state, double *value, char *text, size_t len);
     /* Manager: frees the state (NULL is harmless); removes any partial
        output when finish did not succeed. */
     void (*destroy)(void *state);

@@ -550,6 +550,7 @@ static uint64_t s_units(const mandel_params_t *p)
 typedef struct {
     mandel_params_t p;
     uint8_t *columns;  /* width * height gray bytes, column-major as they arrive */
+    uint8_t *have;     /* one byte per unit: accepted (for the preview) */
 } state_t;
 
 static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err, size_t errlen)
@@ -584,7 +585,10 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     state_t *state = calloc(1, sizeof *state);
     state->p = p;
     state->columns = calloc((size_t) p.width * p.height, 1);
-    if (!state->columns) {
+    state->have = calloc(s_units(&p), 1);
+    if (!state->columns || !state->have) {
+        free(state->columns);
+        free(state->have);
         free(state);
         snprintf(err, errlen, "mandelbrot: not enough memory for a %ux%u image", p.width, p.height);
         return JOB_ERROR;
@@ -610,6 +614,37 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     if (len != (size_t) ncols * p->height)
         return -1;
     memcpy(state->columns + (size_t) first * p->height, data, len);
+    state->have[unit] = 1;
+    return 0;
+}
+
+/* The image so far, every s-th pixel of every s-th row (s the smallest
+   factor that fits max_width); columns not computed yet are hatched in blue. */
+static int s_preview(void *self, uint32_t max_width, job_picture_t *picture)
+{
+    const state_t *state = self;
+    const mandel_params_t *p = &state->p;
+    uint32_t s = max_width ? (p->width + max_width - 1) / max_width : 1;
+    s = s ? s : 1;
+    uint32_t w = (p->width + s - 1) / s, h = (p->height + s - 1) / s;
+    uint8_t *rgb = malloc((size_t) w * h * 3);
+    if (!rgb)
+        return -1;
+    for (uint32_t x = 0; x < w; x++) {
+        uint32_t i = x * s;
+        bool have = state->have[i / p->columns_per_unit];
+        const uint8_t *column = state->columns + (size_t) i * p->height;
+        for (uint32_t y = 0; y < h; y++) {
+            uint8_t *px = rgb + ((size_t) y * w + x) * 3;
+            if (have) {
+                px[0] = px[1] = px[2] = column[(size_t) y * s];
+            } else {
+                bool stripe = ((x + y) / 6) % 2;
+                px[0] = stripe ? 38 : 52, px[1] = stripe ? 52 : 70, px[2] = stripe ? 96 : 128;
+            }
+        }
+    }
+    *picture = (job_picture_t) {rgb, w, h};
     return 0;
 }
 
@@ -650,8 +685,10 @@ static int s_finish(void *self, const char *output, FILE *out, char *err, size_t
 static void s_destroy(void *self)
 {
     state_t *state = self;
-    if (state)
+    if (state) {
         free(state->columns);
+        free(state->have);
+    }
     free(state);
 }
 
@@ -699,6 +736,7 @@ const job_kind_t mandelbrot_job = {
     .unload = s_unload,
     .compute = s_compute,
     .accept = s_accept,
+    .preview = s_preview,
     .finish = s_finish,
     .destroy = s_destroy,
 };

@@ -75,7 +75,8 @@ static void s_encode(const pi_params_t *p, uint8_t *buf)
 
 typedef struct {
     pi_params_t p;
-    uint64_t hits;   /* sum over accepted units */
+    uint64_t hits;      /* sum over accepted units */
+    uint64_t samples;   /* their samples */
 } state_t;
 
 static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err, size_t errlen)
@@ -124,6 +125,18 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     if (hits > n)
         return -1;
     state->hits += hits;
+    state->samples += n;
+    return 0;
+}
+
+/* The running estimate: 4 * hits / samples over the units accepted so far. */
+static int s_estimate(void *self, double *value, char *text, size_t len)
+{
+    const state_t *state = self;
+    if (state->samples == 0)
+        return -1;
+    *value = 4.0 * (double) state->hits / (double) state->samples;
+    snprintf(text, len, "pi ~ %.10f", *value);
     return 0;
 }
 
@@ -191,6 +204,7 @@ const job_kind_t pi_job = {
     .unload = s_unload,
     .compute = s_compute,
     .accept = s_accept,
+    .estimate = s_estimate,
     .finish = s_finish,
     .destroy = s_destroy,
 };

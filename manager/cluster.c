@@ -11,6 +11,7 @@
    others, and its units in progress are copied to idle workers. */
 #define _XOPEN_SOURCE 700   /* nftw */
 #include "manager/cluster.h"
+#include "manager/dashboard.h"
 #include "common/curve.h"
 #include "common/log.h"
 #include "common/protocol.h"
@@ -69,6 +70,13 @@ struct cluster_t {
     uint64_t failed;           /* failed results */
     uint64_t unsolicited;      /* results dropped: not in flight on their sender */
     uint64_t stolen;           /* queued units taken back for an idle worker at the end */
+    /* The dashboard's view. */
+    const char *args;          /* the running job's words after its kind */
+    const char *output;        /* its output path, or NULL */
+    int64_t t0;                /* when it started (zclock_mono) */
+    double cpu0;               /* the manager's CPU seconds then */
+    int64_t next_publish, next_picture;
+    report_totals_t totals;    /* counters of the jobs finished before */
     uint64_t stale;            /* results of the job before, dropped */
     uint64_t bad0;             /* bad messages (but unsolicited results) when the job started */
     uint64_t restarts0;        /* local restarts when the job started */
@@ -620,12 +628,13 @@ static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, zmq_msg
 }
 
 static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker_t *w, const hy_msg_t *msg,
-                       const char *key, const char *identity)
+                       const char *key, const char *identity, const char *address, int fd_family)
 {
     if (!w) {
         self->roster_changed = true;
         w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
         memcpy(w->release, msg->release, msg->release_len);
+        snprintf(w->host, sizeof w->host, "%s", address && *address && fd_family != AF_UNIX ? address : "local");
         size_t cursor = 0, len;
         const char *name;
         char kinds[HY_MAX_KINDS * 16] = "";
@@ -667,6 +676,7 @@ static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *da
     if (self->throttled)
         self->dispatch_all = true;   /* the late unit may be done: everyone gets units again */
     w->done++;
+    w->total++;
     if (self->journal && journal_append(self->journal, u, data, len) < 0)
         s_fail(self, journal_error(self->journal));
     /* Other copies are no longer needed. */
@@ -943,7 +953,13 @@ static void s_on_message(cluster_t *self)
     } else if (msg.command == HY_HELLO) {
         char identity[64];
         s_peer_key(part, identity, sizeof identity);
-        s_on_hello(self, id, id_len, w, &msg, zmq_msg_gets(part, "User-Id"), identity);
+        struct sockaddr_storage sa = {0};
+        socklen_t sa_len = sizeof sa;
+        int fd = zmq_msg_get(part, ZMQ_SRCFD);
+        if (fd < 0 || getsockname(fd, (struct sockaddr *) &sa, &sa_len) < 0)
+            sa.ss_family = AF_UNSPEC;
+        s_on_hello(self, id, id_len, w, &msg, zmq_msg_gets(part, "User-Id"), identity,
+                   zmq_msg_gets(part, "Peer-Address"), sa.ss_family);
     } else if (!w) {
         s_offence(self, id, id_len, part, BAD_UNEXPECTED, who);   /* a stranger's GOODBYE, or a manager's command */
     } else {
@@ -1067,6 +1083,10 @@ static void s_show_progress(cluster_t *self)
         snprintf(line, sizeof line, "%s: %" PRIu64 "/%" PRIu64 " units (%.0f%%), %.0f units/s, ETA %.1f s, %zu workers",
                  self->kind->name, run->done, run->total, run->total ? 100.0 * run->done / run->total : 100.0,
                  rate, eta, s_capable_count(self));
+        double value;
+        char text[80];
+        if (self->kind->estimate && self->kind->estimate(self->plan->state, &value, text, sizeof text) == 0)
+            snprintf(line + strlen(line), sizeof line - strlen(line), ", %s", text);
     }
     log_status(line);
 }
@@ -1307,10 +1327,84 @@ static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double c
         rw->units = w->done;
         rw->failed = w->failed;
         snprintf(rw->excluded, sizeof rw->excluded, "%s", w->ident->why);
+        snprintf(rw->host, sizeof rw->host, "%s", w->host);
+        rw->threads = w->threads;
+        rw->state = w->ident->excluded ? "excluded"
+                    : !w->alive        ? "lost"
+                    : w->stalled       ? "stalled"
+                    : w->inflight_count ? "working"
+                                        : "idle";
+        rw->inflight = w->inflight_count;
+        rw->total = w->total;
+        long local = s_local_index(self, w);
+        rw->restarts = local >= 0 ? local_restarts_of(self->local, (size_t) local) : 0;
+        rw->rate = report->seconds > 0 ? w->done / report->seconds : 0;
+    }
+    report->workers_connected = roster_alive(self->roster);
+    report->args = self->args;
+    report->has_preview = self->kind->preview != NULL;
+    report->has_estimate = self->kind->estimate
+                           && self->kind->estimate(self->plan->state, &report->estimate, report->estimate_text,
+                                                   sizeof report->estimate_text) == 0;
+}
+
+/* The live status and metrics for the dashboard (final: the job just ended,
+   report holds its summary). A picture of the output while one is asked for. */
+static void s_publish(cluster_t *self, job_report_t *report, bool final)
+{
+    dashboard_t *dash = self->config.dashboard;
+    job_report_t live;
+    if (!final) {
+        memset(&live, 0, sizeof live);
+        live.job = self->kind->name;
+        live.output = self->output;
+        s_report(self, &live, self->t0, self->cpu0);
+        report = &live;
+        report->state = self->sched ? "running" : "waiting";
+        report->inflight = self->run ? self->run->inflight : 0;
+        uint64_t done = report->done - self->resumed;
+        double secs = self->sched ? (zclock_mono() - self->started_ms) / 1000.0 : 0;
+        report->rate = secs > 0 ? done / secs : 0;
+        report->eta = report->rate > 0 ? (report->units - report->done) / report->rate : -1;
+    } else {
+        report->state = report->ok ? "done" : "failed";
+        report->eta = report->ok ? 0 : -1;
+        report->rate = report->seconds > 0 ? report->done / report->seconds : 0;
+        report_add_totals(&self->totals, report);
+    }
+    /* The metrics of a finished job are in the totals: only its workers count. */
+    job_report_t counted = *report;
+    if (final) {
+        counted.units = counted.done = counted.reissued = counted.speculative = counted.rebalanced = 0;
+        counted.duplicates = counted.rejected = counted.failed = counted.malformed = counted.verified = 0;
+        counted.mismatches = counted.restarts = counted.inflight = 0;
+    }
+    char *status = NULL, *metrics = NULL;
+    size_t status_len = 0, metrics_len = 0;
+    FILE *s = open_memstream(&status, &status_len), *m = open_memstream(&metrics, &metrics_len);
+    if (s && m) {
+        report_status_json(report, s);
+        report_metrics(&counted, &self->totals, s_cpu_seconds(), m);
+    }
+    if (s)
+        fclose(s);
+    if (m)
+        fclose(m);
+    if (status && metrics)
+        dashboard_publish(dash, status, status_len, metrics, metrics_len, report->has_preview);
+    free(status), free(metrics);
+    if (!final)
+        report_clear(&live);
+    int64_t now = zclock_mono();
+    if (self->kind->preview && (final || (dashboard_picture_wanted(dash) && now >= self->next_picture))) {
+        job_picture_t picture;
+        if (self->kind->preview(self->plan->state, DASHBOARD_PREVIEW_WIDTH, &picture) == 0)
+            dashboard_publish_picture(dash, &picture);
+        self->next_picture = now + DASHBOARD_PREVIEW_MS;
     }
 }
 
-int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
+int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output, const char *args,
                 job_report_t *report)
 {
     memset(report, 0, sizeof *report);
@@ -1318,6 +1412,11 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     report->output = output;
     int64_t t0 = zclock_mono();
     double cpu0 = s_cpu_seconds();
+    self->t0 = t0;
+    self->cpu0 = cpu0;
+    self->args = args;
+    self->output = output;
+    self->next_publish = self->next_picture = 0;
     self->kind = kind;
     self->kind_bit = 0;
     for (size_t i = 0; i < job_count() && i < 64; i++)
@@ -1393,6 +1492,10 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             s_show_progress(self);
             self->next_progress = zclock_mono() + PROGRESS_MS;
         }
+        if (self->config.dashboard && zclock_mono() >= self->next_publish) {
+            s_publish(self, NULL, false);
+            self->next_publish = zclock_mono() + DASHBOARD_PUBLISH_MS;
+        }
     }
     zpoller_destroy(&poller);
     if (self->config.progress)
@@ -1416,6 +1519,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         fflush(stdout);
     }
     s_report(self, report, t0, cpu0);
+    if (self->config.dashboard)
+        s_publish(self, report, true);
     scheduler_destroy(&self->sched);
     free(self->slot_owner);
     self->slot_owner = NULL;

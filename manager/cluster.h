@@ -28,6 +28,7 @@ typedef struct {
     const char *cert;          /* our CURVE key pair, or NULL: no CURVE */
     const char *allow;         /* directory of the workers' public certificates */
     bool progress;             /* show the live progress line */
+    struct dashboard_t *dashboard;  /* publish the live status there, or NULL */
 } cluster_config_t;
 
 typedef struct cluster_t cluster_t;
@@ -39,7 +40,7 @@ void cluster_destroy(cluster_t **self_p);
 
 /* Runs one planned job to the end: output written, report filled (the caller
    frees it with report_clear). Returns 0 when the output is complete. */
-int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output,
+int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output, const char *args,
                 job_report_t *report);
 
 #endif

@@ -23,6 +23,7 @@ typedef struct {
     unsigned unjoined;      /* exits in a row without having joined */
     bool joined;            /* said HELLO since its last start */
     bool given_up;
+    uint64_t restarts;      /* times it was started again */
 } child_t;
 
 struct local_t {
@@ -160,6 +161,7 @@ size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), v
             continue;
         }
         self->restarts++;
+        c->restarts++;
         running++;
     }
     return running;
@@ -180,6 +182,11 @@ bool local_gave_up(const local_t *self)
 }
 
 uint64_t local_restarts(const local_t *self) { return self ? self->restarts : 0; }
+
+uint64_t local_restarts_of(const local_t *self, size_t index)
+{
+    return self && index < self->count ? self->children[index].restarts : 0;
+}
 
 void local_stop(local_t **self_p)
 {

@@ -31,6 +31,8 @@ void local_joined(local_t *self, size_t index);
 bool local_gave_up(const local_t *self);
 /* Restarts so far. */
 uint64_t local_restarts(const local_t *self);
+/* Restarts of the index-th worker (from 0). */
+uint64_t local_restarts_of(const local_t *self, size_t index);
 /* SIGTERM to every worker still running, SIGKILL to any still there after
    two seconds; frees and sets *self_p to NULL; harmless on NULL. */
 void local_stop(local_t **self_p);

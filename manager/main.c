@@ -8,12 +8,69 @@
 #include "common/protocol.h"
 #include "manager/batch.h"
 #include "manager/cluster.h"
+#include "manager/dashboard.h"
+#include "manager/report.h"
 #include "manager/journal.h"
 
 #include <errno.h>
 #include <libgen.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The words of a job after its kind, joined by spaces (static: one at a time). */
+static const char *s_args(const batch_job_t *job)
+{
+    static char text[1024];
+    text[0] = '\0';
+    for (int i = 1; i < job->argc; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", i > 1 ? " " : "", job->argv[i]);
+    return text;
+}
+
+/* The jobs of a batch and their states, for the dashboard: jobs before
+   current are done or failed (ok says which), current runs, the rest wait. */
+static void s_publish_batch(dashboard_t *dash, const batch_t *batch, size_t current, const bool *ok)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return;
+    fputs("{\"jobs\":[", out);
+    for (size_t i = 0; i < batch->count; i++) {
+        fprintf(out, "%s{\"line\":%d,\"kind\":", i ? "," : "", batch->jobs[i].line);
+        report_json_string(out, batch->jobs[i].argc > 0 ? batch->jobs[i].argv[0] : "");
+        fputs(",\"args\":", out);
+        report_json_string(out, s_args(&batch->jobs[i]));
+        fprintf(out, ",\"state\":\"%s\"}", i < current ? (ok[i] ? "done" : "failed") : i == current ? "running" : "pending");
+    }
+    fputs("]}", out);
+    if (fclose(out) == 0)
+        dashboard_set_batch(dash, text);
+    free(text);
+}
+
+/* The dashboard at addr: a bare port means loopback, and so does localhost. */
+static dashboard_t *s_dashboard(const char *addr, char *err, size_t errlen)
+{
+    char where[300];
+    if (strspn(addr, "0123456789") == strlen(addr))
+        snprintf(where, sizeof where, "127.0.0.1:%s", addr);
+    else if (strncmp(addr, "localhost:", 10) == 0)
+        snprintf(where, sizeof where, "127.0.0.1:%s", addr + 10);
+    else
+        snprintf(where, sizeof where, "%s", addr);
+    dashboard_t *dash = dashboard_new(where, err, errlen);
+    if (!dash)
+        return NULL;
+    const char *url = dashboard_url(dash);
+    if (strncmp(url, "http://127.", 11) == 0 || strncmp(url, "http://[::1]", 12) == 0)
+        log_info("dashboard at %s", url);
+    else
+        log_warn("dashboard at %s, reachable beyond this machine: anyone who can reach it sees the job's"
+                 " parameters, output path and worker names and addresses (never keys)", url);
+    return dash;
+}
 
 static void s_usage(FILE *out, const opt_t *opts)
 {
@@ -75,7 +132,7 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *bind = NULL, *json = NULL, *output = NULL, *journal = NULL, *cert = NULL, *allow = NULL;
-    const char *batch_path = NULL;
+    const char *batch_path = NULL, *dashboard_addr = NULL;
     int64_t local = -1, min_workers = 0, heartbeat = 1000, liveness = 3, max_attempts = 3, straggler = 1000;
     double verify = 0;
     int schedule = SCHED_DYNAMIC;
@@ -97,6 +154,7 @@ int main(int argc, char **argv)
         {"json", 0, OPT_STRING, &json, 0, 0, 0, 0, NULL, "HYADES_JSON", "FILE", "write the run summary as JSON (a line a job)"},
         {"batch", 0, OPT_STRING, &batch_path, 0, 0, 0, 0, NULL, "HYADES_BATCH", "FILE", "run the jobs of FILE, a command line a line, on the same workers"},
         {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "output file (the job's default name)"},
+        {"dashboard", 0, OPT_STRING, &dashboard_addr, 0, 0, 0, 0, NULL, "HYADES_DASHBOARD", "ADDR", "serve a live page, /api/status, /metrics and /preview.png at HOST:PORT (port 0: any free one)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "no progress line, summary or info logs"},
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
@@ -202,20 +260,35 @@ int main(int argc, char **argv)
                  files - 64);
     signals_block();   /* threads started from here on leave SIGINT and SIGTERM to this one */
     zsys_init();
+    dashboard_t *dash = NULL;
+    if (dashboard_addr) {
+        dash = s_dashboard(dashboard_addr, err, sizeof err);
+        if (!dash) {
+            signals_unblock();
+            fprintf(stderr, "hyades-manager: %s\n", err);
+            batch_destroy(&loaded);
+            return 1;
+        }
+        log_set_tap(dashboard_log_tap, dash);
+    }
     cluster_config_t config = {
         .bind = bind, .local = local, .min_workers = min_workers, .schedule = (sched_policy_t) schedule,
         .heartbeat_ms = heartbeat, .liveness = liveness, .max_attempts = max_attempts, .straggler_ms = straggler,
         .verify = verify,
         .journal = journal, .cert = cert, .allow = allow,
         .progress = !quiet && isatty(STDERR_FILENO),
+        .dashboard = dash,
     };
     cluster_t *cluster = cluster_new(&config, err, sizeof err);
     signals_unblock();
     if (!cluster) {
         fprintf(stderr, "hyades-manager: %s\n", err);
+        log_set_tap(NULL, NULL);
+        dashboard_destroy(&dash);
         batch_destroy(&loaded);
         return 1;
     }
+    bool *ok = calloc(batch->count, sizeof *ok);
     /* The summary goes to a temporary beside --json, put in place at the end
        (a line a job meanwhile: nothing is lost when a later job fails). */
     outfile_t *json_out = json ? outfile_open(json, err, sizeof err) : NULL;
@@ -232,8 +305,14 @@ int main(int argc, char **argv)
            whole image, so only the running job's plan is in memory. */
         s_plan(&batch->jobs[i], output, journal, json, &kind, &plan, &path, err, sizeof err);
         job_report_t report;
-        if (cluster_run(cluster, kind, &plan, path, &report) != 0)
+        if (dash && batch_path)
+            s_publish_batch(dash, batch, i, ok);
+        if (cluster_run(cluster, kind, &plan, path, s_args(&batch->jobs[i]), &report) != 0)
             failed++;
+        if (ok)
+            ok[i] = report.ok;
+        if (dash && batch_path)
+            s_publish_batch(dash, batch, i + 1, ok);
         report.line = batch->jobs[i].line;
         if (batch_path) {
             report_line(&report, stdout);
@@ -252,6 +331,9 @@ int main(int argc, char **argv)
         job_plan_clear(kind, &plan);
     }
     cluster_destroy(&cluster);
+    log_set_tap(NULL, NULL);
+    dashboard_destroy(&dash);
+    free(ok);
     if (json_out && outfile_close(&json_out, true, err, sizeof err) < 0) {
         fprintf(stderr, "hyades-manager: %s\n", err);
         status = 1;

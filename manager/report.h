@@ -12,7 +12,23 @@ typedef struct {
     uint64_t units;            /* accepted units that came from it */
     uint64_t failed;           /* units it failed */
     char excluded[160];        /* why it was excluded from the job, or "" */
+    /* Live, for the dashboard: */
+    char host[64];             /* its network address, "local" for ipc */
+    uint32_t threads;
+    const char *state;         /* "working", "idle", "stalled", "lost", "excluded" */
+    uint64_t inflight;         /* units it holds */
+    uint64_t total;            /* units accepted from it in the manager's life */
+    uint64_t restarts;         /* restarts of its local process */
+    double rate;               /* units/s over the job so far */
 } report_worker_t;
+
+/* Counters summed over the jobs a manager finished (for metrics, which
+   only grow). */
+typedef struct {
+    uint64_t jobs_ok, jobs_failed;
+    uint64_t units, done, reissued, speculative, rebalanced, duplicates, rejected, failed, malformed;
+    uint64_t verified, mismatches, restarts;
+} report_totals_t;
 
 typedef struct {
     const char *job;           /* kind name */
@@ -33,6 +49,17 @@ typedef struct {
     double cpu_seconds;        /* the manager's own CPU time (all its threads) */
     size_t worker_count;
     report_worker_t *workers;  /* owned */
+    /* Live, for the dashboard: */
+    const char *args;          /* the job's words after its kind, or NULL */
+    const char *state;         /* "waiting", "running", "done", "failed" */
+    uint64_t inflight;
+    double rate;               /* units/s over the job so far */
+    double eta;                /* seconds left at that rate; < 0: unknown */
+    bool has_estimate;         /* the job's live result (pi: the running estimate) */
+    double estimate;
+    char estimate_text[80];
+    bool has_preview;          /* the job can draw its output so far */
+    uint64_t workers_connected;
 } job_report_t;
 
 /* Prints the report for a person, as one line (batch runs), and as one JSON
@@ -40,6 +67,17 @@ typedef struct {
 void report_print(const job_report_t *report, FILE *out);
 void report_line(const job_report_t *report, FILE *out);
 void report_json(const job_report_t *report, FILE *out);
+/* The live status of a job (NULL: none running) as one JSON object, for
+   /api/status: the fields of report_json and the live ones. */
+void report_status_json(const job_report_t *report, FILE *out);
+/* Prometheus text exposition: the counters of earlier jobs (before) plus
+   those of the current one (NULL: none), and the manager's CPU seconds. */
+void report_metrics(const job_report_t *report, const report_totals_t *before, double cpu_seconds, FILE *out);
+/* Adds a finished job's counters to totals. */
+void report_add_totals(report_totals_t *totals, const job_report_t *report);
+/* text as a JSON string: valid UTF-8 kept, control characters escaped, any
+   other byte as U+FFFD. */
+void report_json_string(FILE *out, const char *text);
 /* Frees the worker entries. */
 void report_clear(job_report_t *report);
 

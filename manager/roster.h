@@ -63,6 +63,8 @@ typedef struct {
     uint64_t done;            /* units of the current job whose accepted result came from it */
     uint64_t failed;          /* units of the current job it failed */
     uint64_t unsolicited;     /* results it sent for units it did not hold (current job) */
+    uint64_t total;           /* units whose accepted result came from it, in the manager's life */
+    char host[64];            /* its network address ("local": ipc) */
 } worker_t;
 
 typedef struct roster_t roster_t;
