@@ -110,6 +110,7 @@ run: all
 # End-to-end tests find the programs through HYADES_BUILD.
 CRITERION_FLAGS ?= --jobs 2
 test: all $(TESTS) $(SWARM)
+	@command -v promtool >/dev/null && command -v chromium >/dev/null || sh deploy/install-deps.sh test
 	HYADES_BUILD=$(abspath $(BUILD)) $(TESTS) $(CRITERION_FLAGS)
 
 # Criterion passes tests that leak, and czmq only warns about dangling
