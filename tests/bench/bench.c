@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,12 +145,17 @@ static double s_in_process(char **job, int argc)
 }
 
 /* Runs the manager on job with n local workers; returns wall seconds and its CPU in *cpu. */
+/* Options s_cluster puts before the job (the dashboard block's). */
+static char *s_extra[4];
+
 static double s_cluster(char **job, int argc, long n, double *cpu, double *rate)
 {
     char local[24], *json = "/tmp/hyades-bench.json";
     snprintf(local, sizeof local, "%ld", n);
     char *argv[40] = {(char *) t_bin("hyades-manager"), "--quiet", "--json", json, "--local", local};
     int k = 6;
+    for (int i = 0; i < 4 && s_extra[i]; i++)
+        argv[k++] = s_extra[i];
     for (int i = 0; i < argc; i++)
         argv[k++] = job[i];
     argv[k] = NULL;
@@ -248,6 +256,64 @@ static double s_max(const double *v, int n)
     return m;
 }
 
+/* ------------------------------------------------------------ dashboard */
+
+/* A free loopback port (the kernel's pick, released for the manager to take). */
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    bind(fd, (struct sockaddr *) &sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *) &sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+typedef struct {
+    int port;
+    atomic_bool stop;
+    unsigned requests;
+} watcher_t;
+
+/* One GET, its answer read and dropped; whether one came. */
+static bool s_fetch(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+        close(fd);
+        return false;
+    }
+    char request[128], buffer[65536];
+    snprintf(request, sizeof request, "GET %s HTTP/1.0\r\n\r\n", path);
+    send(fd, request, strlen(request), MSG_NOSIGNAL);
+    ssize_t n, total = 0;
+    while ((n = recv(fd, buffer, sizeof buffer, 0)) > 0)
+        total += n;
+    close(fd);
+    return total > 0;
+}
+
+/* What the page does while it is open: the status twice a second, the
+   picture once a second. */
+static void *s_watch(void *arg)
+{
+    watcher_t *w = arg;
+    for (unsigned tick = 0; !atomic_load(&w->stop); tick++) {
+        if (!s_fetch(w->port, "/api/status")) {
+            usleep(20000);   /* not up yet */
+            continue;
+        }
+        w->requests++;
+        if (tick % 2 == 0)
+            w->requests += s_fetch(w->port, "/preview.png");
+        usleep(500000);
+    }
+    return NULL;
+}
+
 /* Whether block name was asked for (no arguments: every block). */
 static bool s_wanted(int argc, char **argv, const char *name)
 {
@@ -320,6 +386,40 @@ int main(int argc_main, char **argv_main)
                cores, b, repeat, s_min(base, repeat), s_max(base, repeat));
         printf("  cluster --local %-2ld, default options            %8.3f s   %.2fx the baseline's time (%.3f..%.3f), "
                "manager CPU %.2f s\n\n", cores, w, w / b, s_min(wall, repeat), s_max(wall, repeat), c);
+    }
+
+    /* The dashboard's cost: the same job with none, with one nobody watches,
+       and with one a page watches. */
+    if (s_wanted(argc_main, argv_main, "dashboard")) {
+        char *job[] = {"mandelbrot", "--width", "3000", "--height", "2400", "--xmin", "-0.75", "--xmax", "-0.74",
+                       "--ymin", "0.1", "--ymax", "0.108", "--max-iter", "5000"};
+        printf("mandelbrot deep view 3000x2400, max-iter 5000 on --local %ld: the cost of --dashboard (medians of %d)\n",
+               cores, repeat);
+        double plain[BENCH_REPEAT_MAX], idle[BENCH_REPEAT_MAX], watched[BENCH_REPEAT_MAX], cpu, rate;
+        unsigned requests = 0;
+        for (int r = 0; r < repeat; r++) {
+            s_extra[0] = NULL;
+            plain[r] = s_cluster(job, 15, cores, &cpu, &rate);
+            char addr[32];
+            snprintf(addr, sizeof addr, "127.0.0.1:%d", s_free_port());
+            s_extra[0] = "--dashboard", s_extra[1] = addr, s_extra[2] = NULL;
+            idle[r] = s_cluster(job, 15, cores, &cpu, &rate);
+            watcher_t w = {.port = s_free_port()};
+            snprintf(addr, sizeof addr, "127.0.0.1:%d", w.port);
+            pthread_t tid;
+            pthread_create(&tid, NULL, s_watch, &w);
+            watched[r] = s_cluster(job, 15, cores, &cpu, &rate);
+            atomic_store(&w.stop, true);
+            pthread_join(tid, NULL);
+            requests += w.requests;
+            s_extra[0] = NULL;
+        }
+        double p = s_median(plain, repeat);
+        printf("  no dashboard (baseline)                  %8.3f s   1.00x\n", p);
+        printf("  --dashboard, nobody watching             %8.3f s   %.2fx\n", s_median(idle, repeat),
+               s_median(idle, repeat) / p);
+        printf("  --dashboard, a page polling it           %8.3f s   %.2fx   (%u answers)\n\n",
+               s_median(watched, repeat), s_median(watched, repeat) / p, requests);
     }
 
     /* 3. The cluster's own cost per unit. */
