@@ -438,3 +438,36 @@ Test(e2e, an_idle_worker_takes_over_units_queued_on_a_slow_one_at_the_end)
     free(ref);
     free(out), free(json), free(mlog), free(wlog);
 }
+
+/* --exit-when-done: the worker leaves when its manager finishes... */
+Test(e2e, a_worker_with_exit_when_done_leaves_when_its_manager_finishes)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "noop", "--units", "50", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *leave[] = {"--exit-when-done", NULL};
+    pid_t worker = t_worker(endpoint, "leaver", wlog, leave, NULL);
+    cr_assert_eq(t_wait(manager, 20000), 0);
+    cr_assert_eq(t_wait(worker, 10000), 0, "the worker did not leave with its manager");
+    cr_assert(t_file_contains(wlog, "exiting (--exit-when-done)"));
+    free(mlog), free(wlog);
+}
+
+/* ... or when the manager it joined is gone for --gone-after seconds. */
+Test(e2e, a_worker_with_exit_when_done_leaves_when_its_manager_is_gone)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "noop", "--units", "1000", "--sleep-ms",
+                    "100", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *leave[] = {"--exit-when-done", "--gone-after", "1", NULL};
+    pid_t worker = t_worker(endpoint, "leaver", wlog, leave, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    kill(manager, SIGKILL);
+    t_wait(manager, 5000);
+    cr_assert_eq(t_wait(worker, 15000), 0, "the worker waited for a manager that is gone");
+    cr_assert(t_file_contains(wlog, "no manager for"));
+    free(mlog), free(wlog);
+}

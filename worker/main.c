@@ -66,8 +66,8 @@ int main(int argc, char **argv)
     }
     const char *endpoint = NULL, *name = NULL, *cert = NULL, *manager_key = NULL, *kinds_list = NULL;
     int64_t threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-    int64_t heartbeat = 1000, liveness = 3;
-    bool help = false, quiet = false, version = false;
+    int64_t heartbeat = 1000, liveness = 3, gone_after = 60;
+    bool help = false, quiet = false, version = false, exit_when_done = false;
     const opt_t opts[] = {
         {"connect", 'c', OPT_STRING, &endpoint, 0, 0, 0, 0, NULL, "HYADES_CONNECT", "ENDPOINT", "manager endpoint, e.g. tcp://host:5555"},
         {"threads", 't', OPT_INT, &threads, 1, HY_MAX_THREADS, 0, 0, NULL, "HYADES_THREADS", "N", "compute threads (number of cores)"},
@@ -77,6 +77,8 @@ int main(int argc, char **argv)
         {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
         {"manager-key", 0, OPT_STRING, &manager_key, 0, 0, 0, 0, NULL, "HYADES_MANAGER_KEY", "FILE", "the manager's public certificate"},
         {"kinds", 0, OPT_STRING, &kinds_list, 0, 0, 0, 0, NULL, "HYADES_KINDS", "LIST", "job kinds to compute, comma-separated (all)"},
+        {"exit-when-done", 0, OPT_FLAG, &exit_when_done, 0, 0, 0, 0, NULL, "HYADES_EXIT_WHEN_DONE", NULL, "exit (status 0) when the manager finishes, or is gone for --gone-after seconds, instead of waiting for the next one"},
+        {"gone-after", 0, OPT_INT, &gone_after, 1, 86400, 0, 0, NULL, "HYADES_GONE_AFTER", "S", "with --exit-when-done: seconds without the manager it joined before exiting (60)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "log warnings and errors only"},
         {"version", 0, OPT_FLAG, &version, 0, 0, 0, 0, NULL, NULL, NULL, "print the release and protocol version"},
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
@@ -132,7 +134,8 @@ int main(int argc, char **argv)
     }
     session_config_t config = {.endpoint = endpoint, .name = name, .threads = threads,
                                .heartbeat_ms = heartbeat, .liveness = liveness,
-                               .kinds = kinds, .kind_count = (size_t) kind_count};
+                               .kinds = kinds, .kind_count = (size_t) kind_count,
+                               .exit_when_done_ms = exit_when_done ? gone_after * 1000 : 0};
     if (failpoints_parse(getenv("HYADES_FAILPOINTS"), &config.failpoints, err, sizeof err) < 0) {
         fprintf(stderr, "hyades-worker: %s\n", err);
         return 2;

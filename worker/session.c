@@ -48,6 +48,8 @@ typedef struct {
     int64_t next_heartbeat;
     int64_t backoff;          /* the next backoff, ms */
     int64_t reconnect_at;     /* while dealer is NULL: when to reconnect */
+    int64_t heard_at;         /* when a joined manager last spoke (0: never joined one) */
+    bool done;                /* --exit-when-done and the work is over: leave */
     bool announced;           /* this series of attempts was logged */
     bool version_warned;      /* the version mismatch was logged */
     bool stopping;            /* a stop signal came: no new units */
@@ -388,6 +390,11 @@ static void s_on_goodbye(self_t *self, const hy_msg_t *msg)
     int len = (int) msg->name_len;
     switch (msg->code) {
     case HY_BYE_FINISHED:
+        if (self->config->exit_when_done_ms > 0) {
+            log_info("manager finished (%.*s); exiting (--exit-when-done)", len, msg->name);
+            self->done = true;
+            break;
+        }
         log_info("manager finished (%.*s); waiting for the next one", len, msg->name);
         s_disconnect(self, BACKOFF_MIN_MS);
         self->backoff = BACKOFF_MIN_MS;
@@ -455,8 +462,10 @@ static void s_on_manager(self_t *self)
         log_warn("dropped unexpected %s from the manager", hy_command_name(msg.command));
         break;
     }
-    if (self->joined)   /* any message proves the manager alive */
+    if (self->joined) {   /* any message proves the manager alive */
         self->expiry = zclock_mono() + self->config->liveness * self->manager_hb;
+        self->heard_at = zclock_mono();
+    }
     zframe_destroy(&frame);
 }
 
@@ -482,6 +491,13 @@ static void s_on_tick(self_t *self)
     }
     if (self->flush_at && now >= self->flush_at && !self->blocked)
         s_flush(self);
+    if (self->config->exit_when_done_ms > 0 && self->heard_at && !self->joined
+        && now - self->heard_at >= self->config->exit_when_done_ms) {
+        log_info("no manager for %" PRId64 " s since the last one; exiting (--exit-when-done)",
+                 (now - self->heard_at) / 1000);
+        self->done = true;
+        return;
+    }
     if (!self->dealer) {
         if (now >= self->reconnect_at && !self->stopping)
             s_connect(self);
@@ -596,7 +612,7 @@ int session_run(const session_config_t *config)
         }
         if (signals == 1 && !self.stopping)
             s_begin_stop(&self);
-        if (self.stopping && s_stop_due(&self))
+        if ((self.stopping && s_stop_due(&self)) || self.done)
             break;
         /* Results waiting for room in the socket: wait for room, not for
            more results. */
