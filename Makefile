@@ -5,6 +5,7 @@
 #   make test       install missing dependencies, build, run the whole suite
 #   make asan       the suite under AddressSanitizer + UBSan, failing on reports
 #   make bench      throughput benchmarks, as ratios against a same-run baseline
+#   make docker-test, swarm-test, slurm-test, deploy-check   the deployment recipes
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -67,7 +68,7 @@ TESTS   := $(BUILD)/hyades-tests
 BENCH   := $(BUILD)/hyades-bench
 SWARM   := $(BUILD)/hyades-swarm
 
-.PHONY: all run test asan bench fuzz chaos docker-test install clean
+.PHONY: all run test asan bench fuzz chaos docker-test swarm-test slurm-test deploy-check install clean
 all: $(MANAGER) $(WORKER)
 
 $(BUILD)/obj/%.o: %.c
@@ -133,6 +134,14 @@ asan:
 # Ratios against baselines measured in the same run.
 bench: all $(BENCH) $(SWARM)
 	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH)
+
+# The Docker Swarm stack against a local run in the same image (skipped without a Docker engine).
+swarm-test:
+	tests/docker/swarm_test.sh; rc=$$?; [ $$rc -eq 77 ] && rc=0; exit $$rc
+
+# The Kubernetes manifests against the programs' options, offline.
+deploy-check: all
+	HYADES_BUILD=$(abspath $(BUILD)) tests/deploy/k8s_check.sh
 
 # The docker-compose cluster against a local run (skipped without a Docker engine).
 docker-test: all

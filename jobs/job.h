@@ -19,6 +19,7 @@ typedef struct {
     const char *output;          /* -o given to the job, or NULL */
     const char *default_output;  /* the kind's default output path, or NULL */
     void *state;                 /* the kind's manager-side state; owned */
+    bool no_output;              /* the kind writes no file: the manager refuses -o */
 } job_plan_t;
 
 /* A picture of the output so far, for the dashboard: RGB rows. */

@@ -43,6 +43,7 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     writer_be(&w, units, 8);
     writer_be(&w, sleep_ms, 4);
     plan->units = units;
+    plan->no_output = true;
     plan->state = state;
     return JOB_OK;
 }

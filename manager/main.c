@@ -100,6 +100,10 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
     int rc = (*kind)->plan(job->argc, job->argv, plan, stdout, err, errlen);
     if (rc != JOB_OK)
         return rc;
+    if (plan->no_output && output) {
+        snprintf(err, errlen, "%s writes no output file: -o has no place here", (*kind)->name);
+        return JOB_ERROR;
+    }
     *path = plan->output ? plan->output : output ? output : plan->default_output;
     if (*path && outfile_check(*path, err, errlen) < 0)
         return JOB_ERROR;

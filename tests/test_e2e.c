@@ -471,3 +471,25 @@ Test(e2e, a_worker_with_exit_when_done_leaves_when_its_manager_is_gone)
     cr_assert(t_file_contains(wlog, "no manager for"));
     free(mlog), free(wlog);
 }
+
+/* ... and when no manager ever came in --gone-after seconds. */
+Test(e2e, a_worker_with_exit_when_done_leaves_when_no_manager_ever_comes)
+{
+    char *wlog = t_path(t_dir, "w.log");
+    char *leave[] = {"--exit-when-done", "--gone-after", "1", NULL};
+    pid_t worker = t_worker("tcp://127.0.0.1:1", "lonely", wlog, leave, NULL);
+    cr_assert_eq(t_wait(worker, 15000), 0, "the worker waited forever for a manager");
+    cr_assert(t_file_contains(wlog, "no manager for"));
+    free(wlog);
+}
+
+/* A job that writes no file refuses -o rather than claim an output it never writes. */
+Test(e2e, noop_refuses_an_output_it_would_not_write)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "never");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "-o", out, "noop", "--units", "5", NULL};
+    cr_assert_eq(t_run(argv, log, 20000), 2);
+    cr_assert(t_file_contains(log, "noop writes no output file"));
+    cr_assert_neq(access(out, F_OK), 0);
+    free(log), free(out);
+}

@@ -48,7 +48,7 @@ typedef struct {
     int64_t next_heartbeat;
     int64_t backoff;          /* the next backoff, ms */
     int64_t reconnect_at;     /* while dealer is NULL: when to reconnect */
-    int64_t heard_at;         /* when a joined manager last spoke (0: never joined one) */
+    int64_t heard_at;         /* when a joined manager last spoke (at first: when we started) */
     bool done;                /* --exit-when-done and the work is over: leave */
     bool announced;           /* this series of attempts was logged */
     bool version_warned;      /* the version mismatch was logged */
@@ -491,10 +491,8 @@ static void s_on_tick(self_t *self)
     }
     if (self->flush_at && now >= self->flush_at && !self->blocked)
         s_flush(self);
-    if (self->config->exit_when_done_ms > 0 && self->heard_at && !self->joined
-        && now - self->heard_at >= self->config->exit_when_done_ms) {
-        log_info("no manager for %" PRId64 " s since the last one; exiting (--exit-when-done)",
-                 (now - self->heard_at) / 1000);
+    if (self->config->exit_when_done_ms > 0 && !self->joined && now - self->heard_at >= self->config->exit_when_done_ms) {
+        log_info("no manager for %" PRId64 " s; exiting (--exit-when-done)", (now - self->heard_at) / 1000);
         self->done = true;
         return;
     }
@@ -586,7 +584,7 @@ static void s_end_stop(self_t *self)
 
 int session_run(const session_config_t *config)
 {
-    self_t self = {.config = config, .backoff = BACKOFF_MIN_MS, .handshake_log = {.interval_ms = 5000},
+    self_t self = {.config = config, .heard_at = zclock_mono(), .backoff = BACKOFF_MIN_MS, .handshake_log = {.interval_ms = 5000},
                    .flood_log = {.interval_ms = 5000}};
     if (config->kind_count)
         for (size_t i = 0; i < config->kind_count && i < HY_MAX_KINDS; i++)
