@@ -331,15 +331,18 @@ static void s_destroy(void *self)
     free(state);
 }
 
-/* The frame written last: small frames scaled up (to about 640 pixels wide),
-   large ones down to max_width, pixel for pixel. */
-static int s_preview(void *self, uint32_t max_width, job_picture_t *picture)
+/* The frame written last, fitted in max_side both ways: small frames
+   scaled up by a whole factor (to about 640 pixels on their longer side),
+   large ones down, pixel for pixel. */
+static int s_preview(void *self, uint32_t max_side, job_picture_t *picture)
 {
     const state_t *state = self;
     const frames_params_t *p = &state->p;
-    if (!state->last_indices || max_width == 0)
+    if (!state->last_indices || max_side == 0)
         return -1;
-    uint32_t up = p->width < 640 ? 640 / p->width : 1, down = (p->width + max_width - 1) / max_width;
+    uint32_t side = p->width > p->height ? p->width : p->height;
+    uint32_t target = max_side < 640 ? max_side : 640;
+    uint32_t up = side < target ? target / side : 1, down = (side + max_side - 1) / max_side;
     up = up > 0 ? up : 1;
     down = down > 0 ? down : 1;
     uint32_t w = p->width * up / down, h = p->height * up / down;

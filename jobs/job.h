@@ -85,9 +85,10 @@ typedef struct job_kind {
     int (*finish)(void *state, const char *output, FILE *out, char *err, size_t errlen);
 
     /* Manager, optional (NULL): the output as assembled so far, at most
-       max_width pixels wide, in *picture (the caller frees picture->rgb).
-       Returns 0, or -1 when there is nothing to show. */
-    int (*preview)(void *state, uint32_t max_width, job_picture_t *picture);
+       max_side pixels wide and high, in *picture (the caller frees
+       picture->rgb). Called on the event loop: it must be quick whatever the
+       output's size. Returns 0, or -1 when there is nothing to show. */
+    int (*preview)(void *state, uint32_t max_side, job_picture_t *picture);
     /* Manager, optional (NULL): the job's live result so far (pi: the running
        estimate): its value and one short line for people. Returns 0, or -1
        when there is none yet. */

@@ -619,12 +619,16 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
 }
 
 /* The image so far, every s-th pixel of every s-th row (s the smallest
-   factor that fits max_width); columns not computed yet are hatched in blue. */
-static int s_preview(void *self, uint32_t max_width, job_picture_t *picture)
+   factor that fits max_side both ways); columns not computed yet are
+   hatched in blue. */
+static int s_preview(void *self, uint32_t max_side, job_picture_t *picture)
 {
     const state_t *state = self;
     const mandel_params_t *p = &state->p;
-    uint32_t s = max_width ? (p->width + max_width - 1) / max_width : 1;
+    if (max_side == 0)
+        return -1;
+    uint32_t side = p->width > p->height ? p->width : p->height;
+    uint32_t s = (side + max_side - 1) / max_side;
     s = s ? s : 1;
     uint32_t w = (p->width + s - 1) / s, h = (p->height + s - 1) / s;
     uint8_t *rgb = malloc((size_t) w * h * 3);

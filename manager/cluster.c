@@ -1396,9 +1396,10 @@ static void s_publish(cluster_t *self, job_report_t *report, bool final)
     if (!final)
         report_clear(&live);
     int64_t now = zclock_mono();
-    if (self->kind->preview && (final || (dashboard_picture_wanted(dash) && now >= self->next_picture))) {
+    /* Only while somebody asks for one; the last one too, whatever the time. */
+    if (self->kind->preview && dashboard_picture_wanted(dash) && (final || now >= self->next_picture)) {
         job_picture_t picture;
-        if (self->kind->preview(self->plan->state, DASHBOARD_PREVIEW_WIDTH, &picture) == 0)
+        if (self->kind->preview(self->plan->state, DASHBOARD_PREVIEW_SIDE, &picture) == 0)
             dashboard_publish_picture(dash, &picture);
         self->next_picture = now + DASHBOARD_PREVIEW_MS;
     }

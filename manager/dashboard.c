@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
-#define CONNECTIONS_MAX 256       /* at once; more wait in the kernel's queue */
+#define CONNECTIONS_MAX 256       /* at once; more are closed at once */
 #define CONNECTION_TIMEOUT_S 10   /* idle connections are closed after this */
 #define REQUEST_MEMORY 16384      /* bytes for one request's headers: beyond, 431 */
 
@@ -33,6 +35,7 @@ typedef struct {
 struct dashboard_t {
     struct MHD_Daemon *daemon;
     char url[128];
+    char host[256];                  /* the host it was started with, for Host checks */
     pthread_mutex_t mutex;           /* guards everything below */
     char *status, *metrics, *batch;  /* the latest published (NUL-terminated) */
     job_picture_t picture;           /* the latest picture, rgb NULL when none */
@@ -40,6 +43,8 @@ struct dashboard_t {
     size_t png_len;
     bool has_picture;                /* the running job can draw one */
     pthread_cond_t pictured;         /* a picture was published */
+    uint64_t picture_gen;            /* pictures published so far */
+    uint64_t png_gen;                /* the one png was made from */
     bool encoding;                   /* an HTTP request is compressing the picture */
     pthread_cond_t encoded;          /* ... and is done */
     event_t events[DASHBOARD_EVENTS];
@@ -73,10 +78,9 @@ void dashboard_publish(dashboard_t *self, const char *status, size_t status_len,
 void dashboard_publish_picture(dashboard_t *self, job_picture_t *picture)
 {
     pthread_mutex_lock(&self->mutex);
-    free(self->picture.rgb);
-    free(self->png);
-    self->png = NULL;
+    free(self->picture.rgb);   /* (the PNG of an older one is served until this one is encoded) */
     self->picture = picture ? *picture : (job_picture_t) {0};
+    self->picture_gen++;
     pthread_cond_broadcast(&self->pictured);
     pthread_mutex_unlock(&self->mutex);
     if (picture)
@@ -175,13 +179,15 @@ static enum MHD_Result s_text(struct MHD_Connection *connection, unsigned code, 
 }
 
 /* Under the mutex (released while it compresses, so that the event loop
-   can publish meanwhile): the latest picture as PNG, encoded once. */
+   can publish meanwhile): the latest picture as PNG, encoded once; an older
+   one while a newer is being encoded elsewhere or cannot be. */
 static bool s_png(dashboard_t *self)
 {
     while (self->encoding)
         pthread_cond_wait(&self->encoded, &self->mutex);
-    for (int tries = 0; tries < 2 && !self->png && self->picture.rgb; tries++) {
+    if (self->picture.rgb && (!self->png || self->png_gen != self->picture_gen)) {
         job_picture_t picture = self->picture;
+        uint64_t gen = self->picture_gen;
         self->picture.rgb = NULL;   /* ours while we compress it */
         self->encoding = true;
         pthread_mutex_unlock(&self->mutex);
@@ -191,14 +197,44 @@ static bool s_png(dashboard_t *self)
         pthread_mutex_lock(&self->mutex);
         self->encoding = false;
         pthread_cond_broadcast(&self->encoded);
-        if (self->picture.rgb) {
-            free(png);   /* a newer one came meanwhile */
-        } else {
+        if (png) {
+            free(self->png);
             self->png = png;
             self->png_len = len;
+            self->png_gen = gen;
         }
     }
     return self->png != NULL;
+}
+
+/* Whether the Host header names this dashboard: an address literal,
+   localhost, this machine's name or the name it was started with. Anything
+   else is a name that some other site may point at this address (DNS
+   rebinding): refused. No Host (HTTP/1.0) is fine. */
+static bool s_host_ok(const dashboard_t *self, const char *host)
+{
+    if (!host)
+        return true;
+    char name[256];
+    if (host[0] == '[')
+        return strchr(host, ']') != NULL;   /* an IPv6 literal */
+    size_t len = strcspn(host, ":");
+    if (len == 0 || len >= sizeof name)
+        return false;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    struct in_addr v4;
+    if (inet_pton(AF_INET, name, &v4) == 1 || strcasecmp(name, "localhost") == 0
+        || strcasecmp(name, self->host) == 0)
+        return true;
+    char me[256];
+    if (gethostname(me, sizeof me) == 0) {
+        me[sizeof me - 1] = '\0';
+        size_t short_len = strcspn(me, ".");
+        if (strcasecmp(name, me) == 0 || (strlen(name) == short_len && strncasecmp(name, me, short_len) == 0))
+            return true;
+    }
+    return false;
 }
 
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
@@ -206,11 +242,11 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *connection, co
                                 void **con_cls)
 {
     dashboard_t *self = cls;
-    (void) version, (void) upload_data, (void) con_cls;
+    (void) version, (void) upload_data, (void) upload_data_size, (void) con_cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return s_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "read-only: GET and HEAD only\n");
-    if (*upload_data_size != 0)
-        return s_text(connection, MHD_HTTP_BAD_REQUEST, "a GET has no body\n");
+    if (!s_host_ok(self, MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+        return s_text(connection, MHD_HTTP_MISDIRECTED_REQUEST, "this Host is not the dashboard's\n");
     if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
         char *page = s_copy((const char *) dashboard_page, dashboard_page_len);
         return s_reply(connection, MHD_HTTP_OK, "text/html; charset=utf-8", page, dashboard_page_len);
@@ -268,7 +304,8 @@ static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------ life cycle */
 
 /* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numbers or names). */
-static int s_address(const char *addr, struct sockaddr_storage *sa, socklen_t *sa_len, char *err, size_t errlen)
+static int s_address(const char *addr, struct sockaddr_storage *sa, socklen_t *sa_len, char *host_out,
+                     size_t host_len, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(addr, ':');
@@ -282,9 +319,11 @@ static int s_address(const char *addr, struct sockaddr_storage *sa, socklen_t *s
         memmove(host, host + 1, strlen(host));
         host[strlen(host) - 1] = '\0';
     }
+    snprintf(host_out, host_len, "%s", host);
     char *end;
     long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || port < 0 || port > 65535) {
+    size_t digits = strspn(colon + 1, "0123456789");
+    if (digits == 0 || digits > 5 || colon[1 + digits] || *end || port < 0 || port > 65535) {
         snprintf(err, errlen, "--dashboard %s: the port must be a number from 0 to 65535", addr);
         return -1;
     }
@@ -304,13 +343,19 @@ static int s_address(const char *addr, struct sockaddr_storage *sa, socklen_t *s
     return 0;
 }
 
-dashboard_t *dashboard_new(const char *addr, char *err, size_t errlen)
+dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t errlen)
 {
     struct sockaddr_storage sa;
     socklen_t sa_len;
-    if (s_address(addr, &sa, &sa_len, err, errlen) < 0)
+    char host[256];
+    *bad_addr = false;
+    if (s_address(addr, &sa, &sa_len, host, sizeof host, err, errlen) < 0) {
+        *bad_addr = true;
         return NULL;
+    }
     dashboard_t *self = calloc(1, sizeof *self);
+    if (self)
+        snprintf(self->host, sizeof self->host, "%s", host);
     if (!self) {
         snprintf(err, errlen, "--dashboard: out of memory");
         return NULL;
@@ -339,12 +384,12 @@ dashboard_t *dashboard_new(const char *addr, char *err, size_t errlen)
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    char host[INET6_ADDRSTRLEN] = "";
+    char numeric[INET6_ADDRSTRLEN] = "";
     if (sa.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, host, sizeof host);
+        inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, numeric, sizeof numeric);
     else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, host, sizeof host);
-    snprintf(self->url, sizeof self->url, sa.ss_family == AF_INET6 ? "http://[%s]:%u/" : "http://%s:%u/", host,
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, numeric, sizeof numeric);
+    snprintf(self->url, sizeof self->url, sa.ss_family == AF_INET6 ? "http://[%s]:%u/" : "http://%s:%u/", numeric,
              info ? info->port : 0);
     (void) sa_len;
     return self;

@@ -16,13 +16,14 @@
 #define DASHBOARD_EVENTS 50         /* recent events kept for the page */
 #define DASHBOARD_PUBLISH_MS 250    /* how often the event loop publishes a status */
 #define DASHBOARD_PREVIEW_MS 1000   /* ... and at most how often a picture, while one is asked for */
-#define DASHBOARD_PREVIEW_WIDTH 1024
+#define DASHBOARD_PREVIEW_SIDE 1024    /* pictures fit in this many pixels both ways */
 
 typedef struct dashboard_t dashboard_t;
 
 /* Serves on addr, "HOST:PORT" ("[::1]:PORT" for IPv6; port 0: one the
-   kernel picks). NULL with a one-line reason in err. Caller owns it. */
-dashboard_t *dashboard_new(const char *addr, char *err, size_t errlen);
+   kernel picks). NULL with a one-line reason in err, and *bad_addr set when
+   addr itself is wrong (not when it cannot be listened on). Caller owns it. */
+dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t errlen);
 /* Stops serving (the port is closed when it returns); sets *self_p to NULL. */
 void dashboard_destroy(dashboard_t **self_p);
 /* "http://HOST:PORT/". */

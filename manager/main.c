@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* The words of a job after its kind, joined by spaces (static: one at a time). */
@@ -51,16 +52,16 @@ static void s_publish_batch(dashboard_t *dash, const batch_t *batch, size_t curr
 }
 
 /* The dashboard at addr: a bare port means loopback, and so does localhost. */
-static dashboard_t *s_dashboard(const char *addr, char *err, size_t errlen)
+static dashboard_t *s_dashboard(const char *addr, bool *bad_addr, char *err, size_t errlen)
 {
     char where[300];
-    if (strspn(addr, "0123456789") == strlen(addr))
+    if (*addr && strspn(addr, "0123456789") == strlen(addr))
         snprintf(where, sizeof where, "127.0.0.1:%s", addr);
-    else if (strncmp(addr, "localhost:", 10) == 0)
+    else if (strncasecmp(addr, "localhost:", 10) == 0)
         snprintf(where, sizeof where, "127.0.0.1:%s", addr + 10);
     else
         snprintf(where, sizeof where, "%s", addr);
-    dashboard_t *dash = dashboard_new(where, err, errlen);
+    dashboard_t *dash = dashboard_new(where, bad_addr, err, errlen);
     if (!dash)
         return NULL;
     const char *url = dashboard_url(dash);
@@ -266,12 +267,13 @@ int main(int argc, char **argv)
     zsys_init();
     dashboard_t *dash = NULL;
     if (dashboard_addr) {
-        dash = s_dashboard(dashboard_addr, err, sizeof err);
+        bool bad_addr;
+        dash = s_dashboard(dashboard_addr, &bad_addr, err, sizeof err);
         if (!dash) {
             signals_unblock();
             fprintf(stderr, "hyades-manager: %s\n", err);
             batch_destroy(&loaded);
-            return 1;
+            return bad_addr ? 2 : 1;
         }
         log_set_tap(dashboard_log_tap, dash);
     }
