@@ -139,6 +139,11 @@ bench: all $(BENCH) $(SWARM)
 swarm-test:
 	tests/docker/swarm_test.sh; rc=$$?; [ $$rc -eq 77 ] && rc=0; exit $$rc
 
+# hyades.sbatch on a one-node Slurm cluster the test sets up and tears down
+# (root; installs Slurm with apt-get if missing; skipped where it cannot).
+slurm-test: all
+	HYADES_BUILD=$(abspath $(BUILD)) tests/deploy/slurm_test.sh; rc=$$?; [ $$rc -eq 77 ] && rc=0; exit $$rc
+
 # The Kubernetes manifests against the programs' options, offline.
 deploy-check: all
 	HYADES_BUILD=$(abspath $(BUILD)) tests/deploy/k8s_check.sh

@@ -377,13 +377,21 @@ static void s_maybe_start(cluster_t *self)
     size_t capable = s_capable_identities(self), alive = roster_alive(self->roster);
     if (capable < (size_t) self->config.min_workers) {
         char waiting[sizeof self->waiting];
-        if (alive > capable)
-            snprintf(waiting, sizeof waiting, "waiting for workers that compute %s (%zu of %" PRId64
-                     "; %zu connected cannot)", self->kind->name, capable, self->config.min_workers, alive - capable);
-        else
+        size_t connections = s_capable_count(self);   /* that can compute it, counting shared identities */
+        size_t cannot = alive - connections, shared = connections - capable;
+        if (cannot || shared) {
+            char why[200] = "";
+            if (cannot)
+                snprintf(why, sizeof why, "; %zu connected cannot", cannot);
+            if (shared)
+                snprintf(why + strlen(why), sizeof why - strlen(why),
+                         "; %zu more share a key or address with one counted (one identity is one worker)", shared);
+            snprintf(waiting, sizeof waiting, "waiting for workers that compute %s (%zu of %" PRId64 "%s)",
+                     self->kind->name, capable, self->config.min_workers, why);
+        } else
             snprintf(waiting, sizeof waiting, "waiting for workers (%zu of %" PRId64 ")", capable,
                      self->config.min_workers);
-        if (alive > capable && !strstr(self->waiting, "cannot"))
+        if ((cannot || shared) && strcmp(self->waiting, waiting) != 0)
             log_warn("job %s is %s", self->kind->name, waiting);
         snprintf(self->waiting, sizeof self->waiting, "%s", waiting);
         return;

@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     int64_t local = -1, min_workers = 0, heartbeat = 1000, liveness = 3, max_attempts = 3, straggler = 1000;
     double verify = 0;
     int schedule = SCHED_DYNAMIC;
-    bool quiet = false, help = false, insecure = false;
+    bool quiet = false, help = false, insecure = false, version = false;
     const opt_t opts[] = {
         {"bind", 'b', OPT_STRING, &bind, 0, 0, 0, 0, NULL, "HYADES_BIND", "ENDPOINT", "wait for remote workers here, e.g. tcp://0.0.0.0:5555"},
         {"local", 'l', OPT_INT, &local, 0, 1024, 0, 0, NULL, "HYADES_LOCAL", "N", "start N local workers (cores without --bind, else 0)"},
@@ -161,6 +161,7 @@ int main(int argc, char **argv)
         {"output", 'o', OPT_STRING, &output, 0, 0, 0, 0, NULL, NULL, "FILE", "output file (the job's default name)"},
         {"dashboard", 0, OPT_STRING, &dashboard_addr, 0, 0, 0, 0, NULL, "HYADES_DASHBOARD", "ADDR", "serve a live page, /api/status, /metrics and /preview.png at HOST:PORT (port 0: any free one)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "no progress line, summary or info logs"},
+        {"version", 0, OPT_FLAG, &version, 0, 0, 0, 0, NULL, NULL, NULL, "print the release and protocol version"},
         {"help", 'h', OPT_FLAG, &help, 0, 0, 0, 0, NULL, NULL, NULL, "show this help"},
         {NULL},
     };
@@ -168,6 +169,10 @@ int main(int argc, char **argv)
     int next = opts_env(opts, err, sizeof err) < 0 ? -1 : opts_parse(opts, argc, argv, 1, err, sizeof err);
     if (next >= 0 && help) {
         s_usage(stdout, opts);
+        return 0;
+    }
+    if (next >= 0 && version) {
+        printf("hyades-manager %s (protocol %d)\n", HY_RELEASE, HY_PROTOCOL_VERSION);
         return 0;
     }
     if (next >= 0 && batch_path && next < argc) {
