@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define MAX_UNITS  10000000u
+#define CHART_POINTS 512          /* the running estimate's chart: points across the job */
 #define PARAMS_LEN 24
 
 typedef struct {
@@ -77,6 +78,9 @@ typedef struct {
     pi_params_t p;
     uint64_t hits;      /* sum over accepted units */
     uint64_t samples;   /* their samples */
+    uint64_t accepted;  /* units accepted */
+    double history[CHART_POINTS];   /* the estimate as units came in, by share of the job */
+    bool have[CHART_POINTS];
 } state_t;
 
 static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err, size_t errlen)
@@ -126,6 +130,50 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
         return -1;
     state->hits += hits;
     state->samples += n;
+    size_t at = (size_t) (state->accepted++ * CHART_POINTS / state->p.units);
+    state->history[at] = 4.0 * (double) state->hits / (double) state->samples;
+    state->have[at] = true;
+    return 0;
+}
+
+/* The running estimate against units done: a line that settles on a band
+   around pi (the green line), scaled to the largest distance from it. */
+static int s_preview(void *self, uint32_t max_side, job_picture_t *picture)
+{
+    const state_t *state = self;
+    uint32_t w = max_side < 2 * CHART_POINTS ? max_side : 2 * CHART_POINTS, h = w * 3 / 8;
+    if (state->accepted == 0 || w < 16)
+        return -1;
+    double far = 1e-9;
+    for (size_t i = 0; i < CHART_POINTS; i++)
+        if (state->have[i] && fabs(state->history[i] - M_PI) > far)
+            far = fabs(state->history[i] - M_PI);
+    uint8_t *rgb = malloc((size_t) w * h * 3);
+    if (!rgb)
+        return -1;
+    for (size_t i = 0; i < (size_t) w * h; i++)
+        rgb[3 * i] = 16, rgb[3 * i + 1] = 20, rgb[3 * i + 2] = 28;
+    for (uint32_t x = 0; x < w; x++) {   /* pi itself */
+        uint8_t *px = rgb + ((size_t) (h / 2) * w + x) * 3;
+        px[0] = 60, px[1] = 150, px[2] = 100;
+    }
+    long last = -1;
+    for (uint32_t x = 0; x < w; x++) {
+        size_t i = (size_t) x * CHART_POINTS / w;
+        if (!state->have[i])
+            continue;
+        double rel = (state->history[i] - M_PI) / far;   /* -1 .. 1 */
+        long y = lround((h - 1) / 2.0 - rel * ((h - 1) / 2.0 - 4));
+        long from = last < 0 ? y : last, to = y;
+        if (from > to)
+            from = y, to = last;
+        for (long yy = from; yy <= to; yy++) {
+            uint8_t *px = rgb + ((size_t) yy * w + x) * 3;
+            px[0] = 240, px[1] = 190, px[2] = 80;
+        }
+        last = y;
+    }
+    *picture = (job_picture_t) {rgb, w, h};
     return 0;
 }
 
@@ -205,6 +253,7 @@ const job_kind_t pi_job = {
     .compute = s_compute,
     .accept = s_accept,
     .estimate = s_estimate,
+    .preview = s_preview,
     .finish = s_finish,
     .destroy = s_destroy,
 };

@@ -345,9 +345,19 @@ Test(dashboard, pi_shows_its_running_estimate)
     cr_assert_not_null(strstr(metrics, "\nhyades_job_estimate 3."));
     s_promtool(metrics);
     free(metrics);
-    /* pi draws no picture. */
-    cr_assert_eq(s_get(port, "/preview.png", &metrics, &len), 404);
-    free(metrics);
+    /* Its picture: the estimate against units done, settling around pi. */
+    char *png;
+    cr_assert_eq(s_get(port, "/preview.png", &png, &len), 200);
+    png_image image = {.version = PNG_IMAGE_VERSION};
+    cr_assert(png_image_begin_read_from_memory(&image, png, len), "pi's chart does not decode");
+    image.format = PNG_FORMAT_RGB;
+    uint8_t *rgb = malloc(PNG_IMAGE_SIZE(image));
+    cr_assert(png_image_finish_read(&image, NULL, rgb, 0, NULL));
+    size_t line = 0;
+    for (size_t i = 0; i < (size_t) image.width * image.height; i++)
+        line += rgb[3 * i] == 240 && rgb[3 * i + 1] == 190;
+    cr_assert_gt(line, 0, "no estimate drawn");
+    free(rgb), free(png);
     json_decref(status);
     cr_assert_eq(t_wait(manager, 60000), 0);
     free(log);
@@ -445,4 +455,23 @@ Test(dashboard, pictures_stay_small_for_any_output_shape)
     free(png);
     cr_assert_eq(t_wait(manager, 60000), 0);
     free(log), free(out);
+}
+
+/* pi's running estimate is on the terminal's progress line too. */
+Test(dashboard, pi_shows_its_running_estimate_on_the_progress_line)
+{
+    if (system("command -v script >/dev/null 2>&1") != 0)
+        cr_skip_test("script(1) is not installed (package bsdutils)");
+    char *log = t_path(t_dir, "tty.log"), cmd[1024];
+    /* script(1) gives the manager a terminal, so that it draws the progress line. */
+    snprintf(cmd, sizeof cmd, "HYADES_FAILPOINTS=sleep:30 %s --local 2 pi --samples 2000000 --units 100",
+             t_bin("hyades-manager"));
+    char *argv[] = {"/usr/bin/script", "-q", "-e", "-c", cmd, "/dev/null", NULL};
+    cr_assert_eq(t_run(argv, log, 60000), 0);
+    char *text = t_read_file(log, NULL);
+    cr_assert_not_null(text);
+    const char *at = strstr(text, "units/s");
+    cr_assert_not_null(at, "no progress line");
+    cr_assert_not_null(strstr(text, "workers, pi ~ 3."), "no running estimate on the progress line");
+    free(text), free(log);
 }
