@@ -1138,6 +1138,12 @@ static int s_copy_certs(const char *dir, const char *to, char *err, size_t errle
    --allow (and of our local workers, whose key pair we make here). */
 static int s_secure(cluster_t *self, char *err, size_t errlen)
 {
+    struct stat st;
+    if (stat(self->config.allow, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+        /* Anyone could drop a certificate in and be let in. */
+        snprintf(err, errlen, "--allow %s is writable by every user: chmod o-w it", self->config.allow);
+        return -1;
+    }
     zcert_t *cert = curve_load(self->config.cert, true, err, errlen);
     if (!cert)
         return -1;

@@ -36,6 +36,7 @@ struct dashboard_t {
     struct MHD_Daemon *daemon;
     char url[128];
     char host[256];                  /* the host it was started with, for Host checks */
+    bool loopback;                   /* it listens on loopback only: Host names are checked */
     pthread_mutex_t mutex;           /* guards everything below */
     char *status, *metrics, *batch;  /* the latest published (NUL-terminated) */
     job_picture_t picture;           /* the latest picture, rgb NULL when none */
@@ -213,8 +214,8 @@ static bool s_png(dashboard_t *self)
    rebinding): refused. No Host (HTTP/1.0) is fine. */
 static bool s_host_ok(const dashboard_t *self, const char *host)
 {
-    if (!host)
-        return true;
+    if (!host || !self->loopback)
+        return true;   /* listening beyond this machine was the user's choice: any name may reach it */
     char name[256];
     if (host[0] == '[')
         return strchr(host, ']') != NULL;   /* an IPv6 literal */
@@ -391,6 +392,8 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, numeric, sizeof numeric);
     snprintf(self->url, sizeof self->url, sa.ss_family == AF_INET6 ? "http://[%s]:%u/" : "http://%s:%u/", numeric,
              info ? info->port : 0);
+    self->loopback = sa.ss_family == AF_INET ? (ntohl(((struct sockaddr_in *) &sa)->sin_addr.s_addr) >> 24) == 127
+                                             : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *) &sa)->sin6_addr);
     (void) sa_len;
     return self;
 }

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -201,7 +202,14 @@ int main(int argc, char **argv)
     if (min_workers == 0)
         min_workers = local > 0 ? local : 1;
     const char *problem = NULL;
-    if (!bind && local == 0)
+    /* A TCP port beyond 65535 would wrap around in ZeroMQ (70000 binds 4464). */
+    const char *port = bind && strncmp(bind, "tcp://", 6) == 0 ? strrchr(bind, ':') : NULL;
+    bool port_ok = !port || (strcmp(port, ":*") == 0)
+                   || (port[1] && strspn(port + 1, "0123456789") == strlen(port + 1) && strlen(port + 1) <= 5
+                       && atol(port + 1) <= 65535);
+    if (!port_ok)
+        problem = "--bind: the port must be a number from 0 to 65535, or *";
+    else if (!bind && local == 0)
         problem = "--local 0 needs --bind: there would be no workers";
     else if (!bind && min_workers > local)
         problem = "--min-workers is larger than --local and there is no --bind for others";

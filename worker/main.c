@@ -77,7 +77,7 @@ int main(int argc, char **argv)
         {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
         {"manager-key", 0, OPT_STRING, &manager_key, 0, 0, 0, 0, NULL, "HYADES_MANAGER_KEY", "FILE", "the manager's public certificate"},
         {"kinds", 0, OPT_STRING, &kinds_list, 0, 0, 0, 0, NULL, "HYADES_KINDS", "LIST", "job kinds to compute, comma-separated (all)"},
-        {"exit-when-done", 0, OPT_FLAG, &exit_when_done, 0, 0, 0, 0, NULL, "HYADES_EXIT_WHEN_DONE", NULL, "exit (status 0) when the manager finishes, or when there has been none for --gone-after seconds (since the start, or since the last one left), instead of waiting for the next one"},
+        {"exit-when-done", 0, OPT_FLAG, &exit_when_done, 0, 0, 0, 0, NULL, "HYADES_EXIT_WHEN_DONE", NULL, "exit when the manager finishes or has been gone --gone-after seconds (status 0), or when none came in that time from the start (status 1), instead of waiting for the next one"},
         {"gone-after", 0, OPT_INT, &gone_after, 1, 86400, 0, 0, NULL, "HYADES_GONE_AFTER", "S", "with --exit-when-done: seconds without a manager before exiting (60)"},
         {"quiet", 'q', OPT_FLAG, &quiet, 0, 0, 0, 0, NULL, "HYADES_QUIET", NULL, "log warnings and errors only"},
         {"version", 0, OPT_FLAG, &version, 0, 0, 0, 0, NULL, NULL, NULL, "print the release and protocol version"},

@@ -50,6 +50,8 @@ typedef struct {
     int64_t reconnect_at;     /* while dealer is NULL: when to reconnect */
     int64_t heard_at;         /* when a joined manager last spoke (at first: when we started) */
     bool done;                /* --exit-when-done and the work is over: leave */
+    bool ever_joined;         /* some manager welcomed us */
+    int status;               /* the exit status when done */
     bool announced;           /* this series of attempts was logged */
     bool version_warned;      /* the version mismatch was logged */
     bool stopping;            /* a stop signal came: no new units */
@@ -311,6 +313,7 @@ static void s_on_welcome(self_t *self, const hy_msg_t *msg)
         log_info("joined manager at %s (session %016" PRIx64 ", heartbeat %u ms)", self->config->endpoint,
                  msg->session, msg->heartbeat_ms);
     self->joined = true;
+    self->ever_joined = true;
     self->manager_hb = msg->heartbeat_ms;
     self->backoff = BACKOFF_MIN_MS;
     self->announced = false;
@@ -492,7 +495,15 @@ static void s_on_tick(self_t *self)
     if (self->flush_at && now >= self->flush_at && !self->blocked)
         s_flush(self);
     if (self->config->exit_when_done_ms > 0 && !self->joined && now - self->heard_at >= self->config->exit_when_done_ms) {
-        log_info("no manager for %" PRId64 " s; exiting (--exit-when-done)", (now - self->heard_at) / 1000);
+        if (self->ever_joined) {
+            log_info("no manager for %" PRId64 " s; exiting (--exit-when-done)", (now - self->heard_at) / 1000);
+        } else {
+            /* Never reached one (wrong address or key, or it never came): a
+               failure, so that a batch system or orchestrator sees it. */
+            log_error("no manager at %s in %" PRId64 " s; exiting (--exit-when-done)", self->config->endpoint,
+                      (now - self->heard_at) / 1000);
+            self->status = 1;
+        }
         self->done = true;
         return;
     }
@@ -654,5 +665,5 @@ int session_run(const session_config_t *config)
     if (pool_destroy_within(&self.pool, join_ms) < 0)
         log_warn("a compute thread did not stop in time; exiting without it");
     zlist_destroy(&self.jobs);
-    return 0;
+    return self.status;
 }

@@ -46,14 +46,23 @@ def pod(job):
     return job["spec"]["template"]
 def container(job):
     return pod(job)["spec"]["containers"][0]
-manager = next((j for j in jobs.values() if container(j)["command"] == ["hyades-manager"]), None)
-worker = next((j for j in jobs.values() if container(j)["command"] == ["hyades-worker"]), None)
+def program(job):
+    return os.path.basename(container(job).get("command", [""])[0])
+try:
+    manager = next((j for j in jobs.values() if program(j) == "hyades-manager"), None)
+    worker = next((j for j in jobs.values() if program(j) == "hyades-worker"), None)
+except (KeyError, IndexError, TypeError) as e:
+    manager = worker = None
+    problems.append(f"a Job without a container command: {e}")
 if not manager or not worker:
     problems.append("need a Job running hyades-manager and one running hyades-worker")
 else:
     for job in (manager, worker):
         c = container(job)
-        program = c["command"][0]
+        program = os.path.basename(c["command"][0])
+        if "args" not in c:
+            problems.append(f"{program}: no args")
+            continue
         if pod(job)["spec"].get("restartPolicy") not in ("Never", "OnFailure"):
             problems.append(f"{program}: a Job's pods need restartPolicy Never or OnFailure")
         mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
@@ -72,7 +81,7 @@ else:
             flag, value = m.group(1), m.group(3)
             if program == "hyades-manager" and words.index(w) > words.index(next(x for x in words if not x.startswith("-"))):
                 continue   # the job's own options
-            if not re.search(r"(^|[\s,])" + re.escape(flag) + r"\b", helps[program]):
+            if not re.search(r"(^|[\s,])" + re.escape(flag) + r"($|[\s=,])", helps[program], re.M):
                 problems.append(f"{program} has no option {flag}")
             if flag in ("--cert", "--manager-key") and value not in files:
                 problems.append(f"{program} {flag}={value}: no volume puts a file there")
@@ -81,8 +90,24 @@ else:
             if flag == "--allow" and not any(f.startswith(value + "/") for f in files):
                 problems.append(f"{program} --allow={value}: no certificate in it")
     args = dict(re.match(r"(--[a-z-]+)=?(.*)", w).groups() for w in container(manager)["args"] if w.startswith("--") and "=" in w)
-    if int(args.get("--min-workers", "0")) != worker["spec"].get("parallelism"):
-        problems.append("--min-workers differs from the workers Job's parallelism")
+    wargs = dict(re.match(r"(--[a-z-]+)=?(.*)", w).groups() for w in container(worker)["args"] if w.startswith("--") and "=" in w)
+    # Pods that share one key pair are one worker to the manager: waiting for
+    # more than one would wait forever.
+    if int(args.get("--min-workers", "0") or 0) != 1:
+        problems.append("the worker pods share one key, so they count as one worker: --min-workers must be 1")
+    if manager["spec"].get("backoffLimit") != 0 or pod(manager)["spec"].get("restartPolicy") != "Never":
+        problems.append("the manager Job must not be retried (backoffLimit 0, restartPolicy Never)")
+    for job in (manager, worker):
+        for v in pod(job)["spec"].get("volumes", []):
+            mode = v.get("secret", {}).get("defaultMode")
+            if "secret" in v and (mode is None or mode & 0o027):
+                problems.append(f"{container(job)['command'][0]}: the keys volume needs defaultMode 0440 or 0400 "
+                                f"(the programs refuse secret keys others can read)")
+    port = lambda endpoint: endpoint.rsplit(":", 1)[-1]
+    if "--bind" not in args or port(args["--bind"]) != port(wargs.get("--connect", "")):
+        problems.append("the workers connect to another port than the manager binds")
+    if not args.get("--bind", "").startswith("tcp://0.0.0.0:"):
+        problems.append("the manager must bind tcp://0.0.0.0 to be reachable from other pods")
     if "--exit-when-done" not in container(worker)["args"]:
         problems.append("the workers do not use --exit-when-done (their pods would never end)")
     labels = pod(manager)["metadata"]["labels"]
@@ -91,9 +116,12 @@ else:
             problems.append("the manager's Service must be headless (clusterIP: None)")
         if any(labels.get(k) != v for k, v in svc["spec"]["selector"].items()):
             problems.append("the Service does not select the manager pod")
-        connect = next(w for w in container(worker)["args"] if w.startswith("--connect="))
-        if not connect.startswith(f"--connect=tcp://{svc['metadata']['name']}."):
-            problems.append(f"the workers connect to {connect}, not to the Service {svc['metadata']['name']}")
+        connect = next((w for w in container(worker)["args"] if w.startswith("--connect=")), "--connect=")
+        name, ns_name = svc["metadata"]["name"], svc["metadata"]["namespace"]
+        if not (connect.startswith(f"--connect=tcp://{name}:") or connect.startswith(f"--connect=tcp://{name}.{ns_name}.")):
+            problems.append(f"the workers connect to {connect}, not to the Service {name} of {ns_name}")
+        if svc["spec"]["selector"].get("app.kubernetes.io/component") != "manager":
+            problems.append("the Service must select the manager pod alone (component: manager)")
 for p in problems:
     print("k8s-check:", p)
 print("k8s-check:", "FAILED" if problems else f"ok ({len(objects)} objects)")

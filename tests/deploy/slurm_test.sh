@@ -188,6 +188,16 @@ submit badoption HYADES_INSECURE=1 -- mandelbrot --no-such-option -o "$tmp/run/b
 [ "$rc" = 2 ] || fail "job with a bad option exited $rc, not 2"
 submit nokeys -- "${job[@]}" -o "$tmp/run/nokeys.png"
 [ "$rc" != 0 ] && grep -q 'HYADES_INSECURE=1' "$tmp/log/job-nokeys.out" || fail "job without keys or HYADES_INSECURE exited $rc"
+# A key pair cut in half: refused before anything starts.
+cp -a "$tmp/keys" "$tmp/halfkeys" && rm "$tmp/halfkeys/workers/task-1.cert_secret"
+submit halfkeys HYADES_KEYS="$tmp/halfkeys" -- "${job[@]}" -o "$tmp/run/half.png"
+[ "$rc" = 2 ] && grep -q 'task-1.cert_secret is missing' "$tmp/log/job-halfkeys.out" \
+    || fail "job with half a key pair exited $rc, not 2 with the reason"
+# A worker that cannot start (its secret key readable by all): the step and
+# the job end with a failure, instead of the manager waiting for it.
+cp -a "$tmp/keys" "$tmp/badkeys" && chmod 644 "$tmp/badkeys/workers/task-1.cert_secret"
+submit badkeys HYADES_KEYS="$tmp/badkeys" -- "${job[@]}" -o "$tmp/run/badkeys.png"
+[ "$rc" != 0 ] || fail "job whose worker could not start exited 0"
 [ -z "$(squeue -h)" ] || fail "jobs left in the queue: $(squeue -h)"
 
-say "passed: hyades.sbatch on a one-node Slurm cluster (2 tasks, with and without keys) wrote the local run's bytes; bad jobs failed"
+say "passed: hyades.sbatch on a one-node Slurm cluster (2 tasks, with and without keys) wrote the local run's bytes; bad jobs, half a key pair and a worker that could not start failed"
