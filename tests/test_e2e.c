@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/protocol.h"
@@ -492,4 +493,29 @@ Test(e2e, noop_refuses_an_output_it_would_not_write)
     cr_assert(t_file_contains(log, "noop writes no output file"));
     cr_assert_neq(access(out, F_OK), 0);
     free(log), free(out);
+}
+
+/* A port ZeroMQ would wrap around (70000 binds 4464) is a bad command line. */
+Test(e2e, a_bind_port_beyond_65535_is_refused)
+{
+    char *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:70000", "noop", NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 2);
+    cr_assert(t_file_contains(log, "the port must be a number from 0 to 65535"));
+    free(log);
+}
+
+/* An --allow directory anyone can write to would let anyone in. */
+Test(e2e, a_world_writable_allow_directory_is_refused)
+{
+    char *log = t_path(t_dir, "m.log"), *cert = t_path(t_dir, "m.cert"), *allow = t_path(t_dir, "allow");
+    char *keygen[] = {(char *) t_bin("hyades-manager"), "keygen", cert, NULL};
+    cr_assert_eq(t_run(keygen, NULL, 10000), 0);
+    cr_assert_eq(mkdir(allow, 0777), 0);
+    chmod(allow, 0777);
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:0", "--cert", cert, "--allow", allow,
+                    "noop", NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 1);
+    cr_assert(t_file_contains(log, "is writable by every user"));
+    free(log), free(cert), free(allow);
 }
