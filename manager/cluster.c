@@ -81,7 +81,7 @@ struct cluster_t {
     uint64_t bad0;             /* bad messages (but unsolicited results) when the job started */
     uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
-    char waiting[200];         /* why the job waits, for the progress line, or "" */
+    char waiting[400];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
     size_t capable;            /* workers that may take units, at the last round of dispatch */
     bool roster_changed;       /* a worker joined or left since the last look (tick) */
@@ -380,7 +380,7 @@ static void s_maybe_start(cluster_t *self)
         size_t connections = s_capable_count(self);   /* that can compute it, counting shared identities */
         size_t cannot = alive - connections, shared = connections - capable;
         if (cannot || shared) {
-            char why[200] = "";
+            char why[160] = "";
             if (cannot)
                 snprintf(why, sizeof why, "; %zu connected cannot", cannot);
             if (shared)
@@ -1081,7 +1081,7 @@ static void s_on_tick(cluster_t *self)
 static void s_show_progress(cluster_t *self)
 {
     const run_t *run = self->run;
-    char line[300];
+    char line[512];
     if (!self->sched) {
         snprintf(line, sizeof line, "%s: %s", self->kind->name, self->waiting);
     } else {
