@@ -199,20 +199,28 @@ static double s_cpu_of(pid_t pid)
 
 /* A manager with count idle workers (hyades-swarm) heartbeating for seconds:
    its share of one core. */
+static int s_free_port(void);
+
 static void s_swarm(int count, int seconds)
 {
-    char *margv[] = {(char *) t_bin("hyades-manager"), "--quiet", "--bind", "tcp://127.0.0.1:47391", "--min-workers",
-                     "100000", "noop", NULL};
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", s_free_port());
+    char *margv[] = {(char *) t_bin("hyades-manager"), "--quiet", "--bind", endpoint, "--min-workers", "100000",
+                     "noop", NULL};
     pid_t manager = t_spawn(margv, NULL, NULL);
     usleep(300000);
+    int status;
+    if (waitpid(manager, &status, WNOHANG) == manager) {
+        fprintf(stderr, "bench: the manager for the swarm block did not start (%s in use?)\n", endpoint);
+        exit(1);
+    }
     char n[16], secs[16];
     snprintf(n, sizeof n, "%d", count);
     snprintf(secs, sizeof secs, "%d", seconds);
-    char *sargv[] = {(char *) t_bin("hyades-swarm"), "tcp://127.0.0.1:47391", n, secs, NULL};
+    char *sargv[] = {(char *) t_bin("hyades-swarm"), endpoint, n, secs, NULL};
     pid_t swarm = t_spawn(sargv, "/tmp/hyades-bench-swarm.log", NULL);
     sleep(2);   /* all joined */
     double c0 = s_cpu_of(manager), t0 = s_now();
-    int status;
     waitpid(swarm, &status, 0);
     double c1 = s_cpu_of(manager), t1 = s_now();
     kill(manager, SIGKILL);
