@@ -70,8 +70,8 @@ struct cluster_t {
     uint64_t failed;           /* failed results */
     uint64_t unsolicited;      /* results dropped: not in flight on their sender */
     uint64_t stolen;           /* queued units taken back for an idle worker at the end */
-    /* The dashboard's view. */
-    const char *args;          /* the running job's words after its kind */
+    /* The running job, for its report and the dashboard. */
+    const char *args;          /* its words after its kind */
     const char *output;        /* its output path, or NULL */
     int64_t t0;                /* when it started (zclock_mono) */
     double cpu0;               /* the manager's CPU seconds then */
@@ -161,23 +161,23 @@ static void s_requeue(cluster_t *self, uint64_t u)
 }
 
 /* w no longer holds u (answered, taken back, or lost): u is queued again
-   when nobody else holds it. */
-static void s_release(cluster_t *self, uint64_t u)
+   when nobody else holds it (a re-issue, unless it is only moved). */
+static void s_release(cluster_t *self, uint64_t u, bool reissue)
 {
-    if (run_drop(self->run, u))
+    if (run_drop(self->run, u, reissue))
         s_requeue(self, u);
 }
 
 /* Takes unit u back from w without blame: it is cancelled there and
    queued for others. */
-static void s_take_back(cluster_t *self, worker_t *w, uint64_t u)
+static void s_take_back(cluster_t *self, worker_t *w, uint64_t u, bool reissue)
 {
     if (worker_inflight_remove(w, u) < 0)
         return;
     hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id, .units = &u, .unit_count = 1};
     s_send(self, w, &cancel);
     worker_cancelled_add(w, u);
-    s_release(self, u);
+    s_release(self, u, reissue);
 }
 
 /* A unit in flight elsewhere for longer than the straggler limit and not
@@ -228,8 +228,7 @@ static bool s_steal(cluster_t *self, worker_t *w)
     }
     if (!victim)
         return false;
-    s_take_back(self, victim, victim->inflight[victim->inflight_count - 1].unit);
-    self->run->reissued--;   /* moved, not lost: counted as rebalanced instead */
+    s_take_back(self, victim, victim->inflight[victim->inflight_count - 1].unit, false);   /* moved, not lost */
     self->stolen++;
     return true;
 }
@@ -517,7 +516,7 @@ static void s_exclude(cluster_t *self, worker_t *w, const char *why)
         if (other->ident != ident || !other->alive)
             continue;
         while (other->inflight_count > 0)
-            s_take_back(self, other, other->inflight[other->inflight_count - 1].unit);
+            s_take_back(self, other, other->inflight[other->inflight_count - 1].unit, true);
         s_free_slot(self, other);
     }
     s_check_units(self);
@@ -540,7 +539,7 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
                  self->run->fails[u], self->config.max_attempts, why);
         s_fail(self, reason);
     }
-    s_release(self, u);
+    s_release(self, u, true);
     if (w->ident->failed >= EXCLUDE_AFTER_FAILS) {
         char reason[160];
         snprintf(reason, sizeof reason, "failed %" PRIu64 " units", w->ident->failed);
@@ -579,7 +578,7 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
     }
     /* Newest first onto the re-queue stacks, so that the oldest goes out first. */
     for (size_t i = w->inflight_count; i-- > 0 && self->run;)
-        s_release(self, w->inflight[i].unit);
+        s_release(self, w->inflight[i].unit, true);
     w->inflight_count = 0;
     if (self->run) {
         s_free_slot(self, w);
@@ -680,7 +679,7 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
 static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *data, size_t len)
 {
     run_completed(self->run, u);
-    run_drop(self->run, u);   /* w no longer holds it */
+    run_drop(self->run, u, true);   /* w no longer holds it */
     if (self->throttled)
         self->dispatch_all = true;   /* the late unit may be done: everyone gets units again */
     w->done++;
@@ -694,7 +693,7 @@ static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *da
             hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id, .units = &u, .unit_count = 1};
             s_send(self, other, &cancel);
             worker_cancelled_add(other, u);
-            run_drop(self->run, u);
+            run_drop(self->run, u, true);
         }
     }
 }
@@ -736,10 +735,8 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
             s_fail(self, reason);
         }
         run_avoid(self->run, u, w->ident->iid, AVOID_ANSWERED);
-        if (run_drop(self->run, u)) {   /* the next opinion is not a re-issue */
-            self->run->reissued--;
+        if (run_drop(self->run, u, false))   /* the next opinion is not a re-issue */
             s_requeue(self, u);
-        }
         s_check_units(self);
         return;
     }
@@ -821,12 +818,12 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
             s_free_slot(self, w);
         }
         w->ident->paused_until = zclock_mono() + RETURN_PAUSE_MS;   /* reconnecting does not get it more */
-        s_release(self, u);
+        s_release(self, u, true);
         return;
     }
     if (self->run->state[u] == UNIT_DONE) {
         run_completed(self->run, u);   /* counts the duplicate */
-        run_drop(self->run, u);
+        run_drop(self->run, u, true);
         return;
     }
     if (r->status == HY_RESULT_FAILED) {
@@ -1033,7 +1030,7 @@ static void s_check_stalled(cluster_t *self, worker_t *w, int64_t now)
              now - w->progress_ms, taken,
              self->config.schedule == SCHED_STATIC && w->slot >= 0 ? "; its share of the job goes to the others" : "");
     while (w->inflight_count > w->threads)
-        s_take_back(self, w, w->inflight[w->inflight_count - 1].unit);
+        s_take_back(self, w, w->inflight[w->inflight_count - 1].unit, true);
     s_free_slot(self, w);
 }
 
@@ -1310,7 +1307,7 @@ static uint64_t s_bad_messages(const cluster_t *self)
 }
 
 /* Fills the report of the job that just ended. */
-static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double cpu0)
+static void s_report(cluster_t *self, job_report_t *report)
 {
     const run_t *run = self->run;
     report->ok = !self->failure[0];
@@ -1329,8 +1326,8 @@ static void s_report(cluster_t *self, job_report_t *report, int64_t t0, double c
     report->verified = self->verify ? verify_verified(self->verify) : 0;
     report->mismatches = self->verify ? verify_mismatches(self->verify) : 0;
     report->restarts = local_restarts(self->local) - self->restarts0;
-    report->seconds = (zclock_mono() - t0) / 1000.0;
-    report->cpu_seconds = s_cpu_seconds() - cpu0;
+    report->seconds = (zclock_mono() - self->t0) / 1000.0;
+    report->cpu_seconds = s_cpu_seconds() - self->cpu0;
     report->workers = calloc(roster_size(self->roster) + 1, sizeof *report->workers);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
@@ -1372,7 +1369,7 @@ static void s_publish(cluster_t *self, job_report_t *report, bool final)
         memset(&live, 0, sizeof live);
         live.job = self->kind->name;
         live.output = self->output;
-        s_report(self, &live, self->t0, self->cpu0);
+        s_report(self, &live);
         report = &live;
         report->state = self->sched ? "running" : "waiting";
         report->inflight = self->run ? self->run->inflight : 0;
@@ -1386,19 +1383,15 @@ static void s_publish(cluster_t *self, job_report_t *report, bool final)
         report->rate = report->seconds > 0 ? report->done / report->seconds : 0;
         report_add_totals(&self->totals, report);
     }
-    /* The metrics of a finished job are in the totals: only its workers count. */
-    job_report_t counted = *report;
-    if (final) {
-        counted.units = counted.done = counted.reissued = counted.speculative = counted.rebalanced = 0;
-        counted.duplicates = counted.rejected = counted.failed = counted.malformed = counted.verified = 0;
-        counted.mismatches = counted.restarts = counted.inflight = 0;
-    }
+    report_totals_t sum = self->totals;   /* a finished job's counters are in it already */
+    if (!final)
+        report_add_counters(&sum, report);
     char *status = NULL, *metrics = NULL;
     size_t status_len = 0, metrics_len = 0;
     FILE *s = open_memstream(&status, &status_len), *m = open_memstream(&metrics, &metrics_len);
     if (s && m) {
         report_status_json(report, s);
-        report_metrics(&counted, &self->totals, s_cpu_seconds(), m);
+        report_metrics(report, &sum, s_cpu_seconds(), m);
     }
     if (s)
         fclose(s);
@@ -1425,10 +1418,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     memset(report, 0, sizeof *report);
     report->job = kind->name;
     report->output = output;
-    int64_t t0 = zclock_mono();
-    double cpu0 = s_cpu_seconds();
-    self->t0 = t0;
-    self->cpu0 = cpu0;
+    self->t0 = zclock_mono();
+    self->cpu0 = s_cpu_seconds();
     self->args = args;
     self->output = output;
     self->next_publish = self->next_picture = 0;
@@ -1533,7 +1524,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             s_fail(self, err);
         fflush(stdout);
     }
-    s_report(self, report, t0, cpu0);
+    s_report(self, report);
     if (self->config.dashboard)
         s_publish(self, report, true);
     scheduler_destroy(&self->sched);

@@ -346,6 +346,15 @@ static int s_address(const char *addr, struct sockaddr_storage *sa, socklen_t *s
 
 dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t errlen)
 {
+    /* A bare port means loopback, and so does localhost. */
+    char where[300];
+    if (*addr && strspn(addr, "0123456789") == strlen(addr))
+        snprintf(where, sizeof where, "127.0.0.1:%s", addr);
+    else if (strncasecmp(addr, "localhost:", 10) == 0)
+        snprintf(where, sizeof where, "127.0.0.1:%s", addr + 10);
+    else
+        snprintf(where, sizeof where, "%s", addr);
+    addr = where;
     struct sockaddr_storage sa;
     socklen_t sa_len;
     char host[256];
@@ -394,6 +403,11 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
              info ? info->port : 0);
     self->loopback = sa.ss_family == AF_INET ? (ntohl(((struct sockaddr_in *) &sa)->sin_addr.s_addr) >> 24) == 127
                                              : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *) &sa)->sin6_addr);
+    if (self->loopback)
+        log_info("dashboard at %s", self->url);
+    else
+        log_warn("dashboard at %s, reachable beyond this machine: anyone who can reach it sees the job's"
+                 " parameters, output path and worker names and addresses (never keys)", self->url);
     (void) sa_len;
     return self;
 }

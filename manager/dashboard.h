@@ -21,7 +21,7 @@
 typedef struct dashboard_t dashboard_t;
 
 /* Serves on addr, "HOST:PORT" ("[::1]:PORT" for IPv6; port 0: one the
-   kernel picks). NULL with a one-line reason in err, and *bad_addr set when
+   kernel picks; a bare port or localhost:PORT: loopback), and logs its URL. NULL with a one-line reason in err, and *bad_addr set when
    addr itself is wrong (not when it cannot be listened on). Caller owns it. */
 dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t errlen);
 /* Stops serving (the port is closed when it returns); sets *self_p to NULL. */

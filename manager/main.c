@@ -16,7 +16,6 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 /* The words of a job after its kind, joined by spaces (static: one at a time). */
@@ -50,28 +49,6 @@ static void s_publish_batch(dashboard_t *dash, const batch_t *batch, size_t curr
     if (fclose(out) == 0)
         dashboard_set_batch(dash, text);
     free(text);
-}
-
-/* The dashboard at addr: a bare port means loopback, and so does localhost. */
-static dashboard_t *s_dashboard(const char *addr, bool *bad_addr, char *err, size_t errlen)
-{
-    char where[300];
-    if (*addr && strspn(addr, "0123456789") == strlen(addr))
-        snprintf(where, sizeof where, "127.0.0.1:%s", addr);
-    else if (strncasecmp(addr, "localhost:", 10) == 0)
-        snprintf(where, sizeof where, "127.0.0.1:%s", addr + 10);
-    else
-        snprintf(where, sizeof where, "%s", addr);
-    dashboard_t *dash = dashboard_new(where, bad_addr, err, errlen);
-    if (!dash)
-        return NULL;
-    const char *url = dashboard_url(dash);
-    if (strncmp(url, "http://127.", 11) == 0 || strncmp(url, "http://[::1]", 12) == 0)
-        log_info("dashboard at %s", url);
-    else
-        log_warn("dashboard at %s, reachable beyond this machine: anyone who can reach it sees the job's"
-                 " parameters, output path and worker names and addresses (never keys)", url);
-    return dash;
 }
 
 static void s_usage(FILE *out, const opt_t *opts)
@@ -281,7 +258,7 @@ int main(int argc, char **argv)
     dashboard_t *dash = NULL;
     if (dashboard_addr) {
         bool bad_addr;
-        dash = s_dashboard(dashboard_addr, &bad_addr, err, sizeof err);
+        dash = dashboard_new(dashboard_addr, &bad_addr, err, sizeof err);
         if (!dash) {
             signals_unblock();
             fprintf(stderr, "hyades-manager: %s\n", err);

@@ -207,36 +207,36 @@ static void s_metric(FILE *out, const char *name, const char *type, const char *
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
 }
 
-void report_metrics(const job_report_t *r, const report_totals_t *b, double cpu_seconds, FILE *out)
+void report_metrics(const job_report_t *r, const report_totals_t *t, double cpu_seconds, FILE *out)
 {
     static const job_report_t none = {0};
     const job_report_t *n = r ? r : &none;
     fprintf(out, "# HELP hyades_jobs_total Jobs finished, by outcome.\n# TYPE hyades_jobs_total counter\n"
                  "hyades_jobs_total{status=\"ok\"} %" PRIu64 "\nhyades_jobs_total{status=\"failed\"} %" PRIu64 "\n",
-            b->jobs_ok, b->jobs_failed);
-    s_metric(out, "hyades_units_total", "counter", "Units of the jobs started.", b->units + n->units);
-    s_metric(out, "hyades_units_done_total", "counter", "Units whose result was accepted.", b->done + n->done);
+            t->jobs_ok, t->jobs_failed);
+    s_metric(out, "hyades_units_total", "counter", "Units of the jobs started.", t->units);
+    s_metric(out, "hyades_units_done_total", "counter", "Units whose result was accepted.", t->done);
     s_metric(out, "hyades_units_inflight", "gauge", "Units handed out and not answered yet.", n->inflight);
     s_metric(out, "hyades_units_reissued_total", "counter", "Units handed out again after a loss, failure or give-back.",
-             b->reissued + n->reissued);
+             t->reissued);
     s_metric(out, "hyades_units_speculative_total", "counter", "Speculative copies of late units.",
-             b->speculative + n->speculative);
+             t->speculative);
     s_metric(out, "hyades_units_rebalanced_total", "counter", "Queued units moved to an idle worker at the end of a job.",
-             b->rebalanced + n->rebalanced);
+             t->rebalanced);
     s_metric(out, "hyades_results_duplicate_total", "counter", "Results for units already done or cancelled.",
-             b->duplicates + n->duplicates);
+             t->duplicates);
     s_metric(out, "hyades_results_rejected_total", "counter", "Results the job kind found malformed.",
-             b->rejected + n->rejected);
+             t->rejected);
     s_metric(out, "hyades_results_failed_total", "counter", "Units a worker said it could not compute.",
-             b->failed + n->failed);
+             t->failed);
     s_metric(out, "hyades_results_verified_total", "counter", "Units accepted after two workers agreed.",
-             b->verified + n->verified);
+             t->verified);
     s_metric(out, "hyades_results_mismatched_total", "counter", "Units whose answers disagreed.",
-             b->mismatches + n->mismatches);
+             t->mismatches);
     s_metric(out, "hyades_messages_malformed_total", "counter", "Bad messages dropped (malformed, other version, "
-             "unexpected, banned).", b->malformed + n->malformed);
+             "unexpected, banned).", t->malformed);
     s_metric(out, "hyades_local_worker_restarts_total", "counter", "Local worker processes restarted.",
-             b->restarts + n->restarts);
+             t->restarts);
     s_metric(out, "hyades_workers_connected", "gauge", "Workers connected now.", n->workers_connected);
     fprintf(out, "# HELP hyades_job_progress_ratio Share of the current job's units done.\n"
                  "# TYPE hyades_job_progress_ratio gauge\nhyades_job_progress_ratio %.6f\n",
@@ -274,14 +274,19 @@ void report_metrics(const job_report_t *r, const report_totals_t *b, double cpu_
     zhashx_destroy(&by_name);
 }
 
-void report_add_totals(report_totals_t *t, const job_report_t *r)
+void report_add_counters(report_totals_t *t, const job_report_t *r)
 {
-    t->jobs_ok += r->ok;
-    t->jobs_failed += !r->ok;
     t->units += r->units, t->done += r->done, t->reissued += r->reissued, t->speculative += r->speculative;
     t->rebalanced += r->rebalanced, t->duplicates += r->duplicates, t->rejected += r->rejected;
     t->failed += r->failed, t->malformed += r->malformed, t->verified += r->verified;
     t->mismatches += r->mismatches, t->restarts += r->restarts;
+}
+
+void report_add_totals(report_totals_t *t, const job_report_t *r)
+{
+    t->jobs_ok += r->ok;
+    t->jobs_failed += !r->ok;
+    report_add_counters(t, r);
 }
 
 void report_clear(job_report_t *report)

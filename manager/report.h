@@ -70,10 +70,13 @@ void report_json(const job_report_t *report, FILE *out);
 /* The live status of a job (NULL: none running) as one JSON object, for
    /api/status: the fields of report_json and the live ones. */
 void report_status_json(const job_report_t *report, FILE *out);
-/* Prometheus text exposition: the counters of earlier jobs (before) plus
-   those of the current one (NULL: none), and the manager's CPU seconds. */
-void report_metrics(const job_report_t *report, const report_totals_t *before, double cpu_seconds, FILE *out);
-/* Adds a finished job's counters to totals. */
+/* Prometheus text exposition: the counters of sum (every job so far, the
+   running one included), the gauges and workers of report (NULL: none),
+   and the manager's CPU seconds. */
+void report_metrics(const job_report_t *report, const report_totals_t *sum, double cpu_seconds, FILE *out);
+/* Adds a job's counters to totals, and with report_add_totals, once it
+   finished, its outcome. */
+void report_add_counters(report_totals_t *totals, const job_report_t *report);
 void report_add_totals(report_totals_t *totals, const job_report_t *report);
 /* text as a JSON string: valid UTF-8 kept, control characters escaped, any
    other byte as U+FFFD. */

@@ -65,7 +65,7 @@ void run_give(run_t *self, uint64_t unit)
         self->holders[unit]++;
 }
 
-bool run_drop(run_t *self, uint64_t unit)
+bool run_drop(run_t *self, uint64_t unit, bool reissue)
 {
     assert(unit < self->total);
     if (self->holders[unit] > 0)
@@ -74,7 +74,7 @@ bool run_drop(run_t *self, uint64_t unit)
         return false;
     self->state[unit] = UNIT_PENDING;
     self->inflight--;
-    self->reissued++;
+    self->reissued += reissue;
     return true;
 }
 

@@ -37,8 +37,9 @@ void run_destroy(run_t **self_p);
 void run_give(run_t *self, uint64_t unit);
 /* One worker no longer holds the unit (lost, failed, gave it back, cancelled).
    Returns true when nobody holds it any more and it is not done: it is
-   pending again (counted as re-issued) and the caller queues it. */
-bool run_drop(run_t *self, uint64_t unit);
+   pending again (counted as re-issued when reissue; not when it is only
+   moved to another worker) and the caller queues it. */
+bool run_drop(run_t *self, uint64_t unit, bool reissue);
 /* Records an accepted result: returns true when the unit is newly done,
    false for a duplicate (already done; counted). */
 bool run_completed(run_t *self, uint64_t unit);

@@ -25,8 +25,9 @@ typedef struct {
     failpoints_t failpoints; /* faults to inject (tests) */
     zcert_t *cert;           /* our CURVE key pair, or NULL: no CURVE */
     zcert_t *manager_key;    /* the manager's public certificate */
-    /* Leave (exit status 0) when the manager says it finished, or when, having
-       joined one, no manager was heard for this long; 0: serve managers forever. */
+    /* Leave when the manager says it finished, or when no manager was heard
+       for this long (status 0 after one was joined, 1 when none ever was);
+       0: serve managers forever. */
     int64_t exit_when_done_ms;
 } session_config_t;
 
