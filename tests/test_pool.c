@@ -251,45 +251,51 @@ Test(pool, stopping_takes_back_queued_units_and_cancels_running_ones_as_returned
     pool_destroy(&pool);
 }
 
-Test(pool, many_results_wake_the_session_once)
+/* Drains the wake-up signal; returns how many bytes it held. */
+static int s_wakes(pool_t *pool)
+{
+    uint8_t byte;
+    int wakes = 0;
+    while (zmq_recv(zsock_resolve(pool_signal(pool)), &byte, 1, ZMQ_DONTWAIT) >= 0)
+        wakes++;
+    return wakes;
+}
+
+Test(pool, results_not_taken_hold_the_threads_back_at_the_bound_with_one_wake_up)
 {
     pool_t *pool = pool_new(3, NULL);
-    pool_job_t *job = s_sleeper(7, "0");
-    for (uint64_t u = 0; u < 100; u++)
+    char units[16];
+    snprintf(units, sizeof units, "%d", POOL_DONE_MAX + 100);
+    char *argv[] = {"noop", "--units", units, NULL};
+    pool_job_t *job = s_job(7, argv, NULL);
+    for (uint64_t u = 0; u < POOL_DONE_MAX + 100; u++)
         pool_submit(pool, job, u);
-    /* Results not taken hold the threads back once POOL_DONE_MIN wait (each
-       thread may have started one more unit as the bound was reached). */
-    size_t queued = 100, running = 1;
-    for (int i = 0; i < 5000 && (running || queued > 100 - POOL_DONE_MIN); i++) {
+    /* Each thread may have started one more unit as the bound was reached. */
+    size_t queued = POOL_DONE_MAX + 100, running = 1;
+    for (int i = 0; i < 5000 && (running || queued > 100); i++) {
         zclock_sleep(1);
         running = pool_running(pool, NULL, &queued);
     }
     cr_assert_eq(running, 0, "the threads did not stop");
-    cr_assert(queued >= 100 - POOL_DONE_MIN - 3 && queued <= 100 - POOL_DONE_MIN, "%zu units queued at the bound",
-              queued);
+    cr_assert(queued >= 100 - 3 && queued <= 100, "%zu units queued at the bound", queued);
     zclock_sleep(50);   /* and they stay stopped */
     size_t later;
     pool_running(pool, NULL, &later);
     cr_assert_eq(later, queued, "the threads went on past the bound");
-    void *signal = zsock_resolve(pool_signal(pool));
-    uint8_t byte;
-    int wakes = 0;
-    while (zmq_recv(signal, &byte, 1, ZMQ_DONTWAIT) >= 0)
-        wakes++;
-    /* One for the first result, one as the bound was reached. */
-    cr_assert_eq(wakes, 2, "%d wake-ups for %zu results", wakes, 100 - queued);
+    /* Thousands of results, one wake-up: nothing was taken in between. */
+    cr_assert_eq(s_wakes(pool), 1);
     pool_result_t *all;
     size_t taken = pool_take(pool, &all);
-    cr_assert_eq(taken, 100 - queued);
+    cr_assert_eq(taken, POOL_DONE_MAX + 100 - queued);
     pool_results_free(&all, taken);
     /* Taking them lets the rest through. */
-    for (int i = 0; i < 5000 && taken < 100; i++) {
+    for (int i = 0; i < 5000 && taken < POOL_DONE_MAX + 100; i++) {
         zclock_sleep(1);
         size_t n = pool_take(pool, &all);
         pool_results_free(&all, n);
         taken += n;
     }
-    cr_assert_eq(taken, 100);
+    cr_assert_eq(taken, POOL_DONE_MAX + 100);
     cr_assert_eq(pool_take(pool, &all), 0);
     cr_assert_null(all);
     pool_job_unref(&job);
@@ -379,13 +385,19 @@ Test(pool, failpoint_specs_parse_or_name_the_bad_item)
     }
 }
 
-/* A kind whose compute ignores the cancel flag and takes 800 ms. */
+/* A kind whose compute ignores the cancel flag and takes 800 ms; it counts
+   the computes that began (a unit cancelled before its compute began has
+   none, and no result). */
+static atomic_int s_stubborn_began;
 static void *s_stubborn_load(const uint8_t *params, size_t len) { return malloc(1); }
 static void s_stubborn_unload(void *ctx) { free(ctx); }
 static int s_stubborn_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out,
                               size_t *out_len)
 {
-    zclock_sleep(800);
+    atomic_fetch_add(&s_stubborn_began, 1);
+    int64_t until = zclock_mono() + 800;   /* a signal may cut one sleep short */
+    while (zclock_mono() < until)
+        zclock_sleep((int) (until - zclock_mono()));
     *out = malloc(1);
     *out_len = 1;
     return 0;
@@ -393,12 +405,20 @@ static int s_stubborn_compute(const void *ctx, uint64_t unit, const atomic_bool 
 static const job_kind_t s_stubborn = {.name = "stubborn", .load = s_stubborn_load, .unload = s_stubborn_unload,
                                       .compute = s_stubborn_compute};
 
+static bool s_wait_began(int count, int timeout_ms)
+{
+    int64_t until = s_now() + timeout_ms;
+    while (atomic_load(&s_stubborn_began) < count && s_now() < until)
+        zclock_sleep(1);
+    return atomic_load(&s_stubborn_began) >= count;
+}
+
 Test(pool, a_thread_that_ignores_cancel_is_left_behind_after_the_wait)
 {
     pool_t *pool = pool_new(2, NULL);
     pool_job_t *job = pool_job_new(12, &s_stubborn, NULL, 0);
     pool_submit(pool, job, 0);
-    cr_assert(s_wait_running(pool, 1, 0, 1000));
+    cr_assert(s_wait_began(1, 1000));
     int64_t t0 = s_now();
     cr_assert_eq(pool_destroy_within(&pool, 100), -1);
     cr_assert_null(pool);
@@ -412,51 +432,85 @@ Test(pool, a_thread_that_ignores_cancel_is_left_behind_after_the_wait)
     pool = pool_new(1, NULL);
     job = pool_job_new(13, &s_stubborn, NULL, 0);
     pool_submit(pool, job, 0);
-    cr_assert(s_wait_running(pool, 1, 0, 1000));
+    cr_assert(s_wait_began(2, 1000));
     cr_assert_eq(pool_destroy_within(&pool, 3000), 0);
     cr_assert_eq(pool_job_refs(job), 1);
     pool_job_unref(&job);
 }
 
-/* After a take that found results, the session comes back on its own timer:
-   the pool wakes it again only when it runs out of work (or of room). */
-Test(pool, after_a_take_that_found_results_the_pool_stays_quiet_until_it_runs_out)
+/* While much work is queued, results wait for the session's own timer; the
+   pool wakes it when the queue runs short (the manager's next units must be
+   on their way) and when it has nothing left to compute. */
+Test(pool, the_pool_stays_quiet_while_much_work_is_queued_and_wakes_as_it_runs_out)
 {
     pool_t *pool = pool_new(1, NULL);
     pool_job_t *job = s_sleeper(5, "5");
-    for (uint64_t u = 0; u < 30; u++)
+    for (uint64_t u = 0; u < 40; u++)
         pool_submit(pool, job, u);
-    void *signal = zsock_resolve(pool_signal(pool));
-    zmq_pollitem_t item = {signal, 0, ZMQ_POLLIN, 0};
-    cr_assert_eq(zmq_poll(&item, 1, 5000), 1, "no wake-up for the first result");
-    size_t taken = 0, last = 0;
+    size_t taken = 0;
     int quiet_checks = 0;
-    for (int i = 0; i < 1000 && taken < 30; i++) {
+    for (int i = 0; i < 1000 && taken < 40; i++) {
         zclock_sleep(12);
-        uint8_t byte;
-        int wakes = 0;
-        while (zmq_recv(signal, &byte, 1, ZMQ_DONTWAIT) >= 0)
-            wakes++;
-        size_t queued, running = pool_running(pool, NULL, &queued);
+        int wakes = s_wakes(pool);
+        size_t queued;
+        pool_running(pool, NULL, &queued);
         pool_result_t *all;
         size_t n = pool_take(pool, &all);
         pool_results_free(&all, n);
-        /* (a stall of this thread long enough to fill the bound may wake it) */
-        if (last > 0 && (running || queued) && n < POOL_DONE_MIN) {
-            cr_assert_eq(wakes, 0, "woken while still computing, after a take that found %zu", last);
+        taken += n;
+        /* 10 ms of work still queued is well beyond POOL_LEAD_MS */
+        if (queued >= 2 && n > 0) {
+            cr_assert_eq(wakes, 0, "woken with %zu units of 5 ms still queued", queued);
             quiet_checks++;
         }
-        last = n;
+        if (queued == 0)
+            break;
+    }
+    cr_assert_geq(quiet_checks, 3, "the pool was never seen computing between takes");
+    /* The last units: their results are due at once, without a take. */
+    zmq_pollitem_t item = {zsock_resolve(pool_signal(pool)), 0, ZMQ_POLLIN, 0};
+    while (taken < 40) {
+        cr_assert_eq(zmq_poll(&item, 1, 5000), 1, "no wake-up as the pool ran out of work (%zu taken)", taken);
+        pool_result_t *all;
+        size_t n = pool_take(pool, &all);
+        pool_results_free(&all, n);
         taken += n;
     }
-    cr_assert_eq(taken, 30);
-    cr_assert_geq(quiet_checks, 3, "the pool was never seen computing between takes");
-    /* With nothing taken since, the next result wakes us again. */
-    pool_submit(pool, job, 30);
-    cr_assert_eq(zmq_poll(&item, 1, 5000), 1, "no wake-up for a result after an empty take");
+    cr_assert_eq(taken, 40);
+    /* A lone unit on an idle pool is due as soon as it is done. */
+    pool_submit(pool, job, 40);
+    cr_assert_eq(zmq_poll(&item, 1, 5000), 1, "no wake-up for a lone unit");
     pool_result_t *all;
     cr_assert_eq(pool_take(pool, &all), 1);
     pool_results_free(&all, 1);
+    pool_job_unref(&job);
+    pool_destroy(&pool);
+}
+
+/* Short units: the first results wait for company; one wake-up brings many. */
+Test(pool, results_of_short_units_leave_in_numbers)
+{
+    pool_t *pool = pool_new(1, NULL);
+    char *argv[] = {"noop", "--units", "400", NULL};
+    pool_job_t *job = s_job(9, argv, NULL);
+    uint64_t units[400];
+    for (uint64_t u = 0; u < 400; u++)
+        units[u] = u;
+    pool_submit_many(pool, job, units, 400);
+    zmq_pollitem_t item = {zsock_resolve(pool_signal(pool)), 0, ZMQ_POLLIN, 0};
+    cr_assert_eq(zmq_poll(&item, 1, 5000), 1, "no wake-up");
+    pool_result_t *all;
+    size_t n = pool_take(pool, &all);
+    /* due once a quarter of what the pool holds is done */
+    cr_assert_geq(n, 100, "woken for %zu results of 400", n);
+    pool_results_free(&all, n);
+    size_t taken = n;
+    while (taken < 400 && zmq_poll(&item, 1, 5000) == 1) {
+        n = pool_take(pool, &all);
+        pool_results_free(&all, n);
+        taken += n;
+    }
+    cr_assert_eq(taken, 400);
     pool_job_unref(&job);
     pool_destroy(&pool);
 }

@@ -1,8 +1,11 @@
 /* pool: compute threads around one queue of tasks and one list of finished
    results, both behind one mutex. A thread takes the oldest task, computes it
-   outside the lock with its own cancel flag, and puts the result on the list;
-   when the list was empty it sends one byte on an inproc PAIR socket, so that
-   the session wakes once for any number of results. */
+   outside the lock with its own cancel flag, and puts the result on the list.
+   It wakes the session (one byte on an inproc PAIR socket, at most once
+   between two takes) only when the results should leave now: the pool ran
+   out of work, the queued work has become short and enough results wait to
+   be worth a refill, or the list is big. Otherwise the session comes for
+   them on its own slow timer, so that a message carries many. */
 #include "worker/pool.h"
 #include "common/protocol.h"
 
@@ -99,8 +102,10 @@ struct pool_t {
     pthread_cond_t gone;     /* a thread left its loop (CLOCK_MONOTONIC) */
     task_t *head, *tail;     /* queued tasks */
     size_t queued;
-    results_t done;          /* finished, not yet taken (at most done_max: then threads wait) */
-    size_t done_max;
+    results_t done;          /* finished, not yet taken (bounded: then threads wait) */
+    size_t done_bytes;       /* their payload */
+    int64_t unit_ns;         /* a unit's compute time, moving average (0: none yet) */
+    bool woken;              /* the session was signalled since its last take */
     thread_t *threads;
     size_t count;
     size_t alive;            /* threads still in their loop */
@@ -108,7 +113,6 @@ struct pool_t {
     bool abandoned;          /* destroy gave up waiting: threads touch nothing shared */
     zsock_t *signal_in;      /* the session polls and drains this end */
     zsock_t *signal_out;     /* threads send one byte on this end, under the mutex */
-    bool ticking;            /* the session comes back for results on its own timer */
     const failpoints_t *failpoints;
     struct pool_t *next_abandoned;   /* in s_abandoned */
 };
@@ -203,13 +207,37 @@ static bool s_compute(thread_t *t, const task_t *task, pool_result_t *result)
     return true;
 }
 
-/* Under the mutex: nothing queued and no thread computing. */
-static bool s_idle(const pool_t *pool)
+static int64_t s_clock_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Under the mutex: the finished results fill the bound; threads wait. */
+static bool s_full(const pool_t *pool)
+{
+    return pool->done.count >= POOL_DONE_MAX || pool->done_bytes >= POOL_DONE_BYTES;
+}
+
+/* Under the mutex: whether the finished results should leave now. They do
+   when the pool has nothing left to compute; when a message's worth waits;
+   and when the work still queued would last each thread less than
+   POOL_LEAD_MS while a quarter or more of what this worker holds is done
+   (the manager refills a quarter at a time: the refill must be on its way
+   before the queue runs dry). Else they wait for the session's timer. */
+static bool s_results_due(const pool_t *pool)
+{
+    size_t running = 0;
     for (size_t i = 0; i < pool->count; i++)
-        if (pool->threads[i].task)
-            return false;
-    return pool->queued == 0;
+        running += pool->threads[i].task != NULL;
+    if (running == 0 && pool->queued == 0)
+        return true;
+    if (pool->done.count >= POOL_WAKE_RESULTS || pool->done_bytes >= POOL_WAKE_BYTES || s_full(pool))
+        return true;
+    double queued_ns = (double) pool->queued * (double) pool->unit_ns;
+    bool short_queue = queued_ns <= (double) POOL_LEAD_MS * 1e6 * (double) pool->count;
+    return short_queue && 4 * pool->done.count >= pool->done.count + pool->queued + running;
 }
 
 /* Runs in its own thread (signals blocked as in its creator): takes tasks
@@ -222,7 +250,7 @@ static void *s_thread(void *arg)
     while (true) {
         /* Results the session does not take (its manager does not read
            them) hold the threads back: memory stays bounded. */
-        while (!pool->stopping && (!pool->head || pool->done.count >= pool->done_max))
+        while (!pool->stopping && (!pool->head || s_full(pool)))
             pthread_cond_wait(&pool->work, &pool->mutex);
         if (pool->stopping)
             break;
@@ -236,20 +264,22 @@ static void *s_thread(void *arg)
         pthread_mutex_unlock(&pool->mutex);
 
         pool_result_t result = {.job = task->job, .unit = task->unit};   /* the task's reference moves here */
+        int64_t start = s_clock_ns();
         bool keep = s_compute(t, task, &result);
+        int64_t took = s_clock_ns() - start;
 
         pthread_mutex_lock(&pool->mutex);
         t->task = NULL;
+        pool->unit_ns = pool->unit_ns ? pool->unit_ns + (took - pool->unit_ns) / 8 : took;
         /* Decided under the mutex: once pool_cancel returns, no result of
            what it cancelled can appear. */
         if (keep && !s_cancelled(t) && !pool->abandoned) {
             s_results_push(&pool->done, result);
-            /* The session is woken for a first result, when nothing is left to
-               compute, and when threads would be held back for lack of room. */
-            if ((pool->done.count == 1 && !pool->ticking) || pool->done.count == pool->done_max
-                || (pool->ticking && s_idle(pool))) {
+            pool->done_bytes += result.len;
+            if (!pool->woken && s_results_due(pool)) {
                 static const uint8_t wake = 1;
                 zmq_send(zsock_resolve(pool->signal_out), &wake, 1, ZMQ_DONTWAIT);
+                pool->woken = true;
             }
         } else {
             free(result.data);
@@ -277,7 +307,6 @@ pool_t *pool_new(size_t threads, const failpoints_t *failpoints)
     pthread_cond_init(&self->gone, &attr);
     pthread_condattr_destroy(&attr);
     self->failpoints = failpoints;
-    self->done_max = 2 * threads > POOL_DONE_MIN ? 2 * threads : POOL_DONE_MIN;
     self->signal_in = zsock_new_pair(NULL);
     self->signal_out = zsock_new_pair(NULL);
     assert(self->signal_in && self->signal_out);
@@ -397,7 +426,8 @@ size_t pool_take(pool_t *self, pool_result_t **results)
     while (zmq_recv(zsock_resolve(self->signal_in), &byte, 1, ZMQ_DONTWAIT) >= 0)
         ;
     size_t n = s_results_give(&self->done, results);
-    self->ticking = n > 0;
+    self->done_bytes = 0;
+    self->woken = false;
     if (n)
         pthread_cond_broadcast(&self->work);   /* room again for threads held back */
     pthread_mutex_unlock(&self->mutex);
@@ -455,6 +485,7 @@ static size_t s_drop_done(pool_t *self, bool all, uint64_t job, const uint64_t *
     for (size_t i = 0; i < self->done.count; i++) {
         pool_result_t *r = &self->done.items[i];
         if (all || s_matches(job, units, count, r->job, r->unit)) {
+            self->done_bytes -= r->len;
             free(r->data);
             pool_job_unref(&r->job);
             n++;

@@ -59,8 +59,17 @@ void pool_results_free(pool_result_t **results_p, size_t count);
 pool_t *pool_new(size_t threads, const failpoints_t *failpoints);
 
 /* Finished results waiting to be taken beyond which the threads stop
-   starting units: max(2 x threads, POOL_DONE_MIN). */
-#define POOL_DONE_MIN 8
+   starting units (the session is not taking them: memory stays bounded). */
+#define POOL_DONE_MAX   4096
+#define POOL_DONE_BYTES (64u << 20)
+/* A message's worth: the session is woken when this many results, or this
+   many bytes of them, wait. */
+#define POOL_WAKE_RESULTS 1024
+#define POOL_WAKE_BYTES   (4u << 20)
+/* The session is woken when the queued work would last each thread less
+   than this (and a quarter of what the worker holds is done), so that the
+   manager's next units arrive before the threads run dry. */
+#define POOL_LEAD_MS 4
 /* Cancels every unit, waits for the threads and frees the pool; sets *self_p
    to NULL; harmless on NULL. */
 void pool_destroy(pool_t **self_p);
@@ -81,9 +90,11 @@ void pool_submit_many(pool_t *self, pool_job_t *job, const uint64_t *units, size
    number (0: none, *results NULL) and an array in *results that the caller
    owns (pool_results_free). Drains the signal socket. A unit whose compute
    was cancelled has no result.
-   The signal socket wakes the caller for the first result after a take that
-   found none. After a take that found some, it stays quiet (the caller comes
-   back on its own timer, taking many at once) until the pool runs out of work. */
+   The signal socket wakes the caller at most once between two takes, when
+   the results should leave now: the pool has nothing left to compute, a
+   message's worth waits, or the queued work has become short (POOL_LEAD_MS)
+   while a quarter of the units held are done. Otherwise the caller comes
+   for them on its own timer, taking many at once. */
 size_t pool_take(pool_t *self, pool_result_t **results);
 
 /* Cancels the listed units of job id job (count 0: every unit of it): queued

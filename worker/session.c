@@ -27,8 +27,7 @@
 #define SEND_HWM         4       /* messages queued to the manager at most; then results wait here */
 #define QUEUE_PER_THREAD 512     /* units queued per thread at most; more are given back (RETURNED) */
 #define QUEUE_MIN        1024
-#define FLUSH_MS         2       /* results wait at most this long for company in one message */
-#define FLUSH_RESULTS    512     /* ... or until this many are waiting */
+#define HOLD_MS          20      /* while the pool computes, results it does not wake us for wait at most this long */
 
 typedef struct {
     const session_config_t *config;
@@ -60,8 +59,7 @@ typedef struct {
     uint64_t sent;            /* results sent, computed or failed */
     pool_result_t *out;       /* results taken from the pool, not all sent yet */
     size_t out_count, out_next;
-    int64_t flush_at;         /* when to send them (results gather for up to FLUSH_MS), or 0 */
-    int64_t pool_at;          /* when to take results from the pool again, or 0 (it wakes us) */
+    int64_t pool_at;          /* while the pool has work: when to take its results anyway, or 0 */
     bool blocked;             /* the socket was full: wait for room */
     uint64_t returned;        /* units given back */
 } self_t;
@@ -158,7 +156,6 @@ static bool s_flush(self_t *self)
     }
     pool_results_free(&self->out, self->out_count);
     self->out_count = self->out_next = 0;
-    self->flush_at = 0;
     return true;
 }
 
@@ -191,9 +188,9 @@ static void s_send_results(self_t *self, pool_result_t *results, size_t n)
     s_flush(self);
 }
 
-/* Takes what the pool finished. Short units' results gather for up to
-   FLUSH_MS so that one message carries many; they leave at once when
-   FLUSH_RESULTS wait or the pool has nothing left to compute. */
+/* Takes what the pool finished and sends it. The pool wakes us when results
+   should leave now; else we come back every HOLD_MS while it computes, so
+   that one message carries many results of short units. */
 static void s_on_pool(self_t *self)
 {
     if (self->blocked) {   /* room again? */
@@ -204,15 +201,9 @@ static void s_on_pool(self_t *self)
     pool_result_t *results;
     size_t n = pool_take(self->pool, &results);
     s_queue_results(self, results, n);
+    s_flush(self);
     size_t queued, running = pool_running(self->pool, NULL, &queued);
-    if (self->out_count - self->out_next >= FLUSH_RESULTS || (running == 0 && queued == 0))
-        s_flush(self);
-    else if (self->out_next < self->out_count && !self->flush_at)
-        self->flush_at = zclock_mono() + FLUSH_MS;
-    /* Results were there: the pool now stays quiet, and we come back for
-       the next ones in FLUSH_MS (one wake-up per batch, not two). */
-    if (n > 0 && !self->pool_at)
-        self->pool_at = zclock_mono() + FLUSH_MS;
+    self->pool_at = running || queued ? zclock_mono() + HOLD_MS : 0;
 }
 
 /* Units of msg answered without computing: status and reason for all. */
@@ -367,6 +358,8 @@ static void s_on_units(self_t *self, const hy_msg_t *msg)
                 back[n++] = (hy_result_t) {.unit = hy_unit_at(msg, i), .status = HY_RESULT_RETURNED};
         }
         pool_submit_many(self->pool, job, take, k);
+        if (k && !self->pool_at)
+            self->pool_at = zclock_mono() + HOLD_MS;
         if (n) {
             uint64_t held;
             if (log_limit(&self->flood_log, &held))
@@ -488,12 +481,8 @@ static void s_on_handshake(self_t *self)
 static void s_on_tick(self_t *self)
 {
     int64_t now = zclock_mono();
-    if (self->pool_at && now >= self->pool_at && !self->blocked) {
-        self->pool_at = 0;
+    if (self->pool_at && now >= self->pool_at && !self->blocked)
         s_on_pool(self);
-    }
-    if (self->flush_at && now >= self->flush_at && !self->blocked)
-        s_flush(self);
     if (self->config->exit_when_done_ms > 0 && !self->joined && now - self->heard_at >= self->config->exit_when_done_ms) {
         if (self->ever_joined) {
             log_info("no manager for %" PRId64 " s; exiting (--exit-when-done)", (now - self->heard_at) / 1000);
@@ -536,8 +525,6 @@ static int64_t s_next_timer(const self_t *self)
         at = self->next_heartbeat;
     if (self->stopping && self->stop_at + STOP_GRACE_MS < at)
         at = self->stop_at + STOP_GRACE_MS;
-    if (self->flush_at && !self->blocked && self->flush_at < at)
-        at = self->flush_at;
     if (self->pool_at && !self->blocked && self->pool_at < at)
         at = self->pool_at;
     int64_t wait = at > now ? at - now : 0;
