@@ -43,6 +43,7 @@ struct cluster_t {
     zsock_t *router;
     roster_t *roster;
     local_t *local;
+    bool last;                 /* the job running is the last (cluster_last_job) */
     char ipc_dir[64];          /* private directory of the local endpoint, or "" */
     zactor_t *auth;            /* zauth, when CURVE is on */
     zsock_t *monitor;          /* failed CURVE handshakes on the router, or NULL */
@@ -1250,6 +1251,8 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     return self;
 }
 
+void cluster_last_job(cluster_t *self) { self->last = true; }
+
 void cluster_destroy(cluster_t **self_p)
 {
     cluster_t *self = *self_p;
@@ -1517,6 +1520,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         w->inflight_count = 0;
     }
     self->last_job_id = self->job_id;
+    if (self->last && !self->failure[0])
+        local_terminate(self->local);   /* they exit while the output is written */
 
     if (!self->failure[0]) {
         char err[512];

@@ -38,6 +38,10 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 /* Says goodbye to every worker, stops local ones, frees; sets *self_p to NULL. */
 void cluster_destroy(cluster_t **self_p);
 
+/* The next job is the last: once all its units are in, local workers are
+   let go while its output is written. */
+void cluster_last_job(cluster_t *self);
+
 /* Runs one planned job to the end: output written, report filled (the caller
    frees it with report_clear). Returns 0 when the output is complete. */
 int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output, const char *args,

@@ -33,6 +33,7 @@ struct local_t {
     char endpoint[256], cert[256], manager_key[256];
     char heartbeat[24], liveness[24];
     uint64_t restarts;
+    bool terminated;        /* local_terminate: no more restarts */
 };
 
 /* The worker program: $HYADES_WORKER, else hyades-worker beside this executable. */
@@ -149,7 +150,9 @@ size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), v
 {
     if (!self)
         return 0;
-    size_t running = s_reap(self, true, exited, arg);
+    size_t running = s_reap(self, !self->terminated, exited, arg);
+    if (self->terminated)
+        return running;
     int64_t now = zclock_mono();
     for (size_t i = 0; i < self->count; i++) {
         child_t *c = &self->children[i];
@@ -188,12 +191,21 @@ uint64_t local_restarts_of(const local_t *self, size_t index)
     return self && index < self->count ? self->children[index].restarts : 0;
 }
 
+void local_terminate(local_t *self)
+{
+    for (size_t i = 0; self && i < self->count; i++)
+        if (self->children[i].pid)
+            kill(self->children[i].pid, SIGTERM);
+    if (self)
+        self->terminated = true;
+}
+
 void local_stop(local_t **self_p)
 {
     local_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->count; i++)
+    for (size_t i = 0; i < self->count && !self->terminated; i++)
         if (self->children[i].pid)
             kill(self->children[i].pid, SIGTERM);
     int64_t deadline = zclock_mono() + 2000;

@@ -33,6 +33,10 @@ bool local_gave_up(const local_t *self);
 uint64_t local_restarts(const local_t *self);
 /* Restarts of the index-th worker (from 0). */
 uint64_t local_restarts_of(const local_t *self, size_t index);
+/* SIGTERM to every worker still running, without waiting (local_stop
+   collects them); none is restarted any more. For when the work is over
+   and the manager still has its output to write. */
+void local_terminate(local_t *self);
 /* SIGTERM to every worker still running, SIGKILL to any still there after
    two seconds; frees and sets *self_p to NULL; harmless on NULL. */
 void local_stop(local_t **self_p);

@@ -303,6 +303,8 @@ int main(int argc, char **argv)
         job_report_t report;
         if (dash && batch_path)
             s_publish_batch(dash, batch, i, ok);
+        if (i + 1 == batch->count)
+            cluster_last_job(cluster);
         if (cluster_run(cluster, kind, &plan, path, s_args(&batch->jobs[i]), &report) != 0)
             failed++;
         if (ok)
