@@ -31,6 +31,8 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# The dashboard loads libmicrohttpd only when asked for, by this name.
+MHD_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libmicrohttpd)/libmicrohttpd.so 2>/dev/null | sed -n 's/^ *SONAME *//p')
 TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS))
 TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS))
 
@@ -42,7 +44,8 @@ CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 LDFLAGS += -fsanitize=address,undefined
 endif
 # Kernels must not contract a*b+c into an FMA: scalar and SIMD paths give the same bits.
-ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off $(WARN) $(CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off $(WARN) $(CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP \
+              -DMHD_SONAME='"$(MHD_SONAME)"'
 LIBS    := $(PKG_LIBS) -lpthread -lm
 
 COMMON_SRC  := $(wildcard common/*.c)

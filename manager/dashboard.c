@@ -5,6 +5,7 @@
 #include "manager/report.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,6 +22,50 @@
 #define CONNECTIONS_MAX 256       /* at once; more are closed at once */
 #define CONNECTION_TIMEOUT_S 10   /* idle connections are closed after this */
 #define REQUEST_MEMORY 16384      /* bytes for one request's headers: beyond, 431 */
+
+/* libmicrohttpd, loaded when a dashboard is asked for rather than at every
+   start: with the TLS libraries it brings, it was a third of the manager's
+   start-up time, paid by every job. MHD_SONAME comes from the Makefile. */
+static struct {
+    __typeof__(MHD_start_daemon) *start_daemon;
+    __typeof__(MHD_stop_daemon) *stop_daemon;
+    __typeof__(MHD_get_daemon_info) *get_daemon_info;
+    __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
+    __typeof__(MHD_create_response_from_buffer_with_free_callback) *create_response;
+    __typeof__(MHD_add_response_header) *add_response_header;
+    __typeof__(MHD_queue_response) *queue_response;
+    __typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+
+static int s_load_mhd(char *err, size_t errlen)
+{
+    if (mhd.start_daemon)
+        return 0;
+    void *lib = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);   /* kept until exit */
+    if (!lib) {
+        snprintf(err, errlen, "--dashboard: cannot load libmicrohttpd: %s", dlerror());
+        return -1;
+    }
+    void *f[] = {dlsym(lib, "MHD_start_daemon"), dlsym(lib, "MHD_stop_daemon"), dlsym(lib, "MHD_get_daemon_info"),
+                 dlsym(lib, "MHD_lookup_connection_value"),
+                 dlsym(lib, "MHD_create_response_from_buffer_with_free_callback"),
+                 dlsym(lib, "MHD_add_response_header"), dlsym(lib, "MHD_queue_response"),
+                 dlsym(lib, "MHD_destroy_response")};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!f[i]) {
+            snprintf(err, errlen, "--dashboard: %s lacks a function this manager uses", MHD_SONAME);
+            return -1;
+        }
+    mhd.stop_daemon = (__typeof__(mhd.stop_daemon)) f[1];
+    mhd.get_daemon_info = (__typeof__(mhd.get_daemon_info)) f[2];
+    mhd.lookup_connection_value = (__typeof__(mhd.lookup_connection_value)) f[3];
+    mhd.create_response = (__typeof__(mhd.create_response)) f[4];
+    mhd.add_response_header = (__typeof__(mhd.add_response_header)) f[5];
+    mhd.queue_response = (__typeof__(mhd.queue_response)) f[6];
+    mhd.destroy_response = (__typeof__(mhd.destroy_response)) f[7];
+    mhd.start_daemon = (__typeof__(mhd.start_daemon)) f[0];   /* last: it says the table is whole */
+    return 0;
+}
 
 /* The page, embedded from manager/dashboard.html at build time. */
 extern const unsigned char dashboard_page[];
@@ -154,23 +199,23 @@ static char *s_status_json(dashboard_t *self, size_t *len)
 static enum MHD_Result s_reply(struct MHD_Connection *connection, unsigned code, const char *type, char *body,
                                size_t len)
 {
-    struct MHD_Response *response = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    struct MHD_Response *response = mhd.create_response(len, body, free);
     if (!response) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(response, "Content-Type", type);
-    MHD_add_response_header(response, "Cache-Control", "no-store");
-    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(response, "X-Frame-Options", "DENY");
-    MHD_add_response_header(response, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(response, "Content-Security-Policy",
+    mhd.add_response_header(response, "Content-Type", type);
+    mhd.add_response_header(response, "Cache-Control", "no-store");
+    mhd.add_response_header(response, "X-Content-Type-Options", "nosniff");
+    mhd.add_response_header(response, "X-Frame-Options", "DENY");
+    mhd.add_response_header(response, "Referrer-Policy", "no-referrer");
+    mhd.add_response_header(response, "Content-Security-Policy",
                             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                             "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'");
     if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(response, "Allow", "GET, HEAD");
-    enum MHD_Result rc = MHD_queue_response(connection, code, response);
-    MHD_destroy_response(response);
+        mhd.add_response_header(response, "Allow", "GET, HEAD");
+    enum MHD_Result rc = mhd.queue_response(connection, code, response);
+    mhd.destroy_response(response);
     return rc;
 }
 
@@ -246,7 +291,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *connection, co
     (void) version, (void) upload_data, (void) upload_data_size, (void) con_cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return s_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "read-only: GET and HEAD only\n");
-    if (!s_host_ok(self, MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+    if (!s_host_ok(self, mhd.lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
         return s_text(connection, MHD_HTTP_MISDIRECTED_REQUEST, "this Host is not the dashboard's\n");
     if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
         char *page = s_copy((const char *) dashboard_page, dashboard_page_len);
@@ -363,6 +408,8 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
         *bad_addr = true;
         return NULL;
     }
+    if (s_load_mhd(err, errlen) < 0)
+        return NULL;
     dashboard_t *self = calloc(1, sizeof *self);
     if (self)
         snprintf(self->host, sizeof self->host, "%s", host);
@@ -379,7 +426,7 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, &sa,
+    self->daemon = mhd.start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, &sa,
                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_S,
                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) REQUEST_MEMORY,
@@ -393,7 +440,7 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
         free(self);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = mhd.get_daemon_info(self->daemon, MHD_DAEMON_INFO_BIND_PORT);
     char numeric[INET6_ADDRSTRLEN] = "";
     if (sa.ss_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, numeric, sizeof numeric);
@@ -417,7 +464,7 @@ void dashboard_destroy(dashboard_t **self_p)
     dashboard_t *self = *self_p;
     if (!self)
         return;
-    MHD_stop_daemon(self->daemon);   /* joins its thread and closes the socket */
+    mhd.stop_daemon(self->daemon);   /* joins its thread and closes the socket */
     free(self->status), free(self->metrics), free(self->batch);
     free(self->picture.rgb), free(self->png);
     pthread_mutex_destroy(&self->mutex);
