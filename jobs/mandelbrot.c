@@ -547,11 +547,29 @@ static uint64_t s_units(const mandel_params_t *p)
 
 /* ------------------------------------------------------------ manager side */
 
+/* Columns are turned into the PNG's rows a tile at a time, as soon as the
+   tile's columns have all come: that work then overlaps the computing,
+   and only the compression is left for the end. */
+#define TILE 64
+
 typedef struct {
     mandel_params_t p;
     uint8_t *columns;  /* width * height gray bytes, column-major as they arrive */
+    uint8_t *rows;     /* the same, row-major: each tile of TILE columns once whole */
     uint8_t *have;     /* one byte per unit: accepted (for the preview) */
+    uint16_t *missing; /* per tile: its columns not accepted yet */
 } state_t;
+
+static void s_state_free(state_t *state)
+{
+    if (state) {
+        free(state->columns);
+        free(state->rows);
+        free(state->have);
+        free(state->missing);
+        free(state);
+    }
+}
 
 static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err, size_t errlen)
 {
@@ -583,16 +601,21 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
         return JOB_ERROR;
     }
     state_t *state = calloc(1, sizeof *state);
-    state->p = p;
-    state->columns = calloc((size_t) p.width * p.height, 1);
-    state->have = calloc(s_units(&p), 1);
-    if (!state->columns || !state->have) {
-        free(state->columns);
-        free(state->have);
-        free(state);
+    uint32_t tiles = (p.width + TILE - 1) / TILE;
+    if (state) {
+        state->p = p;
+        state->columns = calloc((size_t) p.width * p.height, 1);
+        state->rows = calloc((size_t) p.width * p.height, 1);
+        state->have = calloc(s_units(&p), 1);
+        state->missing = calloc(tiles, sizeof *state->missing);
+    }
+    if (!state || !state->columns || !state->rows || !state->have || !state->missing) {
+        s_state_free(state);
         snprintf(err, errlen, "mandelbrot: not enough memory for a %ux%u image", p.width, p.height);
         return JOB_ERROR;
     }
+    for (uint32_t t = 0; t < tiles; t++)
+        state->missing[t] = (uint16_t) (p.width - t * TILE < TILE ? p.width - t * TILE : TILE);
     plan->params = malloc(PARAMS_LEN);
     plan->params_len = PARAMS_LEN;
     s_encode(&p, plan->params);
@@ -601,6 +624,17 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     plan->default_output = "mandelbrot.png";
     plan->state = state;
     return JOB_OK;
+}
+
+/* Columns c0 .. c1-1 of the column-major image into the row-major one. */
+static void s_transpose(const uint8_t *columns, uint32_t width, uint32_t height, uint32_t c0, uint32_t c1,
+                        uint8_t *rows)
+{
+    for (uint32_t i0 = c0; i0 < c1; i0 += TILE)
+        for (uint32_t j0 = 0; j0 < height; j0 += TILE)
+            for (uint32_t i = i0; i < i0 + TILE && i < c1; i++)
+                for (uint32_t j = j0; j < j0 + TILE && j < height; j++)
+                    rows[(size_t) j * width + i] = columns[(size_t) i * height + j];
 }
 
 static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen)
@@ -615,6 +649,14 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
         return -1;
     memcpy(state->columns + (size_t) first * p->height, data, len);
     state->have[unit] = 1;
+    for (uint32_t c = first; c < first + ncols;) {   /* the tiles these columns complete */
+        uint32_t t = c / TILE, end = (t + 1) * TILE < first + ncols ? (t + 1) * TILE : first + ncols;
+        state->missing[t] -= (uint16_t) (end - c);
+        if (state->missing[t] == 0)
+            s_transpose(state->columns, p->width, p->height, t * TILE,
+                        (t + 1) * TILE < p->width ? (t + 1) * TILE : p->width, state->rows);
+        c = end;
+    }
     return 0;
 }
 
@@ -653,16 +695,6 @@ static int s_preview(void *self, uint32_t max_side, job_picture_t *picture)
 }
 
 /* Column-major to row-major in 64 x 64 tiles, which stay in cache. */
-static void s_transpose(const uint8_t *columns, uint32_t width, uint32_t height, uint8_t *rows)
-{
-    enum { TILE = 64 };
-    for (uint32_t i0 = 0; i0 < width; i0 += TILE)
-        for (uint32_t j0 = 0; j0 < height; j0 += TILE)
-            for (uint32_t i = i0; i < i0 + TILE && i < width; i++)
-                for (uint32_t j = j0; j < j0 + TILE && j < height; j++)
-                    rows[(size_t) j * width + i] = columns[(size_t) i * height + j];
-}
-
 int mandel_write_png(const mandel_params_t *p, const uint8_t *columns, const char *path, char *err, size_t errlen)
 {
     uint8_t *rows = malloc((size_t) p->width * p->height);
@@ -670,7 +702,7 @@ int mandel_write_png(const mandel_params_t *p, const uint8_t *columns, const cha
         snprintf(err, errlen, "mandelbrot: not enough memory to write the image");
         return -1;
     }
-    s_transpose(columns, p->width, p->height, rows);
+    s_transpose(columns, p->width, p->height, 0, p->width, rows);
     int rc = image_write_png(path, rows, p->width, p->height, 1, err, errlen);
     free(rows);
     return rc;
@@ -679,22 +711,14 @@ int mandel_write_png(const mandel_params_t *p, const uint8_t *columns, const cha
 static int s_finish(void *self, const char *output, FILE *out, char *err, size_t errlen)
 {
     state_t *state = self;
-    if (mandel_write_png(&state->p, state->columns, output, err, errlen) < 0)
+    if (image_write_png(output, state->rows, state->p.width, state->p.height, 1, err, errlen) < 0)
         return -1;
     fprintf(out, "mandelbrot: wrote %s (%ux%u, max-iter %u)\n", output, state->p.width,
             state->p.height, state->p.max_iter);
     return 0;
 }
 
-static void s_destroy(void *self)
-{
-    state_t *state = self;
-    if (state) {
-        free(state->columns);
-        free(state->have);
-    }
-    free(state);
-}
+static void s_destroy(void *self) { s_state_free(self); }
 
 /* ------------------------------------------------------------ worker side */
 

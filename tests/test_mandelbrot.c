@@ -264,6 +264,53 @@ static void *s_load(const job_kind_t *kind, int argc, char **argv, job_plan_t *p
     return ctx;
 }
 
+/* Rows are built a tile of columns at a time as tiles complete: units that
+   straddle tiles, arriving in any order, and a last partial tile still give
+   the reference image. */
+Test(mandelbrot, units_in_any_order_across_tiles_assemble_the_image)
+{
+    const job_kind_t *kind = job_find("mandelbrot", 10);
+    char *argv[] = {"mandelbrot", "--width", "200", "--height", "70", "--columns-per-unit", "7", NULL};
+    job_plan_t plan = {0};
+    void *ctx = s_load(kind, 7, argv, &plan);
+    cr_assert_eq(plan.units, 29);   /* ceil(200 / 7) */
+    uint64_t order[29];
+    for (uint64_t u = 0; u < 29; u++)
+        order[u] = u;
+    uint64_t x = 12345;
+    for (size_t i = 28; i > 0; i--) {   /* a fixed shuffle */
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        size_t j = (size_t) (x >> 33) % (i + 1);
+        uint64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; i < 29; i++) {
+        uint8_t *out;
+        size_t len;
+        cr_assert_eq(kind->compute(ctx, order[i], NULL, &out, &len), 0);
+        cr_assert_eq(kind->accept(plan.state, order[i], out, len, NULL, 0), 0);
+        free(out);
+    }
+    char dir_template[] = "/tmp/hyades-test-XXXXXX";
+    char *dir = mkdtemp(dir_template);
+    char *path = t_path(dir, "m.png");
+    char err[256];
+    FILE *devnull = fopen("/dev/null", "w");
+    cr_assert_eq(kind->finish(plan.state, path, devnull, err, sizeof err), 0, "%s", err);
+    fclose(devnull);
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(path, &w, &h);
+    cr_assert(png && w == 200 && h == 70);
+    uint8_t *ref = t_mandelbrot_ref(200, 70, -2, 0.5, -1, 1, 255);
+    cr_assert(memcmp(png, ref, 200 * 70) == 0, "the image differs from the reference");
+    free(png), free(ref);
+    t_rmdir(dir);
+    free(path);
+    kind->unload(ctx);
+    job_plan_clear(kind, &plan);
+}
+
 Test(mandelbrot, units_cover_columns_and_assemble_the_image)
 {
     const job_kind_t *kind = job_find("mandelbrot", 10);
