@@ -877,7 +877,8 @@ static void s_on_results(cluster_t *self, worker_t *w, const hy_msg_t *msg, zmq_
         s_dispatch(self, w);   /* its room is free again */
 }
 
-static void s_on_message(cluster_t *self)
+/* Reads and handles one message; false when none was waiting. */
+static bool s_on_message(cluster_t *self)
 {
     zmq_msg_t parts[2];
     zmq_msg_init(&parts[0]);
@@ -900,7 +901,7 @@ static void s_on_message(cluster_t *self)
     if (count == 0) {
         zmq_msg_close(&parts[0]);
         zmq_msg_close(&parts[1]);
-        return;
+        return false;
     }
     const uint8_t *id = zmq_msg_data(&parts[0]);
     size_t id_len = zmq_msg_size(&parts[0]);
@@ -988,6 +989,7 @@ static void s_on_message(cluster_t *self)
 done:
     zmq_msg_close(&parts[0]);
     zmq_msg_close(&parts[1]);
+    return true;
 }
 
 /* A CURVE handshake failed: a worker with a key we do not allow, or with
@@ -1484,9 +1486,11 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             break;
         }
         if (which == self->router) {
-            /* Drain what is waiting before the next round of timers. */
-            for (int i = 0; i < 1000 && (zsock_events(self->router) & ZMQ_POLLIN); i++)
-                s_on_message(self);
+            /* Drain what is waiting before the next round of timers (reading
+               until there is nothing: asking ZMQ_EVENTS first would cost a
+               system call a message). */
+            for (int i = 0; i < 1000 && s_on_message(self); i++)
+                ;
         } else if (which && which == self->monitor) {
             s_on_handshake(self);
         }
