@@ -8,7 +8,10 @@
    failing, or whose answer two others contradict (--verify), is excluded
    from the job. A worker that answers nothing for the straggler limit is
    stalled: its queued units are taken back, its static slot goes to the
-   others, and its units in progress are copied to idle workers. */
+   others, and its units in progress are copied to idle workers. Once it
+   holds nothing (its units were finished elsewhere), it gets one unit at a
+   time until it answers: it may be the only one left to give a second
+   opinion, and a worker that was only paused for a while comes back. */
 #define _XOPEN_SOURCE 700   /* nftw */
 #include "manager/cluster.h"
 #include "manager/dashboard.h"
@@ -275,7 +278,7 @@ static bool s_throttled(cluster_t *self, worker_t *w, uint64_t *unit, size_t *n)
 static void s_dispatch(cluster_t *self, worker_t *w)
 {
     if (!self->sched || !s_capable(self, w) || w->stalled || w->draining || self->failure[0]
-        || w->inflight_count >= w->credit || zclock_mono() < w->ident->paused_until)
+        || w->inflight_count >= (w->probation ? 1 : w->credit) || zclock_mono() < w->ident->paused_until)
         return;
     size_t slot = 0;
     if (self->config.schedule == SCHED_STATIC) {
@@ -285,7 +288,7 @@ static void s_dispatch(cluster_t *self, worker_t *w)
             slot = (size_t) w->slot;
     }
     uint64_t units[HY_MAX_BATCH], aside[ASIDE_MAX];
-    size_t n = 0, skipped = 0, room = w->credit - w->inflight_count;
+    size_t n = 0, skipped = 0, room = w->probation ? 1 : w->credit - w->inflight_count;
     /* Near the end, what is left is shared out rather than taken by the
        first worker with room. */
     uint64_t pending = self->run->total - self->run->done - self->run->inflight;
@@ -807,8 +810,8 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
         return;
     }
     w->progress_ms = zclock_mono();
-    if (w->stalled) {
-        w->stalled = false;
+    if (w->stalled || w->probation) {
+        w->stalled = w->probation = false;
         log_info("worker %s answers again", w->name);
     }
     if (r->status == HY_RESULT_RETURNED) {
@@ -1022,6 +1025,12 @@ static void s_local_exited(void *arg, size_t index)
    but gives back those queued behind them, and its static slot. */
 static void s_check_stalled(cluster_t *self, worker_t *w, int64_t now)
 {
+    if (w->stalled && w->inflight_count == 0) {
+        w->stalled = false;
+        w->probation = true;
+        log_info("worker %s holds no units any more: one unit at a time for it until it answers", w->name);
+        return;
+    }
     if (w->stalled || w->inflight_count == 0 || now - w->progress_ms < self->straggler_after)
         return;
     w->stalled = true;
@@ -1463,7 +1472,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     roster_new_job(self->roster);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
-        w->job_sent = w->stalled = w->draining = false;
+        w->job_sent = w->stalled = w->probation = w->draining = false;
         w->slot = -1;
         w->done = w->failed = w->unsolicited = 0;
         w->inflight_count = 0;

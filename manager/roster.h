@@ -58,6 +58,7 @@ typedef struct {
     bool alive;               /* false once lost or gone; kept for the summary until the next job */
     bool job_sent;            /* JOB sent for the current job */
     bool stalled;             /* no answer for too long: gets no new units until it answers */
+    bool probation;           /* was stalled and holds nothing now: one unit at a time until it answers */
     bool draining;            /* it gave units back (it is stopping): no new units on this connection */
     int slot;                 /* static slot, or -1 */
     uint64_t done;            /* units of the current job whose accepted result came from it */

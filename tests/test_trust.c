@@ -646,6 +646,41 @@ Test(trust, verify_says_what_it_waits_for)
     free(mlog), free(wlog), free(out);
 }
 
+/* A worker paused long enough to count as stalled, whose units the others
+   finished meanwhile, holds nothing it could answer: once resumed it must
+   get work again, here because it is the only one left for a unit the
+   other worker refuses. */
+Test(trust, a_paused_worker_whose_units_were_finished_elsewhere_gets_work_again)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "p.json");
+    /* (liveness long enough, on both sides, that the pause is no loss) */
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--straggler-ms", "100", "--liveness", "30",
+                    "--json", json, "noop", "--units", "40", "--sleep-ms", "30", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *patient[] = {"--liveness", "30", NULL};
+    pid_t paused = t_worker(endpoint, "paused", wlog, patient, NULL);
+    cr_assert(t_wait_for(mlog, "worker paused joined", NULL, 0, 10000));
+    char *refuse[] = {"HYADES_FAILPOINTS=refuse:38", NULL};
+    pid_t other = t_worker(endpoint, "other", wlog, NULL, refuse);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    usleep(40000);
+    kill(paused, SIGSTOP);
+    /* The other worker takes its queue back, then copies its running unit
+       once idle: the paused worker then holds nothing, and unit 38 waits
+       for somebody other than the worker that refused it. */
+    cr_assert(t_wait_for(mlog, "worker paused has answered nothing", NULL, 0, 10000));
+    cr_assert(t_wait_for(mlog, "worker paused holds no units any more", NULL, 0, 20000),
+              "the paused worker kept units nobody else finished");
+    kill(paused, SIGCONT);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job waited for good on a worker that held nothing");
+    cr_assert_eq(t_json_number(json, "done"), 40);
+    cr_assert(t_file_contains(mlog, "worker paused answers again"));
+    cr_assert_eq(t_stop(paused), 0);
+    cr_assert_eq(t_stop(other), 0);
+    free(mlog), free(wlog), free(json);
+}
+
 Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
 {
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png");
