@@ -351,7 +351,7 @@ int main(int argc_main, char **argv_main)
     }
     /* How many times the cluster block runs each side (HYADES_BENCH_REPEAT, 1..50). */
     const char *rep = getenv("HYADES_BENCH_REPEAT");
-    int repeat = rep && *rep ? atoi(rep) : 5;
+    int repeat = rep && *rep ? atoi(rep) : 7;
     if (repeat < 1 || repeat > BENCH_REPEAT_MAX) {
         fprintf(stderr, "bench: HYADES_BENCH_REPEAT must be 1..%d\n", BENCH_REPEAT_MAX);
         return 2;
@@ -393,7 +393,11 @@ int main(int argc_main, char **argv_main)
         printf("  in process, %ld threads, dynamic columns, PNG  %8.3f s   1.00x (baseline; median of %d, %.3f..%.3f)\n",
                cores, b, repeat, s_min(base, repeat), s_max(base, repeat));
         printf("  cluster --local %-2ld, default options            %8.3f s   %.2fx the baseline's time (%.3f..%.3f), "
-               "manager CPU %.2f s\n\n", cores, w, w / b, s_min(wall, repeat), s_max(wall, repeat), c);
+               "manager CPU %.2f s\n", cores, w, w / b, s_min(wall, repeat), s_max(wall, repeat), c);
+        /* On a shared machine, others' work only ever adds time: the best run
+           of each side is the other estimate of what it costs. */
+        printf("  best run of each: cluster %.3f s, baseline %.3f s: %.2fx\n\n", s_min(wall, repeat),
+               s_min(base, repeat), s_min(wall, repeat) / s_min(base, repeat));
     }
 
     /* The dashboard's cost: the same job with none, with one nobody watches,
