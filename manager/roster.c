@@ -31,7 +31,7 @@ static void s_free(worker_t *w)
 {
     if (!w->ident->key[0])
         free(w->ident);   /* its own; keyed ones belong to the roster */
-    free(w->inflight);
+    free(w->inflight_mem);
     free(w);
 }
 
@@ -145,9 +145,20 @@ size_t roster_alive(roster_t *self) { return zhashx_size(self->by_id); }
 
 void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms)
 {
-    if (w->inflight_count == w->inflight_cap) {
-        w->inflight_cap = w->inflight_cap ? w->inflight_cap * 2 : 8;
-        w->inflight = realloc(w->inflight, w->inflight_cap * sizeof *w->inflight);
+    size_t head = w->inflight ? (size_t) (w->inflight - w->inflight_mem) : 0;
+    if (head + w->inflight_count == w->inflight_cap) {
+        if (head >= w->inflight_count && head > 0) {
+            /* at least as many taken from the front as are left: move them back */
+            memmove(w->inflight_mem, w->inflight, w->inflight_count * sizeof *w->inflight);
+        } else {
+            w->inflight_cap = w->inflight_cap ? w->inflight_cap * 2 : 8;
+            inflight_t *mem = malloc(w->inflight_cap * sizeof *mem);
+            if (w->inflight_count)
+                memcpy(mem, w->inflight, w->inflight_count * sizeof *mem);
+            free(w->inflight_mem);
+            w->inflight_mem = mem;
+        }
+        w->inflight = w->inflight_mem;
     }
     if (w->inflight_count == 0)
         w->progress_ms = now_ms;
@@ -160,7 +171,10 @@ int64_t worker_inflight_remove(worker_t *w, uint64_t unit)
         if (w->inflight[i].unit == unit) {
             int64_t sent = w->inflight[i].sent_ms;
             /* Keep the order in which units were sent: oldest first. */
-            memmove(w->inflight + i, w->inflight + i + 1, (w->inflight_count - i - 1) * sizeof *w->inflight);
+            if (i == 0)
+                w->inflight++;
+            else
+                memmove(w->inflight + i, w->inflight + i + 1, (w->inflight_count - i - 1) * sizeof *w->inflight);
             w->inflight_count--;
             return sent;
         }

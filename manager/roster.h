@@ -49,8 +49,10 @@ typedef struct {
     size_t depth;             /* units in flight per thread, sized from its round trips */
     double rtt_ms;            /* moving average of its round trips (sent to answered) */
     uint64_t rtt_count;       /* round trips recorded */
-    inflight_t *inflight;     /* units sent, no answer yet, oldest first */
+    inflight_t *inflight;     /* units sent, no answer yet, oldest first: a window of inflight_mem */
     size_t inflight_count, inflight_cap;
+    inflight_t *inflight_mem; /* the allocation (inflight_cap entries); answers come mostly oldest
+                                 first, so taking the oldest moves the window instead of the entries */
     uint64_t cancelled[CANCELLED_RING];  /* units cancelled on it (current job) */
     size_t cancelled_count;   /* entries ever written (ring) */
     int64_t expiry;           /* counts as lost after this (zclock_mono ms) */
@@ -96,7 +98,8 @@ size_t roster_alive(roster_t *self);
 
 /* Records a unit sent to w at now_ms; removes one when its answer came or
    it was taken back. inflight_remove returns when it was sent, or -1 when
-   it was not in flight on w. */
+   it was not in flight on w. Both take constant time when answers come in
+   the order units were sent (amortised). */
 void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms);
 int64_t worker_inflight_remove(worker_t *w, uint64_t unit);
 /* Records one round trip of w (ms) and resizes its credit: about

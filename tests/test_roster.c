@@ -1,6 +1,8 @@
 /* The roster: constant-time lookups by routing id, identities shared by
    the connections of one key, and workers that are gone freed. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
+#include <string.h>
 #include <time.h>
 
 #include "manager/roster.h"
@@ -47,5 +49,43 @@ Test(roster, connections_of_one_key_share_an_identity)
     uint8_t d[] = {4};
     worker_t *wd = roster_add(roster, d, 1, "d", 1, 1, "KEY1");   /* the key comes back */
     cr_assert_eq(wd->ident, wb->ident);
+    roster_destroy(&roster);
+}
+
+/* Units in flight on a worker, against a plain list kept beside them:
+   answers mostly oldest first (the window moves), some out of order, units
+   added all along (the window is moved back or grown), and a clear. */
+Test(roster, units_in_flight_stay_in_the_order_they_were_sent)
+{
+    roster_t *roster = roster_new();
+    uint8_t id[] = {9};
+    worker_t *w = roster_add(roster, id, 1, "w", 1, 2, "");
+    enum { MAX = 600 };
+    uint64_t model[MAX];
+    size_t n = 0;
+    uint64_t next = 0, x = 88172645463325252ull;
+    for (int step = 0; step < 200000; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (n < MAX && (n == 0 || x % 100 < 52)) {
+            worker_inflight_add(w, next, (int64_t) next * 3);
+            model[n++] = next++;
+        } else {
+            /* the oldest three times in four, else any */
+            size_t i = x % 4 ? 0 : (size_t) (x >> 32) % n;
+            uint64_t u = model[i];
+            cr_assert_eq(worker_inflight_remove(w, u), (int64_t) u * 3, "unit %" PRIu64, u);
+            memmove(model + i, model + i + 1, (n - i - 1) * sizeof *model);
+            n--;
+        }
+        if (step % 50000 == 49999) {   /* a new job clears them */
+            w->inflight_count = n = 0;
+            continue;
+        }
+        cr_assert_eq(w->inflight_count, n);
+        if (step % 97 == 0)
+            for (size_t k = 0; k < n; k++)
+                cr_assert_eq(w->inflight[k].unit, model[k], "step %d, position %zu", step, k);
+    }
+    cr_assert_eq(worker_inflight_remove(w, next + 1), -1, "a unit never sent was found");
     roster_destroy(&roster);
 }
