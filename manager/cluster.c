@@ -168,6 +168,11 @@ static void s_requeue(cluster_t *self, uint64_t u)
    when nobody else holds it (a re-issue, unless it is only moved). */
 static void s_release(cluster_t *self, uint64_t u, bool reissue)
 {
+    /* Others still hold it: the copy this holder stood for is gone, so it may
+       be copied again (else a unit whose copy was taken back from a stalled
+       worker stays on a hung one for good). */
+    if (self->run->state[u] == UNIT_INFLIGHT && self->run->holders[u] > 1 && self->run->copies[u])
+        self->run->copies[u]--;
     if (run_drop(self->run, u, reissue))
         s_requeue(self, u);
 }

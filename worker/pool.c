@@ -270,7 +270,8 @@ static void *s_thread(void *arg)
 
         pthread_mutex_lock(&pool->mutex);
         t->task = NULL;
-        pool->unit_ns = pool->unit_ns ? pool->unit_ns + (took - pool->unit_ns) / 8 : took;
+        if (keep && result.status == HY_RESULT_OK)   /* (not cut short, nor refused) */
+            pool->unit_ns = pool->unit_ns ? pool->unit_ns + (took - pool->unit_ns) / 8 : took;
         /* Decided under the mutex: once pool_cancel returns, no result of
            what it cancelled can appear. */
         if (keep && !s_cancelled(t) && !pool->abandoned) {

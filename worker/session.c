@@ -28,6 +28,7 @@
 #define QUEUE_PER_THREAD 512     /* units queued per thread at most; more are given back (RETURNED) */
 #define QUEUE_MIN        1024
 #define HOLD_MS          20      /* while the pool computes, results it does not wake us for wait at most this long */
+#define HOLD_MAX_MS      320     /* ... or, while takes find nothing (long units), up to this long */
 
 typedef struct {
     const session_config_t *config;
@@ -60,6 +61,7 @@ typedef struct {
     pool_result_t *out;       /* results taken from the pool, not all sent yet */
     size_t out_count, out_next;
     int64_t pool_at;          /* while the pool has work: when to take its results anyway, or 0 */
+    int64_t hold_ms;          /* the interval of those takes: HOLD_MS, doubled after each that found nothing */
     bool blocked;             /* the socket was full: wait for room */
     uint64_t returned;        /* units given back */
 } self_t;
@@ -190,7 +192,8 @@ static void s_send_results(self_t *self, pool_result_t *results, size_t n)
 
 /* Takes what the pool finished and sends it. The pool wakes us when results
    should leave now; else we come back every HOLD_MS while it computes, so
-   that one message carries many results of short units. */
+   that one message carries many results of short units (less often while
+   nothing comes, as during long units). */
 static void s_on_pool(self_t *self)
 {
     if (self->blocked) {   /* room again? */
@@ -203,7 +206,8 @@ static void s_on_pool(self_t *self)
     s_queue_results(self, results, n);
     s_flush(self);
     size_t queued, running = pool_running(self->pool, NULL, &queued);
-    self->pool_at = running || queued ? zclock_mono() + HOLD_MS : 0;
+    self->hold_ms = n > 0 || !self->hold_ms ? HOLD_MS : self->hold_ms * 2 < HOLD_MAX_MS ? self->hold_ms * 2 : HOLD_MAX_MS;
+    self->pool_at = running || queued ? zclock_mono() + self->hold_ms : 0;
 }
 
 /* Units of msg answered without computing: status and reason for all. */
@@ -358,8 +362,10 @@ static void s_on_units(self_t *self, const hy_msg_t *msg)
                 back[n++] = (hy_result_t) {.unit = hy_unit_at(msg, i), .status = HY_RESULT_RETURNED};
         }
         pool_submit_many(self->pool, job, take, k);
-        if (k && !self->pool_at)
+        if (k && !self->pool_at) {
+            self->hold_ms = HOLD_MS;
             self->pool_at = zclock_mono() + HOLD_MS;
+        }
         if (n) {
             uint64_t held;
             if (log_limit(&self->flood_log, &held))
