@@ -76,6 +76,30 @@ Test(reliability, a_hung_unit_is_copied_to_an_idle_worker)
     free(mlog), free(wlog), free(json);
 }
 
+/* The copy of a hung unit sits queued on a second worker that hangs too;
+   once that one is stalled and its queue taken back, the unit must be
+   copied again to the next idle worker rather than stay on the first. */
+Test(reliability, a_hung_units_copy_taken_back_is_copied_again)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "c.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "--straggler-ms", "200", "--json", json,
+                    "noop", "--units", "3", "--sleep-ms", "10", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *hang0[] = {"HYADES_FAILPOINTS=hang:0", NULL}, *hang1[] = {"HYADES_FAILPOINTS=hang:1", NULL};
+    pid_t first = t_worker(endpoint, "first", wlog, NULL, hang0);
+    cr_assert(t_wait_for(mlog, "worker first has answered nothing", NULL, 0, 10000));
+    pid_t second = t_worker(endpoint, "second", wlog, NULL, hang1);
+    cr_assert(t_wait_for(mlog, "unit 0 out on worker first", NULL, 0, 10000), "unit 0 was not copied");
+    cr_assert(t_wait_for(mlog, "worker second has answered nothing", NULL, 0, 10000));
+    pid_t third = t_worker(endpoint, "third", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 20000), 0, "unit 0 stayed on the hung worker after its copy went back");
+    cr_assert_eq(t_json_number(json, "done"), 3);
+    for (pid_t *p = (pid_t[]) {first, second, third, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(json);
+}
+
 /* ------------------------------------------------------------ journal */
 
 static long s_file_size(const char *path)
