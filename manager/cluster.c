@@ -575,10 +575,14 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         uint64_t u = w->inflight[i].unit;
         if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
             continue;
-        /* One identity counts once however often it reconnects and is lost. */
+        /* One identity counts once however often it reconnects and is lost.
+           While another worker still computes the unit, a loss (of a copy)
+           cannot fail the job: a worker that keeps freezing or crashing
+           would otherwise fail units the others are finishing. */
         bool again = run_avoided_for(self->run, u, w->ident->iid, AVOID_LOST);
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
-        if (!again && self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts) {
+        if (!again && self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
+            && self->run->holders[u] <= 1) {
             char reason[256];
             snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")", u,
                      self->run->losses[u], self->config.max_attempts);
@@ -744,8 +748,9 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
             s_fail(self, reason);
         }
         run_avoid(self->run, u, w->ident->iid, AVOID_ANSWERED);
-        if (run_drop(self->run, u, false))   /* the next opinion is not a re-issue */
-            s_requeue(self, u);
+        /* The next opinion is not a re-issue; when w answered a copy, the
+           unit may be copied again (its first holder may never answer). */
+        s_release(self, u, false);
         s_check_units(self);
         return;
     }

@@ -681,6 +681,62 @@ Test(trust, a_paused_worker_whose_units_were_finished_elsewhere_gets_work_again)
     free(mlog), free(wlog), free(json);
 }
 
+/* Under --verify, a worker that hangs in its first units holds them for
+   good: once a copy has given the first opinion, the unit must be copied
+   again for the second rather than wait on the hung one. */
+Test(trust, under_verify_a_hung_worker_does_not_hold_up_second_opinions)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "v.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "3", "--verify", "--straggler-ms", "100",
+                    "--json", json, "noop", "--units", "40", "--sleep-ms", "10", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *hang[] = {"HYADES_FAILPOINTS=hang:0,hang:1,hang:2,hang:3,hang:4,hang:5,hang:6,hang:7", NULL};
+    pid_t hung = t_worker(endpoint, "hung", wlog, NULL, hang);
+    cr_assert(t_wait_for(mlog, "worker hung joined", NULL, 0, 10000));
+    pid_t a = t_worker(endpoint, "a", wlog, NULL, NULL), b = t_worker(endpoint, "b", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "a unit held by the hung worker never got its second opinion");
+    cr_assert_eq(t_json_number(json, "done"), 40);
+    for (pid_t *p = (pid_t[]) {hung, a, b, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(json);
+}
+
+/* A worker that keeps freezing long enough to be lost, then coming back,
+   takes the copies of long units the others are computing and loses them:
+   those losses cannot fail the job while the others still compute them. */
+Test(trust, a_worker_that_keeps_freezing_cannot_fail_units_others_compute)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "z.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--straggler-ms", "100",
+                    "--json", json, "noop", "--units", "2", "--sleep-ms", "6000", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t a = t_worker(endpoint, "a", wlog, NULL, NULL), b = t_worker(endpoint, "b", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    pid_t flaky = t_worker(endpoint, "flaky", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "copied to worker flaky", NULL, 0, 10000));
+    pid_t loop = fork();
+    if (loop == 0) {
+        while (true) {   /* frozen 1.2 s (lost after 0.75 s), then 0.3 s awake */
+            kill(flaky, SIGSTOP);
+            usleep(1200000);
+            kill(flaky, SIGCONT);
+            usleep(300000);
+        }
+    }
+    int rc = t_wait(manager, 30000);
+    kill(loop, SIGKILL);
+    waitpid(loop, NULL, 0);
+    kill(flaky, SIGCONT);
+    cr_assert_eq(rc, 0, "the job failed on the freezing worker's losses");
+    cr_assert_eq(t_json_number(json, "done"), 2);
+    cr_assert(t_count_lines(mlog, "worker flaky lost") >= 2, "the worker was not lost again and again");
+    for (pid_t *p = (pid_t[]) {flaky, a, b, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(json);
+}
+
 Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
 {
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png");
