@@ -83,9 +83,13 @@ fail() {
     exit 1
 }
 free_ports() {   # free_ports N: N distinct TCP ports nothing listens on
-    local p ports=" "
+    # Below the kernel's range for outgoing connections: one of Slurm's own
+    # could otherwise take the port between this check and the bind.
+    local p ports=" " low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+    [[ $low =~ ^[0-9]+$ ]] && ((low > 12000)) || low=32768
     while [ $(wc -w <<<"$ports") -lt "$1" ]; do
-        p=$((20000 + RANDOM % 20000))
+        p=$((10000 + RANDOM % (low - 10000)))
         [[ $ports == *" $p "* ]] || (: </dev/tcp/127.0.0.1/$p) 2>/dev/null || ports+="$p "
     done
     echo $ports
