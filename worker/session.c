@@ -206,7 +206,10 @@ static void s_on_pool(self_t *self)
     s_queue_results(self, results, n);
     s_flush(self);
     size_t queued, running = pool_running(self->pool, NULL, &queued);
-    self->hold_ms = n > 0 || !self->hold_ms ? HOLD_MS : self->hold_ms * 2 < HOLD_MAX_MS ? self->hold_ms * 2 : HOLD_MAX_MS;
+    if (n > 0 || !self->hold_ms)
+        self->hold_ms = HOLD_MS;
+    else if (self->hold_ms < HOLD_MAX_MS)
+        self->hold_ms *= 2;
     self->pool_at = running || queued ? zclock_mono() + self->hold_ms : 0;
 }
 
