@@ -264,6 +264,32 @@ static void *s_load(const job_kind_t *kind, int argc, char **argv, job_plan_t *p
     return ctx;
 }
 
+/* Writes the job's output (finish) and checks it is the w x h reference
+   image of the default view at 255 iterations; then frees the job. */
+static void s_finish_matches_reference(const job_kind_t *kind, job_plan_t *plan, void *ctx, uint32_t w, uint32_t h)
+{
+    char dir_template[] = "/tmp/hyades-test-XXXXXX";
+    char *dir = mkdtemp(dir_template);
+    char *path = t_path(dir, "m.png");
+    char err[256];
+    FILE *devnull = fopen("/dev/null", "w");
+    cr_assert_eq(kind->finish(plan->state, path, devnull, err, sizeof err), 0, "%s", err);
+    fclose(devnull);
+    uint32_t pw, ph;
+    uint8_t *png = t_read_png_gray(path, &pw, &ph);
+    cr_assert_not_null(png);
+    cr_assert_eq(pw, w);
+    cr_assert_eq(ph, h);
+    uint8_t *ref = t_mandelbrot_ref(w, h, -2, 0.5, -1, 1, 255);
+    cr_assert(memcmp(png, ref, (size_t) w * h) == 0, "the image differs from the reference");
+    free(ref);
+    free(png);
+    t_rmdir(dir);
+    free(path);
+    kind->unload(ctx);
+    job_plan_clear(kind, plan);
+}
+
 /* Rows are built a tile of columns at a time as tiles complete: units that
    straddle tiles, arriving in any order, and a last partial tile still give
    the reference image. */
@@ -292,23 +318,7 @@ Test(mandelbrot, units_in_any_order_across_tiles_assemble_the_image)
         cr_assert_eq(kind->accept(plan.state, order[i], out, len, NULL, 0), 0);
         free(out);
     }
-    char dir_template[] = "/tmp/hyades-test-XXXXXX";
-    char *dir = mkdtemp(dir_template);
-    char *path = t_path(dir, "m.png");
-    char err[256];
-    FILE *devnull = fopen("/dev/null", "w");
-    cr_assert_eq(kind->finish(plan.state, path, devnull, err, sizeof err), 0, "%s", err);
-    fclose(devnull);
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(path, &w, &h);
-    cr_assert(png && w == 200 && h == 70);
-    uint8_t *ref = t_mandelbrot_ref(200, 70, -2, 0.5, -1, 1, 255);
-    cr_assert(memcmp(png, ref, 200 * 70) == 0, "the image differs from the reference");
-    free(png), free(ref);
-    t_rmdir(dir);
-    free(path);
-    kind->unload(ctx);
-    job_plan_clear(kind, &plan);
+    s_finish_matches_reference(kind, &plan, ctx, 200, 70);
 }
 
 Test(mandelbrot, units_cover_columns_and_assemble_the_image)
@@ -331,26 +341,7 @@ Test(mandelbrot, units_cover_columns_and_assemble_the_image)
     uint8_t *out;
     size_t len;
     cr_assert_eq(kind->compute(ctx, plan.units, NULL, &out, &len), JOB_RANGE, "a unit past the end must fail");
-    char dir_template[] = "/tmp/hyades-test-XXXXXX";
-    char *dir = mkdtemp(dir_template);
-    char *path = t_path(dir, "m.png");
-    char err[256];
-    FILE *devnull = fopen("/dev/null", "w");
-    cr_assert_eq(kind->finish(plan.state, path, devnull, err, sizeof err), 0, "%s", err);
-    fclose(devnull);
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(path, &w, &h);
-    cr_assert_not_null(png);
-    cr_assert_eq(w, 50);
-    cr_assert_eq(h, 30);
-    uint8_t *ref = t_mandelbrot_ref(50, 30, -2, 0.5, -1, 1, 255);
-    cr_assert(memcmp(png, ref, 50 * 30) == 0);
-    free(ref);
-    free(png);
-    t_rmdir(dir);
-    free(path);
-    kind->unload(ctx);
-    job_plan_clear(kind, &plan);
+    s_finish_matches_reference(kind, &plan, ctx, 50, 30);
 }
 
 Test(mandelbrot, bad_parameters_are_refused)
