@@ -46,24 +46,19 @@ static int s_load_mhd(char *err, size_t errlen)
         snprintf(err, errlen, "--dashboard: cannot load libmicrohttpd: %s", dlerror());
         return -1;
     }
-    void *f[] = {dlsym(lib, "MHD_start_daemon"), dlsym(lib, "MHD_stop_daemon"), dlsym(lib, "MHD_get_daemon_info"),
-                 dlsym(lib, "MHD_lookup_connection_value"),
-                 dlsym(lib, "MHD_create_response_from_buffer_with_free_callback"),
-                 dlsym(lib, "MHD_add_response_header"), dlsym(lib, "MHD_queue_response"),
-                 dlsym(lib, "MHD_destroy_response")};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (!f[i]) {
-            snprintf(err, errlen, "--dashboard: %s lacks a function this manager uses", MHD_SONAME);
-            return -1;
-        }
-    mhd.stop_daemon = (__typeof__(mhd.stop_daemon)) f[1];
-    mhd.get_daemon_info = (__typeof__(mhd.get_daemon_info)) f[2];
-    mhd.lookup_connection_value = (__typeof__(mhd.lookup_connection_value)) f[3];
-    mhd.create_response = (__typeof__(mhd.create_response)) f[4];
-    mhd.add_response_header = (__typeof__(mhd.add_response_header)) f[5];
-    mhd.queue_response = (__typeof__(mhd.queue_response)) f[6];
-    mhd.destroy_response = (__typeof__(mhd.destroy_response)) f[7];
-    mhd.start_daemon = (__typeof__(mhd.start_daemon)) f[0];   /* last: it says the table is whole */
+#define LOAD(field, name) (mhd.field = (__typeof__(mhd.field)) dlsym(lib, name))
+    /* start_daemon last: once set, it says the table is whole */
+    bool whole = LOAD(stop_daemon, "MHD_stop_daemon") && LOAD(get_daemon_info, "MHD_get_daemon_info")
+                 && LOAD(lookup_connection_value, "MHD_lookup_connection_value")
+                 && LOAD(create_response, "MHD_create_response_from_buffer_with_free_callback")
+                 && LOAD(add_response_header, "MHD_add_response_header")
+                 && LOAD(queue_response, "MHD_queue_response") && LOAD(destroy_response, "MHD_destroy_response")
+                 && LOAD(start_daemon, "MHD_start_daemon");
+#undef LOAD
+    if (!whole) {
+        snprintf(err, errlen, "--dashboard: %s lacks a function this manager uses", MHD_SONAME);
+        return -1;
+    }
     return 0;
 }
 
