@@ -427,6 +427,26 @@ Test(dashboard, a_bad_address_is_a_clear_error)
     free(log);
 }
 
+/* libmicrohttpd is loaded only for --dashboard: a broken copy found first
+   fails that run with one clear line, and runs without it do not notice. */
+Test(dashboard, a_broken_libmicrohttpd_fails_only_dashboard_runs_and_says_so)
+{
+    char *lib = t_path(t_dir, MHD_SONAME), *log = t_path(t_dir, "broken.log");
+    FILE *f = fopen(lib, "w");
+    cr_assert_not_null(f);
+    fputs("not a library\n", f);
+    fclose(f);
+    setenv("LD_LIBRARY_PATH", t_dir, 1);   /* searched before the system's copy */
+    char *with[] = {(char *) t_bin("hyades-manager"), "--dashboard", "127.0.0.1:0", "--local", "1", "noop", NULL};
+    cr_assert_eq(t_run(with, log, 10000), 1);
+    cr_assert(t_file_contains(log, "--dashboard: cannot load libmicrohttpd"));
+    cr_assert_eq(t_count_lines(log, "hyades-manager:"), 1, "not one line");
+    char *without[] = {(char *) t_bin("hyades-manager"), "--local", "1", "noop", NULL};
+    cr_assert_eq(t_run(without, log, 10000), 0, "a run without --dashboard loaded the broken library");
+    unsetenv("LD_LIBRARY_PATH");
+    free(lib), free(log);
+}
+
 /* The picture fits in 1024 x 1024 whatever the output's shape (a tall frame
    scaled up for its narrowness must not become gigabytes on the event loop). */
 Test(dashboard, pictures_stay_small_for_any_output_shape)
