@@ -250,7 +250,8 @@ Test(session, units_beyond_the_queue_bound_are_given_back)
     pid_t w = s_worker(f, "1", NULL, NULL);
     s_fake_welcome(f, s_session, 10000);
     enum { UNITS = 3000 };
-    s_fake_noop_job(f, 1, UNITS, 0);
+    /* Units of 2 ms: the queue cannot drain between the three messages. */
+    s_fake_noop_job(f, 1, UNITS, 2);
     for (uint64_t first = 0; first < UNITS; first += 1000)
         s_fake_units(f, 1, first, 1000);
     int *status = s_status_table(UNITS);
