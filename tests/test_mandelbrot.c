@@ -290,35 +290,58 @@ static void s_finish_matches_reference(const job_kind_t *kind, job_plan_t *plan,
     job_plan_clear(kind, plan);
 }
 
-/* Rows are built a tile of columns at a time as tiles complete: units that
-   straddle tiles, arriving in any order, and a last partial tile still give
-   the reference image. */
+/* Rows are built a tile of columns at a time as tiles complete, each
+   tile's columns waiting in a buffer of their own until then: units that
+   straddle tiles, arriving in any order (so that most of the 24 tiles are
+   in progress at once), and a last partial tile still give the reference
+   image; halfway, the preview shows exactly the columns accepted so far. */
 Test(mandelbrot, units_in_any_order_across_tiles_assemble_the_image)
 {
     const job_kind_t *kind = job_find("mandelbrot", 10);
-    char *argv[] = {"mandelbrot", "--width", "200", "--height", "70", "--columns-per-unit", "7", NULL};
+    char *argv[] = {"mandelbrot", "--width", "1500", "--height", "70", "--columns-per-unit", "7", NULL};
     job_plan_t plan = {0};
     void *ctx = s_load(kind, 7, argv, &plan);
-    cr_assert_eq(plan.units, 29);   /* ceil(200 / 7) */
-    uint64_t order[29];
-    for (uint64_t u = 0; u < 29; u++)
+    enum { UNITS = 215 };   /* ceil(1500 / 7) */
+    cr_assert_eq(plan.units, UNITS);
+    uint64_t order[UNITS];
+    for (uint64_t u = 0; u < UNITS; u++)
         order[u] = u;
     uint64_t x = 12345;
-    for (size_t i = 28; i > 0; i--) {   /* a fixed shuffle */
+    for (size_t i = UNITS - 1; i > 0; i--) {   /* a fixed shuffle */
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         size_t j = (size_t) (x >> 33) % (i + 1);
         uint64_t t = order[i];
         order[i] = order[j];
         order[j] = t;
     }
-    for (size_t i = 0; i < 29; i++) {
+    uint8_t *ref = t_mandelbrot_ref(1500, 70, -2, 0.5, -1, 1, 255);
+    bool accepted[UNITS] = {false};
+    for (size_t i = 0; i < UNITS; i++) {
         uint8_t *out;
         size_t len;
         cr_assert_eq(kind->compute(ctx, order[i], NULL, &out, &len), 0);
         cr_assert_eq(kind->accept(plan.state, order[i], out, len, NULL, 0), 0);
+        accepted[order[i]] = true;
         free(out);
+        if (i != UNITS / 2)
+            continue;
+        job_picture_t pic;
+        cr_assert_eq(kind->preview(plan.state, 1500, &pic), 0);
+        cr_assert_eq(pic.width, 1500);
+        cr_assert_eq(pic.height, 70);
+        for (uint32_t col = 0; col < 1500; col++)
+            for (uint32_t row = 0; row < 70; row++) {
+                const uint8_t *px = pic.rgb + ((size_t) row * 1500 + col) * 3;
+                if (accepted[col / 7])
+                    cr_assert(px[0] == ref[(size_t) row * 1500 + col] && px[1] == px[0] && px[2] == px[0],
+                              "preview pixel (%u, %u) is not the image's", col, row);
+                else
+                    cr_assert(px[2] > px[0] + 30, "preview pixel (%u, %u) of a missing column is not blue", col, row);
+            }
+        free(pic.rgb);
     }
-    s_finish_matches_reference(kind, &plan, ctx, 200, 70);
+    free(ref);
+    s_finish_matches_reference(kind, &plan, ctx, 1500, 70);
 }
 
 Test(mandelbrot, units_cover_columns_and_assemble_the_image)
