@@ -183,7 +183,8 @@ static void s_put_str(writer_t *w, const char *s, size_t len)
     writer_bytes(w, s, len);
 }
 
-zframe_t *hy_encode(const hy_msg_t *msg)
+/* The encoded size of msg, or 0 (logged) when a field is out of range. */
+static size_t s_encoded_size(const hy_msg_t *msg)
 {
     size_t name_len = msg->name ? (msg->name_len ? msg->name_len : strlen(msg->name)) : 0;
     size_t release_len = msg->release ? (msg->release_len ? msg->release_len : strlen(msg->release)) : 0;
@@ -218,14 +219,21 @@ zframe_t *hy_encode(const hy_msg_t *msg)
     case HY_GOODBYE:   size += 1 + 1 + name_len; break;
     default:
         log_error("protocol: cannot encode command %d", (int) msg->command);
-        return NULL;
+        return 0;
     }
     if (bad) {
         log_error("protocol: %s field out of range", hy_command_name(msg->command));
-        return NULL;
+        return 0;
     }
-    zframe_t *frame = zframe_new(NULL, size);
-    writer_t w = {zframe_data(frame)};
+    return size;
+}
+
+/* msg into buf, which holds exactly its encoded size. */
+static void s_write(const hy_msg_t *msg, uint8_t *buf, size_t size)
+{
+    size_t name_len = msg->name ? (msg->name_len ? msg->name_len : strlen(msg->name)) : 0;
+    size_t release_len = msg->release ? (msg->release_len ? msg->release_len : strlen(msg->release)) : 0;
+    writer_t w = {buf};
     writer_bytes(&w, "HY", 2);
     writer_be(&w, HY_PROTOCOL_VERSION, 1);
     writer_be(&w, msg->command, 1);
@@ -275,23 +283,36 @@ zframe_t *hy_encode(const hy_msg_t *msg)
     default:
         break;
     }
-    assert(w.p == zframe_data(frame) + size);
+    assert(w.p == buf + size);
+    (void) size;
+}
+
+zframe_t *hy_encode(const hy_msg_t *msg)
+{
+    size_t size = s_encoded_size(msg);
+    if (size == 0)
+        return NULL;
+    zframe_t *frame = zframe_new(NULL, size);
+    s_write(msg, zframe_data(frame), size);
     return frame;
 }
 
+/* Encoded straight into the message ZeroMQ sends: one copy of the payloads,
+   not two. */
 int hy_send(zsock_t *sock, const uint8_t *id, size_t id_len, const hy_msg_t *msg)
 {
-    zframe_t *frame = hy_encode(msg);
-    if (!frame)
+    size_t size = s_encoded_size(msg);
+    zmq_msg_t out;
+    if (size == 0 || zmq_msg_init_size(&out, size) != 0)
         return -1;
+    s_write(msg, zmq_msg_data(&out), size);
     void *handle = zsock_resolve(sock);
-    int rc = 0;
-    if (id && zmq_send(handle, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        rc = -1;
-    if (rc == 0 && zmq_send(handle, zframe_data(frame), zframe_size(frame), ZMQ_DONTWAIT) < 0)
-        rc = -1;
-    zframe_destroy(&frame);
-    return rc;
+    if ((id && zmq_send(handle, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        || zmq_msg_send(&out, handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&out);
+        return -1;
+    }
+    return 0;
 }
 
 const char *hy_command_name(int command)
