@@ -345,6 +345,8 @@ static size_t s_capable_count(cluster_t *self);
 
 static void s_dispatch_all(cluster_t *self)
 {
+    if (!self->sched)
+        return;   /* not started: nothing to hand out (and a thousand waiting workers to skip) */
     self->capable = s_capable_count(self);
     for (size_t i = 0; i < roster_size(self->roster); i++)
         s_dispatch(self, roster_at(self->roster, i));

@@ -519,6 +519,32 @@ Test(session, a_silent_manager_is_left_and_the_cache_survives)
     s_fake_destroy(&f);
 }
 
+/* The manager's heartbeat is answered at once when the worker's own is due
+   within half an interval, and not otherwise (PROTOCOL 4.3): idle workers'
+   heartbeats then reach the manager together. */
+Test(session, the_managers_heartbeat_is_answered_when_ours_is_half_due)
+{
+    fake_t *f = s_fake_new();
+    char *extra[] = {"--heartbeat", "2000", NULL};
+    pid_t w = s_worker(f, "1", extra, NULL);
+    s_fake_welcome(f, s_session, 2000);
+    int64_t welcomed = zclock_mono();
+    /* Ours is due in 2 s: no answer. */
+    s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
+    cr_assert_eq(s_fake_recv(f, 300), -1, "a heartbeat answered 2 s before ours was due");
+    /* 1.2 s on, ours is due in 0.8 s: answered at once, long before it is. */
+    zclock_sleep((int) (1200 - (zclock_mono() - welcomed)));
+    s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
+    cr_assert_eq(s_fake_recv(f, 500), 0, "the heartbeat was not answered");
+    cr_assert_eq(f->msg.command, HY_HEARTBEAT);
+    cr_assert_lt(zclock_mono() - welcomed, 1900, "answered only when its own was due");
+    /* Having just sent one, the next is not answered. */
+    s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
+    cr_assert_eq(s_fake_recv(f, 300), -1, "a heartbeat answered right after one was sent");
+    cr_assert_eq(t_stop(w), 0);
+    s_fake_destroy(&f);
+}
+
 Test(session, goodbye_unknown_means_hello_at_once)
 {
     fake_t *f = s_fake_new();

@@ -1,6 +1,8 @@
 /* swarm: many simulated workers in one process, for tests and benchmarks of
    the manager's roster. Each is one DEALER that says HELLO (protocol 2),
-   keeps the manager's heartbeat and answers units of the noop job.
+   keeps the manager's heartbeat as hyades-worker does (its own every
+   interval, or at once in answer to the manager's when it is due within
+   half an interval) and answers units of the noop job.
 
      hyades-swarm ENDPOINT COUNT SECONDS
 
@@ -83,6 +85,8 @@ int main(int argc, char **argv)
                         s->joined = true;
                         heartbeat = msg.heartbeat_ms;
                         s->next_beat = now + heartbeat;
+                    } else if (msg.command == HY_HEARTBEAT && s->joined && s->next_beat - now <= heartbeat / 2) {
+                        s->next_beat = now;   /* answered below, as the worker answers it */
                     } else if (msg.command == HY_GOODBYE && msg.code == HY_BYE_UNKNOWN) {
                         rejoined++;
                         s_hello(s, i);
