@@ -17,6 +17,7 @@
       cluster) against hyades-manager --local 1 and --local <cores>. The
       manager's own CPU time (from its --json summary) shows whether it is
       the bottleneck. */
+#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -184,17 +185,31 @@ static double s_cluster(char **job, int argc, long n, double *cpu, double *rate)
     return t;
 }
 
-/* CPU seconds pid has used (user + system), from /proc; -1 if unknown. */
+/* CPU seconds pid's threads have used, to the nanosecond (the sum of
+   /proc/PID/task/TID/schedstat: /proc/PID/stat counts in clock ticks, too
+   coarse for a few tenths of a second); -1 if unknown. */
 static double s_cpu_of(pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-    char *text = t_read_file(path, NULL);
-    const char *p = text ? strrchr(text, ')') : NULL;   /* the name may hold spaces */
-    unsigned long utime = 0, stime = 0;
-    bool ok = p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2;
-    free(text);
-    return ok ? (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK) : -1;
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    unsigned long long total = 0, ns;
+    int threads = 0;
+    for (struct dirent *e; (e = readdir(dir));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%.32s/schedstat", (int) pid, e->d_name);
+        char *text = t_read_file(path, NULL);
+        if (text && sscanf(text, "%llu", &ns) == 1) {
+            total += ns;
+            threads++;
+        }
+        free(text);
+    }
+    closedir(dir);
+    return threads ? (double) total / 1e9 : -1;
 }
 
 /* A manager with count idle workers (hyades-swarm) heartbeating for seconds:
