@@ -566,11 +566,15 @@ typedef struct {
     uint8_t **tiles;   /* per tile in progress: its columns so far (column-major); else NULL */
     uint8_t *spare[SPARE_TILES];   /* buffers of finished tiles, for the next ones */
     int spares;
+    pthread_t populator;           /* makes the rows' pages (s_begin) */
+    bool populating;
 } state_t;
 
 static void s_state_free(state_t *state)
 {
     if (state) {
+        if (state->populating)
+            pthread_join(state->populator, NULL);
         uint32_t tiles = (state->p.width + TILE - 1) / TILE;
         for (uint32_t t = 0; state->tiles && t < tiles; t++)
             free(state->tiles[t]);
@@ -666,14 +670,22 @@ static void s_populate(void *p, size_t n)
 #endif
 }
 
-/* Before the first result, while the workers start: the image's memory,
-   which the first tile would otherwise fault in (a page per row) while
-   results wait. */
+static void *s_populator(void *arg)
+{
+    state_t *state = arg;
+    s_populate(state->rows, (size_t) state->p.width * state->p.height);
+    return NULL;
+}
+
+/* The image's memory, made beside the event loop while the workers start
+   (the first tile would otherwise fault it in, a page per row, while
+   results wait; and made on the loop, it would keep the workers' HELLOs
+   waiting). Only the page tables change: rows written meanwhile stay. */
 static int s_begin(void *self, const char *output, char *err, size_t errlen)
 {
     (void) output, (void) err, (void) errlen;
     state_t *state = self;
-    s_populate(state->rows, (size_t) state->p.width * state->p.height);
+    state->populating = pthread_create(&state->populator, NULL, s_populator, state) == 0;
     return 0;
 }
 

@@ -123,7 +123,7 @@ int main(int argc, char **argv)
     const opt_t opts[] = {
         {"bind", 'b', OPT_STRING, &bind, 0, 0, 0, 0, NULL, "HYADES_BIND", "ENDPOINT", "wait for remote workers here, e.g. tcp://0.0.0.0:5555"},
         {"local", 'l', OPT_INT, &local, 0, 1024, 0, 0, NULL, "HYADES_LOCAL", "N", "start N local workers (cores without --bind, else 0)"},
-        {"min-workers", 0, OPT_INT, &min_workers, 1, 100000, 0, 0, NULL, "HYADES_MIN_WORKERS", "N", "workers to wait for before starting (--local, or 1)"},
+        {"min-workers", 0, OPT_INT, &min_workers, 1, 100000, 0, 0, NULL, "HYADES_MIN_WORKERS", "N", "workers to wait for before starting (1; with static or --verify: --local)"},
         {"schedule", 0, OPT_CHOICE, &schedule, 0, 0, 0, 0, "dynamic|static", "HYADES_SCHEDULE", "POLICY", "dynamic (load balancing) or static (unit k to worker k mod n)"},
         {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval (1000)"},
         {"liveness", 0, OPT_INT, &liveness, 1, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before a worker counts as lost (3)"},
@@ -176,8 +176,12 @@ int main(int argc, char **argv)
     }
     if (local < 0)
         local = bind ? 0 : cores;
+    /* Static scheduling numbers the workers at the start and --verify needs
+       two opinions, so both wait for the local workers; otherwise the job
+       starts with the first, and the others take work as they come (each
+       takes a few milliseconds to load). */
     if (min_workers == 0)
-        min_workers = local > 0 ? local : 1;
+        min_workers = local > 0 && (schedule == SCHED_STATIC || verify > 0) ? local : 1;
     const char *problem = NULL;
     /* A TCP port beyond 65535 would wrap around in ZeroMQ (70000 binds 4464). */
     const char *port = bind && strncmp(bind, "tcp://", 6) == 0 ? strrchr(bind, ':') : NULL;
