@@ -327,6 +327,40 @@ Test(trust, a_poison_unit_early_in_a_batch_spoils_only_its_job)
     free(batch), free(log);
 }
 
+/* A worker whose compute threads hang for good in one job of a batch (deaf
+   to cancels, as a stuck kernel) cannot hold up the jobs after it: its
+   units go to the other worker, job after job, and every output is right. */
+Test(trust, threads_hung_in_one_job_of_a_batch_hold_up_no_later_job)
+{
+    char endpoint[256];
+    char *batch = t_path(t_dir, "jobs.txt"), *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *out1 = t_path(t_dir, "b1.png"), *out3 = t_path(t_dir, "b3.png");
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "mandelbrot --width 60 --height 40 -o %s\nnoop --units 40 --sleep-ms 10\n"
+               "mandelbrot --width 61 --height 41 --columns-per-unit 3 -o %s\n", out1, out3);
+    fclose(f);
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--straggler-ms", "200",
+                    "--batch", batch, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *two[] = {"--threads", "2", NULL};
+    char *hang[] = {"HYADES_FAILPOINTS=hang:2,hang:7", NULL};   /* unit 2 and 7 of every job */
+    pid_t stuck = t_worker(endpoint, "stuck", wlog, two, hang);
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the batch failed or hung");
+    cr_assert(t_file_contains(mlog, "line 1: mandelbrot ok") && t_file_contains(mlog, "line 2: noop ok")
+              && t_file_contains(mlog, "line 3: mandelbrot ok"), "a job of the batch failed");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out1, &w, &h), *ref = t_mandelbrot_ref(60, 40, -2, 0.5, -1, 1, 255);
+    cr_assert(png && w == 60 && h == 40 && memcmp(png, ref, 60 * 40) == 0, "the first image is wrong");
+    free(png), free(ref);
+    png = t_read_png_gray(out3, &w, &h), ref = t_mandelbrot_ref(61, 41, -2, 0.5, -1, 1, 255);
+    cr_assert(png && w == 61 && h == 41 && memcmp(png, ref, 61 * 41) == 0, "the last image is wrong");
+    free(png), free(ref);
+    cr_assert(t_file_contains(wlog, "hanging at unit 2"), "the worker's threads did not hang");
+    t_stop(stuck), t_stop(good);
+    free(batch), free(mlog), free(wlog), free(out1), free(out3);
+}
+
 /* ------------------------------------------------------------ verified results */
 
 Test(trust, verify_catches_a_lying_worker_and_names_it)
