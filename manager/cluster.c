@@ -27,6 +27,7 @@
 #include "manager/verify.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <sys/socket.h>
@@ -87,6 +88,7 @@ struct cluster_t {
     char failure[512];         /* set when the job cannot complete */
     char waiting[400];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
+    bool journal_tainted;      /* it holds results of a worker caught lying: removed at the end */
     size_t capable;            /* workers that may take units, at the last round of dispatch */
     bool roster_changed;       /* a worker joined or left since the last look (tick) */
     bool dispatch_all;         /* units or workers changed: offer units to every worker, not only the
@@ -785,7 +787,10 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
         log_warn("verify: unit %" PRIu64 ": worker %s is in the minority", u, liar->name);
         s_exclude(self, liar, lie);
         if (liar->ident->unchecked) {
-            /* Sampling caught it: what it returned unchecked cannot be trusted. */
+            /* Sampling caught it: what it returned unchecked cannot be
+               trusted, and the journal may hold it (this run's or an
+               earlier one's, whose authors it does not know). */
+            self->journal_tainted = self->journal != NULL;
             char reason[512];
             snprintf(reason, sizeof reason, "worker %s returned wrong bytes for unit %" PRIu64 " and %" PRIu64
                      " of its results were accepted unchecked (--verify %g): rerun with --verify to check every unit",
@@ -1536,6 +1541,15 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         log_status(NULL);
     guard_tick(self->guard, true);
     journal_close(&self->journal);
+    if (self->journal_tainted) {
+        if (unlink(self->config.journal) == 0)
+            log_warn("removed the journal %s: it held results of a worker caught lying, accepted unchecked",
+                     self->config.journal);
+        else
+            log_error("could not remove the journal %s (%s): it holds results of a worker caught lying; delete it"
+                      " before running the job again", self->config.journal, strerror(errno));
+        self->journal_tainted = false;
+    }
     /* Whatever workers still hold of this job is no longer needed. */
     hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id};
     for (size_t i = 0; i < roster_size(self->roster); i++) {

@@ -404,6 +404,37 @@ Test(trust, without_verify_a_lying_worker_corrupts_the_output)
     free(mlog), free(wlog), free(out);
 }
 
+/* A liar caught by sampled verification fails the job; the results it
+   had slipped through unchecked must not come back from the journal when
+   the job is run again: the journal is removed, and the rerun is exact. */
+Test(trust, a_liar_caught_by_sampling_leaves_nothing_in_the_journal)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "l.png");
+    char *journal = t_path(t_dir, "l.journal");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "0", "--min-workers", "3", "--verify",
+                    "0.5", "--journal", journal, "mandelbrot", "--width", "200", "--height", "20", "--max-iter", "80",
+                    "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *liar_env[] = {"HYADES_FAILPOINTS=corrupt:all,sleep:5", NULL}, *slow[] = {"HYADES_FAILPOINTS=sleep:5", NULL};
+    pid_t liar = t_worker(endpoint, "liar", wlog, NULL, liar_env);
+    pid_t h1 = t_worker(endpoint, "h1", wlog, NULL, slow), h2 = t_worker(endpoint, "h2", wlog, NULL, slow);
+    cr_assert_eq(t_wait(manager, 60000), 1, "the job with a liar caught by sampling did not fail");
+    cr_assert(t_file_contains(mlog, "accepted unchecked"), "the liar was not caught with unchecked results");
+    cr_assert(t_file_contains(mlog, "removed the journal"));
+    cr_assert_neq(access(journal, F_OK), 0, "the journal with the liar's results is still there");
+    for (pid_t *p = (pid_t[]) {liar, h1, h2, 0}; *p; p++)
+        t_stop(*p);
+    /* Run again as the message says: the image is the reference. */
+    char *again[] = {"--local", "2", "--verify", "--journal", journal, "mandelbrot", "--width", "200", "--height",
+                     "20", "--max-iter", "80", "-o", out, NULL};
+    cr_assert_eq(t_wait(t_manager(again, mlog, NULL, NULL, 0), 60000), 0);
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(200, 20, -2, 0.5, -1, 1, 80);
+    cr_assert(png && w == 200 && h == 20 && memcmp(png, ref, 200 * 20) == 0, "the rerun's image is wrong");
+    free(png), free(ref), free(mlog), free(wlog), free(out), free(journal);
+}
+
 Test(trust, verify_on_a_fraction_checks_about_that_share)
 {
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "f.json");
