@@ -1506,7 +1506,12 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             self->dispatch_all = false;
             s_dispatch_all(self);
         }
-        void *which = zpoller_wait(poller, TICK_MS);
+        /* Timers run every TICK_MS / 2, or a quarter of the heartbeat when
+           that is shorter: heartbeats then leave on time and silences are
+           seen on time whatever --heartbeat says. */
+        int64_t tick = self->config.heartbeat_ms / 4 < TICK_MS / 2 ? self->config.heartbeat_ms / 4 : TICK_MS / 2;
+        tick = tick > 0 ? tick : 1;
+        void *which = zpoller_wait(poller, (int) tick);
         if (signals_count() > 0) {
             s_fail(self, "interrupted");
             break;
@@ -1525,7 +1530,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             s_maybe_start(self);
             self->roster_changed = false;
             self->dispatch_all = true;   /* stragglers to copy, capacity to use */
-            next_tick = zclock_mono() + TICK_MS / 2;
+            next_tick = zclock_mono() + tick;
         }
         if (self->config.progress && zclock_mono() >= self->next_progress) {
             s_show_progress(self);

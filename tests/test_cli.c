@@ -64,6 +64,7 @@ Test(cli, bad_manager_command_lines_exit_2)
         {"--local", "-1", "mandelbrot"},
         {"--schedule", "random", "mandelbrot"},
         {"--heartbeat", "0", "mandelbrot"},
+        {"--liveness", "1", "mandelbrot"},   /* a heartbeat a little late would count as missed */
         {"--local", "1", "--min-workers", "2", "mandelbrot"},
         {"pi", "--units", "0"},
         {"pi", "--samples", "0"},
@@ -106,6 +107,7 @@ Test(cli, bad_worker_command_lines_exit_2)
         {"--connect", "tcp://127.0.0.1:9", "--bogus"},
         {"--connect"},
         {"--connect", "tcp://127.0.0.1:9", "extra"},
+        {"--connect", "tcp://127.0.0.1:9", "--liveness", "1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[8] = {(char *) t_bin("hyades-worker")};

@@ -100,6 +100,32 @@ Test(reliability, a_hung_units_copy_taken_back_is_copied_again)
     free(mlog), free(wlog), free(json);
 }
 
+/* The shortest heartbeats the options allow: nobody is lost while all are
+   healthy, local workers through a job of long units and a remote one
+   kept idle, though the manager's timers usually run every 50 ms. */
+Test(reliability, heartbeats_of_10_ms_lose_no_healthy_worker)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "h.json");
+    char *args[] = {"--local", "2", "--heartbeat", "10", "--json", json, "noop", "--units", "6", "--sleep-ms", "400",
+                    NULL};
+    cr_assert_eq(t_wait(t_manager(args, log, NULL, NULL, 0), 30000), 0);
+    cr_assert_not(t_file_contains(log, " lost "), "a healthy local worker was lost");
+    cr_assert_eq(t_json_number(json, "reissued"), 0);
+    char endpoint[256];
+    char *idle[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "10", "--min-workers", "2", "noop", NULL};
+    pid_t manager = t_manager(idle, log, NULL, endpoint, sizeof endpoint);
+    char *wlog = t_path(t_dir, "w.log"), *fast[] = {"--heartbeat", "10", NULL};
+    pid_t worker = t_worker(endpoint, "idle", wlog, fast, NULL);
+    cr_assert(t_wait_for(log, "worker idle joined", NULL, 0, 10000));
+    usleep(1500000);
+    cr_assert_not(t_file_contains(log, "lost"), "the idle worker was lost");
+    cr_assert_not(t_file_contains(wlog, "silent"), "the worker found the manager silent");
+    kill(manager, SIGTERM);
+    t_wait(manager, 10000);
+    t_stop(worker);
+    free(log), free(json), free(wlog);
+}
+
 /* ------------------------------------------------------------ journal */
 
 static long s_file_size(const char *path)
