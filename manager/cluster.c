@@ -492,15 +492,19 @@ static void s_check_unit(void *arg, uint64_t u)
         any |= w->alive && (w->kinds & self->kind_bit);
     }
     /* A unit that failed on every worker connected that can compute it
-       (excluded ones count as failing) fails the job; with none connected,
-       one may come. One that awaits a second opinion (--verify) from a
-       worker that has not answered it yet waits for one, unless local
-       workers are all there is. */
+       (excluded ones count as failing) fails the job, unless a local worker
+       is starting or restarting: a unit that nobody here can compute is
+       said at once (with --bind too; --min-workers makes the job wait for
+       more). One that awaits a second opinion (--verify) from a worker
+       that has not answered it yet waits for one while one may come: with
+       --bind, or a local worker starting or restarting. With none
+       connected, one may come. */
+    bool starting = local_starting(self->local) > 0, more = self->config.bind || starting;
     char reason[256];
-    if (any && !unfailed && self->run->fails[u])
+    if (any && !unfailed && self->run->fails[u] && !starting)
         snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on every worker that can compute it (%u)", u,
                  self->run->fails[u]);
-    else if (any && !eligible && !self->config.bind)
+    else if (any && !eligible && !more)
         snprintf(reason, sizeof reason, "unit %" PRIu64 " cannot be completed: every worker left has answered or"
                  " failed it (--verify needs another one)", u);
     else {
@@ -1100,6 +1104,8 @@ static void s_on_tick(cluster_t *self)
     if (self->roster_changed)
         roster_prune(self->roster, true);   /* gone with nothing to report: freed at once */
     local_supervise(self->local, s_local_exited, self);
+    if (self->waiting[0])
+        s_check_units(self);   /* a unit waiting for a worker that may no longer come */
     if (self->local && local_gave_up(self->local) && !self->config.bind && roster_alive(self->roster) == 0)
         s_fail(self, "all local workers exited and keep exiting");
 }

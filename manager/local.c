@@ -34,7 +34,36 @@ struct local_t {
     char heartbeat[24], liveness[24];
     uint64_t restarts;
     bool terminated;        /* local_terminate: no more restarts */
+    char **env;             /* the manager's environment without the worker's own options */
 };
+
+/* The worker's options it also reads from the environment. The manager
+   passes local workers the values it wants on their command line; these,
+   inherited, could only contradict it (HYADES_KINDS=pi would keep them from
+   a noop job, HYADES_EXIT_WHEN_DONE would end them after the first). */
+static const char *const s_worker_env[] = {"HYADES_CONNECT", "HYADES_THREADS", "HYADES_NAME", "HYADES_HEARTBEAT",
+                                           "HYADES_LIVENESS", "HYADES_CERT", "HYADES_MANAGER_KEY", "HYADES_KINDS",
+                                           "HYADES_EXIT_WHEN_DONE", "HYADES_GONE_AFTER", "HYADES_QUIET"};
+
+static char **s_child_env(void)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 1, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; env && i < n; i++) {
+        bool drop = false;
+        for (size_t j = 0; j < sizeof s_worker_env / sizeof s_worker_env[0]; j++) {
+            size_t len = strlen(s_worker_env[j]);
+            drop |= strncmp(environ[i], s_worker_env[j], len) == 0 && environ[i][len] == '=';
+        }
+        if (!drop)
+            env[k++] = strdup(environ[i]);
+    }
+    return env;
+}
 
 /* The worker program: $HYADES_WORKER, else hyades-worker beside this executable. */
 static int s_worker_path(char *path, size_t len)
@@ -67,7 +96,7 @@ static int s_spawn(local_t *self, size_t i)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(1);
-        execv(self->program, argv);
+        execve(self->program, argv, self->env);
         _exit(127);
     }
     if (pid < 0)
@@ -89,7 +118,13 @@ local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, i
         return NULL;
     }
     self->children = calloc(count, sizeof *self->children);
-    self->count = count;
+    self->count = self->children ? count : 0;
+    self->env = s_child_env();
+    if (!self->children || !self->env) {
+        snprintf(err, errlen, "cannot start local workers: out of memory");
+        local_stop(&self);
+        return NULL;
+    }
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
     snprintf(self->cert, sizeof self->cert, "%s", cert ? cert : "");
     snprintf(self->manager_key, sizeof self->manager_key, "%s", manager_key ? manager_key : "");
@@ -170,6 +205,16 @@ size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), v
     return running;
 }
 
+size_t local_starting(const local_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; self && !self->terminated && i < self->count; i++) {
+        const child_t *c = &self->children[i];
+        n += !c->given_up && (!c->pid || !c->joined);
+    }
+    return n;
+}
+
 void local_joined(local_t *self, size_t index)
 {
     if (self && index < self->count)
@@ -216,6 +261,9 @@ void local_stop(local_t **self_p)
             kill(self->children[i].pid, SIGKILL);
             waitpid(self->children[i].pid, NULL, 0);
         }
+    for (size_t i = 0; self->env && self->env[i]; i++)
+        free(self->env[i]);
+    free(self->env);
     free(self->children);
     free(self);
     *self_p = NULL;

@@ -119,6 +119,19 @@ Test(cli, bad_worker_command_lines_exit_2)
     free(log);
 }
 
+/* The worker's own variables in the manager's environment do not reach
+   its local workers, whose command line says what they are to do. */
+Test(cli, worker_variables_do_not_reach_local_workers)
+{
+    char *log = t_path(t_dir, "env.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "noop", "--units", "3", NULL};
+    char *env[] = {"HYADES_KINDS=pi", "HYADES_EXIT_WHEN_DONE=1", "HYADES_THREADS=0", "HYADES_MANAGER_KEY=/etc/passwd",
+                   "HYADES_NAME=x", NULL};
+    cr_assert_eq(t_wait(t_spawn(argv, log, env), 20000), 0, "the job did not run on its local workers");
+    cr_assert(t_file_contains(log, "worker local-1 joined") || t_file_contains(log, "worker local-2 joined"));
+    free(log);
+}
+
 Test(cli, environment_configures_the_worker)
 {
     /* HYADES_THREADS=0 is as bad as --threads 0. */

@@ -293,18 +293,25 @@ Test(trust, a_new_manager_does_not_wait_behind_an_interrupted_ones_work)
 
 /* ------------------------------------------------------------ supervised local workers */
 
-Test(trust, a_killed_local_worker_is_restarted)
+/* Runs a manager with args (two local workers), kills one of them 0.3 s
+   into the job; the manager's exit status. */
+static int s_kill_a_local_worker_midway(char *const args[], const char *log)
 {
-    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "l.json");
-    char *args[] = {"--local", "2", "--heartbeat", "250", "--json", json, "noop", "--units", "150", "--sleep-ms",
-                    "20", NULL};
     pid_t manager = t_manager(args, log, NULL, NULL, 0);
     cr_assert(t_wait_for(log, "job noop started", NULL, 0, 10000));
     usleep(300000);
     pid_t kids[8];
     cr_assert_eq(t_children(manager, kids, 8), 2);
     kill(kids[0], SIGKILL);
-    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    return t_wait(manager, 60000);
+}
+
+Test(trust, a_killed_local_worker_is_restarted)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "l.json");
+    char *args[] = {"--local", "2", "--heartbeat", "250", "--json", json, "noop", "--units", "150", "--sleep-ms",
+                    "20", NULL};
+    cr_assert_eq(s_kill_a_local_worker_midway(args, log), 0, "the job failed");
     cr_assert(t_file_contains(log, "restarting local worker"));
     cr_assert_geq(t_json_number(json, "restarts"), 1);
     cr_assert_eq(t_json_number(json, "done"), 150);
@@ -343,7 +350,8 @@ Test(trust, threads_hung_in_one_job_of_a_batch_hold_up_no_later_job)
                     "--batch", batch, NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     char *two[] = {"--threads", "2", NULL};
-    char *hang[] = {"HYADES_FAILPOINTS=hang:2,hang:7", NULL};   /* unit 2 and 7 of every job */
+    /* the first units of every job, some of which it gets */
+    char *hang[] = {"HYADES_FAILPOINTS=hang:0,hang:1,hang:2,hang:3,hang:4,hang:5,hang:6,hang:7", NULL};
     pid_t stuck = t_worker(endpoint, "stuck", wlog, two, hang);
     pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
     cr_assert_eq(t_wait(manager, 60000), 0, "the batch failed or hung");
@@ -356,7 +364,7 @@ Test(trust, threads_hung_in_one_job_of_a_batch_hold_up_no_later_job)
     png = t_read_png_gray(out3, &w, &h), ref = t_mandelbrot_ref(61, 41, -2, 0.5, -1, 1, 255);
     cr_assert(png && w == 61 && h == 41 && memcmp(png, ref, 61 * 41) == 0, "the last image is wrong");
     free(png), free(ref);
-    cr_assert(t_file_contains(wlog, "hanging at unit 2"), "the worker's threads did not hang");
+    cr_assert(t_file_contains(wlog, "hanging at unit"), "the worker's threads did not hang");
     t_stop(stuck), t_stop(good);
     free(batch), free(mlog), free(wlog), free(out1), free(out3);
 }
@@ -433,6 +441,20 @@ Test(trust, a_liar_caught_by_sampling_leaves_nothing_in_the_journal)
     uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(200, 20, -2, 0.5, -1, 1, 80);
     cr_assert(png && w == 200 && h == 20 && memcmp(png, ref, 200 * 20) == 0, "the rerun's image is wrong");
     free(png), free(ref), free(mlog), free(wlog), free(out), free(journal);
+}
+
+/* A local worker killed during a verified job is started again; the units
+   the other one answered wait for its second opinion instead of failing
+   the job (the restarted worker is a new identity). */
+Test(trust, under_verify_a_killed_local_worker_is_waited_for)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "k.json");
+    char *args[] = {"--local", "2", "--verify", "--heartbeat", "250", "--json", json, "noop", "--units", "120",
+                    "--sleep-ms", "10", NULL};
+    cr_assert_eq(s_kill_a_local_worker_midway(args, log), 0, "the verified job failed when a local worker was killed");
+    cr_assert_eq(t_json_number(json, "done"), 120);
+    cr_assert_eq(t_json_number(json, "verified"), 120);
+    free(log), free(json);
 }
 
 Test(trust, verify_on_a_fraction_checks_about_that_share)
