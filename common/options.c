@@ -80,7 +80,10 @@ static int s_store(const opt_t *o, const char *value, const char *from, char *er
     }
     case OPT_DOUBLE: {
         double v = strtod(value, &end);
-        if (!s_plain_number(value) || errno || end == value || *end || !isfinite(v)) {
+        /* (ERANGE with a finite result: so small it is subnormal or zero,
+           the nearest double as for any decimal) */
+        if (!s_plain_number(value) || (errno && !(errno == ERANGE && isfinite(v))) || end == value || *end
+            || !isfinite(v)) {
             snprintf(err, errlen, "%s: expected a finite number, got '%s'", from, value);
             return -1;
         }

@@ -225,6 +225,11 @@ Test(edges, numbers_are_plain_decimals_in_range_and_finite)
                     "1e308", NULL};
     cr_assert_eq(t_run(wide, log, 10000), 2, "a view whose span overflows was accepted");
     cr_assert(t_file_contains(log, "too wide"));
+    char *out = t_path(t_dir, "tiny.png");   /* subnormal bounds are finite numbers */
+    char *tiny[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "4", "--height", "4",
+                    "--xmin", "-1e-310", "--xmax", "2.2250738585072011e-308", "-o", out, NULL};
+    cr_assert_eq(t_run(tiny, log, 10000), 0, "subnormal bounds were refused");
+    free(out);
     char *name[] = {(char *) t_bin("hyades-worker"), "--connect", "tcp://127.0.0.1:1", "--name", "nod\xc3\xa9-1", NULL};
     cr_assert_eq(t_run(name, log, 10000), 2, "a non-ASCII worker name was accepted");
     cr_assert(t_file_contains(log, "printable ASCII"));
