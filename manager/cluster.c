@@ -431,6 +431,9 @@ static void s_maybe_start(cluster_t *self)
     log_info("job %s started: %" PRIu64 " units, %zu workers, %s scheduling%s", self->kind->name,
              self->run->total, capable, self->config.schedule == SCHED_STATIC ? "static" : "dynamic",
              self->verify ? ", results verified" : "");
+    if (self->config.schedule == SCHED_STATIC && slots == 1 && self->config.bind)
+        log_warn("static scheduling with one worker: it has every unit, and workers that join later only take"
+                 " copies of late ones (--min-workers N waits for N)");
 }
 
 /* Static: a worker that joins while slots have no owner takes all of them. */

@@ -111,6 +111,23 @@ static void s_workers(const char *endpoint, pid_t *pids, int n, const char *log)
     }
 }
 
+/* Static scheduling on --bind with the default --min-workers starts with the
+   first worker: the manager says what that means, and the job is exact. */
+Test(e2e, static_scheduling_on_one_remote_worker_says_so)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "s.png");
+    char *extra[] = {"--schedule", "static", "mandelbrot", "--width", "50", "--height", "30", "-o", out, NULL};
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra, mlog, endpoint, sizeof endpoint);
+    pid_t worker = t_worker(endpoint, "only", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0);
+    cr_assert(t_file_contains(mlog, "static scheduling with one worker"));
+    uint8_t *ref = t_mandelbrot_ref(50, 30, -2, 0.5, -1, 1, 255);
+    s_assert_image(out, (mandel_params_t) {50, 30, -2, 0.5, -1, 1, 255, 1}, ref);
+    t_stop(worker);
+    free(ref), free(mlog), free(wlog), free(out);
+}
+
 Test(e2e, remote_workers_serve_successive_managers)
 {
     char endpoint[256];
