@@ -58,6 +58,7 @@ struct cluster_t {
     uint64_t session;          /* this manager instance, announced in WELCOME */
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
+    int64_t last_tick;         /* when s_on_tick last ran */
 
     /* The job being run, between cluster_run's start and end. */
     const job_kind_t *kind;
@@ -482,6 +483,20 @@ static void s_check_units(cluster_t *self)
         run_each_avoided(self->run, s_check_unit, self);
 }
 
+static long s_local_index(const cluster_t *self, const worker_t *w);
+
+/* Local workers that may still come: running or to be restarted, but not
+   connected now (starting, restarting, or paused long enough to be lost). */
+static size_t s_locals_coming(cluster_t *self)
+{
+    size_t live = local_live(self->local), here = 0;
+    for (size_t i = 0; live && i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        here += w->alive && s_local_index(self, w) >= 0;
+    }
+    return live > here ? live - here : 0;
+}
+
 static void s_check_unit(void *arg, uint64_t u)
 {
     cluster_t *self = arg;
@@ -496,13 +511,13 @@ static void s_check_unit(void *arg, uint64_t u)
     }
     /* A unit that failed on every worker connected that can compute it
        (excluded ones count as failing) fails the job, unless a local worker
-       is starting or restarting: a unit that nobody here can compute is
+       is on its way (starting, restarting, or lost while its process runs): a unit that nobody here can compute is
        said at once (with --bind too; --min-workers makes the job wait for
        more). One that awaits a second opinion (--verify) from a worker
        that has not answered it yet waits for one while one may come: with
-       --bind, or a local worker starting or restarting. With none
+       --bind, or a local worker on its way. With none
        connected, one may come. */
-    bool starting = local_starting(self->local) > 0, more = self->config.bind || starting;
+    bool starting = s_locals_coming(self) > 0, more = self->config.bind || starting;
     char reason[256];
     if (any && !unfailed && self->run->fails[u] && !starting)
         snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on every worker that can compute it (%u)", u,
@@ -1073,6 +1088,10 @@ static void s_check_stalled(cluster_t *self, worker_t *w, int64_t now)
 static void s_on_tick(cluster_t *self)
 {
     int64_t now = zclock_mono();
+    /* After a pause of the manager itself (stopped, or swapped out), every
+       worker looks silent: none is taken for frozen then. */
+    bool paused = self->last_tick && now - self->last_tick > self->config.heartbeat_ms;
+    self->last_tick = now;
     if (self->sched)
         self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
     if (self->journal && now >= self->next_flush) {
@@ -1086,6 +1105,17 @@ static void s_on_tick(cluster_t *self)
             char why[64];
             snprintf(why, sizeof why, "silent for %" PRId64 " ms", self->config.heartbeat_ms * self->config.liveness);
             s_worker_gone(self, w, why, true);
+            /* A local one silent so long, and not back on another
+               connection, is frozen or stopped: started again, it is a
+               worker the job can count on again. */
+            long local = s_local_index(self, w);
+            for (size_t k = 0; local >= 0 && k < roster_size(self->roster); k++) {
+                worker_t *other = roster_at(self->roster, k);
+                if (other->alive && s_local_index(self, other) == local)
+                    local = -1;
+            }
+            if (local >= 0 && !paused)
+                local_kill(self->local, (size_t) local);
         } else if (w->alive && self->sched) {
             s_check_stalled(self, w, now);
             /* Static: a worker with no share takes the shares nobody holds

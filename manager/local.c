@@ -205,14 +205,18 @@ size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), v
     return running;
 }
 
-size_t local_starting(const local_t *self)
+size_t local_live(const local_t *self)
 {
     size_t n = 0;
-    for (size_t i = 0; self && !self->terminated && i < self->count; i++) {
-        const child_t *c = &self->children[i];
-        n += !c->given_up && (!c->pid || !c->joined);
-    }
+    for (size_t i = 0; self && !self->terminated && i < self->count; i++)
+        n += !self->children[i].given_up;
     return n;
+}
+
+void local_kill(local_t *self, size_t index)
+{
+    if (self && index < self->count && self->children[index].pid)
+        kill(self->children[index].pid, SIGKILL);
 }
 
 void local_joined(local_t *self, size_t index)

@@ -24,9 +24,12 @@ local_t *local_start(const char *endpoint, size_t count, int64_t heartbeat_ms, i
    i-th (0-based) if exited is not NULL, and schedules their restart; starts
    those whose restart is due. Returns how many run now. */
 size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), void *arg);
-/* Workers starting or waiting to be started again (not given up), that
-   have not said HELLO since: workers still to come. */
-size_t local_starting(const local_t *self);
+/* Workers running or to be started again (not given up, not terminated):
+   those not connected now may still come. */
+size_t local_live(const local_t *self);
+/* SIGKILL to worker local-(index+1), if it runs (it is restarted as if it
+   had crashed): for one that went silent, frozen or stopped. */
+void local_kill(local_t *self, size_t index);
 /* Worker local-(index+1) said HELLO: it works, so a later exit is not a broken start. */
 void local_joined(local_t *self, size_t index);
 /* Whether every worker was given up (each exited LOCAL_GIVE_UP times in a

@@ -457,6 +457,29 @@ Test(trust, under_verify_a_killed_local_worker_is_waited_for)
     free(log), free(json);
 }
 
+/* A local worker paused long enough to be lost is frozen as far as the
+   job can tell: it is started again rather than waited for or blamed, and
+   a verified job completes. */
+Test(trust, under_verify_a_paused_local_worker_is_started_again)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "p.json");
+    char *args[] = {"--local", "2", "--verify", "--heartbeat", "100", "--json", json, "noop", "--units", "200",
+                    "--sleep-ms", "20", NULL};
+    pid_t manager = t_manager(args, log, NULL, NULL, 0);
+    cr_assert(t_wait_for(log, "job noop started", NULL, 0, 10000));
+    usleep(400000);
+    pid_t kids[8];
+    cr_assert_eq(t_children(manager, kids, 8), 2);
+    kill(kids[0], SIGSTOP);
+    cr_assert(t_wait_for(log, " lost (silent", NULL, 0, 10000), "the paused worker was not lost");
+    usleep(1500000);
+    kill(kids[0], SIGCONT);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the verified job failed when a local worker was paused");
+    cr_assert_eq(t_json_number(json, "verified"), 200);
+    cr_assert(t_file_contains(log, "restarting local worker"));
+    free(log), free(json);
+}
+
 Test(trust, verify_on_a_fraction_checks_about_that_share)
 {
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "f.json");
