@@ -293,16 +293,23 @@ Test(trust, a_new_manager_does_not_wait_behind_an_interrupted_ones_work)
 
 /* ------------------------------------------------------------ supervised local workers */
 
-/* Runs a manager with args (two local workers), kills one of them 0.3 s
-   into the job; the manager's exit status. */
+/* Starts a manager with args (two local workers) and returns one of its
+   workers, after_us into the job; the manager in *manager. */
+static pid_t s_a_local_worker_midway(char *const args[], const char *log, pid_t *manager, useconds_t after_us)
+{
+    *manager = t_manager(args, log, NULL, NULL, 0);
+    cr_assert(t_wait_for(log, "job noop started", NULL, 0, 10000));
+    usleep(after_us);
+    pid_t kids[8];
+    cr_assert_eq(t_children(*manager, kids, 8), 2);
+    return kids[0];
+}
+
+/* The same, that worker killed; the manager's exit status. */
 static int s_kill_a_local_worker_midway(char *const args[], const char *log)
 {
-    pid_t manager = t_manager(args, log, NULL, NULL, 0);
-    cr_assert(t_wait_for(log, "job noop started", NULL, 0, 10000));
-    usleep(300000);
-    pid_t kids[8];
-    cr_assert_eq(t_children(manager, kids, 8), 2);
-    kill(kids[0], SIGKILL);
+    pid_t manager;
+    kill(s_a_local_worker_midway(args, log, &manager, 300000), SIGKILL);
     return t_wait(manager, 60000);
 }
 
@@ -465,15 +472,11 @@ Test(trust, under_verify_a_paused_local_worker_is_started_again)
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "p.json");
     char *args[] = {"--local", "2", "--verify", "--heartbeat", "100", "--json", json, "noop", "--units", "200",
                     "--sleep-ms", "20", NULL};
-    pid_t manager = t_manager(args, log, NULL, NULL, 0);
-    cr_assert(t_wait_for(log, "job noop started", NULL, 0, 10000));
-    usleep(400000);
-    pid_t kids[8];
-    cr_assert_eq(t_children(manager, kids, 8), 2);
-    kill(kids[0], SIGSTOP);
+    pid_t manager, paused = s_a_local_worker_midway(args, log, &manager, 400000);
+    kill(paused, SIGSTOP);
     cr_assert(t_wait_for(log, " lost (silent", NULL, 0, 10000), "the paused worker was not lost");
     usleep(1500000);
-    kill(kids[0], SIGCONT);
+    kill(paused, SIGCONT);
     cr_assert_eq(t_wait(manager, 60000), 0, "the verified job failed when a local worker was paused");
     cr_assert_eq(t_json_number(json, "verified"), 200);
     cr_assert(t_file_contains(log, "restarting local worker"));
