@@ -818,6 +818,16 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
                      " of its results were accepted unchecked (--verify %g): rerun with --verify to check every unit",
                      liar->name, u, liar->ident->unchecked, self->config.verify);
             s_fail(self, reason);
+        } else if (self->resumed && self->config.verify < 1) {
+            /* A liar is about, and units came from the journal of a run
+               that checked only some (the journal's --verify is this
+               run's): who computed the others is not known. */
+            self->journal_tainted = true;
+            char reason[512];
+            snprintf(reason, sizeof reason, "worker %s returned wrong bytes for unit %" PRIu64 ", and %" PRIu64
+                     " units came from the journal, whose workers are not known: run the job again (the journal"
+                     " goes)", liar->name, u, self->resumed);
+            s_fail(self, reason);
         }
     }
     if (other && other != w)
@@ -1517,7 +1527,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->resumed = 0;
     if (!self->failure[0] && self->config.journal) {
         self->journal = journal_open(self->config.journal, kind->name, plan->params, plan->params_len, plan->units,
-                                     s_replay, self, why, sizeof why);
+                                     self->config.verify, s_replay, self, why, sizeof why);
         if (!self->journal)
             s_fail(self, why);
         else if (self->resumed)

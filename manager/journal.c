@@ -1,7 +1,8 @@
 /* journal: an append-only file.
 
      header:  "HYADESJ1", u32 body length, body, u32 CRC-32 of the body
-              body = kind (u8 length + bytes), params (u32 length + bytes), units u64
+              body = kind (u8 length + bytes), params (u32 length + bytes), units u64,
+                     verify u64 (the bits of --verify's fraction as a double; 0: none)
      record:  "HYRC", u64 unit, u32 length, payload, u32 CRC-32 of unit, length
               and payload
 
@@ -36,10 +37,11 @@ struct journal_t {
 };
 
 /* The header body of a job, in a new buffer. */
-static uint8_t *s_header_body(const char *kind, const uint8_t *params, size_t params_len, uint64_t units, size_t *len)
+static uint8_t *s_header_body(const char *kind, const uint8_t *params, size_t params_len, uint64_t units,
+                              double verify, size_t *len)
 {
     size_t kind_len = strlen(kind);
-    *len = 1 + kind_len + 4 + params_len + 8;
+    *len = 1 + kind_len + 4 + params_len + 8 + 8;
     uint8_t *body = malloc(*len);
     writer_t w = {body};
     writer_be(&w, kind_len, 1);
@@ -47,6 +49,9 @@ static uint8_t *s_header_body(const char *kind, const uint8_t *params, size_t pa
     writer_be(&w, params_len, 4);
     writer_bytes(&w, params, params_len);
     writer_be(&w, units, 8);
+    uint64_t bits;
+    memcpy(&bits, &verify, sizeof bits);
+    writer_be(&w, verify > 0 ? bits : 0, 8);
     return body;
 }
 
@@ -122,6 +127,18 @@ static int s_check_header(FILE *f, const uint8_t *want, size_t want_len, const c
         if (kind && kind_len == (size_t) want[0] && memcmp(kind, want + 1, kind_len) == 0)
             snprintf(err, errlen, "%s is the journal of a %.*s job with other options; remove it or choose another --journal",
                      path, (int) kind_len, (const char *) kind);
+        if (len == want_len && memcmp(body, want, len - 8) == 0) {   /* the same job, another --verify */
+            reader_t v = reader_new(body + len - 8, 8);
+            uint64_t bits = reader_be(&v, 8);
+            double was;
+            memcpy(&was, &bits, sizeof was);
+            if (bits)
+                snprintf(err, errlen, "%s was written with --verify %g: resume it with the same --verify, or remove it",
+                         path, was);
+            else
+                snprintf(err, errlen, "%s was written without --verify, whose results it cannot tell apart: resume it"
+                         " without --verify, or remove it", path);
+        }
     }
     free(body);
     return same ? 1 : -1;
@@ -162,7 +179,7 @@ static FILE *s_open(const char *path, const char *mode, bool create, char *err, 
 }
 
 int journal_check(const char *path, const char *kind, const uint8_t *params, size_t params_len, uint64_t units,
-                  char *err, size_t errlen)
+                  double verify, char *err, size_t errlen)
 {
     err[0] = '\0';
     FILE *f = s_open(path, "rb", false, err, errlen);
@@ -174,7 +191,7 @@ int journal_check(const char *path, const char *kind, const uint8_t *params, siz
         return -1;
     }
     size_t len, head_len;
-    uint8_t *want = s_header_body(kind, params, params_len, units, &len);
+    uint8_t *want = s_header_body(kind, params, params_len, units, verify, &len);
     uint8_t *head = s_header(want, len, &head_len);
     int rc = s_cut_header(f, head, head_len) ? 0 : s_check_header(f, want, len, path, err, errlen);
     free(head);
@@ -322,7 +339,7 @@ static int s_replay_all(FILE *f, const char *path, size_t start, const uint8_t *
 }
 
 journal_t *journal_open(const char *path, const char *kind, const uint8_t *params, size_t params_len,
-                        uint64_t units, journal_replay_fn *replay, void *arg, char *err, size_t errlen)
+                        uint64_t units, double verify, journal_replay_fn *replay, void *arg, char *err, size_t errlen)
 {
     err[0] = '\0';
     FILE *f = s_open(path, "r+b", true, err, errlen);
@@ -332,7 +349,7 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
         return NULL;
     }
     size_t want_len;
-    uint8_t *want = s_header_body(kind, params, params_len, units, &want_len);
+    uint8_t *want = s_header_body(kind, params, params_len, units, verify, &want_len);
     size_t want_head_len;
     uint8_t *want_head = s_header(want, want_len, &want_head_len);
     /* A header cut short by a crash while it was being written: start afresh. */

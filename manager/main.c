@@ -67,7 +67,7 @@ static void s_usage(FILE *out, const opt_t *opts)
 /* Plans one job: its kind, its plan (cleared by the caller) and its output
    path, with the output checked (and not the --journal or --json file) and the
    journal checked. Returns JOB_OK, JOB_HELP or JOB_ERROR with a one-line reason in err. */
-static int s_plan(const batch_job_t *job, const char *output, const char *journal, const char *json,
+static int s_plan(const batch_job_t *job, const char *output, const char *journal, double verify, const char *json,
                   const job_kind_t **kind, job_plan_t *plan, const char **path, char *err, size_t errlen)
 {
     memset(plan, 0, sizeof *plan);
@@ -91,7 +91,8 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
                  journal && outfile_same(*path, journal) ? "--journal" : "--json");
         return JOB_ERROR;
     }
-    if (journal && journal_check(journal, (*kind)->name, plan->params, plan->params_len, plan->units, err, errlen) < 0)
+    if (journal && journal_check(journal, (*kind)->name, plan->params, plan->params_len, plan->units, verify, err,
+                                 errlen) < 0)
         return JOB_ERROR;
     return JOB_OK;
 }
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
         const job_kind_t *kind;
         job_plan_t plan;
         const char *path;
-        int rc = s_plan(&batch->jobs[i], output, journal, json, &kind, &plan, &path, err, sizeof err);
+        int rc = s_plan(&batch->jobs[i], output, journal, verify, json, &kind, &plan, &path, err, sizeof err);
         if (rc == JOB_HELP && !batch_path)
             return 0;
         if (rc == JOB_HELP)
@@ -303,7 +304,7 @@ int main(int argc, char **argv)
         const char *path;
         /* Planned again rather than kept from the check above: a plan can hold a
            whole image, so only the running job's plan is in memory. */
-        s_plan(&batch->jobs[i], output, journal, json, &kind, &plan, &path, err, sizeof err);
+        s_plan(&batch->jobs[i], output, journal, verify, json, &kind, &plan, &path, err, sizeof err);
         job_report_t report;
         if (dash && batch_path)
             s_publish_batch(dash, batch, i, ok);

@@ -328,7 +328,7 @@ Test(reliability, a_journal_cut_anywhere_replays_exactly_its_whole_records)
     char *path = t_path(t_dir, "j"), *cut = t_path(t_dir, "cut"), err[256];
     const uint8_t params[] = {1, 2, 3};
     long ends[6];   /* file size after the header and after each record */
-    journal_t *j = journal_open(path, "noop", params, 3, 5, s_count_replay, NULL, err, sizeof err);
+    journal_t *j = journal_open(path, "noop", params, 3, 5, 0, s_count_replay, NULL, err, sizeof err);
     cr_assert_not_null(j, "%s", err);
     journal_flush(j);
     ends[0] = s_file_size(path);
@@ -349,7 +349,7 @@ Test(reliability, a_journal_cut_anywhere_replays_exactly_its_whole_records)
         fwrite(whole, 1, (size_t) n, f);
         fclose(f);
         uint64_t seen[5] = {0};
-        j = journal_open(cut, "noop", params, 3, 5, s_count_replay, seen, err, sizeof err);
+        j = journal_open(cut, "noop", params, 3, 5, 0, s_count_replay, seen, err, sizeof err);
         cr_assert_not_null(j, "cut at %ld: %s", n, err);
         journal_close(&j);
         for (uint64_t u = 0; u < 5; u++)
@@ -368,23 +368,23 @@ Test(reliability, a_journal_cut_anywhere_replays_exactly_its_whole_records)
     fwrite(whole, 1, len, f);
     fclose(f);
     uint64_t seen[5] = {0};
-    j = journal_open(cut, "noop", params, 3, 5, s_count_replay, seen, err, sizeof err);
+    j = journal_open(cut, "noop", params, 3, 5, 0, s_count_replay, seen, err, sizeof err);
     cr_assert_not_null(j, "%s", err);
     journal_close(&j);
     for (uint64_t u = 0; u < 5; u++)
         cr_assert_eq(seen[u], u == 1 ? 0u : 1u, "unit %lu", (unsigned long) u);
     cr_assert_eq(s_file_size(cut), ends[5] - (ends[2] - ends[1]), "the damage is still in the file");
     uint64_t again[5] = {0};
-    j = journal_open(cut, "noop", params, 3, 5, s_count_replay, again, err, sizeof err);
+    j = journal_open(cut, "noop", params, 3, 5, 0, s_count_replay, again, err, sizeof err);
     journal_close(&j);
     for (uint64_t u = 0; u < 5; u++)
         cr_assert_eq(again[u], u == 1 ? 0u : 1u, "reopened: unit %lu", (unsigned long) u);
     /* Another job's parameters are refused. */
     const uint8_t other[] = {1, 2, 4};
-    cr_assert_eq(journal_check(path, "noop", other, 3, 5, err, sizeof err), -1);
-    cr_assert_eq(journal_check(path, "noop", params, 3, 6, err, sizeof err), -1);
-    cr_assert_eq(journal_check(path, "pi", params, 3, 5, err, sizeof err), -1);
-    cr_assert_eq(journal_check(path, "noop", params, 3, 5, err, sizeof err), 0);
+    cr_assert_eq(journal_check(path, "noop", other, 3, 5, 0, err, sizeof err), -1);
+    cr_assert_eq(journal_check(path, "noop", params, 3, 6, 0, err, sizeof err), -1);
+    cr_assert_eq(journal_check(path, "pi", params, 3, 5, 0, err, sizeof err), -1);
+    cr_assert_eq(journal_check(path, "noop", params, 3, 5, 0, err, sizeof err), 0);
     free(whole), free(path), free(cut);
 }
 

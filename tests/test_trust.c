@@ -450,6 +450,53 @@ Test(trust, a_liar_caught_by_sampling_leaves_nothing_in_the_journal)
     free(png), free(ref), free(mlog), free(wlog), free(out), free(journal);
 }
 
+/* A journal serves only a run with its own --verify: results accepted
+   unchecked (or without --verify) cannot stand in a run that checks more. */
+Test(trust, a_journal_resumes_only_under_its_own_verify)
+{
+    char *log = t_path(t_dir, "m.log"), *journal = t_path(t_dir, "v.journal");
+    char *plain[] = {"--local", "2", "--journal", journal, "noop", "--units", "20", NULL};
+    cr_assert_eq(t_wait(t_manager(plain, log, NULL, NULL, 0), 30000), 0);
+    char *checked[] = {"--local", "2", "--verify", "--journal", journal, "noop", "--units", "20", NULL};
+    cr_assert_eq(t_wait(t_manager(checked, log, NULL, NULL, 0), 30000), 2, "a journal without --verify was resumed");
+    cr_assert(t_file_contains(log, "written without --verify"));
+    unlink(journal);
+    char *half[] = {"--local", "2", "--verify", "0.5", "--journal", journal, "noop", "--units", "20", NULL};
+    cr_assert_eq(t_wait(t_manager(half, log, NULL, NULL, 0), 30000), 0);
+    cr_assert_eq(t_wait(t_manager(checked, log, NULL, NULL, 0), 30000), 2, "a journal of --verify 0.5 was resumed");
+    cr_assert(t_file_contains(log, "written with --verify 0.5"));
+    cr_assert_eq(t_wait(t_manager(half, log, NULL, NULL, 0), 30000), 0, "the same --verify could not resume it");
+    free(log), free(journal);
+}
+
+/* A liar caught in a run resumed from a journal of sampled verification:
+   which of the journal's units it had computed, unchecked, is not known;
+   the job fails and the journal goes. */
+Test(trust, a_liar_caught_after_a_resume_under_sampling_takes_the_journal_with_it)
+{
+    char endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/m.sock", t_dir);
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *journal = t_path(t_dir, "r.journal");
+    char *args[] = {"--bind", endpoint, "--local", "0", "--min-workers", "2", "--verify", "0.5", "--heartbeat", "250",
+                    "--journal", journal, "noop", "--units", "300", "--sleep-ms", "10", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, NULL, 0);
+    pid_t h1 = t_worker(endpoint, "h1", wlog, NULL, NULL), h2 = t_worker(endpoint, "h2", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    usleep(800000);
+    kill(manager, SIGKILL);
+    t_wait(manager, 10000);
+    /* The same command again, and a liar among the workers. */
+    manager = t_manager(args, mlog, NULL, NULL, 0);
+    char *liar_env[] = {"HYADES_FAILPOINTS=corrupt:all", NULL};
+    pid_t liar = t_worker(endpoint, "liar", wlog, NULL, liar_env);
+    cr_assert_eq(t_wait(manager, 60000), 1, "the job with a liar and a resumed journal did not fail");
+    cr_assert(t_file_contains(mlog, "came from the journal"), "not failed for the journal's units");
+    cr_assert_neq(access(journal, F_OK), 0, "the journal is still there");
+    for (pid_t *p = (pid_t[]) {h1, h2, liar, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(journal);
+}
+
 /* A local worker killed during a verified job is started again; the units
    the other one answered wait for its second opinion instead of failing
    the job (the restarted worker is a new identity). */

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char err[256];
     unlink(path);
-    journal_t *j = journal_open(path, "noop", s_params, sizeof s_params, 10, s_count, NULL, err, sizeof err);
+    journal_t *j = journal_open(path, "noop", s_params, sizeof s_params, 10, 0, s_count, NULL, err, sizeof err);
     if (!j)
         abort();   /* a new journal must always open */
     journal_close(&j);
@@ -40,12 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fwrite(data, 1, size, f);
     fclose(f);
     size_t first = 0, second = 0;
-    j = journal_open(path, "noop", s_params, sizeof s_params, 10, s_count, &first, err, sizeof err);
+    j = journal_open(path, "noop", s_params, sizeof s_params, 10, 0, s_count, &first, err, sizeof err);
     if (!j)
         return 0;
     journal_close(&j);
     /* Whatever was kept reads back the same, with no damage left. */
-    j = journal_open(path, "noop", s_params, sizeof s_params, 10, s_count, &second, err, sizeof err);
+    j = journal_open(path, "noop", s_params, sizeof s_params, 10, 0, s_count, &second, err, sizeof err);
     if (!j || first != second)
         abort();
     journal_close(&j);
