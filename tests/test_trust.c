@@ -477,7 +477,9 @@ Test(trust, a_liar_caught_after_a_resume_under_sampling_takes_the_journal_with_i
     char endpoint[300];
     snprintf(endpoint, sizeof endpoint, "ipc://%s/m.sock", t_dir);
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *journal = t_path(t_dir, "r.journal");
-    char *args[] = {"--bind", endpoint, "--local", "0", "--min-workers", "2", "--verify", "0.5", "--heartbeat", "250",
+    /* (nearly every unit checked: the liar's noop payloads, wrong, are refused
+       when unchecked, and three refusals would exclude it before it is caught) */
+    char *args[] = {"--bind", endpoint, "--local", "0", "--min-workers", "2", "--verify", "0.99", "--heartbeat", "250",
                     "--journal", journal, "noop", "--units", "300", "--sleep-ms", "10", NULL};
     pid_t manager = t_manager(args, mlog, NULL, NULL, 0);
     pid_t h1 = t_worker(endpoint, "h1", wlog, NULL, NULL), h2 = t_worker(endpoint, "h2", wlog, NULL, NULL);
