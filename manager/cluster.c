@@ -485,15 +485,24 @@ static void s_check_units(cluster_t *self)
 
 static long s_local_index(const cluster_t *self, const worker_t *w);
 
+/* Live connections of local workers: all of them (index -1), or of
+   local-(index+1). */
+static size_t s_locals_here(cluster_t *self, long index)
+{
+    size_t here = 0;
+    for (size_t i = 0; self->local && i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        long at = w->alive ? s_local_index(self, w) : -1;
+        here += at >= 0 && (index < 0 || at == index);
+    }
+    return here;
+}
+
 /* Local workers that may still come: running or to be restarted, but not
    connected now (starting, restarting, or paused long enough to be lost). */
 static size_t s_locals_coming(cluster_t *self)
 {
-    size_t live = local_live(self->local), here = 0;
-    for (size_t i = 0; live && i < roster_size(self->roster); i++) {
-        worker_t *w = roster_at(self->roster, i);
-        here += w->alive && s_local_index(self, w) >= 0;
-    }
+    size_t live = local_live(self->local), here = live ? s_locals_here(self, -1) : 0;
     return live > here ? live - here : 0;
 }
 
@@ -511,12 +520,12 @@ static void s_check_unit(void *arg, uint64_t u)
     }
     /* A unit that failed on every worker connected that can compute it
        (excluded ones count as failing) fails the job, unless a local worker
-       is on its way (starting, restarting, or lost while its process runs): a unit that nobody here can compute is
-       said at once (with --bind too; --min-workers makes the job wait for
-       more). One that awaits a second opinion (--verify) from a worker
-       that has not answered it yet waits for one while one may come: with
-       --bind, or a local worker on its way. With none
-       connected, one may come. */
+       is on its way (starting, restarting, or lost while its process runs):
+       a unit nobody here can compute is said at once, with --bind too
+       (--min-workers makes the job wait for more). One that awaits a second
+       opinion (--verify) from a worker that has not answered it yet waits
+       for one while one may come: with --bind, or a local worker on its
+       way. With none connected, one may come. */
     bool starting = s_locals_coming(self) > 0, more = self->config.bind || starting;
     char reason[256];
     if (any && !unfailed && self->run->fails[u] && !starting)
@@ -1119,12 +1128,7 @@ static void s_on_tick(cluster_t *self)
                connection, is frozen or stopped: started again, it is a
                worker the job can count on again. */
             long local = s_local_index(self, w);
-            for (size_t k = 0; local >= 0 && k < roster_size(self->roster); k++) {
-                worker_t *other = roster_at(self->roster, k);
-                if (other->alive && s_local_index(self, other) == local)
-                    local = -1;
-            }
-            if (local >= 0 && !paused)
+            if (local >= 0 && !paused && s_locals_here(self, local) == 0)
                 local_kill(self->local, (size_t) local);
         } else if (w->alive && self->sched) {
             s_check_stalled(self, w, now);
@@ -1548,6 +1552,11 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     if (self->monitor)
         zpoller_add(poller, self->monitor);
     int64_t next_tick = 0;
+    /* Timers run every TICK_MS / 2, or a quarter of the heartbeat when that
+       is shorter: heartbeats then leave on time and silences are seen on
+       time whatever --heartbeat says. */
+    int64_t tick = self->config.heartbeat_ms / 4 < TICK_MS / 2 ? self->config.heartbeat_ms / 4 : TICK_MS / 2;
+    tick = tick > 0 ? tick : 1;
     self->next_progress = 0;
     s_maybe_start(self);
     while (!self->failure[0] && self->run && self->run->done < self->run->total) {
@@ -1555,11 +1564,6 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             self->dispatch_all = false;
             s_dispatch_all(self);
         }
-        /* Timers run every TICK_MS / 2, or a quarter of the heartbeat when
-           that is shorter: heartbeats then leave on time and silences are
-           seen on time whatever --heartbeat says. */
-        int64_t tick = self->config.heartbeat_ms / 4 < TICK_MS / 2 ? self->config.heartbeat_ms / 4 : TICK_MS / 2;
-        tick = tick > 0 ? tick : 1;
         void *which = zpoller_wait(poller, (int) tick);
         if (signals_count() > 0) {
             s_fail(self, "interrupted");
