@@ -204,6 +204,8 @@ static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, c
                 break;
             a = b + 1;
         }
+    } else if (s_cancelled(cancel)) {   /* before the table: it takes a while */
+        rc = JOB_CANCELLED;
     } else {
         uint64_t root = s_isqrt(hi);
         size_t table_count;

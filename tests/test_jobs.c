@@ -344,7 +344,9 @@ Test(jobs, frames_refuse_bad_options)
 
 /* ------------------------------------------------------------ cancel */
 
-/* Units that would take minutes or hours, one per kind and method. */
+/* Units that would take minutes or hours, one per kind and method. The
+   bounds below are seconds: far below the units' length, far above what a
+   loaded machine adds (a first bound of 50 ms failed on one). */
 static char *s_long_units[][20] = {
     /* By the cusp at 0.25 orbits crawl: they neither escape nor repeat for
        millions of iterations, so the cycle test cannot shorten them. */
@@ -407,9 +409,9 @@ Test(jobs, every_kind_stops_promptly_when_cancelled)
         s_compute_thread(&call);
         cr_assert_eq(call.rc, JOB_CANCELLED, "case %zu (%s): rc %d", i, argv[0], call.rc);
         cr_assert_null(call.out);
-        cr_assert_lt(call.returned_at - t0, 50, "case %zu (%s): %ld ms", i, argv[0], (long) (call.returned_at - t0));
+        cr_assert_lt(call.returned_at - t0, 2000, "case %zu (%s): %ld ms", i, argv[0], (long) (call.returned_at - t0));
 
-        /* Set while it computes: it looks again within a few milliseconds. */
+        /* Set while it computes: it looks again every few milliseconds of work. */
         atomic_store(&call.cancel, false);
         pthread_t tid;
         cr_assert_eq(pthread_create(&tid, NULL, s_compute_thread, &call), 0);
@@ -420,7 +422,7 @@ Test(jobs, every_kind_stops_promptly_when_cancelled)
         pthread_join(tid, NULL);
         cr_assert_eq(call.rc, JOB_CANCELLED, "case %zu (%s): finished before the cancel", i, argv[0]);
         cr_assert_null(call.out);
-        cr_assert_lt(call.returned_at - set_at, 300, "case %zu (%s): %ld ms after the cancel", i, argv[0],
+        cr_assert_lt(call.returned_at - set_at, 2000, "case %zu (%s): %ld ms after the cancel", i, argv[0],
                      (long) (call.returned_at - set_at));
         kind->unload(ctx);
         job_plan_clear(kind, &plan);

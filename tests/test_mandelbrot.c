@@ -232,7 +232,7 @@ Test(mandelbrot, every_kernel_stops_mid_column_when_cancelled, .timeout = 30)
         atomic_store(&call.cancel, true);
         pthread_join(tid, NULL);
         cr_assert_eq(call.rc, JOB_CANCELLED, "%s", mandel_kernel_name((mandel_kernel_t) kernel));
-        cr_assert_lt(call.returned_at - set_at, 0.2, "%s: %.3f s after the cancel",
+        cr_assert_lt(call.returned_at - set_at, 1.0, "%s: %.3f s after the cancel",
                      mandel_kernel_name((mandel_kernel_t) kernel), call.returned_at - set_at);
     }
 }
@@ -426,7 +426,7 @@ Test(mandelbrot, a_unit_stops_mid_column_when_cancelled_despite_the_cycle_test, 
     pthread_join(tid, NULL);
     cr_assert_eq(call.rc, JOB_CANCELLED, "the unit finished before the cancel");
     cr_assert_null(call.out);
-    cr_assert_lt(call.returned_at - set_at, 0.2, "%.3f s after the cancel", call.returned_at - set_at);
+    cr_assert_lt(call.returned_at - set_at, 1.0, "%.3f s after the cancel", call.returned_at - set_at);
     kind->unload((void *) call.ctx);
     job_plan_clear(kind, &plan);
 }

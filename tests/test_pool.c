@@ -178,10 +178,8 @@ Test(pool, queued_units_are_cancelled_without_a_result)
     cr_assert_eq(pool_cancel(pool, 99, NULL, 0), 0, "another job's cancel touched ours");
     cr_assert_eq(pool_job_refs(job), 3);   /* ours, unit 0 running, unit 3 queued */
     /* Every unit of the job: the running one and the last queued one. */
-    int64_t t0 = s_now();
     cr_assert_eq(pool_cancel(pool, 3, NULL, 0), 2);
-    cr_assert(s_wait_refs(job, 1, 1000), "the running unit did not stop");
-    cr_assert_lt(s_now() - t0, 200, "the cancel took %ld ms", (long) (s_now() - t0));
+    cr_assert(s_wait_refs(job, 1, 5000), "the running unit (an hour's sleep) did not stop");
     s_expect_silence(pool, 100);
     pool_job_unref(&job);
     pool_destroy(&pool);
@@ -199,12 +197,10 @@ Test(pool, a_running_unit_is_cancelled_promptly_and_the_thread_goes_on)
     cr_assert_eq(running[0].status, HY_RESULT_RETURNED);
     cr_assert_eq(running[0].unit + running[1].unit, 1);
     pool_results_free(&running, 2);
-    int64_t t0 = s_now();
     uint64_t one = 1;
     cr_assert_eq(pool_cancel(pool, 4, &one, 1), 1);
     cr_assert(s_wait_running(pool, 1, 0, 10));
-    cr_assert(s_wait_refs(slow, 2, 1000), "unit 1 did not stop");   /* ours, unit 0's */
-    cr_assert_lt(s_now() - t0, 100);
+    cr_assert(s_wait_refs(slow, 2, 2000), "unit 1 did not stop");   /* ours, unit 0's */
     /* The freed thread computes the next unit at once. */
     pool_submit(pool, quick, 42);
     pool_result_t *all = NULL;
@@ -214,9 +210,9 @@ Test(pool, a_running_unit_is_cancelled_promptly_and_the_thread_goes_on)
     cr_assert_eq(all[0].job, quick);
     pool_results_free(&all, n);
     /* Destroying the pool cancels unit 0, which would sleep an hour. */
-    t0 = s_now();
+    int64_t t0 = s_now();
     pool_destroy(&pool);
-    cr_assert_lt(s_now() - t0, 200);
+    cr_assert_lt(s_now() - t0, 2000);
     cr_assert_eq(pool_job_refs(slow), 1);
     pool_job_unref(&slow);
     pool_job_unref(&quick);
@@ -385,19 +381,21 @@ Test(pool, failpoint_specs_parse_or_name_the_bad_item)
     }
 }
 
-/* A kind whose compute ignores the cancel flag and takes 800 ms; it counts
+/* A kind whose compute ignores the cancel flag and takes 3 s; it counts
    the computes that began (a unit cancelled before its compute began has
-   none, and no result). */
+   none, and no result) and those that ended. */
 static atomic_int s_stubborn_began;
+static atomic_int s_stubborn_ended;
 static void *s_stubborn_load(const uint8_t *params, size_t len) { return malloc(1); }
 static void s_stubborn_unload(void *ctx) { free(ctx); }
 static int s_stubborn_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, uint8_t **out,
                               size_t *out_len)
 {
     atomic_fetch_add(&s_stubborn_began, 1);
-    int64_t until = zclock_mono() + 800;   /* a signal may cut one sleep short */
+    int64_t until = zclock_mono() + 3000;   /* a signal may cut one sleep short */
     while (zclock_mono() < until)
         zclock_sleep((int) (until - zclock_mono()));
+    atomic_fetch_add(&s_stubborn_ended, 1);
     *out = malloc(1);
     *out_len = 1;
     return 0;
@@ -419,13 +417,13 @@ Test(pool, a_thread_that_ignores_cancel_is_left_behind_after_the_wait)
     pool_job_t *job = pool_job_new(12, &s_stubborn, NULL, 0);
     pool_submit(pool, job, 0);
     cr_assert(s_wait_began(1, 1000));
-    int64_t t0 = s_now();
     cr_assert_eq(pool_destroy_within(&pool, 100), -1);
     cr_assert_null(pool);
-    cr_assert_lt(s_now() - t0, 300, "destroy waited %ld ms", (long) (s_now() - t0));
+    cr_assert_eq(atomic_load(&s_stubborn_ended), 0, "destroy waited for the unit to end");
     /* The thread ends its unit later, touches nothing of the pool but its
        own task, and drops its reference. */
-    cr_assert(s_wait_refs(job, 1, 3000));
+    cr_assert(s_wait_refs(job, 1, 10000));
+    cr_assert_eq(atomic_load(&s_stubborn_ended), 1);
     pool_job_unref(&job);
 
     /* With enough time, the same pool is joined and freed. */
@@ -433,7 +431,8 @@ Test(pool, a_thread_that_ignores_cancel_is_left_behind_after_the_wait)
     job = pool_job_new(13, &s_stubborn, NULL, 0);
     pool_submit(pool, job, 0);
     cr_assert(s_wait_began(2, 1000));
-    cr_assert_eq(pool_destroy_within(&pool, 3000), 0);
+    cr_assert_eq(pool_destroy_within(&pool, 10000), 0);
+    cr_assert_eq(atomic_load(&s_stubborn_ended), 2);
     cr_assert_eq(pool_job_refs(job), 1);
     pool_job_unref(&job);
 }

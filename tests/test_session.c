@@ -455,7 +455,7 @@ Test(session, a_worker_without_a_manager_stops_at_once)
     int64_t t0 = zclock_mono();
     kill(w, SIGTERM);
     cr_assert_eq(t_wait(w, 3000), 0);
-    cr_assert_lt(zclock_mono() - t0, 500);
+    cr_assert_lt(zclock_mono() - t0, 1000);
     /* One line for the series of attempts, not one per attempt. */
     char *text = t_read_file(log, NULL);
     char *first = strstr(text, "connecting to the manager");
@@ -553,7 +553,7 @@ Test(session, goodbye_unknown_means_hello_at_once)
     int64_t t0 = zclock_mono();
     s_fake_send(f, (hy_msg_t) {.command = HY_GOODBYE, .code = HY_BYE_UNKNOWN, .name = "say HELLO"});
     s_fake_expect(f, HY_HELLO, 1000);
-    cr_assert_lt(zclock_mono() - t0, 200);
+    cr_assert_lt(zclock_mono() - t0, 500);
     cr_assert_eq(t_stop(w), 0);
     s_fake_destroy(&f);
 }
