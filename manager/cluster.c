@@ -59,6 +59,7 @@ struct cluster_t {
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
     int64_t last_tick;         /* when s_on_tick last ran */
+    int64_t first_expiry;      /* no worker's expiry comes before this */
 
     /* The job being run, between cluster_run's start and end. */
     const job_kind_t *kind;
@@ -712,6 +713,8 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
     }
     /* A second HELLO on a connection changes nothing but is answered again. */
     w->expiry = zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
+    if (w->expiry < self->first_expiry)
+        self->first_expiry = w->expiry;   /* the roster may have been empty */
     hy_msg_t welcome = {.command = HY_WELCOME, .session = self->session,
                         .heartbeat_ms = (uint32_t) self->config.heartbeat_ms,
                         .liveness = (uint32_t) self->config.liveness};
@@ -1118,8 +1121,16 @@ static void s_on_tick(cluster_t *self)
             s_fail(self, journal_error(self->journal));
         self->next_flush = now + JOURNAL_FLUSH_MS;
     }
-    for (size_t i = 0; i < roster_size(self->roster); i++) {
+    /* Between jobs nothing but silence needs the roster: it is walked only
+       once the earliest expiry may have come (a message only pushes its
+       sender's expiry later, and s_on_hello lowers first_expiry for a
+       newcomer). */
+    bool walk = self->sched || now >= self->first_expiry;
+    int64_t first_expiry = INT64_MAX;
+    for (size_t i = 0; walk && i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
+        if (w->alive && now < w->expiry && w->expiry < first_expiry)
+            first_expiry = w->expiry;
         if (w->alive && now >= w->expiry) {
             char why[64];
             snprintf(why, sizeof why, "silent for %" PRId64 " ms", self->config.heartbeat_ms * self->config.liveness);
@@ -1138,6 +1149,8 @@ static void s_on_tick(cluster_t *self)
                 s_adopt_orphans(self, w);
         }
     }
+    if (walk)
+        self->first_expiry = first_expiry;
     if (now >= self->next_heartbeat) {
         hy_msg_t beat = {.command = HY_HEARTBEAT};
         for (size_t i = 0; i < roster_size(self->roster); i++) {

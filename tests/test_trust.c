@@ -201,6 +201,46 @@ Test(trust, a_frozen_worker_that_announced_a_ten_minute_heartbeat_is_lost_in_the
     free(mlog), free(wlog), free(json);
 }
 
+/* Before the job starts, only silence needs the roster; the manager walks it
+   no more than needed, but a worker frozen then is still lost in time: the
+   first one to join an empty roster, and one joining beside a live one. */
+Test(trust, workers_frozen_while_the_job_waits_for_more_are_lost_and_not_counted)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "f.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "3", "--heartbeat", "100", "--json", json,
+                    "noop", "--units", "20", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    usleep(500000);   /* timers run with nobody there */
+    pid_t first = t_worker(endpoint, "first", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "worker first joined", NULL, 0, 10000));
+    kill(first, SIGSTOP);
+    cr_assert(t_wait_for(mlog, "worker first lost (silent for 300 ms)", NULL, 0, 5000));
+    pid_t live = t_worker(endpoint, "live", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "worker live joined", NULL, 0, 10000));
+    usleep(300000);
+    pid_t second = t_worker(endpoint, "second", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "worker second joined", NULL, 0, 10000));
+    kill(second, SIGSTOP);
+    cr_assert(t_wait_for(mlog, "worker second lost (silent for 300 ms)", NULL, 0, 5000));
+    cr_assert_not(t_file_contains(mlog, "job noop started"), "started with a lost worker counted");
+    pid_t last = t_worker(endpoint, "last", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "worker last joined", NULL, 0, 10000));
+    usleep(300000);
+    cr_assert_not(t_file_contains(mlog, "job noop started"), "started with a lost worker counted");
+    pid_t third = t_worker(endpoint, "third", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 20000), 0, "the job did not complete");
+    cr_assert_eq(t_json_number(json, "done"), 20);
+    kill(first, SIGCONT);
+    kill(second, SIGCONT);
+    t_stop(first);
+    t_stop(second);
+    cr_assert_eq(t_stop(live), 0);
+    cr_assert_eq(t_stop(last), 0);
+    cr_assert_eq(t_stop(third), 0);
+    free(mlog), free(wlog), free(json);
+}
+
 /* ------------------------------------------------------------ orderly stops */
 
 Test(trust, a_worker_stopped_three_times_fails_nothing)

@@ -7,16 +7,17 @@
       rendered in this process by one thread per core taking columns
       dynamically with the best kernel (what a good OpenMP program does),
       against hyades-manager --local <cores> with default options.
-   5. a thousand idle workers (hyades-swarm) on one manager: its CPU.
-   Blocks can be picked by name: hyades-bench [kernels] [cluster] [noop] [swarm] [jobs].
-
    3. the cluster's own cost per unit: the extra time of 200,000 more noop
       units on --local <cores>.
    4. jobs: each job computed in this process on one thread through the job
       seam (plan, load, compute and accept every unit: the work without the
       cluster) against hyades-manager --local 1 and --local <cores>. The
       manager's own CPU time (from its --json summary) shows whether it is
-      the bottleneck. */
+      the bottleneck.
+   5. a thousand idle workers (hyades-swarm) on one manager: its CPU, against
+      a minimal manager (hyades-swarm --bare-manager) exchanging the same
+      messages with the same swarm.
+   Blocks can be picked by name: hyades-bench [kernels] [cluster] [noop] [swarm] [jobs]. */
 #include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -212,17 +213,21 @@ static double s_cpu_of(pid_t pid)
     return threads ? (double) total / 1e9 : -1;
 }
 
-/* A manager with count idle workers (hyades-swarm) heartbeating for seconds:
-   its share of one core. */
+/* Share of one core a manager holding count idle workers (hyades-swarm)
+   used over seconds, once they all joined; bare: the swarm's minimal
+   manager instead of hyades-manager. */
 static int s_free_port(void);
 
-static void s_swarm(int count, int seconds)
+static double s_median(double *v, int n);
+
+static double s_swarm_once(bool bare, int count, int seconds, char *report, size_t report_len)
 {
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", s_free_port());
     char *margv[] = {(char *) t_bin("hyades-manager"), "--quiet", "--bind", endpoint, "--min-workers", "100000",
                      "noop", NULL};
-    pid_t manager = t_spawn(margv, NULL, NULL);
+    char *bargv[] = {(char *) t_bin("hyades-swarm"), "--bare-manager", endpoint, NULL};
+    pid_t manager = t_spawn(bare ? bargv : margv, NULL, NULL);
     usleep(300000);
     int status;
     if (waitpid(manager, &status, WNOHANG) == manager) {
@@ -231,21 +236,44 @@ static void s_swarm(int count, int seconds)
     }
     char n[16], secs[16];
     snprintf(n, sizeof n, "%d", count);
-    snprintf(secs, sizeof secs, "%d", seconds);
+    snprintf(secs, sizeof secs, "%d", seconds + 5);
     char *sargv[] = {(char *) t_bin("hyades-swarm"), endpoint, n, secs, NULL};
     pid_t swarm = t_spawn(sargv, "/tmp/hyades-bench-swarm.log", NULL);
-    sleep(2);   /* all joined */
+    sleep(3);   /* all joined */
     double c0 = s_cpu_of(manager), t0 = s_now();
-    waitpid(swarm, &status, 0);
+    sleep((unsigned) seconds);
     double c1 = s_cpu_of(manager), t1 = s_now();
+    waitpid(swarm, &status, 0);
     kill(manager, SIGKILL);
     waitpid(manager, &status, 0);
     char *log = t_read_file("/tmp/hyades-bench-swarm.log", NULL);
-    printf("%d idle workers (hyades-swarm) heartbeating on one manager\n", count);
-    printf("  manager CPU %.3f s in %.1f s: %.2f%% of one core   (%s)\n\n", c1 - c0, t1 - t0,
-           100 * (c1 - c0) / (t1 - t0), log ? strtok(log, "\n") : "no swarm report");
+    snprintf(report, report_len, "%s", log ? strtok(log, "\n") : "no swarm report");
     free(log);
     unlink("/tmp/hyades-bench-swarm.log");
+    return 100 * (c1 - c0) / (t1 - t0);
+}
+
+/* hyades-manager against the least any manager does for the same idle
+   workers: the same messages (HELLO, WELCOME, a HEARTBEAT each way a
+   second) through ZeroMQ and the kernel, nothing else. Alternated runs,
+   medians. */
+static void s_swarm(int count, int seconds, int runs)
+{
+    double bare[8], hy[8];
+    char report[200] = "", bare_report[200] = "";
+    for (int i = 0; i < runs; i++) {
+        for (int k = 0; k < 2; k++) {
+            if ((i + k) % 2)
+                hy[i] = s_swarm_once(false, count, seconds, report, sizeof report);
+            else
+                bare[i] = s_swarm_once(true, count, seconds, bare_report, sizeof bare_report);
+        }
+    }
+    double b = s_median(bare, runs), h = s_median(hy, runs);
+    printf("%d idle workers (hyades-swarm) heartbeating on one manager: its CPU over %d s (medians of %d runs)\n",
+           count, seconds, runs);
+    printf("  minimal manager, same messages (baseline)  %5.2f%% of one core   1.00x   (%s)\n", b, bare_report);
+    printf("  hyades-manager                             %5.2f%% of one core   %.2fx   (%s)\n\n", h, h / b, report);
 }
 
 #define BENCH_REPEAT_MAX 50
@@ -462,7 +490,7 @@ int main(int argc_main, char **argv_main)
 
     /* 5 (before the jobs, which take longest). A thousand idle workers. */
     if (s_wanted(argc_main, argv_main, "swarm"))
-        s_swarm(1000, 10);
+        s_swarm(1000, 6, 3);
 
     /* 4. Every job kind. */
     struct {

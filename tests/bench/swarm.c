@@ -9,12 +9,20 @@
    Prints one line: "swarm: N joined, R rejoined, U units answered". A worker
    rejoins when the manager says it does not know it (GOODBYE unknown peer),
    that is, when the manager declared it lost: R counts how often that
-   happened. Exit 0, or 1 when some never joined. */
+   happened. Exit 0, or 1 when some never joined.
+
+     hyades-swarm --bare-manager ENDPOINT
+
+   The other side, for a baseline: the least a manager can do for idle
+   workers on ZeroMQ. It binds a ROUTER, answers HELLO with WELCOME (1000 ms,
+   liveness 3), sends HEARTBEAT to everyone who said HELLO every second and
+   reads the rest without bookkeeping, until it is killed: the same messages
+   as hyades-manager's, without anything else. */
 #include <czmq.h>
 #include <inttypes.h>
-#include <sys/resource.h>
 
 #include "common/bytes.h"
+#include "common/files.h"
 #include "common/protocol.h"
 
 typedef struct {
@@ -41,8 +49,58 @@ static zsock_t *s_connect(const char *endpoint)
     return sock;
 }
 
+static int s_bare_manager(const char *endpoint)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    hy_socket_setup(router);
+    if (zsock_bind(router, "%s", endpoint) < 0) {
+        fprintf(stderr, "hyades-swarm: cannot bind %s\n", endpoint);
+        return 1;
+    }
+    size_t known = 0, room = 1024;
+    zframe_t **ids = malloc(room * sizeof *ids);
+    int64_t next_beat = zclock_mono() + 1000;
+    while (!zsys_interrupted) {
+        int64_t wait = next_beat - zclock_mono();
+        if (zsock_events(router) & ZMQ_POLLIN || zmq_poll(&(zmq_pollitem_t) {zsock_resolve(router), 0, ZMQ_POLLIN, 0}, 1,
+                                                            wait > 0 ? wait : 0) > 0) {
+            for (;;) {
+                zframe_t *id = zframe_recv_nowait(router);
+                if (!id)
+                    break;
+                zframe_t *body = zframe_more(id) ? zframe_recv(router) : NULL;
+                hy_msg_t msg;
+                if (body && hy_decode(zframe_data(body), zframe_size(body), &msg) == 0 && msg.command == HY_HELLO) {
+                    hy_msg_t welcome = {.command = HY_WELCOME, .session = 1, .heartbeat_ms = 1000, .liveness = 3};
+                    hy_send(router, zframe_data(id), zframe_size(id), &welcome);
+                    if (known == room)
+                        ids = realloc(ids, (room *= 2) * sizeof *ids);
+                    ids[known++] = id;
+                    id = NULL;
+                }
+                zframe_destroy(&body);
+                zframe_destroy(&id);
+            }
+        }
+        if (zclock_mono() >= next_beat) {
+            hy_msg_t beat = {.command = HY_HEARTBEAT};
+            for (size_t i = 0; i < known; i++)
+                hy_send(router, zframe_data(ids[i]), zframe_size(ids[i]), &beat);
+            next_beat += 1000;
+        }
+    }
+    for (size_t i = 0; i < known; i++)
+        zframe_destroy(&ids[i]);
+    free(ids);
+    zsock_destroy(&router);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    files_raise_limit();
+    if (argc == 3 && strcmp(argv[1], "--bare-manager") == 0)
+        return s_bare_manager(argv[2]);
     if (argc != 4) {
         fprintf(stderr, "usage: hyades-swarm ENDPOINT COUNT SECONDS\n");
         return 2;
@@ -50,11 +108,6 @@ int main(int argc, char **argv)
     const char *endpoint = argv[1];
     size_t count = (size_t) atol(argv[2]);
     int64_t seconds = atol(argv[3]);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
     zsys_set_max_sockets(count + 64);
     zsys_set_io_threads(2);
     zsys_init();
