@@ -32,6 +32,7 @@
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -639,7 +640,7 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
 static long s_local_index(const cluster_t *self, const worker_t *w)
 {
     char *end;
-    if (!self->local || strncmp(w->name, "local-", 6) != 0)
+    if (!self->local || !w->private_socket || strncmp(w->name, "local-", 6) != 0)
         return -1;
     long n = strtol(w->name + 6, &end, 10);
     return *end || n < 1 ? -1 : n - 1;
@@ -684,12 +685,14 @@ static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, zmq_msg
 }
 
 static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker_t *w, const hy_msg_t *msg,
-                       const char *key, const char *identity, const char *address, int fd_family)
+                       const char *key, const char *identity, const char *address, int fd_family,
+                       bool private_socket)
 {
     if (!w) {
         self->roster_changed = true;
         w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
         memcpy(w->release, msg->release, msg->release_len);
+        w->private_socket = private_socket;
         snprintf(w->host, sizeof w->host, "%s", address && *address && fd_family != AF_UNIX ? address : "local");
         size_t cursor = 0, len;
         const char *name;
@@ -1029,8 +1032,15 @@ static bool s_on_message(cluster_t *self)
         int fd = zmq_msg_get(part, ZMQ_SRCFD);
         if (fd < 0 || getsockname(fd, (struct sockaddr *) &sa, &sa_len) < 0)
             sa.ss_family = AF_UNSPEC;
+        /* Only a peer in our private directory (the local workers) can have
+           come through its socket; a name like "local-1" proves nothing. */
+        char private_path[sizeof self->ipc_dir + 16];
+        snprintf(private_path, sizeof private_path, "%s/manager", self->ipc_dir);
+        bool private_socket = self->ipc_dir[0] && sa.ss_family == AF_UNIX
+                              && strncmp(((struct sockaddr_un *) &sa)->sun_path, private_path,
+                                         sizeof ((struct sockaddr_un *) &sa)->sun_path) == 0;
         s_on_hello(self, id, id_len, w, &msg, zmq_msg_gets(part, "User-Id"), identity,
-                   zmq_msg_gets(part, "Peer-Address"), sa.ss_family);
+                   zmq_msg_gets(part, "Peer-Address"), sa.ss_family, private_socket);
     } else if (!w) {
         s_offence(self, id, id_len, part, BAD_UNEXPECTED, who);   /* a stranger's GOODBYE, or a manager's command */
     } else {

@@ -68,6 +68,7 @@ typedef struct {
     uint64_t unsolicited;     /* results it sent for units it did not hold (current job) */
     uint64_t total;           /* units whose accepted result came from it, in the manager's life */
     char host[64];            /* its network address ("local": ipc) */
+    bool private_socket;      /* came through the local workers' private socket: it may be one of them */
 } worker_t;
 
 typedef struct roster_t roster_t;

@@ -572,6 +572,35 @@ Test(trust, under_verify_a_paused_local_worker_is_started_again)
     free(log), free(json);
 }
 
+/* A remote worker that calls itself local-1 is not the local worker: while
+   it is connected, the real local-1, paused long enough to be lost, is
+   still started again (the name alone used to count as local-1 being
+   there). */
+Test(trust, a_remote_worker_named_like_a_local_one_does_not_stand_in_for_it)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "i.json");
+    char *args[] = {"--local", "1", "--bind", "tcp://127.0.0.1:0", "--heartbeat", "100", "--json", json, "noop",
+                    "--units", "300", "--sleep-ms", "20", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *one[] = {"--threads", "1", NULL};
+    pid_t impostor = t_worker(endpoint, "local-1", wlog, one, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    while (t_count_lines(mlog, "worker local-1 joined") < 2)
+        usleep(20000);
+    pid_t kids[4];
+    cr_assert_eq(t_children(manager, kids, 4), 1);
+    kill(kids[0], SIGSTOP);
+    cr_assert(t_wait_for(mlog, "worker local-1 lost (silent", NULL, 0, 10000));
+    cr_assert(t_wait_for(mlog, "restarting local worker 1", NULL, 0, 3000),
+              "the paused local worker was not started again while its namesake was connected");
+    kill(kids[0], SIGCONT);
+    cr_assert_eq(t_wait(manager, 60000), 0);
+    cr_assert_eq(t_json_number(json, "done"), 300);
+    cr_assert_eq(t_stop(impostor), 0);
+    free(mlog), free(wlog), free(json);
+}
+
 Test(trust, verify_on_a_fraction_checks_about_that_share)
 {
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "f.json");
