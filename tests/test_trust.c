@@ -586,8 +586,9 @@ Test(trust, a_remote_worker_named_like_a_local_one_does_not_stand_in_for_it)
     char *one[] = {"--threads", "1", NULL};
     pid_t impostor = t_worker(endpoint, "local-1", wlog, one, NULL);
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    while (t_count_lines(mlog, "worker local-1 joined") < 2)
+    for (int i = 0; i < 500 && t_count_lines(mlog, "worker local-1 joined") < 2; i++)
         usleep(20000);
+    cr_assert_eq(t_count_lines(mlog, "worker local-1 joined"), 2, "both workers named local-1 should have joined");
     pid_t kids[4];
     cr_assert_eq(t_children(manager, kids, 4), 1);
     kill(kids[0], SIGSTOP);
