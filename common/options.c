@@ -227,3 +227,14 @@ void opts_usage(const opt_t *opts, FILE *out)
         fputc('\n', out);
     }
 }
+
+bool opts_port_ok(const char *endpoint, long min, bool star)
+{
+    const char *port = strncmp(endpoint, "tcp://", 6) == 0 ? strrchr(endpoint, ':') : NULL;
+    if (!port)
+        return true;
+    if (strcmp(port, ":*") == 0)
+        return star;
+    size_t digits = strspn(port + 1, "0123456789");
+    return digits > 0 && digits <= 5 && port[1 + digits] == '\0' && atol(port + 1) >= min && atol(port + 1) <= 65535;
+}

@@ -45,4 +45,9 @@ int opts_parse(const opt_t *opts, int argc, char **argv, int start, char *err, s
 /* Prints one line per option: "  --width N   help (env HYADES_X)". */
 void opts_usage(const opt_t *opts, FILE *out);
 
+/* Whether a tcp:// endpoint's port is a number from min to 65535, or "*"
+   where star is allowed; true for other transports. ZeroMQ itself would
+   take a larger port modulo 65536 (70000 is 4464). */
+bool opts_port_ok(const char *endpoint, long min, bool star);
+
 #endif

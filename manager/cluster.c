@@ -60,6 +60,7 @@ struct cluster_t {
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
     int64_t last_tick;         /* when s_on_tick last ran */
+    int64_t tick_ms;           /* how often it runs */
     int64_t first_expiry;      /* no worker's expiry comes before this */
 
     /* The job being run, between cluster_run's start and end. */
@@ -1117,12 +1118,31 @@ static void s_check_stalled(cluster_t *self, worker_t *w, int64_t now)
     s_free_slot(self, w);
 }
 
+/* The manager itself stood still for shift ms (stopped, swapped out, or
+   busy between the jobs of a batch): its workers' messages wait unread in
+   the socket, so silences, stalls and stragglers are measured in the
+   manager's own running time. */
+static void s_stood_still(cluster_t *self, int64_t shift)
+{
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (!w->alive)
+            continue;
+        w->expiry += shift;
+        w->progress_ms += shift;
+        for (size_t k = 0; k < w->inflight_count; k++)
+            w->inflight[k].sent_ms += shift;
+    }
+    self->first_expiry = 0;
+}
+
 static void s_on_tick(cluster_t *self)
 {
     int64_t now = zclock_mono();
-    /* After a pause of the manager itself (stopped, or swapped out), every
-       worker looks silent: none is taken for frozen then. */
+    /* After a pause of the manager itself, every worker would look silent. */
     bool paused = self->last_tick && now - self->last_tick > self->config.heartbeat_ms;
+    if (paused)
+        s_stood_still(self, now - self->last_tick - self->tick_ms);
     self->last_tick = now;
     if (self->sched)
         self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
@@ -1580,6 +1600,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
        time whatever --heartbeat says. */
     int64_t tick = self->config.heartbeat_ms / 4 < TICK_MS / 2 ? self->config.heartbeat_ms / 4 : TICK_MS / 2;
     tick = tick > 0 ? tick : 1;
+    self->tick_ms = tick;
     self->next_progress = 0;
     s_maybe_start(self);
     while (!self->failure[0] && self->run && self->run->done < self->run->total) {

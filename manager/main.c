@@ -184,12 +184,7 @@ int main(int argc, char **argv)
     if (min_workers == 0)
         min_workers = local > 0 && (schedule == SCHED_STATIC || verify > 0) ? local : 1;
     const char *problem = NULL;
-    /* A TCP port beyond 65535 would wrap around in ZeroMQ (70000 binds 4464). */
-    const char *port = bind && strncmp(bind, "tcp://", 6) == 0 ? strrchr(bind, ':') : NULL;
-    bool port_ok = !port || (strcmp(port, ":*") == 0)
-                   || (port[1] && strspn(port + 1, "0123456789") == strlen(port + 1) && strlen(port + 1) <= 5
-                       && atol(port + 1) <= 65535);
-    if (!port_ok)
+    if (bind && !opts_port_ok(bind, 0, true))
         problem = "--bind: the port must be a number from 0 to 65535, or *";
     else if (!bind && local == 0)
         problem = "--local 0 needs --bind: there would be no workers";

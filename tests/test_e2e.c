@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -512,14 +513,48 @@ Test(e2e, noop_refuses_an_output_it_would_not_write)
     free(log), free(out);
 }
 
-/* A port ZeroMQ would wrap around (70000 binds 4464) is a bad command line. */
-Test(e2e, a_bind_port_beyond_65535_is_refused)
+/* A port ZeroMQ would wrap around (70000 binds 4464) is a bad command line,
+   for the manager's --bind and for the worker's --connect (which would
+   otherwise reach whoever listens on the wrapped port). */
+Test(e2e, a_port_beyond_65535_is_refused)
 {
     char *log = t_path(t_dir, "m.log");
     char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:70000", "noop", NULL};
     cr_assert_eq(t_run(argv, log, 10000), 2);
     cr_assert(t_file_contains(log, "the port must be a number from 0 to 65535"));
+    const char *bad[] = {"tcp://127.0.0.1:99999", "tcp://127.0.0.1:0", "tcp://127.0.0.1:*", "tcp://127.0.0.1:5x",
+                         "tcp://127.0.0.1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "w%zu.log", i);
+        char *wlog = t_path(t_dir, name);
+        char *wargv[] = {(char *) t_bin("hyades-worker"), "--connect", (char *) bad[i], NULL};
+        cr_assert_eq(t_run(wargv, wlog, 10000), 2, "%s", bad[i]);
+        cr_assert(t_file_contains(wlog, "the port must be a number from 1 to 65535"), "%s", bad[i]);
+        free(wlog);
+    }
     free(log);
+}
+
+/* The bench's swarm of simulated workers refuses what it cannot do
+   instead of crashing, hanging or reporting zero workers. */
+Test(e2e, the_swarm_tool_refuses_bad_command_lines)
+{
+    char *bad[][5] = {
+        {"tcp://127.0.0.1:5555", "-1", "1"},     {"tcp://127.0.0.1:5555", "abc", "1"},
+        {"tcp://127.0.0.1:5555", "99999999999", "1"}, {"tcp://127.0.0.1:5555", "10", "1.5"},
+        {"tcp://127.0.0.1:5555", "10", "0"},     {"tcp://127.0.0.1:99999", "10", "1"},
+        {"--bare-manager", "tcp://127.0.0.1:5555", "extra"}, {"--bare-manager", "tcp://127.0.0.1:70000"},
+        {"tcp://127.0.0.1:5555", "100000", "1"},   /* beyond the open-files limit, where it is */
+    };
+    struct rlimit rl;
+    bool room = getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= 200064);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0] - room; i++) {
+        char *argv[6] = {(char *) t_bin("hyades-swarm")};
+        for (int k = 0; k < 3 && bad[i][k]; k++)
+            argv[k + 1] = bad[i][k];
+        cr_assert_eq(t_run(argv, NULL, 10000), 2, "case %zu", i);
+    }
 }
 
 /* An --allow directory anyone can write to would let anyone in. */

@@ -241,6 +241,44 @@ Test(trust, workers_frozen_while_the_job_waits_for_more_are_lost_and_not_counted
     free(mlog), free(wlog), free(json);
 }
 
+/* The manager stopped for longer than its workers' silence allowance: their
+   heartbeats wait in the socket, and they are not taken for silent when it
+   goes on, before the job or during it (a job used to fail when units
+   counted losses that never were). */
+Test(trust, a_paused_manager_does_not_take_its_workers_for_silent)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "p.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "3", "--heartbeat", "200", "--max-attempts",
+                    "2", "--json", json, "noop", "--units", "6", "--sleep-ms", "1500", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *patient[] = {"--threads", "1", "--liveness", "100", NULL};   /* they wait for the manager */
+    pid_t w1 = t_worker(endpoint, "w1", wlog, patient, NULL), w2 = t_worker(endpoint, "w2", wlog, patient, NULL);
+    cr_assert(t_wait_for(mlog, "worker w2 joined", NULL, 0, 10000));
+    cr_assert(t_wait_for(mlog, "worker w1 joined", NULL, 0, 10000));
+    kill(manager, SIGSTOP);
+    usleep(1500000);   /* 2.5 times its 600 ms allowance */
+    kill(manager, SIGCONT);
+    usleep(800000);
+    cr_assert_not(t_file_contains(mlog, "lost (silent"), "a worker was lost while the manager itself was stopped");
+    pid_t w3 = t_worker(endpoint, "w3", wlog, patient, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    for (int i = 0; i < 2; i++) {
+        usleep(500000);
+        kill(manager, SIGSTOP);
+        usleep(1200000);
+        kill(manager, SIGCONT);
+    }
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed after the manager was paused");
+    cr_assert_not(t_file_contains(mlog, "lost (silent"), "a worker was lost while the manager itself was stopped");
+    cr_assert_eq(t_json_number(json, "done"), 6);
+    cr_assert_eq(t_json_number(json, "reissued"), 0);
+    cr_assert_eq(t_stop(w1), 0);
+    cr_assert_eq(t_stop(w2), 0);
+    cr_assert_eq(t_stop(w3), 0);
+    free(mlog), free(wlog), free(json);
+}
+
 /* ------------------------------------------------------------ orderly stops */
 
 Test(trust, a_worker_stopped_three_times_fails_nothing)

@@ -9,7 +9,8 @@
    Prints one line: "swarm: N joined, R rejoined, U units answered". A worker
    rejoins when the manager says it does not know it (GOODBYE unknown peer),
    that is, when the manager declared it lost: R counts how often that
-   happened. Exit 0, or 1 when some never joined.
+   happened. Exit 0, 1 when some never joined, 2 on a bad command line
+   (COUNT 1 to 100000, within the open-files limit; SECONDS 1 to 86400).
 
      hyades-swarm --bare-manager ENDPOINT
 
@@ -23,6 +24,7 @@
 
 #include "common/bytes.h"
 #include "common/files.h"
+#include "common/options.h"
 #include "common/protocol.h"
 
 typedef struct {
@@ -54,7 +56,8 @@ static int s_bare_manager(const char *endpoint)
     zsock_t *router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(router);
     if (zsock_bind(router, "%s", endpoint) < 0) {
-        fprintf(stderr, "hyades-swarm: cannot bind %s\n", endpoint);
+        fprintf(stderr, "hyades-swarm: cannot bind %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+        zsock_destroy(&router);
         return 1;
     }
     size_t known = 0, room = 1024;
@@ -96,18 +99,50 @@ static int s_bare_manager(const char *endpoint)
     return 0;
 }
 
+/* A whole number from min to max, or -1. */
+static long s_number(const char *text, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    return errno || end == text || *end || n < min || n > max ? -1 : n;
+}
+
 int main(int argc, char **argv)
 {
-    files_raise_limit();
-    if (argc == 3 && strcmp(argv[1], "--bare-manager") == 0)
+    const char *usage = "usage: hyades-swarm ENDPOINT COUNT SECONDS, or hyades-swarm --bare-manager ENDPOINT\n";
+    unsigned long files = files_raise_limit();
+    if (argc >= 2 && strcmp(argv[1], "--bare-manager") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "%s", usage);
+            return 2;
+        }
+        if (!opts_port_ok(argv[2], 0, true)) {
+            fprintf(stderr, "hyades-swarm: %s: the port must be a number from 0 to 65535, or *\n", argv[2]);
+            return 2;
+        }
         return s_bare_manager(argv[2]);
-    if (argc != 4) {
-        fprintf(stderr, "usage: hyades-swarm ENDPOINT COUNT SECONDS\n");
+    }
+    if (argc != 4 || argv[1][0] == '-') {
+        fprintf(stderr, "%s", usage);
         return 2;
     }
     const char *endpoint = argv[1];
-    size_t count = (size_t) atol(argv[2]);
-    int64_t seconds = atol(argv[3]);
+    long count_arg = s_number(argv[2], 1, 100000), seconds = s_number(argv[3], 1, 86400);
+    if (count_arg < 0 || seconds < 0) {
+        fprintf(stderr, "hyades-swarm: COUNT must be 1 to 100000 and SECONDS 1 to 86400\n%s", usage);
+        return 2;
+    }
+    if (!opts_port_ok(endpoint, 1, false)) {
+        fprintf(stderr, "hyades-swarm: %s: the port must be a number from 1 to 65535\n", endpoint);
+        return 2;
+    }
+    size_t count = (size_t) count_arg;
+    if (files && 2 * count + 64 > files) {   /* a connection and a mailbox each */
+        fprintf(stderr, "hyades-swarm: %zu workers need %zu open files; the limit is %lu\n", count, 2 * count + 64,
+                files);
+        return 2;
+    }
     zsys_set_max_sockets(count + 64);
     zsys_set_io_threads(2);
     zsys_init();
@@ -115,6 +150,10 @@ int main(int argc, char **argv)
     zmq_pollitem_t *items = calloc(count, sizeof *items);
     for (size_t i = 0; i < count; i++) {
         sims[i].sock = s_connect(endpoint);
+        if (!sims[i].sock) {
+            fprintf(stderr, "hyades-swarm: cannot make socket %zu: %s\n", i + 1, zmq_strerror(zmq_errno()));
+            return 1;
+        }
         s_hello(&sims[i], i);
     }
     int64_t heartbeat = 1000, end = zclock_mono() + seconds * 1000;
