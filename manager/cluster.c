@@ -61,6 +61,7 @@ struct cluster_t {
     int64_t next_heartbeat;
     int64_t last_tick;         /* when s_on_tick last ran */
     int64_t tick_ms;           /* how often it runs */
+    int64_t read_at;           /* when the loop last went to read the socket */
     int64_t first_expiry;      /* no worker's expiry comes before this */
 
     /* The job being run, between cluster_run's start and end. */
@@ -1118,20 +1119,25 @@ static void s_check_stalled(cluster_t *self, worker_t *w, int64_t now)
     s_free_slot(self, w);
 }
 
-/* The manager itself stood still for shift ms (stopped, swapped out, or
-   busy between the jobs of a batch): its workers' messages wait unread in
-   the socket, so silences, stalls and stragglers are measured in the
-   manager's own running time. */
-static void s_stood_still(cluster_t *self, int64_t shift)
+/* Silences, stalls and stragglers are measured in the manager's own
+   running time: when it stood still (stopped, swapped out, busy writing a
+   batch job's output) since it last read its socket, its workers' messages
+   waited there unread, and every clock that counts their silence moves on
+   by that time. Called before anything is read or sent. */
+static void s_check_stood_still(cluster_t *self)
 {
+    int64_t now = zclock_mono(), still = self->read_at ? now - self->read_at - self->tick_ms : 0;
+    self->read_at = now;
+    if (still <= self->config.heartbeat_ms - self->tick_ms)
+        return;
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         if (!w->alive)
             continue;
-        w->expiry += shift;
-        w->progress_ms += shift;
+        w->expiry += still;
+        w->progress_ms += still;
         for (size_t k = 0; k < w->inflight_count; k++)
-            w->inflight[k].sent_ms += shift;
+            w->inflight[k].sent_ms += still;
     }
     self->first_expiry = 0;
 }
@@ -1139,10 +1145,9 @@ static void s_stood_still(cluster_t *self, int64_t shift)
 static void s_on_tick(cluster_t *self)
 {
     int64_t now = zclock_mono();
-    /* After a pause of the manager itself, every worker would look silent. */
+    /* After a pause of the manager itself (s_check_stood_still), no worker
+       is taken for frozen. */
     bool paused = self->last_tick && now - self->last_tick > self->config.heartbeat_ms;
-    if (paused)
-        s_stood_still(self, now - self->last_tick - self->tick_ms);
     self->last_tick = now;
     if (self->sched)
         self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
@@ -1601,6 +1606,11 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     int64_t tick = self->config.heartbeat_ms / 4 < TICK_MS / 2 ? self->config.heartbeat_ms / 4 : TICK_MS / 2;
     tick = tick > 0 ? tick : 1;
     self->tick_ms = tick;
+    /* What came since the last job's end (goodbyes of workers that gave up
+       on a manager busy with that job's output, say) before any unit goes. */
+    s_check_stood_still(self);
+    for (int i = 0; i < 10000 && s_on_message(self); i++)
+        ;
     self->next_progress = 0;
     s_maybe_start(self);
     while (!self->failure[0] && self->run && self->run->done < self->run->total) {
@@ -1613,6 +1623,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             s_fail(self, "interrupted");
             break;
         }
+        s_check_stood_still(self);
         if (which == self->router) {
             /* Drain what is waiting before the next round of timers (reading
                until there is nothing: asking ZMQ_EVENTS first would cost a

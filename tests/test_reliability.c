@@ -128,6 +128,33 @@ Test(reliability, heartbeats_of_10_ms_lose_no_healthy_worker)
     free(log), free(json), free(wlog);
 }
 
+/* Between the jobs of a batch the manager writes a large output and reads
+   nothing: its workers, with 10 ms heartbeats, give up on it, say GOODBYE
+   and come back. None is taken for silent, killed or restarted, and the
+   outputs are exact. */
+Test(reliability, workers_that_give_up_on_a_manager_busy_between_jobs_leave_cleanly)
+{
+    char *batch = t_path(t_dir, "jobs.txt"), *log = t_path(t_dir, "b.log");
+    char *a = t_path(t_dir, "a.png"), *b = t_path(t_dir, "b.png");
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "mandelbrot --width 8000 --height 5000 --max-iter 30 -o %s\n", a);
+    fprintf(f, "mandelbrot --width 8000 --height 5000 --max-iter 30 -o %s\n", b);
+    fclose(f);
+    char *args[] = {"--local", "2", "--heartbeat", "10", "--batch", batch, NULL};
+    cr_assert_eq(t_wait(t_manager(args, log, NULL, NULL, 0), 60000), 0);
+    char *text = t_read_file(log, NULL), *lost = text ? strstr(text, "lost (silent") : NULL;
+    cr_assert_null(lost, "a worker was taken for silent: %.200s", lost);
+    cr_assert_not(t_file_contains(log, "killed by signal"), "a local worker was killed");
+    cr_assert(t_file_contains(log, "line 2: mandelbrot ok"));
+    cr_assert(t_file_contains(log, "said goodbye: stopping: manager silent"),
+              "no worker gave up on the manager while it wrote 40 MB: the test did not test");
+    size_t na, nb;
+    char *pa = t_read_file(a, &na), *pb = t_read_file(b, &nb);
+    cr_assert(pa && pb && na == nb && memcmp(pa, pb, na) == 0, "the two outputs differ");
+    free(text), free(pa), free(pb);
+    free(batch), free(log), free(a), free(b);
+}
+
 /* ------------------------------------------------------------ journal */
 
 static long s_file_size(const char *path)

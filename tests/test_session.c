@@ -473,7 +473,13 @@ Test(session, no_welcome_means_a_new_socket_and_hello)
     size_t first_len = f->id_len;
     memcpy(first, f->id, first_len);
     int64_t t0 = zclock_mono();
-    s_fake_expect(f, HY_HELLO, 2000);   /* after 100 ms x 3, and a 100 ms backoff */
+    /* After 100 ms x 3: GOODBYE on the old socket (a manager that was only
+       busy reads it with the HELLO and forgets that connection) ... */
+    hy_msg_t *bye = s_fake_expect(f, HY_GOODBYE, 2000);
+    cr_assert_eq(bye->code, HY_BYE_STOPPING);
+    cr_assert(f->id_len == first_len && memcmp(f->id, first, first_len) == 0, "GOODBYE on another socket");
+    /* ... and, after a 100 ms backoff, HELLO on a new one. */
+    s_fake_expect(f, HY_HELLO, 2000);
     cr_assert_geq(zclock_mono() - t0, 250);
     cr_assert(f->id_len != first_len || memcmp(f->id, first, first_len) != 0, "the same socket");
     cr_assert_eq(t_stop(w), 0);
@@ -499,8 +505,12 @@ Test(session, a_silent_manager_is_left_and_the_cache_survives)
         }
     }
     cr_assert_geq(beats, 3, "%d heartbeats in 500 ms", beats);
-    /* Silence: lost after 3 x 100 ms; a new HELLO; the same session keeps job 1. */
+    /* Silence: lost after 3 x 100 ms; GOODBYE, then a new HELLO; the same
+       session keeps job 1. */
     s_fake_noop_job(f, 1, 100, 0);
+    hy_msg_t *bye = s_fake_expect(f, HY_GOODBYE, 2000);
+    cr_assert_eq(bye->code, HY_BYE_STOPPING);
+    cr_assert(bye->name_len == 28 && memcmp(bye->name, "manager silent: reconnecting", 28) == 0);
     s_fake_expect(f, HY_HELLO, 2000);
     s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 10000, .liveness = 3});
     s_fake_units(f, 1, 5, 1);
