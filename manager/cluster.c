@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #define TICK_MS 100
+#define LOCAL_FROZEN_GRACE_MS 200   /* at least this long lost and not back before a local worker is restarted */
 #define JOURNAL_FLUSH_MS 200   /* finished units reach the disk in batches this often */
 #define PROGRESS_MS 250
 #define ASIDE_MAX 64           /* units a dispatch skips because the worker must avoid them */
@@ -62,6 +63,7 @@ struct cluster_t {
     int64_t last_tick;         /* when s_on_tick last ran */
     int64_t tick_ms;           /* how often it runs */
     int64_t read_at;           /* when the loop last went to read the socket */
+    int64_t *frozen_since;     /* per local worker: lost to silence then, and not back (0: no) */
     int64_t first_expiry;      /* no worker's expiry comes before this */
 
     /* The job being run, between cluster_run's start and end. */
@@ -1084,12 +1086,31 @@ static void s_on_handshake(cluster_t *self)
 static void s_local_exited(void *arg, size_t index)
 {
     cluster_t *self = arg;
-    char name[32];
-    snprintf(name, sizeof name, "local-%zu", index + 1);
+    self->frozen_since[index] = 0;   /* its next process is another */
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
-        if (w->alive && streq(w->name, name))
+        if (w->alive && s_local_index(self, w) == (long) index)
             s_worker_gone(self, w, "its process exited", true);
+    }
+}
+
+/* A local worker lost to silence is killed and started again once it has
+   not come back on another connection for a grace: frozen or stopped. One
+   that was only late (a loaded machine, a short --heartbeat) comes back by
+   itself within it. */
+static void s_restart_frozen_locals(cluster_t *self, int64_t now)
+{
+    int64_t window = self->config.heartbeat_ms * self->config.liveness;
+    int64_t grace = window > LOCAL_FROZEN_GRACE_MS ? window : LOCAL_FROZEN_GRACE_MS;
+    for (size_t i = 0; self->frozen_since && i < (size_t) self->config.local; i++) {
+        if (!self->frozen_since[i])
+            continue;
+        if (s_locals_here(self, (long) i) > 0) {
+            self->frozen_since[i] = 0;
+        } else if (now - self->frozen_since[i] >= grace) {
+            local_kill(self->local, i);
+            self->frozen_since[i] = 0;
+        }
     }
 }
 
@@ -1174,8 +1195,8 @@ static void s_on_tick(cluster_t *self)
                connection, is frozen or stopped: started again, it is a
                worker the job can count on again. */
             long local = s_local_index(self, w);
-            if (local >= 0 && !paused && s_locals_here(self, local) == 0)
-                local_kill(self->local, (size_t) local);
+            if (local >= 0 && !paused && s_locals_here(self, local) == 0 && !self->frozen_since[local])
+                self->frozen_since[local] = now;
         } else if (w->alive && self->sched) {
             s_check_stalled(self, w, now);
             /* Static: a worker with no share takes the shares nobody holds
@@ -1198,6 +1219,7 @@ static void s_on_tick(cluster_t *self)
     guard_tick(self->guard, false);
     if (self->roster_changed)
         roster_prune(self->roster, true);   /* gone with nothing to report: freed at once */
+    s_restart_frozen_locals(self, now);
     local_supervise(self->local, s_local_exited, self);
     if (self->waiting[0])
         s_check_units(self);   /* a unit waiting for a worker that may no longer come */
@@ -1361,6 +1383,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         zstr_free(&bound);
     }
     if (config->local > 0) {
+        self->frozen_since = calloc((size_t) config->local, sizeof *self->frozen_since);
         char endpoint[128], cert[128], manager[128];
         snprintf(endpoint, sizeof endpoint, "ipc://%s/manager", self->ipc_dir);
         snprintf(cert, sizeof cert, "%s/local-worker", self->ipc_dir);   /* -1, -2, ...: local.c adds the number */
@@ -1405,6 +1428,7 @@ void cluster_destroy(cluster_t **self_p)
         nftw(self->ipc_dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     roster_destroy(&self->roster);
     guard_destroy(&self->guard);
+    free(self->frozen_since);
     free(self);
     *self_p = NULL;
 }

@@ -640,6 +640,27 @@ Test(trust, a_remote_worker_named_like_a_local_one_does_not_stand_in_for_it)
     free(mlog), free(wlog), free(json);
 }
 
+/* A local worker only late, lost to silence but back on a new connection
+   soon after, is not killed: that is kept for one still gone after a grace
+   (a healthy worker was SIGKILLed when a loaded machine delayed it past a
+   short --heartbeat). */
+Test(trust, a_local_worker_lost_but_soon_back_is_not_killed)
+{
+    char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "b.json");
+    char *args[] = {"--local", "2", "--heartbeat", "100", "--liveness", "5", "--json", json, "noop", "--units",
+                    "200", "--sleep-ms", "20", NULL};
+    pid_t manager, late = s_a_local_worker_midway(args, log, &manager, 300000);
+    kill(late, SIGSTOP);
+    cr_assert(t_wait_for(log, " lost (silent for 500 ms)", NULL, 0, 10000), "the stopped worker was not lost");
+    usleep(150000);   /* lost at 500 ms; the grace ends at 1000 */
+    kill(late, SIGCONT);
+    cr_assert_eq(t_wait(manager, 60000), 0);
+    cr_assert_eq(t_json_number(json, "done"), 200);
+    cr_assert_not(t_file_contains(log, "killed by signal"), "the late local worker was killed");
+    cr_assert_eq(t_json_number(json, "restarts"), 0);
+    free(log), free(json);
+}
+
 Test(trust, verify_on_a_fraction_checks_about_that_share)
 {
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "f.json");
