@@ -187,7 +187,7 @@ void worker_round_trip(worker_t *w, int64_t ms)
     if (++w->rtt_count % (w->depth * w->threads / 2 + 1) != 0)
         return;   /* resized about twice per round of its credit */
     if (w->rtt_ms < DEPTH_LOW_MS && w->depth < DEPTH_MAX)
-        w->depth *= 2;
+        w->depth = w->depth * 2 < DEPTH_MAX ? w->depth * 2 : DEPTH_MAX;
     else if (w->rtt_ms > DEPTH_HIGH_MS && w->depth > DEPTH_MIN)
         w->depth = w->depth / 2 > DEPTH_MIN ? w->depth / 2 : DEPTH_MIN;
     w->credit = w->depth * w->threads;

@@ -89,3 +89,26 @@ Test(roster, units_in_flight_stay_in_the_order_they_were_sent)
     cr_assert_eq(worker_inflight_remove(w, next + 1), -1, "a unit never sent was found");
     roster_destroy(&roster);
 }
+
+/* Quick round trips double a worker's depth up to DEPTH_MAX units a
+   thread, never beyond (it went from 192 to 384); slow ones halve it down
+   to DEPTH_MIN. */
+Test(roster, depth_follows_round_trips_within_its_bounds)
+{
+    roster_t *roster = roster_new();
+    uint8_t id[] = {1};
+    worker_t *w = roster_add(roster, id, 1, "w", 1, 2, "");
+    size_t most = 0;
+    for (int i = 0; i < 100000; i++) {
+        worker_round_trip(w, 1);
+        most = w->depth > most ? w->depth : most;
+        cr_assert_leq(w->credit, (size_t) DEPTH_MAX * 2);
+    }
+    cr_assert_eq(most, DEPTH_MAX);
+    cr_assert_eq(w->depth, DEPTH_MAX);
+    for (int i = 0; i < 100000; i++)
+        worker_round_trip(w, 1000);
+    cr_assert_eq(w->depth, DEPTH_MIN);
+    cr_assert_eq(w->credit, (size_t) DEPTH_MIN * 2);
+    roster_destroy(&roster);
+}
