@@ -23,7 +23,8 @@
 #define STOP_JOIN_MS     1000    /* after the grace period: threads that ignore cancel are left behind */
 #define HASTE_JOIN_MS    250     /* the same after a second signal, or when not joined */
 #define STOP_LINGER_MS   500     /* for the last results and GOODBYE to leave */
-#define RETRY_LINGER_MS  100     /* for GOODBYE to leave a connection never welcomed */
+#define GIVE_UP_LINGER_MS 20     /* for GOODBYE to leave a live connection: shorter than ZeroMQ's 100 ms
+                                    reconnect, so that a dead one's leftovers never reach a new manager */
 #define POLL_MAX_MS      250     /* a signal that lands just before the poll waits at most this */
 #define SEND_HWM         4       /* messages queued to the manager at most; then results wait here */
 #define QUEUE_PER_THREAD 512     /* units queued per thread at most; more are given back (RETURNED) */
@@ -532,10 +533,11 @@ static void s_on_tick(self_t *self)
         /* A manager only busy or stopped reads this when it goes on: it
            hands this connection's units out again at once, and does not
            take it for a worker (or, never welcomed, a newcomer) gone
-           silent. With nobody there, it is dropped after the linger. */
+           silent. With nobody there, it is dropped with whatever results
+           were waiting for the connection to come back. */
         hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_STOPPING, .name = "manager silent: reconnecting"};
         s_send(self, &bye);
-        zsock_set_linger(self->dealer, self->joined ? STOP_LINGER_MS : RETRY_LINGER_MS);
+        zsock_set_linger(self->dealer, GIVE_UP_LINGER_MS);
         s_retry(self);
         return;
     }
