@@ -100,23 +100,33 @@ Test(reliability, a_hung_units_copy_taken_back_is_copied_again)
     free(mlog), free(wlog), free(json);
 }
 
+/* Missed 10 ms heartbeats before a peer counts as lost in the tests below:
+   the default, or more in the sanitizer build, whose processes run several
+   times slower (30 ms is then less than one of their pauses). */
+#ifdef __SANITIZE_ADDRESS__
+#define SHORT_LIVENESS "6"
+#else
+#define SHORT_LIVENESS "3"
+#endif
+
 /* The shortest heartbeats the options allow: nobody is lost while all are
    healthy, local workers through a job of long units and a remote one
    kept idle, though the manager's timers usually run every 50 ms. */
 Test(reliability, heartbeats_of_10_ms_lose_no_healthy_worker)
 {
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "h.json");
-    char *args[] = {"--local", "2", "--heartbeat", "10", "--json", json, "noop", "--units", "6", "--sleep-ms", "400",
-                    NULL};
+    char *args[] = {"--local", "2", "--heartbeat", "10", "--liveness", SHORT_LIVENESS, "--json", json, "noop",
+                    "--units", "6", "--sleep-ms", "400", NULL};
     cr_assert_eq(t_wait(t_manager(args, log, NULL, NULL, 0), 30000), 0);
     char *text = t_read_file(log, NULL), *lost = text ? strstr(text, " lost ") : NULL;
     cr_assert_null(lost, "a healthy local worker was lost: %.200s", lost);
     free(text);
     cr_assert_eq(t_json_number(json, "reissued"), 0);
     char endpoint[256];
-    char *idle[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "10", "--min-workers", "2", "noop", NULL};
+    char *idle[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "10", "--liveness", SHORT_LIVENESS, "--min-workers",
+                    "2", "noop", NULL};
     pid_t manager = t_manager(idle, log, NULL, endpoint, sizeof endpoint);
-    char *wlog = t_path(t_dir, "w.log"), *fast[] = {"--heartbeat", "10", NULL};
+    char *wlog = t_path(t_dir, "w.log"), *fast[] = {"--heartbeat", "10", "--liveness", SHORT_LIVENESS, NULL};
     pid_t worker = t_worker(endpoint, "idle", wlog, fast, NULL);
     cr_assert(t_wait_for(log, "worker idle joined", NULL, 0, 10000));
     usleep(1500000);
@@ -140,7 +150,7 @@ Test(reliability, workers_that_give_up_on_a_manager_busy_between_jobs_leave_clea
     fprintf(f, "mandelbrot --width 8000 --height 5000 --max-iter 30 -o %s\n", a);
     fprintf(f, "mandelbrot --width 8000 --height 5000 --max-iter 30 -o %s\n", b);
     fclose(f);
-    char *args[] = {"--local", "2", "--heartbeat", "10", "--batch", batch, NULL};
+    char *args[] = {"--local", "2", "--heartbeat", "10", "--liveness", SHORT_LIVENESS, "--batch", batch, NULL};
     cr_assert_eq(t_wait(t_manager(args, log, NULL, NULL, 0), 60000), 0);
     char *text = t_read_file(log, NULL), *lost = text ? strstr(text, "lost (silent") : NULL;
     cr_assert_null(lost, "a worker was taken for silent: %.200s", lost);
