@@ -61,7 +61,7 @@ struct cluster_t {
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
     int64_t last_tick;         /* when s_on_tick last ran */
-    int64_t tick_ms;           /* how often it runs */
+    int64_t tick_ms;           /* how often s_on_tick runs */
     int64_t read_at;           /* when the loop last went to read the socket */
     int64_t *frozen_since;     /* per local worker: lost to silence then, and not back (0: no) */
     int64_t first_expiry;      /* no worker's expiry comes before this */
@@ -1192,8 +1192,9 @@ static void s_on_tick(cluster_t *self)
             snprintf(why, sizeof why, "silent for %" PRId64 " ms", self->config.heartbeat_ms * self->config.liveness);
             s_worker_gone(self, w, why, true);
             /* A local one silent so long, and not back on another
-               connection, is frozen or stopped: started again, it is a
-               worker the job can count on again. */
+               connection, may be frozen or stopped: if it is still not
+               back after a grace, it is started again, a worker the job
+               can count on (s_restart_frozen_locals). */
             long local = s_local_index(self, w);
             if (local >= 0 && !paused && s_locals_here(self, local) == 0 && !self->frozen_since[local])
                 self->frozen_since[local] = now;
