@@ -257,9 +257,12 @@ static double s_swarm_once(bool bare, int count, int seconds, char *report, size
    workers: the same messages (HELLO, WELCOME, a HEARTBEAT each way a
    second) through ZeroMQ and the kernel, nothing else. Alternated runs,
    medians. */
-static void s_swarm(int count, int seconds, int runs)
+#define SWARM_RUNS 3
+
+static void s_swarm(int count, int seconds)
 {
-    double bare[8], hy[8];
+    const int runs = SWARM_RUNS;
+    double bare[SWARM_RUNS], hy[SWARM_RUNS];
     char report[200] = "", bare_report[200] = "";
     for (int i = 0; i < runs; i++) {
         for (int k = 0; k < 2; k++) {
@@ -500,7 +503,7 @@ int main(int argc_main, char **argv_main)
 
     /* 5 (before the jobs, which take longest). A thousand idle workers. */
     if (s_wanted(argc_main, argv_main, "swarm"))
-        s_swarm(1000, 6, 3);
+        s_swarm(1000, 6);
 
     /* 4. Every job kind. */
     struct {
