@@ -114,39 +114,3 @@ size_t curve_count_certs(const char *dir)
         closedir(d);
     return n;
 }
-
-zsock_t *curve_monitor_new(zsock_t *sock)
-{
-    char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "inproc://hyades-monitor-%p", (void *) sock);
-    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    if (zmq_socket_monitor(zsock_resolve(sock), endpoint, events) != 0)
-        return NULL;
-    zsock_t *monitor = zsock_new(ZMQ_PAIR);
-    if (zsock_connect(monitor, "%s", endpoint) != 0)
-        zsock_destroy(&monitor);
-    return monitor;
-}
-
-bool curve_monitor_read(zsock_t *monitor, char *what, size_t len)
-{
-    zframe_t *event = zframe_recv(monitor);
-    zframe_t *address = event && zframe_more(event) ? zframe_recv(monitor) : NULL;
-    bool failed = false;
-    if (event && zframe_size(event) >= 6) {
-        const uint8_t *d = zframe_data(event);
-        uint16_t id = (uint16_t) (d[0] | d[1] << 8);
-        uint32_t value = (uint32_t) (d[2] | d[3] << 8 | d[4] << 16 | (uint32_t) d[5] << 24);
-        char *peer = address ? zframe_strdup(address) : NULL;
-        const char *how = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "its key was refused (not among the allowed certificates)"
-                        : id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "the handshake broke off (a key that does not match?)"
-                                                                    : "the handshake failed";
-        snprintf(what, len, "%s: %s (code %u)", peer ? peer : "?", how, value);
-        free(peer);
-        failed = true;
-    }
-    zframe_destroy(&event);
-    zframe_destroy(&address);
-    return failed;
-}

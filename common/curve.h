@@ -35,11 +35,4 @@ bool curve_endpoint_is_local(const char *endpoint);
 /* Public certificates in dir (files not ending in _secret that czmq loads). */
 size_t curve_count_certs(const char *dir);
 
-/* Watches sock's CURVE handshakes: returns a socket (caller owns it) that
-   becomes readable when one fails; NULL if monitoring is unavailable. */
-zsock_t *curve_monitor_new(zsock_t *sock);
-/* Reads one event from the monitor socket: returns true for a failed
-   handshake, with the peer's address and what failed in what. */
-bool curve_monitor_read(zsock_t *monitor, char *what, size_t len);
-
 #endif

@@ -1,6 +1,8 @@
 /* protocol: the wire codec. Every field is bounds- and range-checked on decode;
    a message that fails any check is reported as malformed, never asserted on. */
 #include "common/protocol.h"
+
+#include <stdatomic.h>
 #include "common/bytes.h"
 #include "common/log.h"
 
@@ -334,4 +336,59 @@ void hy_socket_setup(zsock_t *sock)
     zsock_set_linger(sock, 0);
     zsock_set_sndhwm(sock, 100000);
     zsock_set_rcvhwm(sock, 100000);
+}
+
+zsock_t *hy_monitor_new(zsock_t *sock, bool disconnects)
+{
+    /* A name of its own: a socket closed a moment ago may have had the same
+       address, and its monitor's endpoint may not be gone yet. */
+    static atomic_uint made;
+    char endpoint[80];
+    snprintf(endpoint, sizeof endpoint, "inproc://hyades-monitor-%p-%u", (void *) sock, atomic_fetch_add(&made, 1));
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | (disconnects ? ZMQ_EVENT_DISCONNECTED : 0);
+    if (zmq_socket_monitor(zsock_resolve(sock), endpoint, events) != 0)
+        return NULL;
+    zsock_t *monitor = zsock_new(ZMQ_PAIR);
+    if (zsock_connect(monitor, "%s", endpoint) != 0)
+        zsock_destroy(&monitor);
+    return monitor;
+}
+
+int hy_monitor_read(zsock_t *monitor, char *what, size_t len)
+{
+    zframe_t *event = zframe_recv(monitor);
+    zframe_t *address = event && zframe_more(event) ? zframe_recv(monitor) : NULL;
+    int seen = HY_EVENT_NONE;
+    if (event && zframe_size(event) >= 6) {
+        const uint8_t *d = zframe_data(event);
+        uint16_t id = (uint16_t) (d[0] | d[1] << 8);
+        uint32_t value = (uint32_t) (d[2] | d[3] << 8 | d[4] << 16 | (uint32_t) d[5] << 24);
+        char *peer = address ? zframe_strdup(address) : NULL;
+        if (id == ZMQ_EVENT_DISCONNECTED) {
+            snprintf(what, len, "%s", peer ? peer : "?");
+            seen = HY_EVENT_DISCONNECTED;
+        } else {
+            const char *how = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                  ? "its key was refused (not among the allowed certificates)"
+                              : id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                  ? "the handshake broke off (a key that does not match?)"
+                                  : "the handshake failed";
+            snprintf(what, len, "%s: %s (code %u)", peer ? peer : "?", how, value);
+            seen = HY_EVENT_HANDSHAKE_FAILED;
+        }
+        free(peer);
+    }
+    zframe_destroy(&event);
+    zframe_destroy(&address);
+    return seen;
+}
+
+void hy_monitor_close(zsock_t *sock, zsock_t **monitor)
+{
+    if (!*monitor)
+        return;
+    if (sock)
+        zmq_socket_monitor(zsock_resolve(sock), NULL, 0);
+    zsock_destroy(monitor);
 }

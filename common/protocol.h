@@ -128,4 +128,22 @@ const char *hy_bye_name(int code);
    high-water marks. */
 void hy_socket_setup(zsock_t *sock);
 
+/* What hy_monitor_read saw. */
+#define HY_EVENT_NONE 0
+#define HY_EVENT_HANDSHAKE_FAILED 1   /* a CURVE handshake failed */
+#define HY_EVENT_DISCONNECTED 2       /* a connection closed */
+
+/* Watches sock's connections: returns a socket (caller owns it) that becomes
+   readable when a CURVE handshake fails and, with disconnects, when a
+   connection closes; NULL if monitoring is unavailable. */
+zsock_t *hy_monitor_new(zsock_t *sock, bool disconnects);
+/* Reads one event from the monitor socket: HY_EVENT_*, with the peer's
+   address and what failed in what for a failed handshake. */
+int hy_monitor_read(zsock_t *monitor, char *what, size_t len);
+/* Stops watching sock and destroys *monitor (harmless on NULL). Before sock
+   is closed: ZeroMQ sends monitor events blocking, from its I/O thread, so
+   an event of a closing socket whose monitor is gone would stop every
+   socket of the process. */
+void hy_monitor_close(zsock_t *sock, zsock_t **monitor);
+
 #endif

@@ -58,6 +58,7 @@ struct cluster_t {
     log_limit_t join_log;      /* "joined" lines: a burst, then counted */
     log_limit_t verify_log;    /* "different answers" lines: the same */
     log_limit_t leave_log;     /* "lost" and "left" lines: the same */
+    log_limit_t still_log;     /* "stood still" lines: one a few seconds */
     uint64_t session;          /* this manager instance, announced in WELCOME */
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
@@ -92,7 +93,7 @@ struct cluster_t {
     double cpu0;               /* the manager's CPU seconds then */
     int64_t next_publish, next_picture;
     report_totals_t totals;    /* counters of the jobs finished before */
-    uint64_t stale;            /* results of the job before, dropped */
+    uint64_t stale;            /* results of the job before, or of a lost connection, dropped */
     uint64_t bad0;             /* bad messages (but unsolicited results) when the job started */
     uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
@@ -154,6 +155,26 @@ static bool s_eligible(const cluster_t *self, const worker_t *w, uint64_t u)
 
 /* ------------------------------------------------------------ scheduling */
 
+/* Whether w (or an earlier connection of its identity or, with no key, its
+   name) lost u while another worker that did not could take it now: u then
+   waits for that one. A worker that keeps freezing would otherwise take
+   back the unit it lost each time it returns, until the losses fail it. A
+   roster scan, only for the rare units lost in this job. Dynamic only: a
+   static slot's units are for its owner (a lost worker's slot goes to the
+   survivors, and one that returns has none). */
+static bool s_lost_by(cluster_t *self, const worker_t *w, uint64_t u)
+{
+    if (self->config.schedule != SCHED_DYNAMIC || !run_avoided_for(self->run, u, w->lid, AVOID_LOST))
+        return false;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        const worker_t *x = roster_at(self->roster, i);
+        if (x->lid != w->lid && !x->stalled && !x->draining && s_eligible(self, x, u)
+            && !run_avoided_for(self->run, u, x->lid, AVOID_LOST))
+            return true;
+    }
+    return false;
+}
+
 /* Puts unit u back in a queue: dynamic, the one queue; static, the slot of
    a worker that may take it, starting from its own slot. */
 static void s_requeue(cluster_t *self, uint64_t u)
@@ -213,7 +234,8 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
         for (size_t k = 0; k < other->inflight_count; k++) {
             uint64_t u = other->inflight[k].unit;
             if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->copies[u]
-                || self->run->state[u] != UNIT_INFLIGHT || !s_eligible(self, w, u))
+                || self->run->state[u] != UNIT_INFLIGHT || !s_eligible(self, w, u)
+                || run_avoided_for(self->run, u, w->lid, AVOID_LOST))
                 continue;
             self->run->copies[u]++;
             self->run->speculative++;
@@ -241,7 +263,8 @@ static bool s_steal(cluster_t *self, worker_t *w)
         size_t queued = other->inflight_count > other->threads ? other->inflight_count - other->threads : 0;
         if (other != w && other->alive && queued > most) {
             uint64_t last = other->inflight[other->inflight_count - 1].unit;
-            if (!self->run->copies[last] && s_eligible(self, w, last)) {
+            if (!self->run->copies[last] && s_eligible(self, w, last)
+                && !run_avoided_for(self->run, last, w->lid, AVOID_LOST)) {
                 victim = other;
                 most = queued;
             }
@@ -324,8 +347,8 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
     while (!throttled && slot != SIZE_MAX && n < room && n < HY_MAX_BATCH && skipped < ASIDE_MAX
            && scheduler_next(self->sched, slot, run_is_pending, self->run, &u)) {
-        if (run_avoids(self->run, u, w->ident->iid))
-            aside[skipped++] = u;   /* w failed it or already answered it: for someone else */
+        if (run_avoids(self->run, u, w->ident->iid) || s_lost_by(self, w, u))
+            aside[skipped++] = u;   /* w failed, answered or lost it: for someone else */
         else
             units[n++] = u;
     }
@@ -619,13 +642,13 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         uint64_t u = w->inflight[i].unit;
         if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
             continue;
-        /* One identity counts once however often it reconnects and is lost.
-           While another worker still computes the unit, a loss (of a copy)
-           cannot fail the job: a worker that keeps freezing or crashing
-           would otherwise fail units the others are finishing. */
-        bool again = run_avoided_for(self->run, u, w->ident->iid, AVOID_LOST);
-        run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
-        if (!again && self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
+        /* Every loss counts (a unit that crashes each worker it reaches
+           fails however few there are), but the unit goes to another
+           worker first (s_lost_by), and while another worker still computes
+           it a loss (of a copy) cannot fail the job: a worker that keeps
+           freezing or crashing cannot fail units the others can finish. */
+        run_avoid(self->run, u, w->lid, AVOID_LOST);
+        if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && self->run->holders[u] <= 1) {
             char reason[256];
             snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")", u,
@@ -1004,7 +1027,13 @@ static bool s_on_message(cluster_t *self)
             hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_UNKNOWN, .name = "unknown worker: say HELLO"};
             hy_send(self->router, id, id_len, &bye);
         }
-        if (body[3] == HY_RESULT) {
+        worker_t *gone = body[3] == HY_RESULT ? roster_departed(self->roster, id, id_len) : NULL;
+        if (gone && gone->late_left > 0) {
+            /* Computed before it heard it was lost (the manager dropped it,
+               not it the manager): dropped, not held against it. */
+            gone->late_left--;
+            self->stale++;
+        } else if (body[3] == HY_RESULT) {
             self->unsolicited += self->run != NULL;
             s_offence(self, id, id_len, part, BAD_UNSOLICITED, who);
         }
@@ -1079,7 +1108,8 @@ static void s_on_handshake(cluster_t *self)
 {
     char what[300];
     uint64_t held;
-    if (curve_monitor_read(self->monitor, what, sizeof what) && log_limit(&self->handshake_log, &held))
+    if (hy_monitor_read(self->monitor, what, sizeof what) == HY_EVENT_HANDSHAKE_FAILED
+        && log_limit(&self->handshake_log, &held))
         log_warn("a peer failed the CURVE handshake at %s%s", what, log_held(held));
 }
 
@@ -1154,6 +1184,12 @@ static void s_check_stood_still(cluster_t *self)
     self->read_at = now;
     if (still <= self->config.heartbeat_ms - self->tick_ms)
         return;
+    /* Workers wait H x their own --liveness (3 by default) for the manager:
+       past that they give up, rejoin, and their units start over. */
+    uint64_t held;
+    if (still > self->config.heartbeat_ms * 3 && self->run && log_limit(&self->still_log, &held))
+        log_warn("this manager stood still for %" PRId64 " ms (stopped, or starved of CPU): workers that wait less"
+                 " for it rejoin and their units start over%s", still, log_held(held));
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         if (!w->alive)
@@ -1340,7 +1376,7 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     if (rc == 0 && curve_count_certs(self->config.allow) == 0)
         log_warn("no certificates in --allow %s: no remote worker can join until the manager is restarted with some",
                  self->config.allow);
-    self->monitor = rc == 0 ? curve_monitor_new(self->router) : NULL;
+    self->monitor = rc == 0 ? hy_monitor_new(self->router, false) : NULL;
     self->handshake_log.interval_ms = 5000;
     return rc;
 }
@@ -1354,6 +1390,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->guard = guard_new();
     self->join_log = self->leave_log = (log_limit_t) {.interval_ms = 5000, .burst = 50};
     self->verify_log = (log_limit_t) {.interval_ms = 5000, .burst = 10};
+    self->still_log = (log_limit_t) {.interval_ms = 5000, .burst = 1};
     self->router = zsock_new(ZMQ_ROUTER);
     hy_socket_setup(self->router);
     /* Messages waiting per peer: a worker sends a few batches at a time, and
@@ -1425,7 +1462,7 @@ void cluster_destroy(cluster_t **self_p)
     local_stop(&self->local);
     if (self->router)
         zsock_set_linger(self->router, 200);   /* the goodbyes may leave after the close */
-    zsock_destroy(&self->monitor);
+    hy_monitor_close(self->router, &self->monitor);
     zsock_destroy(&self->router);
     zactor_destroy(&self->auth);
     if (self->ipc_dir[0])

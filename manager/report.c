@@ -17,7 +17,7 @@ void report_print(const job_report_t *r, FILE *out)
     fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s)\n", r->done, r->units,
             r->seconds, rate, r->cpu_seconds);
     fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", rebalanced %" PRIu64 ", duplicates %" PRIu64
-                 ", rejected %" PRIu64 ", failed %" PRIu64 ", unsolicited %" PRIu64 ", bad messages %" PRIu64 "\n",
+                 ", rejected %" PRIu64 ", failed %" PRIu64 ", unsolicited %" PRIu64 ", other bad messages %" PRIu64 "\n",
             r->resumed, r->reissued, r->speculative, r->rebalanced, r->duplicates, r->rejected, r->failed,
             r->unsolicited, r->malformed);
     if (r->verified || r->mismatches)

@@ -6,7 +6,9 @@ struct roster_t {
     worker_t **workers;
     size_t count, cap;
     zhashx_t *by_id;       /* hex routing id -> live worker (not owned) */
+    zhashx_t *departed;    /* hex routing id -> worker lost and still listed (not owned) */
     zhashx_t *idents;      /* key or address -> ident_t (owned), for workers that have one */
+    zhashx_t *names;       /* name -> lid (as a pointer), for workers with no key (current job) */
     uint32_t next_uid;
 };
 
@@ -39,8 +41,10 @@ roster_t *roster_new(void)
 {
     roster_t *self = calloc(1, sizeof *self);
     self->by_id = zhashx_new();
+    self->departed = zhashx_new();
     self->idents = zhashx_new();
     zhashx_set_destructor(self->idents, s_ident_free);
+    self->names = zhashx_new();
     return self;
 }
 
@@ -53,7 +57,9 @@ void roster_destroy(roster_t **self_p)
         s_free(self->workers[i]);
     free(self->workers);
     zhashx_destroy(&self->by_id);
+    zhashx_destroy(&self->departed);
     zhashx_destroy(&self->idents);
+    zhashx_destroy(&self->names);
     free(self);
     *self_p = NULL;
 }
@@ -63,6 +69,13 @@ worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len)
     char key[513];
     s_key(id, id_len, key);
     return zhashx_lookup(self->by_id, key);
+}
+
+worker_t *roster_departed(roster_t *self, const uint8_t *id, size_t id_len)
+{
+    char key[513];
+    s_key(id, id_len, key);
+    return zhashx_lookup(self->departed, key);
 }
 
 worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,
@@ -83,6 +96,15 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
         }
     }
     memcpy(w->name, name, name_len);
+    w->lid = w->ident->iid;
+    if (!w->ident->key[0]) {
+        w->lid = (uint32_t) (uintptr_t) zhashx_lookup(self->names, w->name);
+        if (!w->lid) {
+            w->lid = ++self->next_uid;
+            if (zhashx_size(self->names) < ROSTER_NAMES_MAX)
+                zhashx_insert(self->names, w->name, (void *) (uintptr_t) w->lid);
+        }
+    }
     w->threads = threads;
     w->depth = DEPTH_MIN;
     w->credit = DEPTH_MIN * (size_t) threads;
@@ -96,11 +118,19 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
     char hex[513];
     s_key(id, id_len, hex);
     zhashx_update(self->by_id, hex, w);
+    zhashx_delete(self->departed, hex);   /* a peer that chose its routing id may reuse one */
     return w;
 }
 
 void roster_new_job(roster_t *self)
 {
+    /* Names are remembered for one job: those of the workers connected now. */
+    zhashx_purge(self->names);
+    for (size_t k = 0; k < self->count; k++) {
+        worker_t *w = self->workers[k];
+        if (w->alive && !w->ident->key[0] && zhashx_size(self->names) < ROSTER_NAMES_MAX)
+            zhashx_insert(self->names, w->name, (void *) (uintptr_t) w->lid);
+    }
     for (ident_t *i = zhashx_first(self->idents); i; i = zhashx_next(self->idents)) {
         i->failed = i->unchecked = 0;
         i->excluded = false;
@@ -120,8 +150,11 @@ void roster_lose(roster_t *self, worker_t *w)
 {
     char key[513];
     s_key(w->id, w->id_len, key);
-    if (zhashx_lookup(self->by_id, key) == w)
+    if (zhashx_lookup(self->by_id, key) == w) {
         zhashx_delete(self->by_id, key);
+        zhashx_update(self->departed, key, w);
+        w->late_left = w->credit + LATE_SLACK;
+    }
     w->alive = false;
 }
 
@@ -131,10 +164,15 @@ void roster_prune(roster_t *self, bool idle_only)
     for (size_t i = 0; i < self->count; i++) {
         worker_t *w = self->workers[i];
         bool idle = w->done == 0 && w->failed == 0 && !w->ident->excluded;
-        if (w->alive || (idle_only && !idle))
+        if (w->alive || (idle_only && !idle)) {
             self->workers[kept++] = w;
-        else
+        } else {
+            char key[513];
+            s_key(w->id, w->id_len, key);
+            if (zhashx_lookup(self->departed, key) == w)
+                zhashx_delete(self->departed, key);
             s_free(w);
+        }
     }
     self->count = kept;
 }

@@ -14,6 +14,8 @@
 #define DEPTH_MAX 256
 #define DEPTH_LOW_MS 10      /* round trips shorter than this: twice the depth */
 #define DEPTH_HIGH_MS 40     /* longer: half (never below DEPTH_MIN) */
+#define LATE_SLACK 16        /* messages a lost connection may still send beyond its credit */
+#define ROSTER_NAMES_MAX 65536   /* names remembered for workers with no key, per job */
 
 /* Who a worker is, for blame and verification: its CURVE key, else its
    network address (not loopback's, which every local peer shares), else
@@ -41,6 +43,10 @@ typedef struct {
     size_t id_len;
     uint32_t uid;             /* unique in this manager's life: this connection */
     ident_t *ident;           /* who it is (shared by the connections of one key or address) */
+    uint32_t lid;             /* who lost units, in avoid lists: its identity's iid, or with no key
+                                 (loopback without CURVE) one shared by the workers of its name in
+                                 this job, so that a worker that reconnects is recognised; a name
+                                 proves nothing, and a namesake only changes who is asked first */
     char name[HY_MAX_NAME + 1];
     char release[HY_MAX_RELEASE + 1];
     uint32_t threads;         /* announced in HELLO */
@@ -69,6 +75,8 @@ typedef struct {
     uint64_t total;           /* units whose accepted result came from it, in the manager's life */
     char host[64];            /* its network address ("local": ipc) */
     bool private_socket;      /* came through the local workers' private socket: it may be one of them */
+    size_t late_left;         /* once lost: RESULT messages it may still send before they count as bad
+                                 (it computed them before it heard it was lost) */
 } worker_t;
 
 typedef struct roster_t roster_t;
@@ -79,6 +87,8 @@ void roster_destroy(roster_t **self_p);
 
 /* The live worker with this routing id, or NULL: constant time. */
 worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len);
+/* The worker lost on this routing id, while it is still listed, or NULL. */
+worker_t *roster_departed(roster_t *self, const uint8_t *id, size_t id_len);
 /* Adds a live worker (arrival order is kept) whose identity is key (its
    CURVE key or address, "" for none); the roster owns it. */
 worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,

@@ -47,8 +47,8 @@ bool run_completed(run_t *self, uint64_t unit);
 /* Why a unit must not go to an identity again. */
 #define AVOID_ANSWERED 1   /* it answered it already (verification wants another) */
 #define AVOID_FAILED   2   /* it failed it */
-#define AVOID_LOST     4   /* it was lost while holding it: counted once, not avoided (it may
-                              have been killed for other reasons and come back as the only worker) */
+#define AVOID_LOST     4   /* it was lost while holding it: the unit goes to others first, but not
+                              only (it may come back as the only worker) */
 
 /* Records that identity iid answered, failed or lost the unit (flags). */
 void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags);

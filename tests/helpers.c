@@ -35,7 +35,8 @@ void t_setup(void) { t_dir = t_mkdtemp(); }
 void t_teardown(void)
 {
     t_kill_all();
-    t_rmdir(t_dir);
+    if (!getenv("HYADES_KEEP_TEST_DIR"))
+        t_rmdir(t_dir);
     free(t_dir);
     t_dir = NULL;
 }

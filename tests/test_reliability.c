@@ -17,15 +17,22 @@ TestSuite(reliability, .init = t_setup, .fini = t_teardown, .timeout = 90);
 
 /* ------------------------------------------------------------ bounded retries */
 
+/* Every loss counts, also with fewer workers than --max-attempts (a lost
+   unit goes to another worker first, and back to one that lost it only when
+   none is left; restarted local workers keep their names). */
 Test(reliability, a_poison_unit_fails_the_job_naming_it)
 {
-    char *log = t_path(t_dir, "m.log");
-    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "3", "--heartbeat", "250", "noop", "--units", "40", NULL};
-    char *env[] = {"HYADES_FAILPOINTS=crash:17", NULL};
-    int rc = t_wait(t_spawn(argv, log, env), 30000);
-    cr_assert_eq(rc, 1, "exit status %d", rc);
-    cr_assert(t_file_contains(log, "unit 17 was lost 3 times"), "the error does not name unit 17");
-    free(log);
+    for (const char **local = (const char *[]) {"3", "2", NULL}; *local; local++) {
+        char *log = t_path(t_dir, *local[0] == '3' ? "m3.log" : "m2.log");
+        char *argv[] = {(char *) t_bin("hyades-manager"), "--local", (char *) *local, "--heartbeat", "250", "noop",
+                        "--units", "40", NULL};
+        char *env[] = {"HYADES_FAILPOINTS=crash:17", NULL};
+        int rc = t_wait(t_spawn(argv, log, env), 30000);
+        cr_assert_eq(rc, 1, "--local %s: exit status %d", *local, rc);
+        cr_assert(t_file_contains(log, "unit 17 was lost 3 times"), "--local %s: the error does not name unit 17",
+                  *local);
+        free(log);
+    }
 }
 
 Test(reliability, a_unit_lost_fewer_times_than_allowed_is_retried)
@@ -215,6 +222,63 @@ Test(reliability, a_killed_manager_resumes_from_its_journal)
     cr_assert(got && w == 240 && h == 160 && memcmp(got, want, 240 * 160) == 0, "the resumed image differs");
     free(want), free(got);
     free(out), free(journal), free(log), free(json), free(other_log);
+}
+
+/* A manager killed while a worker computes its units, and another started at
+   once on the same address: ZeroMQ reconnects the worker's socket to it by
+   itself, and the results of the dead manager's units would reach it as a
+   stranger's, counted against the worker. The worker starts over instead:
+   its units cancelled, HELLO on a new socket. */
+Test(reliability, a_new_manager_on_the_same_address_gets_no_results_of_the_old_ones_units)
+{
+    char endpoint[256];
+    char *alog = t_path(t_dir, "a.log"), *blog = t_path(t_dir, "b.log"), *wlog = t_path(t_dir, "w.log");
+    char *json = t_path(t_dir, "b.json");
+    /* Results stream from the worker all the time: some always wait in its socket. */
+    char *a_args[] = {"--bind", "tcp://127.0.0.1:0", "noop", "--units", "100000000", NULL};
+    pid_t a = t_manager(a_args, alog, NULL, endpoint, sizeof endpoint);
+    pid_t worker = t_worker(endpoint, "w", wlog, NULL, NULL);
+    cr_assert(t_wait_for(alog, "job noop started", NULL, 0, 10000));
+    usleep(300000);
+    kill(a, SIGKILL);
+    t_wait(a, 5000);
+    char *b_args[] = {"--bind", endpoint, "--json", json, "noop", "--units", "20", "--sleep-ms", "50", NULL};
+    pid_t b = t_manager(b_args, blog, NULL, NULL, 0);
+    cr_assert_eq(t_wait(b, 30000), 0, "the new manager's job failed");
+    cr_assert_eq(t_json_number(json, "unsolicited"), 0);
+    cr_assert_not(t_file_contains(blog, "bad messages in the last"), "the new manager got the old one's results");
+    cr_assert(t_file_contains(wlog, "connection to the manager at"), "the worker did not see its connection close");
+    t_stop(worker);
+    free(alog), free(blog), free(wlog), free(json);
+}
+
+/* A worker paused long enough to be lost, then going on: what it computed
+   before it heard it was lost still comes on its old connection. The
+   manager dropped it, not it the manager: those results are dropped but not
+   held against it as bad messages (which would ban an honest worker paused
+   often enough). */
+Test(reliability, a_lost_workers_late_results_are_not_held_against_it)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "m.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "100", "--liveness", "2", "--json", json,
+                    "noop", "--units", "3000000", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *fast[] = {"--heartbeat", "100", NULL};
+    pid_t worker = t_worker(endpoint, "w", wlog, fast, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    for (int i = 0; i < 3; i++) {
+        usleep(200000);
+        kill(worker, SIGSTOP);
+        usleep(500000);
+        kill(worker, SIGCONT);
+    }
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
+    cr_assert(t_file_contains(mlog, "worker w lost"), "the worker was never lost: the test proves nothing");
+    cr_assert_eq(t_json_number(json, "unsolicited"), 0);
+    cr_assert_not(t_file_contains(mlog, "bad messages in the last"), "late results counted as bad messages");
+    t_stop(worker);
+    free(mlog), free(wlog), free(json);
 }
 
 /* ------------------------------------------------------------ CURVE */

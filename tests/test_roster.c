@@ -52,6 +52,33 @@ Test(roster, connections_of_one_key_share_an_identity)
     roster_destroy(&roster);
 }
 
+/* Who lost a unit: the identity when there is a key; with none, the name,
+   so that a worker that reconnects is recognised, for one job. Names share
+   nothing else: blame and exclusion stay with the connection. */
+Test(roster, workers_with_no_key_are_recognised_by_name_for_lost_units)
+{
+    roster_t *roster = roster_new();
+    uint8_t a[] = {1}, b[] = {2}, c[] = {3}, d[] = {4}, e[] = {5}, f[] = {6};
+    worker_t *wa = roster_add(roster, a, 1, "w1", 2, 1, "");
+    worker_t *wb = roster_add(roster, b, 1, "w2", 2, 1, "");
+    worker_t *wk = roster_add(roster, c, 1, "w1", 2, 1, "KEY1");
+    cr_assert_neq(wa->lid, wb->lid);
+    cr_assert_eq(wk->lid, wk->ident->iid, "a keyed worker is known by its key, not its name");
+    cr_assert_neq(wk->lid, wa->lid);
+    roster_lose(roster, wa);
+    worker_t *again = roster_add(roster, d, 1, "w1", 2, 1, "");   /* w1 reconnects */
+    cr_assert_eq(again->lid, wa->lid, "a reconnected worker was not recognised by its name");
+    cr_assert_neq(again->ident, wa->ident, "a name must not share blame");
+    roster_new_job(roster);   /* forgotten, except for the names connected now */
+    worker_t *later = roster_add(roster, e, 1, "w1", 2, 1, "");
+    cr_assert_eq(later->lid, again->lid, "the name of a connected worker was forgotten at a new job");
+    roster_lose(roster, wb);
+    roster_new_job(roster);
+    worker_t *w2 = roster_add(roster, f, 1, "w2", 2, 1, "");
+    cr_assert_neq(w2->lid, wb->lid, "the name of a worker gone before the job was kept");
+    roster_destroy(&roster);
+}
+
 /* Units in flight on a worker, against a plain list kept beside them:
    answers mostly oldest first (the window moves), some out of order, units
    added all along (the window is moved back or grown), and a clear. */

@@ -37,7 +37,7 @@ typedef struct {
     const char *kinds[HY_MAX_KINDS];  /* names announced in HELLO */
     size_t kind_count;
     zsock_t *dealer;          /* NULL while backing off */
-    zsock_t *monitor;         /* the dealer's failed CURVE handshakes, or NULL */
+    zsock_t *monitor;         /* the dealer's failed CURVE handshakes and closed connections, or NULL */
     log_limit_t handshake_log;/* their log lines, one a few seconds */
     log_limit_t flood_log;    /* "more units than this worker queues": one a few seconds */
     pool_t *pool;
@@ -239,14 +239,14 @@ static void s_connect(self_t *self)
     self->dealer = zsock_new(ZMQ_DEALER);
     hy_socket_setup(self->dealer);
     zsock_set_sndhwm(self->dealer, SEND_HWM);
-    if (config->cert) {
+    if (config->cert)
         curve_client_setup(self->dealer, config->cert, config->manager_key);
-        self->monitor = curve_monitor_new(self->dealer);
-    }
+    self->monitor = hy_monitor_new(self->dealer, true);
     zsock_set_reconnect_ivl(self->dealer, 100);
     zsock_set_reconnect_ivl_max(self->dealer, 2000);
     if (zsock_connect(self->dealer, "%s", config->endpoint) < 0) {
         log_error("cannot connect to %s", config->endpoint);
+        hy_monitor_close(self->dealer, &self->monitor);
         zsock_destroy(&self->dealer);
         self->reconnect_at = zclock_mono() + BACKOFF_MAX_MS;
         return;
@@ -267,8 +267,8 @@ static void s_disconnect(self_t *self, int64_t delay)
     pool_cancel_all(self->pool, NULL);
     pool_results_free(&self->out, self->out_count);   /* the manager hands them out again */
     self->out_count = self->out_next = 0;
+    hy_monitor_close(self->dealer, &self->monitor);
     zsock_destroy(&self->dealer);
-    zsock_destroy(&self->monitor);
     self->joined = false;
     self->reconnect_at = zclock_mono() + delay;
 }
@@ -488,15 +488,32 @@ static void s_on_manager(self_t *self)
     zframe_destroy(&frame);
 }
 
-/* A CURVE handshake with the manager failed: our key is not among those it
-   allows, or --manager-key is not its key. Said at a bounded rate. */
-static void s_on_handshake(self_t *self)
+/* What the socket's monitor saw. A CURVE handshake with the manager
+   failed: our key is not among those it allows, or --manager-key is not its
+   key (said at a bounded rate). Or the connection closed after WELCOME: it
+   cannot carry on, since ZeroMQ would reconnect the socket by itself and
+   deliver what waits in it (results of units handed out behind the old
+   connection) to whatever manager listens there now, as a stranger's. So
+   what the manager said before it closed is read, then the socket dropped
+   and HELLO said again on a new one. Before WELCOME, ZeroMQ's own
+   reconnecting is what we want. */
+static void s_on_monitor(self_t *self)
 {
     char what[300];
     uint64_t held;
-    if (curve_monitor_read(self->monitor, what, sizeof what) && log_limit(&self->handshake_log, &held))
+    int event = hy_monitor_read(self->monitor, what, sizeof what);
+    if (event == HY_EVENT_HANDSHAKE_FAILED && log_limit(&self->handshake_log, &held))
         log_warn("the CURVE handshake with the manager failed at %s: is our certificate in its --allow directory, "
                  "and is --manager-key its certificate?%s", what, log_held(held));
+    if (event != HY_EVENT_DISCONNECTED)
+        return;
+    while (self->dealer && self->joined && !self->done && (zsock_events(self->dealer) & ZMQ_POLLIN))
+        s_on_manager(self);
+    if (self->dealer && self->joined && !self->done) {
+        log_warn("the connection to the manager at %s closed; reconnecting in %" PRId64 " ms", self->config->endpoint,
+                 self->backoff);
+        s_retry(self);
+    }
 }
 
 /* ------------------------------------------------------------ timers */
@@ -659,7 +676,7 @@ int session_run(const session_config_t *config)
         if (rc > 0 && ((items[0].revents & ZMQ_POLLIN) || (waiting && (items[1].revents & ZMQ_POLLOUT))))
             s_on_pool(&self);
         if (rc > 0 && count == 3 && (items[2].revents & ZMQ_POLLIN))
-            s_on_handshake(&self);
+            s_on_monitor(&self);
         if (rc > 0 && self.dealer && (items[1].revents & ZMQ_POLLIN))
             s_on_manager(&self);
         s_on_tick(&self);
@@ -677,8 +694,8 @@ int session_run(const session_config_t *config)
     }
     log_info("stopped: %" PRIu64 " results sent, %" PRIu64 " units given back", self.sent, self.returned);
     pool_results_free(&self.out, self.out_count);
+    hy_monitor_close(self.dealer, &self.monitor);
     zsock_destroy(&self.dealer);
-    zsock_destroy(&self.monitor);
     s_forget_jobs(&self);
     if (pool_destroy_within(&self.pool, join_ms) < 0)
         log_warn("a compute thread did not stop in time; exiting without it");
