@@ -1027,11 +1027,9 @@ static bool s_on_message(cluster_t *self)
             hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_UNKNOWN, .name = "unknown worker: say HELLO"};
             hy_send(self->router, id, id_len, &bye);
         }
-        worker_t *gone = body[3] == HY_RESULT ? roster_departed(self->roster, id, id_len) : NULL;
-        if (gone && gone->late_left > 0) {
+        if (body[3] == HY_RESULT && roster_late(self->roster, id, id_len)) {
             /* Computed before it heard it was lost (the manager dropped it,
                not it the manager): dropped, not held against it. */
-            gone->late_left--;
             self->stale++;
         } else if (body[3] == HY_RESULT) {
             self->unsolicited += self->run != NULL;
@@ -1710,6 +1708,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             s_on_handshake(self);
         }
         if (zclock_mono() >= next_tick) {
+            s_check_stood_still(self);   /* a stop during the reading, or the pause above */
             s_on_tick(self);
             s_maybe_start(self);
             self->roster_changed = false;

@@ -6,9 +6,10 @@ struct roster_t {
     worker_t **workers;
     size_t count, cap;
     zhashx_t *by_id;       /* hex routing id -> live worker (not owned) */
-    zhashx_t *departed;    /* hex routing id -> worker lost and still listed (not owned) */
+    zhashx_t *departed;    /* hex routing id -> late messages it may still send (size_t, owned) */
+    zlistx_t *departed_order;  /* their keys, oldest first, to forget the oldest beyond DEPARTED_MAX */
     zhashx_t *idents;      /* key or address -> ident_t (owned), for workers that have one */
-    zhashx_t *names;       /* name -> lid (as a pointer), for workers with no key (current job) */
+    zhashx_t *names;       /* name -> name_t (owned), for workers with no key (current job) */
     uint32_t next_uid;
 };
 
@@ -29,6 +30,39 @@ static void s_key(const uint8_t *id, size_t id_len, char key[513])
     key[2 * (id_len < 256 ? id_len : 256)] = '\0';
 }
 
+/* The lids of the workers of one name (no key), and how many connections
+   use each now: a returning worker takes one nobody connected uses, so
+   namesakes connected at the same time keep lids of their own. */
+#define NAME_LIDS 8
+typedef struct {
+    uint32_t lid[NAME_LIDS];
+    uint32_t live[NAME_LIDS];
+    size_t count;
+} name_t;
+
+/* A lid for a connection of this name (counted as live), or 0 if names are
+   full or all NAME_LIDS of it are in use. */
+static uint32_t s_name_lid(roster_t *self, const char *name, uint32_t want)
+{
+    name_t *n = zhashx_lookup(self->names, name);
+    if (!n) {
+        if (zhashx_size(self->names) >= ROSTER_NAMES_MAX)
+            return 0;
+        n = calloc(1, sizeof *n);
+        zhashx_insert(self->names, name, n);
+    }
+    for (size_t i = 0; i < n->count; i++)
+        if (want ? n->lid[i] == want : n->live[i] == 0) {
+            n->live[i]++;
+            return n->lid[i];
+        }
+    if (n->count == NAME_LIDS)
+        return 0;
+    n->lid[n->count] = want ? want : ++self->next_uid;
+    n->live[n->count] = 1;
+    return n->lid[n->count++];
+}
+
 static void s_free(worker_t *w)
 {
     if (!w->ident->key[0])
@@ -42,9 +76,14 @@ roster_t *roster_new(void)
     roster_t *self = calloc(1, sizeof *self);
     self->by_id = zhashx_new();
     self->departed = zhashx_new();
+    zhashx_set_destructor(self->departed, s_ident_free);
+    self->departed_order = zlistx_new();
+    zlistx_set_duplicator(self->departed_order, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor(self->departed_order, (zlistx_destructor_fn *) zstr_free);
     self->idents = zhashx_new();
     zhashx_set_destructor(self->idents, s_ident_free);
     self->names = zhashx_new();
+    zhashx_set_destructor(self->names, s_ident_free);
     return self;
 }
 
@@ -58,6 +97,7 @@ void roster_destroy(roster_t **self_p)
     free(self->workers);
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->departed);
+    zlistx_destroy(&self->departed_order);
     zhashx_destroy(&self->idents);
     zhashx_destroy(&self->names);
     free(self);
@@ -71,11 +111,15 @@ worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len)
     return zhashx_lookup(self->by_id, key);
 }
 
-worker_t *roster_departed(roster_t *self, const uint8_t *id, size_t id_len)
+bool roster_late(roster_t *self, const uint8_t *id, size_t id_len)
 {
     char key[513];
     s_key(id, id_len, key);
-    return zhashx_lookup(self->departed, key);
+    size_t *late = zhashx_lookup(self->departed, key);
+    if (!late || *late == 0)
+        return false;
+    (*late)--;
+    return true;
 }
 
 worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,
@@ -98,12 +142,8 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
     memcpy(w->name, name, name_len);
     w->lid = w->ident->iid;
     if (!w->ident->key[0]) {
-        w->lid = (uint32_t) (uintptr_t) zhashx_lookup(self->names, w->name);
-        if (!w->lid) {
-            w->lid = ++self->next_uid;
-            if (zhashx_size(self->names) < ROSTER_NAMES_MAX)
-                zhashx_insert(self->names, w->name, (void *) (uintptr_t) w->lid);
-        }
+        w->lid = s_name_lid(self, w->name, 0);
+        w->lid = w->lid ? w->lid : ++self->next_uid;
     }
     w->threads = threads;
     w->depth = DEPTH_MIN;
@@ -128,8 +168,8 @@ void roster_new_job(roster_t *self)
     zhashx_purge(self->names);
     for (size_t k = 0; k < self->count; k++) {
         worker_t *w = self->workers[k];
-        if (w->alive && !w->ident->key[0] && zhashx_size(self->names) < ROSTER_NAMES_MAX)
-            zhashx_insert(self->names, w->name, (void *) (uintptr_t) w->lid);
+        if (w->alive && !w->ident->key[0])
+            s_name_lid(self, w->name, w->lid);
     }
     for (ident_t *i = zhashx_first(self->idents); i; i = zhashx_next(self->idents)) {
         i->failed = i->unchecked = 0;
@@ -152,8 +192,23 @@ void roster_lose(roster_t *self, worker_t *w)
     s_key(w->id, w->id_len, key);
     if (zhashx_lookup(self->by_id, key) == w) {
         zhashx_delete(self->by_id, key);
-        zhashx_update(self->departed, key, w);
-        w->late_left = w->credit + LATE_SLACK;
+        name_t *n = w->ident->key[0] ? NULL : zhashx_lookup(self->names, w->name);
+        for (size_t i = 0; n && i < n->count; i++)
+            if (n->lid[i] == w->lid && n->live[i] > 0)
+                n->live[i]--;
+        /* What it may still send on this connection, computed before it
+           hears it was lost: remembered a while, whether or not the worker
+           stays listed. */
+        if (zhashx_size(self->departed) >= DEPARTED_MAX) {
+            char *oldest = zlistx_first(self->departed_order);
+            if (oldest)
+                zhashx_delete(self->departed, oldest);
+            zlistx_delete(self->departed_order, zlistx_cursor(self->departed_order));
+        }
+        size_t *late = malloc(sizeof *late);
+        *late = w->credit + LATE_SLACK;
+        zhashx_update(self->departed, key, late);
+        zlistx_add_end(self->departed_order, key);
     }
     w->alive = false;
 }
@@ -164,15 +219,10 @@ void roster_prune(roster_t *self, bool idle_only)
     for (size_t i = 0; i < self->count; i++) {
         worker_t *w = self->workers[i];
         bool idle = w->done == 0 && w->failed == 0 && !w->ident->excluded;
-        if (w->alive || (idle_only && !idle)) {
+        if (w->alive || (idle_only && !idle))
             self->workers[kept++] = w;
-        } else {
-            char key[513];
-            s_key(w->id, w->id_len, key);
-            if (zhashx_lookup(self->departed, key) == w)
-                zhashx_delete(self->departed, key);
+        else
             s_free(w);
-        }
     }
     self->count = kept;
 }

@@ -281,6 +281,39 @@ Test(reliability, a_lost_workers_late_results_are_not_held_against_it)
     free(mlog), free(wlog), free(json);
 }
 
+/* The allowance for a lost connection's late results, exactly: what it held
+   (its credit: 3 units for one thread) plus 16 messages are dropped without
+   counting; more count as unsolicited, as from anyone. Also after the
+   manager forgot the worker itself (gone with nothing done). */
+Test(reliability, a_lost_connection_may_send_what_it_held_and_16_more_no_more)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *json = t_path(t_dir, "m.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "100", "--liveness", "2", "--json", json, "noop",
+                    "--units", "30", "--sleep-ms", "100", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *peer = t_peer_new(endpoint, 5000);
+    cr_assert_eq(t_peer_hello(peer, "late", 1, "noop"), 0);
+    hy_msg_t msg;
+    zframe_t *frame;
+    cr_assert(t_peer_expect(peer, HY_UNITS, &msg, &frame), "the peer got no units");
+    uint64_t job = msg.job, unit = hy_unit_at(&msg, 0);
+    zframe_destroy(&frame);
+    cr_assert(t_wait_for(mlog, "worker late lost", NULL, 0, 10000), "the silent peer was not lost");
+    char *wlog = t_path(t_dir, "w.log");
+    pid_t worker = t_worker(endpoint, "w", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "worker w joined", NULL, 0, 10000));
+    usleep(300000);   /* the tick that forgets workers gone with nothing done */
+    uint8_t payload[8] = {0};
+    for (int i = 0; i < 30; i++)
+        t_peer_result(peer, job, unit, HY_RESULT_OK, payload, sizeof payload);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    cr_assert_eq(t_json_number(json, "unsolicited"), 30 - (3 + 16));
+    zsock_destroy(&peer);
+    t_stop(worker);
+    free(mlog), free(json), free(wlog);
+}
+
 /* ------------------------------------------------------------ CURVE */
 
 Test(reliability, only_allowed_keys_get_work)

@@ -70,8 +70,17 @@ Test(roster, workers_with_no_key_are_recognised_by_name_for_lost_units)
     cr_assert_eq(again->lid, wa->lid, "a reconnected worker was not recognised by its name");
     cr_assert_neq(again->ident, wa->ident, "a name must not share blame");
     roster_new_job(roster);   /* forgotten, except for the names connected now */
+    roster_lose(roster, again);
     worker_t *later = roster_add(roster, e, 1, "w1", 2, 1, "");
     cr_assert_eq(later->lid, again->lid, "the name of a connected worker was forgotten at a new job");
+    /* Namesakes connected at once keep their own: a returning one takes
+       the one nobody connected uses. */
+    uint8_t g[] = {7}, h[] = {8};
+    worker_t *twin = roster_add(roster, g, 1, "w1", 2, 1, "");
+    cr_assert_neq(twin->lid, later->lid, "two connected namesakes share who lost what");
+    roster_lose(roster, twin);
+    worker_t *back = roster_add(roster, h, 1, "w1", 2, 1, "");
+    cr_assert_eq(back->lid, twin->lid, "the namesake that came back was taken for the one still connected");
     roster_lose(roster, wb);
     roster_new_job(roster);
     worker_t *w2 = roster_add(roster, f, 1, "w2", 2, 1, "");

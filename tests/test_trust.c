@@ -1032,35 +1032,41 @@ Test(trust, a_worker_that_keeps_freezing_cannot_fail_units_others_compute)
 /* A worker frozen just past its liveness again and again, while the other is
    healthy: each time it comes back (a new connection, the same name) it must
    not take back the unit it lost, or that unit's losses fail a job the
-   healthy worker could finish. */
+   healthy worker could finish. Also when the healthy one has the same name
+   (without keys, names are all that tells them apart). */
 Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finishes)
 {
-    char endpoint[256];
-    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "z.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "50", "--liveness", "2",
-                    "--json", json, "noop", "--units", "16", "--sleep-ms", "250", NULL};
-    char *fast[] = {"--heartbeat", "50", "--liveness", "2", NULL};
-    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
-    pid_t flaky = t_worker(endpoint, "flaky", wlog, fast, NULL), good = t_worker(endpoint, "good", wlog, fast, NULL);
-    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    pid_t loop = fork();
-    if (loop == 0) {
-        while (true) {   /* frozen 150 ms (lost after 100 ms), then 300 ms awake */
-            kill(flaky, SIGSTOP);
-            usleep(150000);
-            kill(flaky, SIGCONT);
-            usleep(300000);
+    for (const char **name = (const char *[]) {"good", "flaky", NULL}; *name; name++) {
+        char endpoint[256];
+        char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "z.json");
+        unlink(mlog);
+        char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "50", "--liveness", "2",
+                        "--json", json, "noop", "--units", "16", "--sleep-ms", "250", NULL};
+        char *fast[] = {"--heartbeat", "50", "--liveness", "2", NULL};
+        pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+        pid_t flaky = t_worker(endpoint, "flaky", wlog, fast, NULL);
+        cr_assert(t_wait_for(mlog, "worker flaky joined", NULL, 0, 10000));
+        pid_t good = t_worker(endpoint, *name, wlog, fast, NULL);
+        cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+        pid_t loop = fork();
+        if (loop == 0) {
+            while (true) {   /* frozen 150 ms (lost after 100 ms), then 300 ms awake */
+                kill(flaky, SIGSTOP);
+                usleep(150000);
+                kill(flaky, SIGCONT);
+                usleep(300000);
+            }
         }
+        int rc = t_wait(manager, 60000);
+        kill(loop, SIGKILL);
+        waitpid(loop, NULL, 0);
+        kill(flaky, SIGCONT);
+        cr_assert_eq(rc, 0, "the job failed on the frozen worker's losses (other worker named %s)", *name);
+        cr_assert_eq(t_json_number(json, "done"), 16);
+        cr_assert(t_count_lines(mlog, "worker flaky lost") >= 3, "the worker was not lost again and again");
+        t_stop(flaky), t_stop(good);
+        free(mlog), free(wlog), free(json);
     }
-    int rc = t_wait(manager, 60000);
-    kill(loop, SIGKILL);
-    waitpid(loop, NULL, 0);
-    kill(flaky, SIGCONT);
-    cr_assert_eq(rc, 0, "the job failed on the frozen worker's losses");
-    cr_assert_eq(t_json_number(json, "done"), 16);
-    cr_assert(t_count_lines(mlog, "worker flaky lost") >= 3, "the worker was not lost again and again");
-    t_stop(flaky), t_stop(good);
-    free(mlog), free(wlog), free(json);
 }
 
 Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
