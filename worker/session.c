@@ -2,7 +2,8 @@
    poll over the socket and the pool's signal.
 
    States: connecting (HELLO sent, waiting for WELCOME) and joined. No WELCOME
-   in time, a silent manager, or a GOODBYE makes us drop the socket (and
+   in time, a silent manager, a GOODBYE, or a connection that closed after
+   WELCOME (seen by the socket's monitor) makes us drop the socket (and
    cancel every unit: the manager hands them out again), wait out a backoff
    and introduce ourselves again on a new socket. A new manager session id
    makes us forget the jobs we cached. On a stop signal: no new units, queued
