@@ -175,6 +175,23 @@ static bool s_lost_by(cluster_t *self, const worker_t *w, uint64_t u)
     return false;
 }
 
+/* w, with no key, is lost holding u: a connection of its name that joined
+   after w was last heard from is most likely w restarted before its
+   silence was noticed (a namesake connected before then keeps its own
+   standing). It takes u only if nobody else can, as w would. */
+static void s_lost_by_restarted(cluster_t *self, const worker_t *w, uint64_t u)
+{
+    if (w->ident->key[0])
+        return;
+    int64_t heard = w->expiry - self->config.heartbeat_ms * self->config.liveness;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        const worker_t *x = roster_at(self->roster, i);
+        if (x != w && x->alive && !x->ident->key[0] && x->lid != w->lid && x->joined_ms > heard
+            && strcmp(x->name, w->name) == 0)
+            run_avoid(self->run, u, x->lid, AVOID_LOST);
+    }
+}
+
 /* Puts unit u back in a queue: dynamic, the one queue; static, the slot of
    a worker that may take it, starting from its own slot. */
 static void s_requeue(cluster_t *self, uint64_t u)
@@ -648,6 +665,7 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
            it a loss (of a copy) cannot fail the job: a worker that keeps
            freezing or crashing cannot fail units the others can finish. */
         run_avoid(self->run, u, w->lid, AVOID_LOST);
+        s_lost_by_restarted(self, w, u);
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && self->run->holders[u] <= 1) {
             char reason[256];
@@ -723,6 +741,7 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
         w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
         memcpy(w->release, msg->release, msg->release_len);
         w->private_socket = private_socket;
+        w->joined_ms = zclock_mono();
         snprintf(w->host, sizeof w->host, "%s", address && *address && fd_family != AF_UNIX ? address : "local");
         size_t cursor = 0, len;
         const char *name;

@@ -206,7 +206,7 @@ void roster_lose(roster_t *self, worker_t *w)
             zlistx_delete(self->departed_order, zlistx_cursor(self->departed_order));
         }
         size_t *late = malloc(sizeof *late);
-        *late = w->credit + LATE_SLACK;
+        *late = LATE_SLACK;
         zhashx_update(self->departed, key, late);
         zlistx_add_end(self->departed_order, key);
     }

@@ -14,7 +14,7 @@
 #define DEPTH_MAX 256
 #define DEPTH_LOW_MS 10      /* round trips shorter than this: twice the depth */
 #define DEPTH_HIGH_MS 40     /* longer: half (never below DEPTH_MIN) */
-#define LATE_SLACK 16        /* messages a lost connection may still send beyond its credit */
+#define LATE_SLACK 16        /* messages a lost connection may still send, not counted as bad */
 #define DEPARTED_MAX 4096    /* lost connections remembered for their late messages */
 #define ROSTER_NAMES_MAX 65536   /* names remembered for workers with no key, per job */
 
@@ -76,6 +76,7 @@ typedef struct {
     uint64_t total;           /* units whose accepted result came from it, in the manager's life */
     char host[64];            /* its network address ("local": ipc) */
     bool private_socket;      /* came through the local workers' private socket: it may be one of them */
+    int64_t joined_ms;        /* when it said HELLO (zclock_mono ms) */
 } worker_t;
 
 typedef struct roster_t roster_t;
@@ -87,7 +88,8 @@ void roster_destroy(roster_t **self_p);
 /* The live worker with this routing id, or NULL: constant time. */
 worker_t *roster_find(roster_t *self, const uint8_t *id, size_t id_len);
 /* Whether a message on this routing id is one of those a worker lost on it
-   may still send (counted down: its credit when lost, plus LATE_SLACK).
+   may still send (counted down from LATE_SLACK: results are batched, so an
+   honest worker sends a few before it hears it was lost).
    The last DEPARTED_MAX lost connections are remembered. */
 bool roster_late(roster_t *self, const uint8_t *id, size_t id_len);
 /* Adds a live worker (arrival order is kept) whose identity is key (its
