@@ -26,6 +26,8 @@
 #define STOP_LINGER_MS   500     /* for the last results and GOODBYE to leave */
 #define GIVE_UP_LINGER_MS 20     /* for GOODBYE to leave a live connection: shorter than ZeroMQ's 100 ms
                                     reconnect, so that a dead one's leftovers never reach a new manager */
+#define CLOSED_GRACE_MS  20      /* after a joined connection closed: for what the manager said before to
+                                    be read; shorter than ZeroMQ's 100 ms reconnect */
 #define POLL_MAX_MS      250     /* a signal that lands just before the poll waits at most this */
 #define SEND_HWM         4       /* messages queued to the manager at most; then results wait here */
 #define QUEUE_PER_THREAD 512     /* units queued per thread at most; more are given back (RETURNED) */
@@ -66,6 +68,7 @@ typedef struct {
     int64_t pool_at;          /* while the pool has work: when to take its results anyway, or 0 */
     int64_t hold_ms;          /* the interval of those takes: HOLD_MS, doubled after each that found nothing */
     bool blocked;             /* the socket was full: wait for room */
+    int64_t closed_at;        /* the joined connection closed: start over then (0: it did not) */
     uint64_t returned;        /* units given back */
 } self_t;
 
@@ -270,6 +273,7 @@ static void s_disconnect(self_t *self, int64_t delay)
     self->out_count = self->out_next = 0;
     hy_monitor_close(self->dealer, &self->monitor);
     zsock_destroy(&self->dealer);
+    self->closed_at = 0;
     self->joined = false;
     self->reconnect_at = zclock_mono() + delay;
 }
@@ -506,8 +510,15 @@ static void s_on_monitor(self_t *self)
     if (event == HY_EVENT_HANDSHAKE_FAILED && log_limit(&self->handshake_log, &held))
         log_warn("the CURVE handshake with the manager failed at %s: is our certificate in its --allow directory, "
                  "and is --manager-key its certificate?%s", what, log_held(held));
-    if (event != HY_EVENT_DISCONNECTED)
-        return;
+    if (event == HY_EVENT_DISCONNECTED && self->joined && !self->closed_at)
+        self->closed_at = zclock_mono() + CLOSED_GRACE_MS;   /* its last messages may still be on their way in */
+}
+
+/* The joined connection closed a grace ago: what the manager said before is
+   read by now (a GOODBYE has been acted on); start over on a new socket. */
+static void s_on_closed(self_t *self)
+{
+    self->closed_at = 0;
     while (self->dealer && self->joined && !self->done && (zsock_events(self->dealer) & ZMQ_POLLIN))
         s_on_manager(self);
     if (self->dealer && self->joined && !self->done) {
@@ -522,6 +533,8 @@ static void s_on_monitor(self_t *self)
 static void s_on_tick(self_t *self)
 {
     int64_t now = zclock_mono();
+    if (self->closed_at && now >= self->closed_at)
+        s_on_closed(self);
     if (self->pool_at && now >= self->pool_at && !self->blocked)
         s_on_pool(self);
     if (self->config->exit_when_done_ms > 0 && !self->joined && now - self->heard_at >= self->config->exit_when_done_ms) {
@@ -576,6 +589,8 @@ static int64_t s_next_timer(const self_t *self)
         at = self->stop_at + STOP_GRACE_MS;
     if (self->pool_at && !self->blocked && self->pool_at < at)
         at = self->pool_at;
+    if (self->closed_at && self->closed_at < at)
+        at = self->closed_at;
     int64_t wait = at > now ? at - now : 0;
     return wait < POLL_MAX_MS ? wait : POLL_MAX_MS;
 }
