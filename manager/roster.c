@@ -13,7 +13,8 @@ struct roster_t {
     uint32_t next_uid;
 };
 
-static void s_ident_free(void **item)
+/* The destructor of the hashes whose items are plain allocations. */
+static void s_free_item(void **item)
 {
     free(*item);
     *item = NULL;
@@ -76,14 +77,14 @@ roster_t *roster_new(void)
     roster_t *self = calloc(1, sizeof *self);
     self->by_id = zhashx_new();
     self->departed = zhashx_new();
-    zhashx_set_destructor(self->departed, s_ident_free);
+    zhashx_set_destructor(self->departed, s_free_item);
     self->departed_order = zlistx_new();
     zlistx_set_duplicator(self->departed_order, (zlistx_duplicator_fn *) strdup);
     zlistx_set_destructor(self->departed_order, (zlistx_destructor_fn *) zstr_free);
     self->idents = zhashx_new();
-    zhashx_set_destructor(self->idents, s_ident_free);
+    zhashx_set_destructor(self->idents, s_free_item);
     self->names = zhashx_new();
-    zhashx_set_destructor(self->names, s_ident_free);
+    zhashx_set_destructor(self->names, s_free_item);
     return self;
 }
 
