@@ -155,41 +155,32 @@ static bool s_eligible(const cluster_t *self, const worker_t *w, uint64_t u)
 
 /* ------------------------------------------------------------ scheduling */
 
-/* Whether w (or an earlier connection of its identity or, with no key, its
-   name) lost u while another worker that did not could take it now: u then
-   waits for that one. A worker that keeps freezing would otherwise take
-   back the unit it lost each time it returns, until the losses fail it. A
-   roster scan, only for the rare units lost in this job. Dynamic only: a
-   static slot's units are for its owner (a lost worker's slot goes to the
-   survivors, and one that returns has none). */
+/* Whether w, or who it is taken for, lost u: its identity (key or
+   address) or, with no key, a worker of its name lost before w joined (w
+   restarted, most likely; a namesake connected before then keeps its own
+   standing). */
+static bool s_lost_here(const cluster_t *self, const worker_t *w, uint64_t u)
+{
+    return run_avoided_for(self->run, u, w->ident->iid, AVOID_LOST)
+        || (w->nid && run_avoided_name(self->run, u, w->nid, w->joined_ms));
+}
+
+/* Whether w lost u while another worker that did not could take it now: u
+   then waits for that one. A worker that keeps freezing or crashing would
+   otherwise take back the unit it lost each time it returns, until the
+   losses fail it. A roster scan, only for the rare units lost in this job.
+   Dynamic only: a static slot's units are for its owner (a lost worker's
+   slot goes to the survivors, and one that returns has none). */
 static bool s_lost_by(cluster_t *self, const worker_t *w, uint64_t u)
 {
-    if (self->config.schedule != SCHED_DYNAMIC || !run_avoided_for(self->run, u, w->lid, AVOID_LOST))
+    if (self->config.schedule != SCHED_DYNAMIC || !s_lost_here(self, w, u))
         return false;
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
-        if (x->lid != w->lid && !x->stalled && !x->draining && s_eligible(self, x, u)
-            && !run_avoided_for(self->run, u, x->lid, AVOID_LOST))
+        if (!x->stalled && !x->draining && s_eligible(self, x, u) && !s_lost_here(self, x, u))
             return true;
     }
     return false;
-}
-
-/* w, with no key, is lost holding u: a connection of its name that joined
-   after w was last heard from is most likely w restarted before its
-   silence was noticed (a namesake connected before then keeps its own
-   standing). It takes u only if nobody else can, as w would. */
-static void s_lost_by_restarted(cluster_t *self, const worker_t *w, uint64_t u)
-{
-    if (w->ident->key[0])
-        return;
-    int64_t heard = w->expiry - self->config.heartbeat_ms * self->config.liveness;
-    for (size_t i = 0; i < roster_size(self->roster); i++) {
-        const worker_t *x = roster_at(self->roster, i);
-        if (x != w && x->alive && !x->ident->key[0] && x->lid != w->lid && x->joined_ms > heard
-            && strcmp(x->name, w->name) == 0)
-            run_avoid(self->run, u, x->lid, AVOID_LOST);
-    }
 }
 
 /* Puts unit u back in a queue: dynamic, the one queue; static, the slot of
@@ -252,7 +243,7 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
             uint64_t u = other->inflight[k].unit;
             if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->copies[u]
                 || self->run->state[u] != UNIT_INFLIGHT || !s_eligible(self, w, u)
-                || run_avoided_for(self->run, u, w->lid, AVOID_LOST))
+                || s_lost_here(self, w, u))
                 continue;
             self->run->copies[u]++;
             self->run->speculative++;
@@ -281,7 +272,7 @@ static bool s_steal(cluster_t *self, worker_t *w)
         if (other != w && other->alive && queued > most) {
             uint64_t last = other->inflight[other->inflight_count - 1].unit;
             if (!self->run->copies[last] && s_eligible(self, w, last)
-                && !run_avoided_for(self->run, last, w->lid, AVOID_LOST)) {
+                && !s_lost_here(self, w, last)) {
                 victim = other;
                 most = queued;
             }
@@ -664,8 +655,9 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
            worker first (s_lost_by), and while another worker still computes
            it a loss (of a copy) cannot fail the job: a worker that keeps
            freezing or crashing cannot fail units the others can finish. */
-        run_avoid(self->run, u, w->lid, AVOID_LOST);
-        s_lost_by_restarted(self, w, u);
+        run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
+        if (w->nid)
+            run_avoid_name(self->run, u, w->nid, w->expiry - self->config.heartbeat_ms * self->config.liveness);
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && self->run->holders[u] <= 1) {
             char reason[256];

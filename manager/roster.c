@@ -9,7 +9,7 @@ struct roster_t {
     zhashx_t *departed;    /* hex routing id -> late messages it may still send (size_t, owned) */
     zlistx_t *departed_order;  /* their keys, oldest first, to forget the oldest beyond DEPARTED_MAX */
     zhashx_t *idents;      /* key or address -> ident_t (owned), for workers that have one */
-    zhashx_t *names;       /* name -> name_t (owned), for workers with no key (current job) */
+    zhashx_t *names;       /* name -> its number (owned), for workers with no key (current job) */
     uint32_t next_uid;
 };
 
@@ -31,37 +31,18 @@ static void s_key(const uint8_t *id, size_t id_len, char key[513])
     key[2 * (id_len < 256 ? id_len : 256)] = '\0';
 }
 
-/* The lids of the workers of one name (no key), and how many connections
-   use each now: a returning worker takes one nobody connected uses, so
-   namesakes connected at the same time keep lids of their own. */
-#define NAME_LIDS 8
-typedef struct {
-    uint32_t lid[NAME_LIDS];
-    uint32_t live[NAME_LIDS];
-    size_t count;
-} name_t;
-
-/* A lid for a connection of this name (counted as live), or 0 if names are
-   full or all NAME_LIDS of it are in use. */
-static uint32_t s_name_lid(roster_t *self, const char *name, uint32_t want)
+/* The number that stands for a name (no key) in avoid lists, given at its
+   first connection in this job; 0 once ROSTER_NAMES_MAX names are known. */
+static uint32_t s_name_id(roster_t *self, const char *name, uint32_t want)
 {
-    name_t *n = zhashx_lookup(self->names, name);
-    if (!n) {
-        if (zhashx_size(self->names) >= ROSTER_NAMES_MAX)
-            return 0;
-        n = calloc(1, sizeof *n);
-        zhashx_insert(self->names, name, n);
-    }
-    for (size_t i = 0; i < n->count; i++)
-        if (want ? n->lid[i] == want : n->live[i] == 0) {
-            n->live[i]++;
-            return n->lid[i];
-        }
-    if (n->count == NAME_LIDS)
+    uint32_t *nid = zhashx_lookup(self->names, name);
+    if (nid)
+        return *nid;
+    if (zhashx_size(self->names) >= ROSTER_NAMES_MAX || !(nid = malloc(sizeof *nid)))
         return 0;
-    n->lid[n->count] = want ? want : ++self->next_uid;
-    n->live[n->count] = 1;
-    return n->lid[n->count++];
+    *nid = want ? want : ++self->next_uid;
+    zhashx_insert(self->names, name, nid);
+    return *nid;
 }
 
 static void s_free(worker_t *w)
@@ -141,11 +122,8 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
         }
     }
     memcpy(w->name, name, name_len);
-    w->lid = w->ident->iid;
-    if (!w->ident->key[0]) {
-        w->lid = s_name_lid(self, w->name, 0);
-        w->lid = w->lid ? w->lid : ++self->next_uid;
-    }
+    if (!w->ident->key[0])
+        w->nid = s_name_id(self, w->name, 0);
     w->threads = threads;
     w->depth = DEPTH_MIN;
     w->credit = DEPTH_MIN * (size_t) threads;
@@ -169,8 +147,8 @@ void roster_new_job(roster_t *self)
     zhashx_purge(self->names);
     for (size_t k = 0; k < self->count; k++) {
         worker_t *w = self->workers[k];
-        if (w->alive && !w->ident->key[0])
-            s_name_lid(self, w->name, w->lid);
+        if (w->alive && w->nid)
+            w->nid = s_name_id(self, w->name, w->nid);
     }
     for (ident_t *i = zhashx_first(self->idents); i; i = zhashx_next(self->idents)) {
         i->failed = i->unchecked = 0;
@@ -193,10 +171,6 @@ void roster_lose(roster_t *self, worker_t *w)
     s_key(w->id, w->id_len, key);
     if (zhashx_lookup(self->by_id, key) == w) {
         zhashx_delete(self->by_id, key);
-        name_t *n = w->ident->key[0] ? NULL : zhashx_lookup(self->names, w->name);
-        for (size_t i = 0; n && i < n->count; i++)
-            if (n->lid[i] == w->lid && n->live[i] > 0)
-                n->live[i]--;
         /* What it may still send on this connection, computed before it
            hears it was lost: remembered a while, whether or not the worker
            stays listed. */

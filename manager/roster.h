@@ -44,10 +44,10 @@ typedef struct {
     size_t id_len;
     uint32_t uid;             /* unique in this manager's life: this connection */
     ident_t *ident;           /* who it is (shared by the connections of one key or address) */
-    uint32_t lid;             /* who lost units, in avoid lists: its identity's iid, or with no key
-                                 (loopback without CURVE) one shared by the workers of its name in
-                                 this job, so that a worker that reconnects is recognised; a name
-                                 proves nothing, and a namesake only changes who is asked first */
+    uint32_t nid;             /* with no key (loopback without CURVE): its name's number in this
+                                 job, so that a worker that restarts under its name is taken for
+                                 the one lost (a name proves nothing: it only changes who is asked
+                                 first); 0 with a key or address, whose identity is stable */
     char name[HY_MAX_NAME + 1];
     char release[HY_MAX_RELEASE + 1];
     uint32_t threads;         /* announced in HELLO */

@@ -11,6 +11,7 @@
 typedef struct {
     uint32_t iids[AVOID_MAX];
     uint8_t flags[AVOID_MAX]; /* AVOID_* */
+    int64_t since[AVOID_MAX]; /* AVOID_NAME: the lost worker was last heard from then */
     size_t count;
 } avoid_t;
 
@@ -98,7 +99,9 @@ bool run_completed(run_t *self, uint64_t unit)
     return true;
 }
 
-void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
+/* The entry of iid in the unit's avoid list, added if need be (NULL when
+   the list is full). */
+static avoid_t *s_avoid_entry(run_t *self, uint64_t unit, uint32_t iid, size_t *at)
 {
     assert(unit < self->total);
     void *key = UNIT_KEY(unit);
@@ -110,24 +113,62 @@ void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
     }
     for (size_t i = 0; i < a->count; i++)
         if (a->iids[i] == iid) {
-            a->flags[i] |= (uint8_t) flags;
-            return;
+            *at = i;
+            return a;
         }
-    if (a->count < AVOID_MAX) {
-        a->flags[a->count] = (uint8_t) flags;
-        a->iids[a->count++] = iid;
+    if (a->count == AVOID_MAX)
+        return NULL;
+    a->flags[a->count] = 0;
+    a->since[a->count] = INT64_MAX;
+    a->iids[a->count] = iid;
+    *at = a->count++;
+    return a;
+}
+
+void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
+{
+    size_t i;
+    avoid_t *a = s_avoid_entry(self, unit, iid, &i);
+    if (a)
+        a->flags[i] |= (uint8_t) flags;
+}
+
+void run_avoid_name(run_t *self, uint64_t unit, uint32_t nid, int64_t heard)
+{
+    size_t i;
+    avoid_t *a = s_avoid_entry(self, unit, nid, &i);
+    if (a) {
+        a->flags[i] |= AVOID_NAME;
+        a->since[i] = heard < a->since[i] ? heard : a->since[i];
     }
+}
+
+/* The entry of iid in the unit's avoid list, or NULL; *at its index. */
+static const avoid_t *s_avoid_find(const run_t *self, uint64_t unit, uint32_t iid, size_t *at)
+{
+    if (unit >= self->total || !self->avoided[unit])
+        return NULL;
+    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
+    for (size_t i = 0; a && i < a->count; i++)
+        if (a->iids[i] == iid) {
+            *at = i;
+            return a;
+        }
+    return NULL;
+}
+
+bool run_avoided_name(const run_t *self, uint64_t unit, uint32_t nid, int64_t joined)
+{
+    size_t i;
+    const avoid_t *a = s_avoid_find(self, unit, nid, &i);
+    return a && (a->flags[i] & AVOID_NAME) && joined > a->since[i];
 }
 
 bool run_avoided_for(const run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
 {
-    if (unit >= self->total || !self->avoided[unit])
-        return false;
-    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
-    for (size_t i = 0; a && i < a->count; i++)
-        if (a->iids[i] == iid)
-            return (a->flags[i] & flags) != 0;
-    return false;
+    size_t i;
+    const avoid_t *a = s_avoid_find(self, unit, iid, &i);
+    return a && (a->flags[i] & flags) != 0;
 }
 
 bool run_avoids(const run_t *self, uint64_t unit, uint32_t iid)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "manager/roster.h"
+#include "manager/run.h"
 
 Test(roster, twenty_thousand_workers_come_and_go_and_nothing_stays)
 {
@@ -52,40 +53,58 @@ Test(roster, connections_of_one_key_share_an_identity)
     roster_destroy(&roster);
 }
 
-/* Who lost a unit: the identity when there is a key; with none, the name,
-   so that a worker that reconnects is recognised, for one job. Names share
-   nothing else: blame and exclusion stay with the connection. */
+/* Who lost a unit: the identity when there is a key; with none, also the
+   name, so that a worker that restarts under it is recognised, for one job.
+   Names share nothing else: blame and exclusion stay with the connection. */
 Test(roster, workers_with_no_key_are_recognised_by_name_for_lost_units)
 {
     roster_t *roster = roster_new();
-    uint8_t a[] = {1}, b[] = {2}, c[] = {3}, d[] = {4}, e[] = {5}, f[] = {6};
+    uint8_t a[] = {1}, b[] = {2}, c[] = {3}, d[] = {4}, e[] = {5}, f[] = {6}, g[] = {7};
     worker_t *wa = roster_add(roster, a, 1, "w1", 2, 1, "");
     worker_t *wb = roster_add(roster, b, 1, "w2", 2, 1, "");
     worker_t *wk = roster_add(roster, c, 1, "w1", 2, 1, "KEY1");
-    cr_assert_neq(wa->lid, wb->lid);
-    cr_assert_eq(wk->lid, wk->ident->iid, "a keyed worker is known by its key, not its name");
-    cr_assert_neq(wk->lid, wa->lid);
+    cr_assert(wa->nid && wb->nid && wa->nid != wb->nid);
+    cr_assert_eq(wk->nid, 0, "a keyed worker is known by its key, not its name");
+    cr_assert_neq(wa->nid, wa->ident->iid);
+    cr_assert_neq(wa->nid, wk->ident->iid);
+    worker_t *twin = roster_add(roster, g, 1, "w1", 2, 1, "");
+    cr_assert_eq(twin->nid, wa->nid, "namesakes got numbers of their own");
+    cr_assert_neq(twin->ident, wa->ident, "a name must not share blame");
     roster_lose(roster, wa);
-    worker_t *again = roster_add(roster, d, 1, "w1", 2, 1, "");   /* w1 reconnects */
-    cr_assert_eq(again->lid, wa->lid, "a reconnected worker was not recognised by its name");
-    cr_assert_neq(again->ident, wa->ident, "a name must not share blame");
+    worker_t *again = roster_add(roster, d, 1, "w1", 2, 1, "");   /* w1 restarts */
+    cr_assert_eq(again->nid, wa->nid, "a restarted worker was not recognised by its name");
     roster_new_job(roster);   /* forgotten, except for the names connected now */
     roster_lose(roster, again);
     worker_t *later = roster_add(roster, e, 1, "w1", 2, 1, "");
-    cr_assert_eq(later->lid, again->lid, "the name of a connected worker was forgotten at a new job");
-    /* Namesakes connected at once keep their own: a returning one takes
-       the one nobody connected uses. */
-    uint8_t g[] = {7}, h[] = {8};
-    worker_t *twin = roster_add(roster, g, 1, "w1", 2, 1, "");
-    cr_assert_neq(twin->lid, later->lid, "two connected namesakes share who lost what");
-    roster_lose(roster, twin);
-    worker_t *back = roster_add(roster, h, 1, "w1", 2, 1, "");
-    cr_assert_eq(back->lid, twin->lid, "the namesake that came back was taken for the one still connected");
+    cr_assert_eq(later->nid, again->nid, "the name of a connected worker was forgotten at a new job");
     roster_lose(roster, wb);
     roster_new_job(roster);
     worker_t *w2 = roster_add(roster, f, 1, "w2", 2, 1, "");
-    cr_assert_neq(w2->lid, wb->lid, "the name of a worker gone before the job was kept");
+    cr_assert_neq(w2->nid, wb->nid, "the name of a worker gone before the job was kept");
     roster_destroy(&roster);
+}
+
+/* A unit lost by a worker of a name is taken as lost by the connections of
+   that name that joined after the lost one was last heard from (it,
+   restarted), not by those that joined before; the earliest loss counts. */
+Test(roster, a_lost_unit_is_held_against_namesakes_that_joined_after_the_loss)
+{
+    run_t *run = run_new(4);
+    cr_assert_not(run_avoided_name(run, 1, 7, 100));
+    run_avoid_name(run, 1, 7, 500);
+    cr_assert_not(run_avoided_name(run, 1, 7, 400), "a namesake connected before the loss was blamed");
+    cr_assert_not(run_avoided_name(run, 1, 7, 500));
+    cr_assert(run_avoided_name(run, 1, 7, 501), "a restart after the loss was not recognised");
+    cr_assert_not(run_avoided_name(run, 1, 8, 900), "another name was blamed");
+    cr_assert_not(run_avoided_name(run, 2, 7, 900), "another unit was blamed");
+    cr_assert_not(run_avoided_for(run, 1, 7, AVOID_LOST | AVOID_FAILED | AVOID_ANSWERED));
+    run_avoid_name(run, 1, 7, 800);   /* lost again, later */
+    cr_assert(run_avoided_name(run, 1, 7, 600), "the earlier loss was forgotten");
+    run_avoid_name(run, 1, 7, 300);
+    cr_assert(run_avoided_name(run, 1, 7, 400));
+    run_avoid(run, 1, 7, AVOID_FAILED);   /* the same number for another reason keeps both */
+    cr_assert(run_avoided_name(run, 1, 7, 400) && run_avoided_for(run, 1, 7, AVOID_FAILED));
+    run_destroy(&run);
 }
 
 /* Units in flight on a worker, against a plain list kept beside them:

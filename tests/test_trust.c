@@ -1069,6 +1069,124 @@ Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finish
     }
 }
 
+/* Two workers killed and started again under their names again and again
+   (lives of 100 to 400 ms, so that one, two or three connections of a name
+   are connected at a time), each new one joining before the one it
+   replaces is found lost, beside a healthy one: the units they lose go to
+   the healthy one, and the job completes. The rule itself is checked step
+   by step in the test after this one. */
+Test(trust, workers_killed_and_restarted_again_and_again_do_not_fail_a_job_the_others_finish)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "k.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "50", "--liveness", "6",
+                    "--json", json, "noop", "--units", "200", "--sleep-ms", "40", NULL};
+    char *fast[] = {"--heartbeat", "50", "--liveness", "6", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t h = t_worker(endpoint, "h", wlog, fast, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    pid_t loops[2];
+    for (int k = 0; k < 2; k++) {
+        loops[k] = fork();
+        if (loops[k] == 0) {
+            const char *name = k ? "f2" : "f1";
+            for (int round = 0;; round++) {   /* 100 to 400 ms of life, killed, back 20 ms later */
+                pid_t f = t_worker(endpoint, name, wlog, fast, NULL);
+                usleep((useconds_t) (100000 + (round * 7 + k * 3) % 4 * 100000));
+                kill(f, SIGKILL);
+                waitpid(f, NULL, 0);
+                usleep(20000);
+            }
+        }
+    }
+    int rc = t_wait(manager, 60000);
+    for (int k = 0; k < 2; k++) {
+        kill(loops[k], SIGKILL);
+        waitpid(loops[k], NULL, 0);
+    }
+    cr_assert_eq(rc, 0, "the job failed on the restarted workers' losses");
+    cr_assert_eq(t_json_number(json, "done"), 200);
+    cr_assert(t_count_lines(mlog, "worker f1 lost") >= 3 && t_count_lines(mlog, "worker f2 lost") >= 3,
+              "the workers were not lost again and again");
+    t_stop(h);
+    free(mlog), free(wlog), free(json);
+}
+
+/* Heartbeats from each peer of peers[0..n) that is not NULL. */
+static void s_beat(zsock_t *const peers[], size_t n)
+{
+    hy_msg_t beat = {.command = HY_HEARTBEAT};
+    for (size_t i = 0; i < n; i++)
+        if (peers[i])
+            hy_send(peers[i], NULL, 0, &beat);
+}
+
+/* The units of the first UNITS that peers[k] gets within 3 s, while all of
+   peers heartbeat; how many (0: none came). */
+static size_t s_units_beating(zsock_t *const peers[], size_t n, size_t k, uint64_t *units, size_t max)
+{
+    for (int64_t until = zclock_mono() + 3000; zclock_mono() < until;) {
+        s_beat(peers, n);
+        hy_msg_t msg;
+        zframe_t *frame;
+        if (t_peer_expect(peers[k], HY_UNITS, &msg, &frame)) {   /* 20 ms receive timeout */
+            size_t got = msg.unit_count < max ? msg.unit_count : max;
+            for (size_t i = 0; i < got; i++)
+                units[i] = hy_unit_at(&msg, i);
+            zframe_destroy(&frame);
+            return got;
+        }
+    }
+    return 0;
+}
+
+/* Without keys a name is all that tells a restarted worker from the one
+   lost: a connection of the lost one's name that joins after it was last
+   heard from must not get the unit it lost while a healthy worker can take
+   it, however many namesakes are connected when it joins (here two: one
+   connected before the loss, one after). */
+Test(trust, a_restart_joining_beside_connected_namesakes_does_not_get_the_unit_its_name_lost)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "100", "--liveness", "3",
+                    "noop", "--units", "40", "--sleep-ms", "3000", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t h = t_worker(endpoint, "h", wlog, NULL, NULL);   /* busy for seconds with the units it holds */
+    cr_assert(t_wait_for(mlog, "worker h joined", NULL, 0, 10000));
+    zsock_t *f[4] = {NULL};
+    uint64_t units[HY_MAX_BATCH], lost = 0;
+    for (size_t k = 0; k < 2; k++) {
+        f[k] = t_peer_new(endpoint, 20);
+        cr_assert_eq(t_peer_hello(f[k], "f", 1, "noop"), 0);
+        cr_assert_gt(s_units_beating(f, k + 1, k, units, HY_MAX_BATCH), 0, "namesake %zu got no units", k);
+        if (k == 0)
+            lost = units[0];   /* its oldest: the one its loss counts against */
+    }
+    zsock_destroy(&f[0]);   /* the first one dies holding its units; its second keeps beating */
+    int64_t until = zclock_mono() + 5000;
+    while (!t_file_contains(mlog, "worker f lost") && zclock_mono() < until) {
+        s_beat(f, 4);
+        usleep(20000);
+    }
+    cr_assert(t_file_contains(mlog, "worker f lost"), "the silent namesake was not lost");
+    for (size_t k = 2; k < 4; k++) {
+        f[k] = t_peer_new(endpoint, 20);
+        cr_assert_eq(t_peer_hello(f[k], "f", 1, "noop"), 0);
+        uint64_t got[HY_MAX_BATCH];
+        size_t n = s_units_beating(f, k + 1, k, got, HY_MAX_BATCH);
+        cr_assert_gt(n, 0, "restart %zu got no units", k);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_neq(got[i], lost, "restart %zu got the unit lost under its name", k);
+    }
+    for (size_t k = 1; k < 4; k++)
+        zsock_destroy(&f[k]);
+    kill(manager, SIGKILL);
+    t_wait(manager, 5000);
+    t_stop(h);
+    free(mlog), free(wlog);
+}
+
 Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
 {
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png");
