@@ -344,6 +344,32 @@ Test(mandelbrot, units_in_any_order_across_tiles_assemble_the_image)
     s_finish_matches_reference(kind, &plan, ctx, 1500, 70);
 }
 
+/* Columns become rows 16 x 16 bytes at a time, the edges a byte at a time:
+   sizes below, at and just past multiples of 16 and of a tile (64), in
+   rows and in columns, each against the independent computation. */
+Test(mandelbrot, images_of_every_shape_around_the_block_sizes_assemble_exactly)
+{
+    const job_kind_t *kind = job_find("mandelbrot", 10);
+    static const uint32_t sizes[][2] = {{1, 1}, {15, 16}, {16, 15}, {16, 16}, {17, 33}, {64, 48},
+                                        {65, 17}, {128, 64}, {129, 31}, {200, 1}, {1, 200}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        char w[16], h[16];
+        snprintf(w, sizeof w, "%u", sizes[k][0]);
+        snprintf(h, sizeof h, "%u", sizes[k][1]);
+        char *argv[] = {"mandelbrot", "--width", w, "--height", h, NULL};
+        job_plan_t plan = {0};
+        void *ctx = s_load(kind, 5, argv, &plan);
+        for (uint64_t u = plan.units; u-- > 0;) {   /* last first: tiles complete out of order */
+            uint8_t *out;
+            size_t len;
+            cr_assert_eq(kind->compute(ctx, u, NULL, &out, &len), 0);
+            cr_assert_eq(kind->accept(plan.state, u, out, len, NULL, 0), 0);
+            free(out);
+        }
+        s_finish_matches_reference(kind, &plan, ctx, sizes[k][0], sizes[k][1]);
+    }
+}
+
 Test(mandelbrot, units_cover_columns_and_assemble_the_image)
 {
     const job_kind_t *kind = job_find("mandelbrot", 10);
