@@ -40,6 +40,7 @@ typedef struct {
 /* Return codes of compute() besides 0. */
 #define JOB_RANGE     (-1)   /* unit out of range */
 #define JOB_CANCELLED (-2)   /* stopped because *cancel was set */
+#define JOB_FAILED    (-3)   /* could not compute it here (out of memory) */
 
 typedef struct job_kind {
     const char *name;      /* "mandelbrot": [a-z0-9_-] */

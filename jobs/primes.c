@@ -7,8 +7,11 @@
 #include "common/outfile.h"
 #include "common/reorder.h"
 #include "jobs/job.h"
+#include "jobs/primes.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <immintrin.h>
 #include <inttypes.h>
 #include <primesieve.h>
 #include <pthread.h>
@@ -59,25 +62,108 @@ static void s_range(const primes_params_t *p, uint64_t k, uint64_t *lo, uint64_t
 /* Odd divisors d below a bound, each with its inverse modulo 2^64 and
    floor((2^64 - 1) / d): for odd d, d divides n exactly when
    n * inverse <= limit (Granlund and Montgomery). The divisors are the same
-   as in the definition; only the test is faster than a division. */
+   as in the definition; only the test is faster than a division. Two
+   arrays rather than pairs, so that a vector loads eight of each. */
 typedef struct {
-    uint64_t inverse, limit;
-} divisor_t;
+    uint64_t *inverse, *limit;   /* entry i: d = 3 + 2i */
+    size_t count;
+} divisors_t;
 
-static divisor_t *s_divisors(uint64_t max_d, size_t *count)
+static int s_divisors(uint64_t max_d, divisors_t *t)
 {
     size_t n = max_d >= 3 ? (size_t) ((max_d - 1) / 2) : 0;   /* 3, 5, ..., max_d */
-    divisor_t *table = malloc((n ? n : 1) * sizeof *table);
+    t->inverse = malloc((n ? n : 1) * sizeof *t->inverse);
+    t->limit = malloc((n ? n : 1) * sizeof *t->limit);
+    t->count = n;
+    if (!t->inverse || !t->limit)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         uint64_t d = 3 + 2 * (uint64_t) i;
         uint64_t x = d;   /* right to 3 bits; each step doubles them */
         for (int step = 0; step < 5; step++)
             x *= 2 - d * x;
-        table[i] = (divisor_t) {x, UINT64_MAX / d};
+        t->inverse[i] = x;
+        t->limit[i] = UINT64_MAX / d;
     }
-    *count = n;
-    return table;
+    return 0;
 }
+
+static void s_divisors_free(divisors_t *t)
+{
+    free(t->inverse);
+    free(t->limit);
+}
+
+/* Whether one of the first m divisors of t divides n (odd). Two tests per
+   step: one branch for both. */
+static bool s_divides_scalar(uint64_t n, const divisors_t *t, size_t m)
+{
+    const uint64_t *inv = t->inverse, *lim = t->limit;
+    size_t i = 0;
+    for (; i + 2 <= m; i += 2)
+        if ((n * inv[i] <= lim[i]) | (n * inv[i + 1] <= lim[i + 1]))
+            return true;
+    return i < m && n * inv[i] <= lim[i];
+}
+
+/* The same, sixteen divisors a step in two vectors of eight (AVX-512DQ
+   multiplies 64-bit lanes), after the first eight one by one: most numbers
+   have a small factor, found before a vector would be. The last lanes are
+   masked: a lane masked out neither loads nor counts. */
+__attribute__((target("avx512f,avx512dq"))) static bool s_divides_avx512(uint64_t n, const divisors_t *t, size_t m)
+{
+    const uint64_t *inv = t->inverse, *lim = t->limit;
+    size_t i = 0, first = m < 8 ? m : 8;
+    for (; i < first; i++)
+        if (n * inv[i] <= lim[i])
+            return true;
+    __m512i vn = _mm512_set1_epi64((long long) n);
+    for (; i + 16 <= m; i += 16) {
+        __m512i a = _mm512_mullo_epi64(vn, _mm512_loadu_si512(inv + i));
+        __m512i b = _mm512_mullo_epi64(vn, _mm512_loadu_si512(inv + i + 8));
+        if (_mm512_cmple_epu64_mask(a, _mm512_loadu_si512(lim + i))
+            | _mm512_cmple_epu64_mask(b, _mm512_loadu_si512(lim + i + 8)))
+            return true;
+    }
+    for (; i < m; i += 8) {
+        __mmask8 k = m - i >= 8 ? 0xFF : (__mmask8) ((1u << (m - i)) - 1);
+        __m512i a = _mm512_mullo_epi64(vn, _mm512_maskz_loadu_epi64(k, inv + i));
+        if (_mm512_mask_cmple_epu64_mask(k, a, _mm512_maskz_loadu_epi64(k, lim + i)))
+            return true;
+    }
+    return false;
+}
+
+typedef bool (*divides_fn)(uint64_t n, const divisors_t *t, size_t m);
+static const divides_fn s_divides[] = {[PRIMES_SCALAR] = s_divides_scalar, [PRIMES_AVX512] = s_divides_avx512};
+static const char *const s_kernel_names[] = {"scalar", "AVX-512"};
+
+static primes_kernel_t s_best;   /* decided once, read-only after */
+static pthread_once_t s_best_once = PTHREAD_ONCE_INIT;
+
+static void s_decide(void)
+{
+    const char *off = getenv("HYADES_NO_SIMD");
+    bool simd = !(off && strcmp(off, "0") != 0);
+    s_best = simd && primes_kernel_available(PRIMES_AVX512) ? PRIMES_AVX512 : PRIMES_SCALAR;
+}
+
+bool primes_kernel_available(primes_kernel_t kernel)
+{
+    switch (kernel) {
+    case PRIMES_SCALAR: return true;
+    case PRIMES_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    }
+    return false;
+}
+
+primes_kernel_t primes_kernel(void)
+{
+    pthread_once(&s_best_once, s_decide);
+    return s_best;
+}
+
+const char *primes_kernel_name(primes_kernel_t kernel) { return s_kernel_names[kernel]; }
 
 /* floor(sqrt(n)) for any 64-bit n. */
 static uint64_t s_isqrt(uint64_t n)
@@ -94,7 +180,17 @@ static uint64_t s_isqrt(uint64_t n)
     return r;
 }
 
+/* root = floor(sqrt(n - 1)) made floor(sqrt(n)): numbers are tested in
+   order, so the root only ever steps up (2^32 - 1 is the largest root). */
+static uint64_t s_isqrt_next(uint64_t root, uint64_t n)
+{
+    while (root < UINT32_MAX && (root + 1) * (root + 1) <= n)
+        root++;
+    return root;
+}
+
 #define DIVISORS_PER_LOOK (1u << 16)   /* trial divisions between two looks at cancel */
+#define NUMBERS_PER_LOOK 1024u         /* trial: numbers tested between two looks at cancel */
 
 static bool s_cancelled(const atomic_bool *cancel)
 {
@@ -102,20 +198,24 @@ static bool s_cancelled(const atomic_bool *cancel)
 }
 
 /* n < 2 is not prime; 2 is; other even n are not; odd n is prime when no odd
-   d with 3 <= d and d*d <= n divides it. Returns 1 (prime), 0, or
-   JOB_CANCELLED: near 2^64 one number takes up to 2^31 divisions, so the
-   divisions beyond the table look at *cancel every DIVISORS_PER_LOOK. */
-static int s_trial_prime(uint64_t n, const divisor_t *table, size_t table_count, const atomic_bool *cancel)
+   d with 3 <= d and d*d <= n divides it (root = floor(sqrt(n))). Returns 1
+   (prime), 0, or JOB_CANCELLED: near 2^64 one number takes up to 2^31
+   divisions, so the divisions beyond the table look at *cancel every
+   DIVISORS_PER_LOOK. */
+static int s_trial_prime(uint64_t n, uint64_t root, divides_fn divides, const divisors_t *table,
+                         const atomic_bool *cancel)
 {
     if (n < 2)
         return 0;
     if (n % 2 == 0)
         return n == 2;
-    uint64_t root = s_isqrt(n);
-    uint64_t d = 3;
-    for (size_t i = 0; i < table_count && d <= root; i++, d += 2)
-        if (n * table[i].inverse <= table[i].limit)
-            return 0;
+    if (root < 3)
+        return 1;
+    size_t below = (size_t) ((root - 3) / 2) + 1;   /* odd d from 3 to root */
+    size_t m = below < table->count ? below : table->count;
+    if (divides(n, table, m))
+        return 0;
+    uint64_t d = 3 + 2 * (uint64_t) m;
     while (d <= root) {   /* root < 2^32: d + 2 * DIVISORS_PER_LOOK cannot wrap */
         uint64_t stop = root - d > 2 * (uint64_t) DIVISORS_PER_LOOK ? d + 2 * (uint64_t) DIVISORS_PER_LOOK : root;
         for (; d <= stop; d += 2)
@@ -125,6 +225,49 @@ static int s_trial_prime(uint64_t n, const divisor_t *table, size_t table_count,
             return JOB_CANCELLED;
     }
     return 1;
+}
+
+/* Trial division over [lo, hi] with kernel: how many primes, or
+   JOB_CANCELLED; each prime to add(arg, p) when add is not NULL. */
+static int s_trial_range(primes_kernel_t kernel, uint64_t lo, uint64_t hi, const atomic_bool *cancel,
+                         void (*add)(void *arg, uint64_t p), void *arg, uint64_t *count)
+{
+    uint64_t root = s_isqrt(hi);
+    divisors_t table;
+    if (s_divisors(root < INVERSE_LIMIT ? root : INVERSE_LIMIT, &table) < 0) {
+        s_divisors_free(&table);
+        return JOB_FAILED;
+    }
+    int rc = 0;
+    root = s_isqrt(lo);
+    *count = 0;
+    for (uint64_t n = lo;; n++) {
+        if ((n - lo) % NUMBERS_PER_LOOK == 0 && s_cancelled(cancel)) {
+            rc = JOB_CANCELLED;
+            break;
+        }
+        root = s_isqrt_next(root, n);
+        int prime = s_trial_prime(n, root, s_divides[kernel], &table, cancel);
+        if (prime == JOB_CANCELLED) {
+            rc = JOB_CANCELLED;
+            break;
+        }
+        if (prime) {
+            ++*count;
+            if (add)
+                add(arg, n);
+        }
+        if (n == hi)   /* hi may be 2^64 - 1: no n <= hi loop */
+            break;
+    }
+    s_divisors_free(&table);
+    return rc;
+}
+
+int primes_trial_count_with(primes_kernel_t kernel, uint64_t lo, uint64_t hi, uint64_t *count)
+{
+    assert(primes_kernel_available(kernel) && lo <= hi);
+    return s_trial_range(kernel, lo, hi, NULL, NULL, NULL, count);
 }
 
 /* ------------------------------------------------------------ one unit */
@@ -152,10 +295,11 @@ static void s_append_prime(text_t *t, uint64_t p)
         t->buf[t->len++] = (uint8_t) digits[--n];
 }
 
+static void s_append_to(void *t, uint64_t p) { s_append_prime(t, p); }
+
 static pthread_once_t s_sieve_once = PTHREAD_ONCE_INIT;
 static void s_sieve_setup(void) { primesieve_set_num_threads(1); }   /* one per compute thread */
 
-#define NUMBERS_PER_LOOK 1024u         /* trial: numbers tested between two looks at cancel */
 #define SIEVE_CHUNK      (1ull << 26)  /* sieve: numbers sieved between two looks at cancel */
 
 /* Numbers the sieve takes in one call below hi: SIEVE_CHUNK, or more where
@@ -207,28 +351,7 @@ static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, c
     } else if (s_cancelled(cancel)) {   /* before the table: it takes a while */
         rc = JOB_CANCELLED;
     } else {
-        uint64_t root = s_isqrt(hi);
-        size_t table_count;
-        divisor_t *table = s_divisors(root < INVERSE_LIMIT ? root : INVERSE_LIMIT, &table_count);
-        for (uint64_t n = lo;; n++) {
-            if ((n - lo) % NUMBERS_PER_LOOK == 0 && s_cancelled(cancel)) {
-                rc = JOB_CANCELLED;
-                break;
-            }
-            int prime = s_trial_prime(n, table, table_count, cancel);
-            if (prime == JOB_CANCELLED) {
-                rc = JOB_CANCELLED;
-                break;
-            }
-            if (prime) {
-                count++;
-                if (!p->count_only)
-                    s_append_prime(&t, n);
-            }
-            if (n == hi)   /* hi may be 2^64 - 1: no n <= hi loop */
-                break;
-        }
-        free(table);
+        rc = s_trial_range(primes_kernel(), lo, hi, cancel, p->count_only ? NULL : s_append_to, &t, &count);
     }
     if (rc != 0) {
         free(t.buf);

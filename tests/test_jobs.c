@@ -2,6 +2,7 @@
    results accepted in a scrambled order, against independent computations. */
 #include <criterion/criterion.h>
 #include <gif_lib.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <png.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "jobs/job.h"
+#include "jobs/primes.h"
 #include "tests/helpers.h"
 #include "tests/reference.h"
 
@@ -166,6 +168,32 @@ Test(jobs, primes_equal_an_independent_reference_for_both_methods)
        division ends at 2^64 - 1 without wrapping around. */
     s_check_primes("18446744073709551516", "18446744073709551615", "sieve", "60");
     s_check_primes("18446744073709551614", "18446744073709551615", "trial", NULL);
+}
+
+/* Every trial-division kernel this CPU has gives the reference's count:
+   small numbers, the table's last divisors (roots from 3 to 2^20), its
+   vector tails, and numbers whose roots run past the table into plain
+   division. */
+Test(jobs, every_trial_division_kernel_counts_as_the_reference)
+{
+    static const uint64_t ranges[][2] = {{0, 50},           {0, 100000},          {999990, 1000100},
+                                         {4294967000, 4294968000}, {1099509530000, 1099509570000},
+                                         {1000000000000, 1000000020000}, {10000000000000, 10000000002000}};
+    int tested = 0;
+    for (int k = 0; k < PRIMES_KERNELS; k++) {
+        if (!primes_kernel_available((primes_kernel_t) k))
+            continue;
+        tested++;
+        for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
+            size_t len;
+            uint64_t want, got;
+            free(ref_primes_text(ranges[r][0], ranges[r][1], &len, &want));
+            cr_assert_eq(primes_trial_count_with((primes_kernel_t) k, ranges[r][0], ranges[r][1], &got), 0);
+            cr_assert_eq(got, want, "%s kernel: %" PRIu64 " primes in %" PRIu64 "..%" PRIu64 ", want %" PRIu64,
+                         primes_kernel_name((primes_kernel_t) k), got, ranges[r][0], ranges[r][1], want);
+        }
+    }
+    cr_assert_geq(tested, 1);
 }
 
 Test(jobs, the_first_million_numbers_hold_78498_primes)

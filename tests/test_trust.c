@@ -1089,6 +1089,7 @@ Test(trust, workers_killed_and_restarted_again_and_again_do_not_fail_a_job_the_o
     for (int k = 0; k < 2; k++) {
         loops[k] = fork();
         if (loops[k] == 0) {
+            setpgid(0, 0);   /* it and its workers, killed together */
             const char *name = k ? "f2" : "f1";
             for (int round = 0;; round++) {   /* 100 to 400 ms of life, killed, back 20 ms later */
                 pid_t f = t_worker(endpoint, name, wlog, fast, NULL);
@@ -1101,7 +1102,8 @@ Test(trust, workers_killed_and_restarted_again_and_again_do_not_fail_a_job_the_o
     }
     int rc = t_wait(manager, 60000);
     for (int k = 0; k < 2; k++) {
-        kill(loops[k], SIGKILL);
+        setpgid(loops[k], loops[k]);   /* (if the child has not yet) */
+        kill(-loops[k], SIGKILL);
         waitpid(loops[k], NULL, 0);
     }
     cr_assert_eq(rc, 0, "the job failed on the restarted workers' losses");
