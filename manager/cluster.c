@@ -155,14 +155,14 @@ static bool s_eligible(const cluster_t *self, const worker_t *w, uint64_t u)
 
 /* ------------------------------------------------------------ scheduling */
 
-/* Whether w, or who it is taken for, lost u: its identity (key or
-   address) or, with no key, a worker of its name lost before w joined (w
-   restarted, most likely; a namesake connected before then keeps its own
-   standing). */
+/* Whether w, or who it may be, lost u: its identity (key or address) or,
+   with no key, any worker with no key lost holding u before w joined (w
+   may be it restarted, under a new name by default; a worker connected
+   before then keeps its own standing). */
 static bool s_lost_here(const cluster_t *self, const worker_t *w, uint64_t u)
 {
     return run_avoided_for(self->run, u, w->ident->iid, AVOID_LOST)
-        || (w->nid && run_avoided_name(self->run, u, w->nid, w->joined_ms));
+        || (!w->ident->key[0] && run_lost_anonymous_before(self->run, u, w->joined_ms));
 }
 
 /* Whether w lost u while another worker that did not could take it now: u
@@ -656,8 +656,8 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
            it a loss (of a copy) cannot fail the job: a worker that keeps
            freezing or crashing cannot fail units the others can finish. */
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
-        if (w->nid)
-            run_avoid_name(self->run, u, w->nid, w->expiry - self->config.heartbeat_ms * self->config.liveness);
+        if (!w->ident->key[0])
+            run_lost_anonymous(self->run, u, w->expiry - self->config.heartbeat_ms * self->config.liveness);
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && self->run->holders[u] <= 1) {
             char reason[256];

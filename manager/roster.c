@@ -9,7 +9,6 @@ struct roster_t {
     zhashx_t *departed;    /* hex routing id -> late messages it may still send (size_t, owned) */
     zlistx_t *departed_order;  /* their keys, oldest first, to forget the oldest beyond DEPARTED_MAX */
     zhashx_t *idents;      /* key or address -> ident_t (owned), for workers that have one */
-    zhashx_t *names;       /* name -> its number (owned), for workers with no key (current job) */
     uint32_t next_uid;
 };
 
@@ -31,20 +30,6 @@ static void s_key(const uint8_t *id, size_t id_len, char key[513])
     key[2 * (id_len < 256 ? id_len : 256)] = '\0';
 }
 
-/* The number that stands for a name (no key) in avoid lists, given at its
-   first connection in this job; 0 once ROSTER_NAMES_MAX names are known. */
-static uint32_t s_name_id(roster_t *self, const char *name, uint32_t want)
-{
-    uint32_t *nid = zhashx_lookup(self->names, name);
-    if (nid)
-        return *nid;
-    if (zhashx_size(self->names) >= ROSTER_NAMES_MAX || !(nid = malloc(sizeof *nid)))
-        return 0;
-    *nid = want ? want : ++self->next_uid;
-    zhashx_insert(self->names, name, nid);
-    return *nid;
-}
-
 static void s_free(worker_t *w)
 {
     if (!w->ident->key[0])
@@ -64,8 +49,6 @@ roster_t *roster_new(void)
     zlistx_set_destructor(self->departed_order, (zlistx_destructor_fn *) zstr_free);
     self->idents = zhashx_new();
     zhashx_set_destructor(self->idents, s_free_item);
-    self->names = zhashx_new();
-    zhashx_set_destructor(self->names, s_free_item);
     return self;
 }
 
@@ -81,7 +64,6 @@ void roster_destroy(roster_t **self_p)
     zhashx_destroy(&self->departed);
     zlistx_destroy(&self->departed_order);
     zhashx_destroy(&self->idents);
-    zhashx_destroy(&self->names);
     free(self);
     *self_p = NULL;
 }
@@ -122,8 +104,6 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
         }
     }
     memcpy(w->name, name, name_len);
-    if (!w->ident->key[0])
-        w->nid = s_name_id(self, w->name, 0);
     w->threads = threads;
     w->depth = DEPTH_MIN;
     w->credit = DEPTH_MIN * (size_t) threads;
@@ -143,13 +123,6 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
 
 void roster_new_job(roster_t *self)
 {
-    /* Names are remembered for one job: those of the workers connected now. */
-    zhashx_purge(self->names);
-    for (size_t k = 0; k < self->count; k++) {
-        worker_t *w = self->workers[k];
-        if (w->alive && w->nid)
-            w->nid = s_name_id(self, w->name, w->nid);
-    }
     for (ident_t *i = zhashx_first(self->idents); i; i = zhashx_next(self->idents)) {
         i->failed = i->unchecked = 0;
         i->excluded = false;

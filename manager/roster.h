@@ -16,7 +16,6 @@
 #define DEPTH_HIGH_MS 40     /* longer: half (never below DEPTH_MIN) */
 #define LATE_SLACK 16        /* messages a lost connection may still send, not counted as bad */
 #define DEPARTED_MAX 4096    /* lost connections remembered for their late messages */
-#define ROSTER_NAMES_MAX 65536   /* names remembered for workers with no key, per job */
 
 /* Who a worker is, for blame and verification: its CURVE key, else its
    network address (not loopback's, which every local peer shares), else
@@ -44,10 +43,6 @@ typedef struct {
     size_t id_len;
     uint32_t uid;             /* unique in this manager's life: this connection */
     ident_t *ident;           /* who it is (shared by the connections of one key or address) */
-    uint32_t nid;             /* with no key (loopback without CURVE): its name's number in this
-                                 job, so that a worker that restarts under its name is taken for
-                                 the one lost (a name proves nothing: it only changes who is asked
-                                 first); 0 with a key or address, whose identity is stable */
     char name[HY_MAX_NAME + 1];
     char release[HY_MAX_RELEASE + 1];
     uint32_t threads;         /* announced in HELLO */

@@ -11,8 +11,9 @@
 typedef struct {
     uint32_t iids[AVOID_MAX];
     uint8_t flags[AVOID_MAX]; /* AVOID_* */
-    int64_t since[AVOID_MAX]; /* AVOID_NAME: the lost worker was last heard from then */
     size_t count;
+    int64_t anonymous;        /* a worker with no key was lost holding it, last heard from then
+                                 (the earliest such; INT64_MAX: none) */
 } avoid_t;
 
 static void s_avoid_free(void **item)
@@ -101,16 +102,25 @@ bool run_completed(run_t *self, uint64_t unit)
 
 /* The entry of iid in the unit's avoid list, added if need be (NULL when
    the list is full). */
-static avoid_t *s_avoid_entry(run_t *self, uint64_t unit, uint32_t iid, size_t *at)
+/* The unit's avoid list, made if need be (NULL when out of memory). */
+static avoid_t *s_avoid_list(run_t *self, uint64_t unit)
 {
-    assert(unit < self->total);
     void *key = UNIT_KEY(unit);
     avoid_t *a = zhashx_lookup(self->avoid, key);
-    if (!a) {
-        a = calloc(1, sizeof *a);
+    if (!a && (a = calloc(1, sizeof *a))) {
+        a->anonymous = INT64_MAX;
         zhashx_insert(self->avoid, key, a);
         self->avoided[unit] = 1;
     }
+    return a;
+}
+
+static avoid_t *s_avoid_entry(run_t *self, uint64_t unit, uint32_t iid, size_t *at)
+{
+    assert(unit < self->total);
+    avoid_t *a = s_avoid_list(self, unit);
+    if (!a)
+        return NULL;
     for (size_t i = 0; i < a->count; i++)
         if (a->iids[i] == iid) {
             *at = i;
@@ -119,7 +129,6 @@ static avoid_t *s_avoid_entry(run_t *self, uint64_t unit, uint32_t iid, size_t *
     if (a->count == AVOID_MAX)
         return NULL;
     a->flags[a->count] = 0;
-    a->since[a->count] = INT64_MAX;
     a->iids[a->count] = iid;
     *at = a->count++;
     return a;
@@ -133,14 +142,20 @@ void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
         a->flags[i] |= (uint8_t) flags;
 }
 
-void run_avoid_name(run_t *self, uint64_t unit, uint32_t nid, int64_t heard)
+void run_lost_anonymous(run_t *self, uint64_t unit, int64_t heard)
 {
-    size_t i;
-    avoid_t *a = s_avoid_entry(self, unit, nid, &i);
-    if (a) {
-        a->flags[i] |= AVOID_NAME;
-        a->since[i] = heard < a->since[i] ? heard : a->since[i];
-    }
+    assert(unit < self->total);
+    avoid_t *a = s_avoid_list(self, unit);
+    if (a && heard < a->anonymous)
+        a->anonymous = heard;
+}
+
+bool run_lost_anonymous_before(const run_t *self, uint64_t unit, int64_t joined)
+{
+    if (unit >= self->total || !self->avoided[unit])
+        return false;
+    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
+    return a && joined > a->anonymous;
 }
 
 /* The entry of iid in the unit's avoid list, or NULL; *at its index. */
@@ -155,13 +170,6 @@ static const avoid_t *s_avoid_find(const run_t *self, uint64_t unit, uint32_t ii
             return a;
         }
     return NULL;
-}
-
-bool run_avoided_name(const run_t *self, uint64_t unit, uint32_t nid, int64_t joined)
-{
-    size_t i;
-    const avoid_t *a = s_avoid_find(self, unit, nid, &i);
-    return a && (a->flags[i] & AVOID_NAME) && joined > a->since[i];
 }
 
 bool run_avoided_for(const run_t *self, uint64_t unit, uint32_t iid, unsigned flags)

@@ -49,7 +49,6 @@ bool run_completed(run_t *self, uint64_t unit);
 #define AVOID_FAILED   2   /* it failed it */
 #define AVOID_LOST     4   /* it was lost while holding it: the unit goes to others first, but not
                               only (it may come back as the only worker) */
-#define AVOID_NAME     8   /* a worker of this name (no key) was lost holding it: see run_avoid_name */
 
 /* Records that identity iid answered, failed or lost the unit (flags). */
 void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags);
@@ -57,12 +56,13 @@ void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags);
    whether iid is recorded for one of flags. */
 bool run_avoids(const run_t *self, uint64_t unit, uint32_t iid);
 bool run_avoided_for(const run_t *self, uint64_t unit, uint32_t iid, unsigned flags);
-/* A worker with no key, of the name numbered nid, last heard from at heard
-   (ms), was lost holding the unit; whether a connection of that name that
-   said HELLO at joined is taken for it, restarted (joined after heard). The
-   earliest such loss counts. */
-void run_avoid_name(run_t *self, uint64_t unit, uint32_t nid, int64_t heard);
-bool run_avoided_name(const run_t *self, uint64_t unit, uint32_t nid, int64_t joined);
+/* A worker with no key (loopback without CURVE: nothing tells its
+   connections apart, and a restart has a new name by default), last heard
+   from at heard (ms), was lost holding the unit; whether a connection with
+   no key that said HELLO at joined may be that worker restarted (it joined
+   after). The earliest such loss counts. */
+void run_lost_anonymous(run_t *self, uint64_t unit, int64_t heard);
+bool run_lost_anonymous_before(const run_t *self, uint64_t unit, int64_t joined);
 /* Calls fn(arg, unit) for every unit that has an avoid list. */
 void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg);
 

@@ -53,57 +53,27 @@ Test(roster, connections_of_one_key_share_an_identity)
     roster_destroy(&roster);
 }
 
-/* Who lost a unit: the identity when there is a key; with none, also the
-   name, so that a worker that restarts under it is recognised, for one job.
-   Names share nothing else: blame and exclusion stay with the connection. */
-Test(roster, workers_with_no_key_are_recognised_by_name_for_lost_units)
-{
-    roster_t *roster = roster_new();
-    uint8_t a[] = {1}, b[] = {2}, c[] = {3}, d[] = {4}, e[] = {5}, f[] = {6}, g[] = {7};
-    worker_t *wa = roster_add(roster, a, 1, "w1", 2, 1, "");
-    worker_t *wb = roster_add(roster, b, 1, "w2", 2, 1, "");
-    worker_t *wk = roster_add(roster, c, 1, "w1", 2, 1, "KEY1");
-    cr_assert(wa->nid && wb->nid && wa->nid != wb->nid);
-    cr_assert_eq(wk->nid, 0, "a keyed worker is known by its key, not its name");
-    cr_assert_neq(wa->nid, wa->ident->iid);
-    cr_assert_neq(wa->nid, wk->ident->iid);
-    worker_t *twin = roster_add(roster, g, 1, "w1", 2, 1, "");
-    cr_assert_eq(twin->nid, wa->nid, "namesakes got numbers of their own");
-    cr_assert_neq(twin->ident, wa->ident, "a name must not share blame");
-    roster_lose(roster, wa);
-    worker_t *again = roster_add(roster, d, 1, "w1", 2, 1, "");   /* w1 restarts */
-    cr_assert_eq(again->nid, wa->nid, "a restarted worker was not recognised by its name");
-    roster_new_job(roster);   /* forgotten, except for the names connected now */
-    roster_lose(roster, again);
-    worker_t *later = roster_add(roster, e, 1, "w1", 2, 1, "");
-    cr_assert_eq(later->nid, again->nid, "the name of a connected worker was forgotten at a new job");
-    roster_lose(roster, wb);
-    roster_new_job(roster);
-    worker_t *w2 = roster_add(roster, f, 1, "w2", 2, 1, "");
-    cr_assert_neq(w2->nid, wb->nid, "the name of a worker gone before the job was kept");
-    roster_destroy(&roster);
-}
-
-/* A unit lost by a worker of a name is taken as lost by the connections of
-   that name that joined after the lost one was last heard from (it,
-   restarted), not by those that joined before; the earliest loss counts. */
-Test(roster, a_lost_unit_is_held_against_namesakes_that_joined_after_the_loss)
+/* With no key, nothing tells a worker's connections apart: a unit lost by
+   one is held against every connection with no key that joined after the
+   lost one was last heard from (it, restarted, by any name), not against
+   those that joined before; the earliest loss counts. */
+Test(roster, a_unit_lost_with_no_key_is_held_against_connections_that_joined_after)
 {
     run_t *run = run_new(4);
-    cr_assert_not(run_avoided_name(run, 1, 7, 100));
-    run_avoid_name(run, 1, 7, 500);
-    cr_assert_not(run_avoided_name(run, 1, 7, 400), "a namesake connected before the loss was blamed");
-    cr_assert_not(run_avoided_name(run, 1, 7, 500));
-    cr_assert(run_avoided_name(run, 1, 7, 501), "a restart after the loss was not recognised");
-    cr_assert_not(run_avoided_name(run, 1, 8, 900), "another name was blamed");
-    cr_assert_not(run_avoided_name(run, 2, 7, 900), "another unit was blamed");
-    cr_assert_not(run_avoided_for(run, 1, 7, AVOID_LOST | AVOID_FAILED | AVOID_ANSWERED));
-    run_avoid_name(run, 1, 7, 800);   /* lost again, later */
-    cr_assert(run_avoided_name(run, 1, 7, 600), "the earlier loss was forgotten");
-    run_avoid_name(run, 1, 7, 300);
-    cr_assert(run_avoided_name(run, 1, 7, 400));
-    run_avoid(run, 1, 7, AVOID_FAILED);   /* the same number for another reason keeps both */
-    cr_assert(run_avoided_name(run, 1, 7, 400) && run_avoided_for(run, 1, 7, AVOID_FAILED));
+    cr_assert_not(run_lost_anonymous_before(run, 1, 100));
+    run_lost_anonymous(run, 1, 500);
+    cr_assert_not(run_lost_anonymous_before(run, 1, 400), "a worker connected before the loss was blamed");
+    cr_assert_not(run_lost_anonymous_before(run, 1, 500));
+    cr_assert(run_lost_anonymous_before(run, 1, 501), "a connection after the loss was not suspected");
+    cr_assert_not(run_lost_anonymous_before(run, 2, 900), "another unit was blamed");
+    cr_assert_not(run_avoided_for(run, 1, 0, AVOID_LOST | AVOID_FAILED | AVOID_ANSWERED));
+    run_lost_anonymous(run, 1, 800);   /* lost again, later */
+    cr_assert(run_lost_anonymous_before(run, 1, 600), "the earlier loss was forgotten");
+    run_lost_anonymous(run, 1, 300);
+    cr_assert(run_lost_anonymous_before(run, 1, 400));
+    run_avoid(run, 1, 7, AVOID_FAILED);   /* an identity's entry beside it */
+    cr_assert(run_lost_anonymous_before(run, 1, 400) && run_avoided_for(run, 1, 7, AVOID_FAILED));
+    cr_assert_not(run_avoided_for(run, 1, 8, AVOID_FAILED));
     run_destroy(&run);
 }
 
