@@ -100,8 +100,6 @@ bool run_completed(run_t *self, uint64_t unit)
     return true;
 }
 
-/* The entry of iid in the unit's avoid list, added if need be (NULL when
-   the list is full). */
 /* The unit's avoid list, made if need be (NULL when out of memory). */
 static avoid_t *s_avoid_list(run_t *self, uint64_t unit)
 {
@@ -115,6 +113,8 @@ static avoid_t *s_avoid_list(run_t *self, uint64_t unit)
     return a;
 }
 
+/* The entry of iid in the unit's avoid list, added if need be (NULL when
+   the list is full); *at its index. */
 static avoid_t *s_avoid_entry(run_t *self, uint64_t unit, uint32_t iid, size_t *at)
 {
     assert(unit < self->total);
