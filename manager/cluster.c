@@ -165,15 +165,20 @@ static bool s_lost_here(const cluster_t *self, const worker_t *w, uint64_t u)
         || (!w->ident->key[0] && run_lost_anonymous_before(self->run, u, w->joined_ms));
 }
 
-/* Whether w lost u while another worker that did not could take it now: u
-   then waits for that one. A worker that keeps freezing or crashing would
-   otherwise take back the unit it lost each time it returns, until the
-   losses fail it. A roster scan, only for the rare units lost in this job.
-   Dynamic only: a static slot's units are for its owner (a lost worker's
-   slot goes to the survivors, and one that returns has none). */
+/* Whether w lost u while another worker that did not could take it: u
+   then waits for that one, for the straggler limit at most. A worker that
+   keeps freezing or crashing would otherwise take back the unit it lost
+   each time it returns, until the losses fail it; and without the limit a
+   worker that did not lose it but never takes it, or takes it and hangs
+   (then it is stalled and others may copy it), or computes it slowly,
+   would hold it up, for good or for long. A roster scan, only for the rare
+   units lost in this job. Dynamic only: a static slot's units are for its
+   owner (a lost worker's slot goes to the survivors, and one that returns
+   has none). */
 static bool s_lost_by(cluster_t *self, const worker_t *w, uint64_t u)
 {
-    if (self->config.schedule != SCHED_DYNAMIC || !s_lost_here(self, w, u))
+    if (self->config.schedule != SCHED_DYNAMIC || !s_lost_here(self, w, u)
+        || zclock_mono() - run_last_lost(self->run, u) >= self->straggler_after)
         return false;
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
@@ -243,7 +248,7 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
             uint64_t u = other->inflight[k].unit;
             if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->copies[u]
                 || self->run->state[u] != UNIT_INFLIGHT || !s_eligible(self, w, u)
-                || s_lost_here(self, w, u))
+                || s_lost_by(self, w, u))
                 continue;
             self->run->copies[u]++;
             self->run->speculative++;
@@ -272,7 +277,7 @@ static bool s_steal(cluster_t *self, worker_t *w)
         if (other != w && other->alive && queued > most) {
             uint64_t last = other->inflight[other->inflight_count - 1].unit;
             if (!self->run->copies[last] && s_eligible(self, w, last)
-                && !s_lost_here(self, w, last)) {
+                && !s_lost_by(self, w, last)) {
                 victim = other;
                 most = queued;
             }
@@ -656,6 +661,7 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
            it a loss (of a copy) cannot fail the job: a worker that keeps
            freezing or crashing cannot fail units the others can finish. */
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
+        run_lost_at(self->run, u, zclock_mono());
         if (!w->ident->key[0])
             run_lost_anonymous(self->run, u, w->expiry - self->config.heartbeat_ms * self->config.liveness);
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts

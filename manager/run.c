@@ -14,6 +14,7 @@ typedef struct {
     size_t count;
     int64_t anonymous;        /* a worker with no key was lost holding it, last heard from then
                                  (the earliest such; INT64_MAX: none) */
+    int64_t lost_at;          /* when a worker was last lost holding it (0: never) */
 } avoid_t;
 
 static void s_avoid_free(void **item)
@@ -148,6 +149,22 @@ void run_lost_anonymous(run_t *self, uint64_t unit, int64_t heard)
     avoid_t *a = s_avoid_list(self, unit);
     if (a && heard < a->anonymous)
         a->anonymous = heard;
+}
+
+void run_lost_at(run_t *self, uint64_t unit, int64_t now)
+{
+    assert(unit < self->total);
+    avoid_t *a = s_avoid_list(self, unit);
+    if (a)
+        a->lost_at = now;
+}
+
+int64_t run_last_lost(const run_t *self, uint64_t unit)
+{
+    if (unit >= self->total || !self->avoided[unit])
+        return 0;
+    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
+    return a ? a->lost_at : 0;
 }
 
 bool run_lost_anonymous_before(const run_t *self, uint64_t unit, int64_t joined)

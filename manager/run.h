@@ -62,6 +62,9 @@ bool run_avoided_for(const run_t *self, uint64_t unit, uint32_t iid, unsigned fl
    no key that said HELLO at joined may be that worker restarted (it joined
    after). The earliest such loss counts. */
 void run_lost_anonymous(run_t *self, uint64_t unit, int64_t heard);
+/* When a worker was last lost holding the unit (ms; 0: never). */
+void run_lost_at(run_t *self, uint64_t unit, int64_t now);
+int64_t run_last_lost(const run_t *self, uint64_t unit);
 bool run_lost_anonymous_before(const run_t *self, uint64_t unit, int64_t joined);
 /* Calls fn(arg, unit) for every unit that has an avoid list. */
 void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg);

@@ -1191,6 +1191,50 @@ Test(trust, a_restart_with_no_key_does_not_get_the_unit_lost_whatever_its_name)
     free(mlog), free(wlog);
 }
 
+/* A peer connected before a worker was lost, that heartbeats but never
+   answers (it takes units, is stalled, and holds nothing once they are
+   done elsewhere), must not keep the lost worker's units from the workers
+   that joined after the loss: those wait for it for the straggler limit at
+   most, then take or copy them. */
+Test(trust, a_hung_peer_connected_before_a_loss_does_not_hold_its_units_up_for_good)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "h.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "100", "--liveness", "3",
+                    "--json", json, "noop", "--units", "400", "--sleep-ms", "50", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *old[1] = {t_peer_new(endpoint, 20)};
+    cr_assert_eq(t_peer_hello(old[0], "old", 64, "noop"), 0);
+    char *threads[] = {"--threads", "32", NULL};
+    pid_t f = t_worker(endpoint, "f", wlog, threads, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    for (int64_t until = zclock_mono() + 1500; zclock_mono() < until; usleep(50000))
+        s_beat(old, 1);
+    kill(f, SIGKILL);
+    t_wait(f, 5000);
+    for (int64_t until = zclock_mono() + 10000; !t_file_contains(mlog, "worker f lost") && zclock_mono() < until;
+         usleep(50000))
+        s_beat(old, 1);
+    cr_assert(t_file_contains(mlog, "worker f lost"), "the killed worker was not found lost");
+    pid_t h1 = t_worker(endpoint, "h", wlog, NULL, NULL), h2 = t_worker(endpoint, "h", wlog, NULL, NULL);
+    int status = 0;
+    pid_t done = 0;
+    for (int64_t until = zclock_mono() + 40000; !done && zclock_mono() < until; usleep(50000)) {
+        s_beat(old, 1);
+        done = waitpid(manager, &status, WNOHANG);
+    }
+    if (!done) {
+        kill(manager, SIGKILL);
+        t_wait(manager, 5000);
+    }
+    zsock_destroy(&old[0]);
+    t_stop(h1), t_stop(h2);
+    cr_assert(done == manager, "the job stalled behind the hung peer");
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the job failed");
+    cr_assert_eq(t_json_number(json, "done"), 400);
+    free(mlog), free(wlog), free(json);
+}
+
 Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
 {
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png");
