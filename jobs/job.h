@@ -101,6 +101,9 @@ typedef struct job_kind {
 
 /* The kind named name (len bytes), or NULL. */
 const job_kind_t *job_find(const char *name, size_t len);
+/* Whether kernels may use SIMD: not when HYADES_NO_SIMD is set to
+   anything but 0 (the scalar kernels then, for comparison). */
+bool job_simd_allowed(void);
 /* Number of kinds, and the i-th (0 <= i < job_count()), in a fixed order. */
 size_t job_count(void);
 const job_kind_t *job_at(size_t i);

@@ -437,8 +437,7 @@ static pthread_once_t s_best_once = PTHREAD_ONCE_INIT;
 
 static void s_decide(void)
 {
-    const char *off = getenv("HYADES_NO_SIMD");
-    bool simd = !(off && strcmp(off, "0") != 0);
+    bool simd = job_simd_allowed();
     s_best = MANDEL_SCALAR;
     for (int k = MANDEL_AVX512; simd && k > MANDEL_SCALAR && s_best == MANDEL_SCALAR; k--)
         if (mandel_kernel_available((mandel_kernel_t) k))

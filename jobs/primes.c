@@ -143,8 +143,7 @@ static pthread_once_t s_best_once = PTHREAD_ONCE_INIT;
 
 static void s_decide(void)
 {
-    const char *off = getenv("HYADES_NO_SIMD");
-    bool simd = !(off && strcmp(off, "0") != 0);
+    bool simd = job_simd_allowed();
     s_best = simd && primes_kernel_available(PRIMES_AVX512) ? PRIMES_AVX512 : PRIMES_SCALAR;
 }
 

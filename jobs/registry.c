@@ -57,3 +57,9 @@ int job_options(const opt_t *opts, const bool *help, const char *title, int argc
     }
     return JOB_OK;
 }
+
+bool job_simd_allowed(void)
+{
+    const char *off = getenv("HYADES_NO_SIMD");
+    return !(off && strcmp(off, "0") != 0);
+}

@@ -159,28 +159,28 @@ void run_lost_at(run_t *self, uint64_t unit, int64_t now)
         a->lost_at = now;
 }
 
+/* The unit's avoid list, or NULL when it has none. */
+static const avoid_t *s_avoid_of(const run_t *self, uint64_t unit)
+{
+    return unit < self->total && self->avoided[unit] ? zhashx_lookup(self->avoid, UNIT_KEY(unit)) : NULL;
+}
+
 int64_t run_last_lost(const run_t *self, uint64_t unit)
 {
-    if (unit >= self->total || !self->avoided[unit])
-        return 0;
-    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
+    const avoid_t *a = s_avoid_of(self, unit);
     return a ? a->lost_at : 0;
 }
 
 bool run_lost_anonymous_before(const run_t *self, uint64_t unit, int64_t joined)
 {
-    if (unit >= self->total || !self->avoided[unit])
-        return false;
-    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
+    const avoid_t *a = s_avoid_of(self, unit);
     return a && joined > a->anonymous;
 }
 
 /* The entry of iid in the unit's avoid list, or NULL; *at its index. */
 static const avoid_t *s_avoid_find(const run_t *self, uint64_t unit, uint32_t iid, size_t *at)
 {
-    if (unit >= self->total || !self->avoided[unit])
-        return NULL;
-    const avoid_t *a = zhashx_lookup(self->avoid, UNIT_KEY(unit));
+    const avoid_t *a = s_avoid_of(self, unit);
     for (size_t i = 0; a && i < a->count; i++)
         if (a->iids[i] == iid) {
             *at = i;

@@ -133,6 +133,37 @@ int t_stop(pid_t pid)
     return rc;
 }
 
+void t_freeze_times(pid_t pid, int times, unsigned awake_ms, unsigned frozen_ms)
+{
+    for (int i = 0; i < times; i++) {
+        usleep(awake_ms * 1000);
+        kill(pid, SIGSTOP);
+        usleep(frozen_ms * 1000);
+        kill(pid, SIGCONT);
+    }
+}
+
+pid_t t_freeze_loop(pid_t pid, unsigned frozen_ms, unsigned awake_ms)
+{
+    pid_t loop = fork();
+    if (loop == 0) {
+        while (true) {
+            kill(pid, SIGSTOP);
+            usleep(frozen_ms * 1000);
+            kill(pid, SIGCONT);
+            usleep(awake_ms * 1000);
+        }
+    }
+    return loop;
+}
+
+void t_freeze_loop_end(pid_t loop, pid_t pid)
+{
+    kill(loop, SIGKILL);
+    waitpid(loop, NULL, 0);
+    kill(pid, SIGCONT);
+}
+
 char *t_read_file(const char *file, size_t *len)
 {
     FILE *f = fopen(file, "rb");

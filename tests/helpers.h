@@ -37,6 +37,12 @@ int t_run(char *const argv[], const char *log, int timeout_ms);
    finish, and is gone within 10 s whatever they do); returns the exit
    status, -1 when it had to be killed. */
 int t_stop(pid_t pid);
+/* times x: awake_ms, then pid frozen (SIGSTOP) for frozen_ms and let go. */
+void t_freeze_times(pid_t pid, int times, unsigned awake_ms, unsigned frozen_ms);
+/* A child that freezes pid for frozen_ms, lets it run awake_ms, and again,
+   until t_freeze_loop_end(loop, pid), which stops it and lets pid go. */
+pid_t t_freeze_loop(pid_t pid, unsigned frozen_ms, unsigned awake_ms);
+void t_freeze_loop_end(pid_t loop, pid_t pid);
 
 /* Waits until file holds a line containing needle; copies the rest of that
    line after needle into rest (if not NULL). Returns false on time-out. */

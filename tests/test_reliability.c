@@ -267,12 +267,7 @@ Test(reliability, a_lost_workers_late_results_are_not_held_against_it)
     char *fast[] = {"--heartbeat", "100", NULL};
     pid_t worker = t_worker(endpoint, "w", wlog, fast, NULL);
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    for (int i = 0; i < 3; i++) {
-        usleep(200000);
-        kill(worker, SIGSTOP);
-        usleep(500000);
-        kill(worker, SIGCONT);
-    }
+    t_freeze_times(worker, 3, 200, 500);
     cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
     cr_assert(t_file_contains(mlog, "worker w lost"), "the worker was never lost: the test proves nothing");
     cr_assert_eq(t_json_number(json, "unsolicited"), 0);

@@ -263,12 +263,7 @@ Test(trust, a_paused_manager_does_not_take_its_workers_for_silent)
     cr_assert_not(t_file_contains(mlog, "lost (silent"), "a worker was lost while the manager itself was stopped");
     pid_t w3 = t_worker(endpoint, "w3", wlog, patient, NULL);
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    for (int i = 0; i < 2; i++) {
-        usleep(500000);
-        kill(manager, SIGSTOP);
-        usleep(1200000);
-        kill(manager, SIGCONT);
-    }
+    t_freeze_times(manager, 2, 500, 1200);
     cr_assert_eq(t_wait(manager, 30000), 0, "the job failed after the manager was paused");
     cr_assert_not(t_file_contains(mlog, "lost (silent"), "a worker was lost while the manager itself was stopped");
     cr_assert_eq(t_json_number(json, "done"), 6);
@@ -1008,19 +1003,9 @@ Test(trust, a_worker_that_keeps_freezing_cannot_fail_units_others_compute)
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
     pid_t flaky = t_worker(endpoint, "flaky", wlog, NULL, NULL);
     cr_assert(t_wait_for(mlog, "copied to worker flaky", NULL, 0, 10000));
-    pid_t loop = fork();
-    if (loop == 0) {
-        while (true) {   /* frozen 1.2 s (lost after 0.75 s), then 0.3 s awake */
-            kill(flaky, SIGSTOP);
-            usleep(1200000);
-            kill(flaky, SIGCONT);
-            usleep(300000);
-        }
-    }
+    pid_t loop = t_freeze_loop(flaky, 1200, 300);   /* lost after 0.75 s frozen */
     int rc = t_wait(manager, 30000);
-    kill(loop, SIGKILL);
-    waitpid(loop, NULL, 0);
-    kill(flaky, SIGCONT);
+    t_freeze_loop_end(loop, flaky);
     cr_assert_eq(rc, 0, "the job failed on the freezing worker's losses");
     cr_assert_eq(t_json_number(json, "done"), 2);
     cr_assert(t_count_lines(mlog, "worker flaky lost") >= 2, "the worker was not lost again and again");
@@ -1048,19 +1033,9 @@ Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finish
         cr_assert(t_wait_for(mlog, "worker flaky joined", NULL, 0, 10000));
         pid_t good = t_worker(endpoint, *name, wlog, fast, NULL);
         cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-        pid_t loop = fork();
-        if (loop == 0) {
-            while (true) {   /* frozen 150 ms (lost after 100 ms), then 300 ms awake */
-                kill(flaky, SIGSTOP);
-                usleep(150000);
-                kill(flaky, SIGCONT);
-                usleep(300000);
-            }
-        }
+        pid_t loop = t_freeze_loop(flaky, 150, 300);   /* lost after 100 ms frozen */
         int rc = t_wait(manager, 60000);
-        kill(loop, SIGKILL);
-        waitpid(loop, NULL, 0);
-        kill(flaky, SIGCONT);
+        t_freeze_loop_end(loop, flaky);
         cr_assert_eq(rc, 0, "the job failed on the frozen worker's losses (other worker named %s)", *name);
         cr_assert_eq(t_json_number(json, "done"), 16);
         cr_assert(t_count_lines(mlog, "worker flaky lost") >= 3, "the worker was not lost again and again");
