@@ -164,6 +164,32 @@ void t_freeze_loop_end(pid_t loop, pid_t pid)
     kill(pid, SIGCONT);
 }
 
+pid_t t_restart_loop(const char *endpoint, const char *name_format, const char *log, char *const extra[],
+                     const unsigned *lives_ms, size_t lives, unsigned back_ms)
+{
+    pid_t loop = fork();
+    if (loop == 0) {
+        setpgid(0, 0);   /* it and its workers, killed together */
+        for (unsigned round = 0;; round++) {
+            char name[64];
+            snprintf(name, sizeof name, name_format, round);
+            pid_t f = t_worker(endpoint, name, log, extra, NULL);
+            usleep(lives_ms[round % lives] * 1000);
+            kill(f, SIGKILL);
+            waitpid(f, NULL, 0);
+            usleep(back_ms * 1000);
+        }
+    }
+    setpgid(loop, loop);   /* (if the child has not yet) */
+    return loop;
+}
+
+void t_restart_loop_end(pid_t loop)
+{
+    kill(-loop, SIGKILL);
+    waitpid(loop, NULL, 0);
+}
+
 char *t_read_file(const char *file, size_t *len)
 {
     FILE *f = fopen(file, "rb");

@@ -1060,27 +1060,13 @@ Test(trust, workers_killed_and_restarted_again_and_again_do_not_fail_a_job_the_o
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     pid_t h = t_worker(endpoint, "h", wlog, fast, NULL);
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    pid_t loops[2];
-    for (int k = 0; k < 2; k++) {
-        loops[k] = fork();
-        if (loops[k] == 0) {
-            setpgid(0, 0);   /* it and its workers, killed together */
-            const char *name = k ? "f2" : "f1";
-            for (int round = 0;; round++) {   /* 100 to 400 ms of life, killed, back 20 ms later */
-                pid_t f = t_worker(endpoint, name, wlog, fast, NULL);
-                usleep((useconds_t) (100000 + (round * 7 + k * 3) % 4 * 100000));
-                kill(f, SIGKILL);
-                waitpid(f, NULL, 0);
-                usleep(20000);
-            }
-        }
-    }
+    /* 100 to 400 ms of life, killed, back 20 ms later */
+    static const unsigned lives[2][4] = {{100, 400, 300, 200}, {400, 300, 200, 100}};
+    pid_t loops[2] = {t_restart_loop(endpoint, "f1", wlog, fast, lives[0], 4, 20),
+                      t_restart_loop(endpoint, "f2", wlog, fast, lives[1], 4, 20)};
     int rc = t_wait(manager, 60000);
-    for (int k = 0; k < 2; k++) {
-        setpgid(loops[k], loops[k]);   /* (if the child has not yet) */
-        kill(-loops[k], SIGKILL);
-        waitpid(loops[k], NULL, 0);
-    }
+    for (int k = 0; k < 2; k++)
+        t_restart_loop_end(loops[k]);
     cr_assert_eq(rc, 0, "the job failed on the restarted workers' losses");
     cr_assert_eq(t_json_number(json, "done"), 200);
     cr_assert(t_count_lines(mlog, "worker f1 lost") >= 3 && t_count_lines(mlog, "worker f2 lost") >= 3,
@@ -1225,23 +1211,10 @@ Test(trust, a_crash_looping_worker_does_not_fail_long_units_a_busy_worker_finish
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     pid_t h = t_worker(endpoint, "h", wlog, fast, NULL);
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    pid_t loop = fork();
-    if (loop == 0) {
-        setpgid(0, 0);   /* it and its workers, killed together */
-        for (int round = 0;; round++) {   /* 500 ms of life, killed, back 50 ms later */
-            char name[32];
-            snprintf(name, sizeof name, "f-%d", round);
-            pid_t f = t_worker(endpoint, name, wlog, fast, NULL);
-            usleep(500000);
-            kill(f, SIGKILL);
-            waitpid(f, NULL, 0);
-            usleep(50000);
-        }
-    }
+    static const unsigned life[] = {500};   /* killed after 500 ms, back 50 ms later */
+    pid_t loop = t_restart_loop(endpoint, "f-%u", wlog, fast, life, 1, 50);
     int rc = t_wait(manager, 60000);
-    setpgid(loop, loop);
-    kill(-loop, SIGKILL);
-    waitpid(loop, NULL, 0);
+    t_restart_loop_end(loop);
     t_stop(h);
     cr_assert_eq(rc, 0, "the job failed on the crash-looping worker's losses");
     cr_assert_eq(t_json_number(json, "done"), 3);
