@@ -188,25 +188,6 @@ static bool s_lost_by(cluster_t *self, const worker_t *w, uint64_t u)
     return false;
 }
 
-/* Whether losing u again on w says nothing new: w (or who it may be) lost
-   it before, and a live worker that did not, even a busy or stalled one,
-   can still compute it. Such a loss does not count toward --max-attempts:
-   a worker crashing again and again would otherwise fail a unit that a
-   healthy worker, busy for longer than the straggler limit with long
-   units, would finish. A unit that crashes every worker still fails: the
-   loss counts once none is left that did not lose it. */
-static bool s_lost_again(cluster_t *self, const worker_t *w, uint64_t u)
-{
-    if (!s_lost_here(self, w, u))
-        return false;
-    for (size_t i = 0; i < roster_size(self->roster); i++) {
-        const worker_t *x = roster_at(self->roster, i);
-        if (x != w && !x->draining && s_eligible(self, x, u) && !s_lost_here(self, x, u))
-            return true;
-    }
-    return false;
-}
-
 /* Puts unit u back in a queue: dynamic, the one queue; static, the slot of
    a worker that may take it, starting from its own slot. */
 static void s_requeue(cluster_t *self, uint64_t u)
@@ -675,17 +656,15 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
             continue;
         /* Every loss counts (a unit that crashes each worker it reaches
-           fails however few there are) but a repeated one (s_lost_again);
-           the unit goes to another worker first (s_lost_by), and while
-           another worker still computes it a loss (of a copy) cannot fail
-           the job: a worker that keeps freezing or crashing cannot fail
-           units the others can finish. */
-        bool again = s_lost_again(self, w, u);
+           fails however few there are), but the unit goes to another
+           worker first (s_lost_by), and while another worker still computes
+           it a loss (of a copy) cannot fail the job: a worker that keeps
+           freezing or crashing cannot fail units the others can finish. */
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
         run_lost_at(self->run, u, zclock_mono());
         if (!w->ident->key[0])
             run_lost_anonymous(self->run, u, w->expiry - self->config.heartbeat_ms * self->config.liveness);
-        if (!again && self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
+        if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && self->run->holders[u] <= 1) {
             char reason[256];
             snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")", u,

@@ -1196,32 +1196,6 @@ Test(trust, a_hung_peer_connected_before_a_loss_does_not_hold_its_units_up_for_g
     free(mlog), free(wlog), free(json);
 }
 
-/* A worker killed and started again and again, a new name each time (as
-   without --name), beside a healthy one whose units outlast the straggler
-   limit (so it counts as stalled, and takes nothing new, for most of the
-   job): the units the restarts lose again and again must not fail the job
-   the healthy one finishes. */
-Test(trust, a_crash_looping_worker_does_not_fail_long_units_a_busy_worker_finishes)
-{
-    char endpoint[256];
-    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "c.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "100", "--liveness", "2", "--straggler-ms", "200",
-                    "--json", json, "noop", "--units", "3", "--sleep-ms", "2500", NULL};
-    char *fast[] = {"--heartbeat", "100", "--liveness", "2", NULL};
-    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
-    pid_t h = t_worker(endpoint, "h", wlog, fast, NULL);
-    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    static const unsigned life[] = {500};   /* killed after 500 ms, back 50 ms later */
-    pid_t loop = t_restart_loop(endpoint, "f-%u", wlog, fast, life, 1, 50);
-    int rc = t_wait(manager, 60000);
-    t_restart_loop_end(loop);
-    t_stop(h);
-    cr_assert_eq(rc, 0, "the job failed on the crash-looping worker's losses");
-    cr_assert_eq(t_json_number(json, "done"), 3);
-    cr_assert(t_count_lines(mlog, " lost (") >= 3, "the crashing worker was not lost again and again");
-    free(mlog), free(wlog), free(json);
-}
-
 Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
 {
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png");
