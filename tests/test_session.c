@@ -555,6 +555,34 @@ Test(session, the_managers_heartbeat_is_answered_when_ours_is_half_due)
     s_fake_destroy(&f);
 }
 
+/* A worker with --heartbeat 10 beats every 10 ms on its own, whatever its
+   timers' usual granularity: about 100 beats a second, where 50 ms timers
+   would give at most 20. This manager beats only every 100 ms, and the
+   worker waits 50 of its intervals before it gives up on it. */
+Test(session, a_worker_with_10_ms_heartbeats_beats_every_10_ms)
+{
+    fake_t *f = s_fake_new();
+    char *extra[] = {"--heartbeat", "10", "--liveness", "50", NULL};
+    pid_t w = s_worker(f, "1", extra, NULL);
+    s_fake_expect(f, HY_HELLO, 5000);
+    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 10, .liveness = 50});
+    int beats = 0;
+    int64_t start = zclock_mono(), next_beat = start + 100;
+    while (zclock_mono() - start < 1000) {
+        if (zclock_mono() >= next_beat) {
+            s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
+            next_beat += 100;
+        }
+        int rc = s_fake_recv(f, 10);
+        cr_assert(rc == -1 || (rc == 0 && f->msg.command == HY_HEARTBEAT), "unexpected %s",
+                  rc == 0 ? hy_command_name(f->msg.command) : "malformed message");
+        beats += rc == 0;
+    }
+    cr_assert_geq(beats, 40, "%d heartbeats in a second from a worker beating every 10 ms", beats);
+    cr_assert_eq(t_stop(w), 0);
+    s_fake_destroy(&f);
+}
+
 Test(session, goodbye_unknown_means_hello_at_once)
 {
     fake_t *f = s_fake_new();
