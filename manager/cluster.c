@@ -637,6 +637,31 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
     s_check_units(self);
 }
 
+/* Whether a worker other than w still computes u: it holds u and was
+   heard from since it got u, lately (within 1.5 heartbeats, or 250 ms
+   more than one). A copy on a worker that died on receiving it, not yet
+   found lost, does not count: with remote workers restarted within the
+   liveness window, copies went to fresh restarts faster than silences were
+   found, so every loss of a unit that crashes every worker had another copy
+   out and the job waited for good instead of failing. */
+static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint64_t u)
+{
+    if (self->run->holders[u] <= 1)
+        return false;
+    int64_t now = zclock_mono(), window = self->config.heartbeat_ms * self->config.liveness;
+    int64_t half = self->config.heartbeat_ms / 2, lately = self->config.heartbeat_ms + (half > 250 ? half : 250);
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        const worker_t *x = roster_at(self->roster, i);
+        if (x == w || !x->alive)
+            continue;
+        int64_t heard = x->expiry - window;
+        for (size_t k = 0; k < x->inflight_count; k++)
+            if (x->inflight[k].unit == u && heard > x->inflight[k].sent_ms && now - heard < lately)
+                return true;
+    }
+    return false;
+}
+
 /* A worker is gone (silent, crashed, or said goodbye): its units go back to
    pending. A loss counts against the units it was most likely computing,
    its `threads` oldest, unless it left in order (blame false). */
@@ -658,14 +683,14 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         /* Every loss counts (a unit that crashes each worker it reaches
            fails however few there are), but the unit goes to another
            worker first (s_lost_by), and while another worker still computes
-           it a loss (of a copy) cannot fail the job: a worker that keeps
+           it (s_computed_elsewhere) a loss (of a copy) cannot fail the job: a worker that keeps
            freezing or crashing cannot fail units the others can finish. */
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
         run_lost_at(self->run, u, zclock_mono());
         if (!w->ident->key[0])
             run_lost_anonymous(self->run, u, w->expiry - self->config.heartbeat_ms * self->config.liveness);
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
-            && self->run->holders[u] <= 1) {
+            && !s_computed_elsewhere(self, w, u)) {
             char reason[256];
             snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")", u,
                      self->run->losses[u], self->config.max_attempts);

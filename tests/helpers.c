@@ -165,7 +165,7 @@ void t_freeze_loop_end(pid_t loop, pid_t pid)
 }
 
 pid_t t_restart_loop(const char *endpoint, const char *name_format, const char *log, char *const extra[],
-                     const unsigned *lives_ms, size_t lives, unsigned back_ms)
+                     char *const env[], const unsigned *lives_ms, size_t lives, unsigned back_ms)
 {
     pid_t loop = fork();
     if (loop == 0) {
@@ -173,10 +173,14 @@ pid_t t_restart_loop(const char *endpoint, const char *name_format, const char *
         for (unsigned round = 0;; round++) {
             char name[64];
             snprintf(name, sizeof name, name_format, round);
-            pid_t f = t_worker(endpoint, name, log, extra, NULL);
-            usleep(lives_ms[round % lives] * 1000);
-            kill(f, SIGKILL);
-            waitpid(f, NULL, 0);
+            pid_t f = t_worker(endpoint, name, log, extra, env);
+            bool died = false;
+            for (unsigned t = 0; t < lives_ms[round % lives] && !(died = waitpid(f, NULL, WNOHANG) == f); t += 5)
+                usleep(5000);
+            if (!died) {
+                kill(f, SIGKILL);
+                waitpid(f, NULL, 0);
+            }
             usleep(back_ms * 1000);
         }
     }

@@ -44,11 +44,12 @@ void t_freeze_times(pid_t pid, int times, unsigned awake_ms, unsigned frozen_ms)
 pid_t t_freeze_loop(pid_t pid, unsigned frozen_ms, unsigned awake_ms);
 void t_freeze_loop_end(pid_t loop, pid_t pid);
 /* A child that starts a worker (name_format with the round number, as
-   printf: "f-%u", or a plain name), kills it (SIGKILL) after
-   lives_ms[round % lives] ms, waits back_ms, and again, until
-   t_restart_loop_end(loop) kills it with its last worker. */
+   printf: "f-%u", or a plain name; env as for t_spawn), kills it (SIGKILL)
+   after lives_ms[round % lives] ms unless it died before, waits back_ms,
+   and again, until t_restart_loop_end(loop) kills it with its last
+   worker. */
 pid_t t_restart_loop(const char *endpoint, const char *name_format, const char *log, char *const extra[],
-                     const unsigned *lives_ms, size_t lives, unsigned back_ms);
+                     char *const env[], const unsigned *lives_ms, size_t lives, unsigned back_ms);
 void t_restart_loop_end(pid_t loop);
 
 /* Waits until file holds a line containing needle; copies the rest of that

@@ -1044,6 +1044,34 @@ Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finish
     }
 }
 
+/* A unit that crashes every worker it reaches, on remote workers restarted
+   at once (well within the liveness window, so that each dead one is found
+   lost only after its unit was copied to the next): the job fails, saying
+   which unit, instead of waiting for good. Each loss used to find another
+   copy out, on a worker that had died on receiving it but was not yet
+   found lost, and a loss while another worker computes the unit does not
+   count. */
+Test(trust, a_unit_that_crashes_every_restarted_worker_fails_the_job)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "250", "--liveness", "4",
+                    "--straggler-ms", "200", "noop", "--units", "20", NULL};
+    char *opts[] = {"--heartbeat", "250", NULL}, *poison[] = {"HYADES_FAILPOINTS=crash:7", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    static const unsigned life[1] = {60000};
+    pid_t loops[2] = {t_restart_loop(endpoint, "a-%u", wlog, opts, poison, life, 1, 50),
+                      t_restart_loop(endpoint, "b-%u", wlog, opts, poison, life, 1, 50)};
+    int rc = t_wait(manager, 40000);
+    for (int k = 0; k < 2; k++)
+        t_restart_loop_end(loops[k]);
+    cr_assert_neq(rc, -1, "the job waited for good on a unit that crashes every worker");
+    cr_assert_neq(rc, 0, "the job succeeded with a unit that crashes every worker");
+    cr_assert(t_file_contains(mlog, "unit 7 was lost"), "the failure does not name the unit");
+    cr_assert(t_count_lines(mlog, "copied to worker") >= 1, "no copy went out: the test proves nothing");
+    free(mlog), free(wlog);
+}
+
 /* Two workers killed and started again under their names again and again
    (lives of 100 to 400 ms, so that one, two or three connections of a name
    are connected at a time), each new one joining before the one it
@@ -1062,8 +1090,8 @@ Test(trust, workers_killed_and_restarted_again_and_again_do_not_fail_a_job_the_o
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
     /* 100 to 400 ms of life, killed, back 20 ms later */
     static const unsigned lives[2][4] = {{100, 400, 300, 200}, {400, 300, 200, 100}};
-    pid_t loops[2] = {t_restart_loop(endpoint, "f1", wlog, fast, lives[0], 4, 20),
-                      t_restart_loop(endpoint, "f2", wlog, fast, lives[1], 4, 20)};
+    pid_t loops[2] = {t_restart_loop(endpoint, "f1", wlog, fast, NULL, lives[0], 4, 20),
+                      t_restart_loop(endpoint, "f2", wlog, fast, NULL, lives[1], 4, 20)};
     int rc = t_wait(manager, 60000);
     for (int k = 0; k < 2; k++)
         t_restart_loop_end(loops[k]);
