@@ -662,6 +662,28 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
     return false;
 }
 
+/* Whether, w having lost u before (s_lost_here), another worker could
+   still compute u: one that did not lose it, may take it, was heard from
+   lately and answered within 10 straggler limits (a busy one computing a
+   long unit; not one hung for good). Such a repeated loss does not count
+   toward --max-attempts: a worker crashing again and again, restarted
+   under new names, failed jobs whose healthy worker was busy with long
+   units, since every unit went to its restarts in turn. A unit that
+   crashes every worker still fails once every worker that may take it
+   has lost it. A roster scan, only for repeated losses. */
+static bool s_computable_elsewhere(cluster_t *self, const worker_t *w, uint64_t u)
+{
+    int64_t now = zclock_mono(), window = self->config.heartbeat_ms * self->config.liveness;
+    int64_t half = self->config.heartbeat_ms / 2, lately = self->config.heartbeat_ms + (half > 250 ? half : 250);
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        const worker_t *x = roster_at(self->roster, i);
+        if (x != w && !x->draining && s_eligible(self, x, u) && !s_lost_here(self, x, u)
+            && now - (x->expiry - window) < lately && now - x->progress_ms < 10 * self->straggler_after)
+            return true;
+    }
+    return false;
+}
+
 /* A worker is gone (silent, crashed, or said goodbye): its units go back to
    pending. A loss counts against the units it was most likely computing,
    its `threads` oldest, unless it left in order (blame false). */
@@ -680,15 +702,20 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         uint64_t u = w->inflight[i].unit;
         if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
             continue;
-        /* Every loss counts (a unit that crashes each worker it reaches
-           fails however few there are), but the unit goes to another
-           worker first (s_lost_by), and while another worker still computes
-           it (s_computed_elsewhere) a loss (of a copy) cannot fail the job: a worker that keeps
-           freezing or crashing cannot fail units the others can finish. */
+        /* A loss counts (a unit that crashes each worker it reaches fails
+           however few there are) unless the loser lost the unit before
+           while another worker could compute it (s_computable_elsewhere);
+           the unit goes to another worker first (s_lost_by); and while
+           another worker still computes it (s_computed_elsewhere), a loss
+           (of a copy) cannot fail the job. A worker that keeps freezing or
+           crashing cannot fail units the others can finish. */
+        bool again = s_lost_here(self, w, u);
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
         run_lost_at(self->run, u, zclock_mono());
         if (!w->ident->key[0])
             run_lost_anonymous(self->run, u, w->expiry - self->config.heartbeat_ms * self->config.liveness);
+        if (again && s_computable_elsewhere(self, w, u))
+            continue;
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && !s_computed_elsewhere(self, w, u)) {
             char reason[256];

@@ -1044,6 +1044,35 @@ Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finish
     }
 }
 
+/* A worker killed again and again, each time back under a new name (no
+   key: nothing tells its lives apart), beside one healthy worker busy with
+   units far longer than the straggler limit: each pending unit went to
+   the restarts in turn, each died holding it, and the losses failed the
+   job ("unit N was lost 3 times") that the healthy one finishes alone. A
+   repeated loss no longer counts while a worker that did not lose the
+   unit could compute it. */
+Test(trust, a_worker_crashing_again_and_again_under_new_names_does_not_fail_long_units)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "c.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "100", "--liveness", "3",
+                    "--straggler-ms", "200", "--json", json, "noop", "--units", "3", "--sleep-ms", "2500", NULL};
+    char *opts[] = {"--heartbeat", "100", "--liveness", "3", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t h = t_worker(endpoint, "h", wlog, opts, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    static const unsigned life[1] = {500};
+    pid_t loop = t_restart_loop(endpoint, "f-%u", wlog, opts, NULL, life, 1, 50);
+    int rc = t_wait(manager, 40000);
+    t_restart_loop_end(loop);
+    cr_assert_eq(rc, 0, "the job failed on the restarted worker's losses");
+    cr_assert_eq(t_json_number(json, "done"), 3);
+    cr_assert(t_count_lines(mlog, "lost (") - t_count_lines(mlog, "re-issuing 0 units") >= 3,
+              "the restarts lost too few units: the test proves nothing");
+    t_stop(h);
+    free(mlog), free(wlog), free(json);
+}
+
 /* A unit that crashes every worker it reaches, on remote workers restarted
    at once (well within the liveness window, so that each dead one is found
    lost only after its unit was copied to the next): the job fails, saying
