@@ -521,11 +521,14 @@ static void s_free_slot(cluster_t *self, worker_t *w)
 
 static void s_check_unit(void *arg, uint64_t u);
 
-/* Every pending unit some workers must avoid: is anyone left who may take it? */
+/* Every pending unit some workers must not get (they answered or failed
+   it): is anyone left who may take it? Units only lost are not walked:
+   anyone may take them, and a flood of lost connections would make this
+   walk, after each loss, long. */
 static void s_check_units(cluster_t *self)
 {
     if (self->run && self->sched && !self->failure[0])
-        run_each_avoided(self->run, s_check_unit, self);
+        run_each_blocked(self->run, s_check_unit, self);
 }
 
 static long s_local_index(const cluster_t *self, const worker_t *w);

@@ -37,6 +37,7 @@ run_t *run_new(uint64_t total)
     self->copies = calloc(n, 1);
     self->avoided = calloc(n, 1);
     self->avoid = unitmap_new(s_avoid_free);
+    self->blocked = unitmap_new(NULL);
     if (!self->state || !self->holders || !self->losses || !self->fails || !self->copies || !self->avoided)
         run_destroy(&self);
     return self;
@@ -54,6 +55,7 @@ void run_destroy(run_t **self_p)
     free(self->copies);
     free(self->avoided);
     zhashx_destroy(&self->avoid);
+    zhashx_destroy(&self->blocked);
     free(self);
     *self_p = NULL;
 }
@@ -96,6 +98,7 @@ bool run_completed(run_t *self, uint64_t unit)
         self->low++;
     if (self->avoided[unit]) {
         zhashx_delete(self->avoid, UNIT_KEY(unit));
+        zhashx_delete(self->blocked, UNIT_KEY(unit));
         self->avoided[unit] = 0;
     }
     return true;
@@ -141,6 +144,8 @@ void run_avoid(run_t *self, uint64_t unit, uint32_t iid, unsigned flags)
     avoid_t *a = s_avoid_entry(self, unit, iid, &i);
     if (a)
         a->flags[i] |= (uint8_t) flags;
+    if (a && (flags & (AVOID_ANSWERED | AVOID_FAILED)))
+        zhashx_insert(self->blocked, UNIT_KEY(unit), self);   /* (no-op when there) */
 }
 
 void run_lost_anonymous(run_t *self, uint64_t unit, int64_t heard)
@@ -201,9 +206,11 @@ bool run_avoids(const run_t *self, uint64_t unit, uint32_t iid)
     return run_avoided_for(self, unit, iid, AVOID_ANSWERED | AVOID_FAILED);
 }
 
-void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg)
+void run_each_blocked(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg)
 {
-    zlistx_t *keys = zhashx_keys(self->avoid);
+    if (zhashx_size(self->blocked) == 0)
+        return;
+    zlistx_t *keys = zhashx_keys(self->blocked);
     for (void *key = zlistx_first(keys); key; key = zlistx_next(keys))
         fn(arg, KEY_UNIT(key));
     zlistx_destroy(&keys);

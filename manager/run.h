@@ -26,6 +26,7 @@ typedef struct {
     uint8_t *copies;       /* per unit: speculative copies handed out */
     uint8_t *avoided;      /* per unit: 1 when it has an avoid list */
     zhashx_t *avoid;       /* unit -> avoid_t: workers it must not go to */
+    zhashx_t *blocked;     /* units some identity must not get (it answered or failed them) */
 } run_t;
 
 /* A table of total units, all pending; NULL when memory is short. */
@@ -66,8 +67,9 @@ void run_lost_anonymous(run_t *self, uint64_t unit, int64_t heard);
 void run_lost_at(run_t *self, uint64_t unit, int64_t now);
 int64_t run_last_lost(const run_t *self, uint64_t unit);
 bool run_lost_anonymous_before(const run_t *self, uint64_t unit, int64_t joined);
-/* Calls fn(arg, unit) for every unit that has an avoid list. */
-void run_each_avoided(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg);
+/* Calls fn(arg, unit) for every unit some identity must not get (it
+   answered or failed it): not those only lost, which any worker may take. */
+void run_each_blocked(run_t *self, void (*fn)(void *arg, uint64_t unit), void *arg);
 
 /* Whether unit is pending (scheduler filter; arg is the run). */
 bool run_is_pending(uint64_t unit, void *arg);
