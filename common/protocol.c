@@ -338,7 +338,7 @@ void hy_socket_setup(zsock_t *sock)
     zsock_set_rcvhwm(sock, 100000);
 }
 
-zsock_t *hy_monitor_new(zsock_t *sock, bool disconnects)
+zsock_t *hy_monitor_new(zsock_t *sock, bool connections)
 {
     /* A name of its own: a socket closed a moment ago may have had the same
        address, and its monitor's endpoint may not be gone yet. */
@@ -346,16 +346,17 @@ zsock_t *hy_monitor_new(zsock_t *sock, bool disconnects)
     char endpoint[80];
     snprintf(endpoint, sizeof endpoint, "inproc://hyades-monitor-%p-%u", (void *) sock, atomic_fetch_add(&made, 1));
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | (disconnects ? ZMQ_EVENT_DISCONNECTED : 0);
+               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | (connections ? ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPTED : 0);
     if (zmq_socket_monitor(zsock_resolve(sock), endpoint, events) != 0)
         return NULL;
     zsock_t *monitor = zsock_new(ZMQ_PAIR);
+    zsock_set_rcvhwm(monitor, 0);   /* before the connect: an inproc pipe with one side unbounded is unbounded */
     if (zsock_connect(monitor, "%s", endpoint) != 0)
         zsock_destroy(&monitor);
     return monitor;
 }
 
-int hy_monitor_read(zsock_t *monitor, char *what, size_t len)
+int hy_monitor_read(zsock_t *monitor, char *what, size_t len, int *fd)
 {
     zframe_t *event = zframe_recv(monitor);
     zframe_t *address = event && zframe_more(event) ? zframe_recv(monitor) : NULL;
@@ -365,9 +366,11 @@ int hy_monitor_read(zsock_t *monitor, char *what, size_t len)
         uint16_t id = (uint16_t) (d[0] | d[1] << 8);
         uint32_t value = (uint32_t) (d[2] | d[3] << 8 | d[4] << 16 | (uint32_t) d[5] << 24);
         char *peer = address ? zframe_strdup(address) : NULL;
-        if (id == ZMQ_EVENT_DISCONNECTED) {
+        if (id == ZMQ_EVENT_DISCONNECTED || id == ZMQ_EVENT_ACCEPTED) {
             snprintf(what, len, "%s", peer ? peer : "?");
-            seen = HY_EVENT_DISCONNECTED;
+            seen = id == ZMQ_EVENT_DISCONNECTED ? HY_EVENT_DISCONNECTED : HY_EVENT_ACCEPTED;
+            if (fd)
+                *fd = (int) value;
         } else {
             const char *how = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                                   ? "its key was refused (not among the allowed certificates)"

@@ -132,14 +132,17 @@ void hy_socket_setup(zsock_t *sock);
 #define HY_EVENT_NONE 0
 #define HY_EVENT_HANDSHAKE_FAILED 1   /* a CURVE handshake failed */
 #define HY_EVENT_DISCONNECTED 2       /* a connection closed */
+#define HY_EVENT_ACCEPTED 3           /* a connection was accepted */
 
 /* Watches sock's connections: returns a socket (caller owns it) that becomes
-   readable when a CURVE handshake fails and, with disconnects, when a
-   connection closes; NULL if monitoring is unavailable. */
-zsock_t *hy_monitor_new(zsock_t *sock, bool disconnects);
+   readable when a CURVE handshake fails and, with connections, when a
+   connection closes or is accepted; NULL if monitoring is unavailable. Its
+   queue has no bound: ZeroMQ's I/O thread never waits for its reader. */
+zsock_t *hy_monitor_new(zsock_t *sock, bool connections);
 /* Reads one event from the monitor socket: HY_EVENT_*, with the peer's
-   address and what failed in what for a failed handshake. */
-int hy_monitor_read(zsock_t *monitor, char *what, size_t len);
+   address and what failed in what for a failed handshake, and the
+   connection's file descriptor in *fd for the others (fd may be NULL). */
+int hy_monitor_read(zsock_t *monitor, char *what, size_t len, int *fd);
 /* Stops watching sock and destroys *monitor (harmless on NULL). Before sock
    is closed: ZeroMQ sends monitor events blocking, from its I/O thread, so
    an event of a closing socket whose monitor is gone would stop every

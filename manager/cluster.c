@@ -43,6 +43,10 @@
 #define ASIDE_MAX 64           /* units a dispatch skips because the worker must avoid them */
 #define GATHER_MS 2            /* at most this pause after a wake-up that brought only heartbeats */
 #define ROUTER_RCVHWM 64       /* messages queued per peer before ZeroMQ stops reading it */
+#define HUNG_AFTER 60          /* x --straggler-ms: a worker answering nothing this long may be hung, whatever
+                                  the others do (a minute by default) */
+#define CLOSED_GRACE_MS 20     /* a worker whose connection closed is lost this long after: its last messages come in */
+#define MAX_TRACKED_FD (1 << 22)   /* connections on higher descriptors are found lost by their silence only */
 #define RETURN_PAUSE_MS 2000   /* an identity that gave units back gets none for this long, on any connection */
 
 struct cluster_t {
@@ -53,7 +57,9 @@ struct cluster_t {
     bool last;                 /* the job running is the last (cluster_last_job) */
     char ipc_dir[64];          /* private directory of the local endpoint, or "" */
     zactor_t *auth;            /* zauth, when CURVE is on */
-    zsock_t *monitor;          /* failed CURVE handshakes on the router, or NULL */
+    zsock_t *monitor;          /* the router's connections (accepted, closed) and failed CURVE handshakes, or NULL */
+    uint32_t *accepts;         /* per file descriptor: connections the router accepted on it */
+    size_t accepts_len;
     log_limit_t handshake_log; /* their log lines, one a few seconds */
     log_limit_t join_log;      /* "joined" lines: a burst, then counted */
     log_limit_t verify_log;    /* "different answers" lines: the same */
@@ -69,6 +75,7 @@ struct cluster_t {
     int64_t read_at;           /* when the loop last went to read the socket */
     int64_t *frozen_since;     /* per local worker: lost to silence then, and not back (0: no) */
     int64_t first_expiry;      /* no worker's expiry comes before this */
+    int64_t answered_ms;       /* when a unit was last done */
 
     /* The job being run, between cluster_run's start and end. */
     const job_kind_t *kind;
@@ -640,13 +647,41 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
     s_check_units(self);
 }
 
-/* Whether a worker other than w still computes u: it holds u and was
-   heard from since it got u, lately (within 1.5 heartbeats, or 250 ms
-   more than one). A copy on a worker that died on receiving it, not yet
-   found lost, does not count: with remote workers restarted within the
-   liveness window, copies went to fresh restarts faster than silences were
-   found, so every loss of a unit that crashes every worker had another copy
-   out and the job waited for good instead of failing. */
+/* Whether x, heartbeating or not, may be hung: it answered nothing for 10
+   straggler limits while other units were done since, or for HUNG_AFTER
+   x --straggler-ms. A worker computing a long unit, when no other is done
+   either, is given the longer time: nothing says units are shorter. */
+static bool s_hung(const cluster_t *self, const worker_t *x, int64_t now)
+{
+    int64_t quiet = now - x->progress_ms;
+    return quiet >= HUNG_AFTER * self->config.straggler_ms
+        || (quiet >= 10 * self->straggler_after && self->answered_ms > x->progress_ms);
+}
+
+/* Until when lost worker w may have been running, as far as a new
+   connection that may be it restarted goes: until its connection closed;
+   with its connection still open (frozen, hung, or its host gone without a
+   word), until now, since a restart comes after the process that held the
+   connection is gone, and one frozen says HELLO again only after it closes
+   it; unwatched, until it was last heard from. */
+static int64_t s_alive_until(const cluster_t *self, const worker_t *w)
+{
+    if (w->closed_ms)
+        return w->closed_ms - 1;
+    if (w->fd >= 0)
+        return zclock_mono() - 1;
+    return w->expiry - self->config.heartbeat_ms * self->config.liveness;
+}
+
+/* Whether a worker other than w still computes u: it holds u, was heard
+   from since it got u and lately (within 1.5 heartbeats, or 250 ms more
+   than one), and does not look hung (s_hung). A copy on
+   a worker that died on receiving it, not yet found lost, does not count:
+   with workers restarted within the liveness window, copies went to fresh
+   restarts faster than silences were found, so every loss of a unit that
+   crashes every worker had another copy out and the job waited for good
+   instead of failing. Nor does a copy on a worker that hangs, heartbeating
+   but answering nothing. */
 static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint64_t u)
 {
     if (self->run->holders[u] <= 1)
@@ -659,7 +694,8 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
             continue;
         int64_t heard = x->expiry - window;
         for (size_t k = 0; k < x->inflight_count; k++)
-            if (x->inflight[k].unit == u && heard > x->inflight[k].sent_ms && now - heard < lately)
+            if (x->inflight[k].unit == u && heard > x->inflight[k].sent_ms && now - heard < lately
+                && !s_hung(self, x, now))
                 return true;
     }
     return false;
@@ -667,8 +703,8 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
 
 /* Whether, w having lost u before (s_lost_here), another worker could
    still compute u: one that did not lose it, may take it, was heard from
-   lately and answered within 10 straggler limits (a busy one computing a
-   long unit; not one hung for good). Such a repeated loss does not count
+   lately and does not look hung (s_hung: a busy one computing a long unit
+   counts; not one hung for good). Such a repeated loss does not count
    toward --max-attempts: a worker crashing again and again, restarted
    under new names, failed jobs whose healthy worker was busy with long
    units, since every unit went to its restarts in turn. A unit that
@@ -681,7 +717,7 @@ static bool s_computable_elsewhere(cluster_t *self, const worker_t *w, uint64_t 
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
         if (x != w && !x->draining && s_eligible(self, x, u) && !s_lost_here(self, x, u)
-            && now - (x->expiry - window) < lately && now - x->progress_ms < 10 * self->straggler_after)
+            && now - (x->expiry - window) < lately && !s_hung(self, x, now))
             return true;
     }
     return false;
@@ -716,7 +752,7 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
         run_lost_at(self->run, u, zclock_mono());
         if (!w->ident->key[0])
-            run_lost_anonymous(self->run, u, w->expiry - self->config.heartbeat_ms * self->config.liveness);
+            run_lost_anonymous(self->run, u, s_alive_until(self, w));
         if (again && s_computable_elsewhere(self, w, u))
             continue;
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
@@ -748,6 +784,8 @@ static long s_local_index(const cluster_t *self, const worker_t *w)
 }
 
 /* ------------------------------------------------------------ messages */
+
+static void s_on_monitor(cluster_t *self);
 
 /* What a peer is banned by: its CURVE key, else its network address unless
    it is this machine's loopback (shared by every local peer), else nothing
@@ -786,12 +824,14 @@ static void s_offence(cluster_t *self, const uint8_t *id, size_t id_len, zmq_msg
 }
 
 static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker_t *w, const hy_msg_t *msg,
-                       const char *key, const char *identity, const char *address, int fd_family,
+                       const char *key, const char *identity, const char *address, int fd, int fd_family,
                        bool private_socket)
 {
     if (!w) {
         self->roster_changed = true;
         w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
+        w->fd = fd >= 0 && (size_t) fd < self->accepts_len ? fd : -1;
+        w->fd_accepts = w->fd >= 0 ? self->accepts[fd] : 0;
         memcpy(w->release, msg->release, msg->release_len);
         w->private_socket = private_socket;
         w->joined_ms = zclock_mono();
@@ -836,6 +876,7 @@ static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *da
 {
     run_completed(self->run, u);
     run_drop(self->run, u, true);   /* w no longer holds it */
+    self->answered_ms = zclock_mono();
     if (self->throttled)
         self->dispatch_all = true;   /* the late unit may be done: everyone gets units again */
     w->done++;
@@ -1138,6 +1179,7 @@ static bool s_on_message(cluster_t *self)
         int fd = zmq_msg_get(part, ZMQ_SRCFD);
         if (fd < 0 || getsockname(fd, (struct sockaddr *) &sa, &sa_len) < 0)
             sa.ss_family = AF_UNSPEC;
+        s_on_monitor(self);   /* its connection's acceptance, and the closes before it */
         /* Only a peer in our private directory (the local workers) can have
            come through its socket; a name like "local-1" proves nothing. */
         char private_path[sizeof self->ipc_dir + 16];
@@ -1146,7 +1188,7 @@ static bool s_on_message(cluster_t *self)
                               && strncmp(((struct sockaddr_un *) &sa)->sun_path, private_path,
                                          sizeof ((struct sockaddr_un *) &sa)->sun_path) == 0;
         s_on_hello(self, id, id_len, w, &msg, zmq_msg_gets(part, "User-Id"), identity,
-                   zmq_msg_gets(part, "Peer-Address"), sa.ss_family, private_socket);
+                   zmq_msg_gets(part, "Peer-Address"), fd, sa.ss_family, private_socket);
     } else if (!w) {
         s_offence(self, id, id_len, part, BAD_UNEXPECTED, who);   /* a stranger's GOODBYE, or a manager's command */
     } else {
@@ -1172,15 +1214,45 @@ done:
     return true;
 }
 
-/* A CURVE handshake failed: a worker with a key we do not allow, or with
-   the wrong manager key. Said at a bounded rate. */
-static void s_on_handshake(cluster_t *self)
+/* The router's connection events waiting, in order. A failed CURVE
+   handshake (a worker with a key we do not allow, or with the wrong manager
+   key) is said at a bounded rate. A connection accepted on a file
+   descriptor is counted there, so that a worker knows its own among those
+   that used the descriptor; when a worker's connection closes (its process
+   died, or its host), it is lost a grace later (CLOSED_GRACE_MS: what it
+   sent before may still be on its way in) instead of after its silence. */
+static void s_on_monitor(cluster_t *self)
 {
-    char what[300];
-    uint64_t held;
-    if (hy_monitor_read(self->monitor, what, sizeof what) == HY_EVENT_HANDSHAKE_FAILED
-        && log_limit(&self->handshake_log, &held))
-        log_warn("a peer failed the CURVE handshake at %s%s", what, log_held(held));
+    while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
+        char what[300];
+        uint64_t held;
+        int fd = -1, event = hy_monitor_read(self->monitor, what, sizeof what, &fd);
+        if (event == HY_EVENT_HANDSHAKE_FAILED && log_limit(&self->handshake_log, &held))
+            log_warn("a peer failed the CURVE handshake at %s%s", what, log_held(held));
+        if (event == HY_EVENT_ACCEPTED && fd >= 0 && fd < MAX_TRACKED_FD) {
+            if ((size_t) fd >= self->accepts_len) {
+                size_t len = (size_t) fd * 2 + 64;
+                uint32_t *grown = realloc(self->accepts, len * sizeof *grown);
+                if (!grown)
+                    continue;   /* its workers are found lost by their silence */
+                memset(grown + self->accepts_len, 0, (len - self->accepts_len) * sizeof *grown);
+                self->accepts = grown;
+                self->accepts_len = len;
+            }
+            self->accepts[fd]++;
+        }
+        if (event == HY_EVENT_DISCONNECTED && fd >= 0 && (size_t) fd < self->accepts_len) {
+            int64_t now = zclock_mono();
+            for (size_t i = 0; i < roster_size(self->roster); i++) {
+                worker_t *w = roster_at(self->roster, i);
+                if (w->alive && w->fd == fd && w->fd_accepts == self->accepts[fd] && !w->closed_ms) {
+                    w->closed_ms = now;
+                    if (now + CLOSED_GRACE_MS < self->first_expiry)
+                        self->first_expiry = now + CLOSED_GRACE_MS;
+                }
+            }
+        }
+    }
 }
 
 /* ------------------------------------------------------------ timers */
@@ -1296,7 +1368,11 @@ static void s_on_tick(cluster_t *self)
         worker_t *w = roster_at(self->roster, i);
         if (w->alive && now < w->expiry && w->expiry < first_expiry)
             first_expiry = w->expiry;
-        if (w->alive && now >= w->expiry) {
+        if (w->alive && w->closed_ms && now - w->closed_ms >= CLOSED_GRACE_MS) {
+            s_worker_gone(self, w, "its connection closed", true);
+        } else if (w->alive && w->closed_ms && w->closed_ms + CLOSED_GRACE_MS < first_expiry) {
+            first_expiry = w->closed_ms + CLOSED_GRACE_MS;
+        } else if (w->alive && now >= w->expiry) {
             char why[64];
             snprintf(why, sizeof why, "silent for %" PRId64 " ms", self->config.heartbeat_ms * self->config.liveness);
             s_worker_gone(self, w, why, true);
@@ -1446,8 +1522,6 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     if (rc == 0 && curve_count_certs(self->config.allow) == 0)
         log_warn("no certificates in --allow %s: no remote worker can join until the manager is restarted with some",
                  self->config.allow);
-    self->monitor = rc == 0 ? hy_monitor_new(self->router, false) : NULL;
-    self->handshake_log.interval_ms = 5000;
     return rc;
 }
 
@@ -1467,6 +1541,8 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
        a stranger's flood of large messages waits in few of them (set before
        the binds, which copy it). */
     zsock_set_rcvhwm(self->router, ROUTER_RCVHWM);
+    self->monitor = hy_monitor_new(self->router, true);
+    self->handshake_log.interval_ms = 5000;
     err[0] = '\0';
     /* Local workers use a socket in a directory only we can enter. */
     snprintf(self->ipc_dir, sizeof self->ipc_dir, "/tmp/hyades-XXXXXX");
@@ -1533,6 +1609,7 @@ void cluster_destroy(cluster_t **self_p)
     if (self->router)
         zsock_set_linger(self->router, 200);   /* the goodbyes may leave after the close */
     hy_monitor_close(self->router, &self->monitor);
+    free(self->accepts);
     zsock_destroy(&self->router);
     zactor_destroy(&self->auth);
     if (self->ipc_dir[0])
@@ -1777,7 +1854,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
             if (read > 0 && self->beats_read - beats == (uint64_t) read)
                 zclock_sleep((int) self->gather_ms);
         } else if (which && which == self->monitor) {
-            s_on_handshake(self);
+            s_on_monitor(self);
         }
         if (zclock_mono() >= next_tick) {
             s_check_stood_still(self);   /* a stop during the reading, or the pause above */

@@ -72,6 +72,9 @@ typedef struct {
     char host[64];            /* its network address ("local": ipc) */
     bool private_socket;      /* came through the local workers' private socket: it may be one of them */
     int64_t joined_ms;        /* when it said HELLO (zclock_mono ms) */
+    int fd;                   /* its connection's file descriptor (-1: unknown) */
+    uint32_t fd_accepts;      /* connections accepted on fd when it said HELLO: which one is its */
+    int64_t closed_ms;        /* when its connection closed (0: open) */
 } worker_t;
 
 typedef struct roster_t roster_t;

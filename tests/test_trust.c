@@ -996,7 +996,7 @@ Test(trust, a_worker_that_keeps_freezing_cannot_fail_units_others_compute)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "z.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--straggler-ms", "100",
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--straggler-ms", "200",
                     "--json", json, "noop", "--units", "2", "--sleep-ms", "6000", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     pid_t a = t_worker(endpoint, "a", wlog, NULL, NULL), b = t_worker(endpoint, "b", wlog, NULL, NULL);
@@ -1053,52 +1053,173 @@ Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finish
    unit could compute it. */
 Test(trust, a_worker_crashing_again_and_again_under_new_names_does_not_fail_long_units)
 {
+    /* The healthy worker joins before the crashing one, and after it. */
+    for (int first = 0; first < 2; first++) {
+        char endpoint[256];
+        char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "c.json");
+        unlink(mlog);
+        char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "100", "--liveness", "3",
+                        "--straggler-ms", "200", "--json", json, "noop", "--units", "3", "--sleep-ms", "2500", NULL};
+        char *opts[] = {"--heartbeat", "100", "--liveness", "3", NULL};
+        pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint), h = 0, loop;
+        static const unsigned life[1] = {500};
+        if (first) {
+            h = t_worker(endpoint, "h", wlog, opts, NULL);
+            cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+            loop = t_restart_loop(endpoint, "f-%u", wlog, opts, NULL, life, 1, 50);
+        } else {
+            loop = t_restart_loop(endpoint, "f-%u", wlog, opts, NULL, life, 1, 50);
+            cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+            h = t_worker(endpoint, "h", wlog, opts, NULL);
+        }
+        int rc = t_wait(manager, 40000);
+        t_restart_loop_end(loop);
+        t_stop(h);
+        cr_assert_eq(rc, 0, "the job failed on the restarted worker's losses (healthy worker first: %d)", first);
+        cr_assert_eq(t_json_number(json, "done"), 3);
+        cr_assert(t_count_lines(mlog, "lost (") - t_count_lines(mlog, "re-issuing 0 units") >= 3,
+                  "the restarts lost too few units: the test proves nothing");
+        free(mlog), free(wlog), free(json);
+    }
+}
+
+/* A peer with no key takes both units and vanishes before its first
+   heartbeat, and comes back again and again under new names, taking the
+   units and vanishing each time; a healthy worker joined a moment after it
+   first said HELLO, while its connection was still open. That worker is
+   not taken for the peer restarted (it was, as it joined after the peer was
+   last heard from, and the peer's losses then failed the job): the job
+   completes. */
+Test(trust, a_worker_that_joined_while_a_vanished_one_was_connected_is_not_taken_for_it)
+{
     char endpoint[256];
-    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "c.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "100", "--liveness", "3",
-                    "--straggler-ms", "200", "--json", json, "noop", "--units", "3", "--sleep-ms", "2500", NULL};
-    char *opts[] = {"--heartbeat", "100", "--liveness", "3", NULL};
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "v.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--straggler-ms", "200", "--json", json, "noop", "--units", "2",
+                    "--sleep-ms", "3000", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
-    pid_t h = t_worker(endpoint, "h", wlog, opts, NULL);
-    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    static const unsigned life[1] = {500};
-    pid_t loop = t_restart_loop(endpoint, "f-%u", wlog, opts, NULL, life, 1, 50);
-    int rc = t_wait(manager, 40000);
-    t_restart_loop_end(loop);
-    cr_assert_eq(rc, 0, "the job failed on the restarted worker's losses");
-    cr_assert_eq(t_json_number(json, "done"), 3);
-    cr_assert(t_count_lines(mlog, "lost (") - t_count_lines(mlog, "re-issuing 0 units") >= 3,
-              "the restarts lost too few units: the test proves nothing");
+    zsock_t *peer = t_peer_new(endpoint, 2000);
+    cr_assert_eq(t_peer_hello(peer, "v", 2, "noop"), 0);
+    hy_msg_t msg;
+    zframe_t *frame;
+    cr_assert(t_peer_expect(peer, HY_UNITS, &msg, &frame), "the peer got no units");
+    zframe_destroy(&frame);
+    pid_t h = t_worker(endpoint, "h", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "worker h joined", NULL, 0, 5000));
+    usleep(300000);
+    zsock_destroy(&peer);   /* gone, its connection closed */
+    int took = 0, status, rc = -1;
+    for (int round = 0; round < 8 && rc == -1; round++) {
+        usleep(100000);
+        peer = t_peer_new(endpoint, 20);
+        t_peer_hello(peer, "v", 2, "noop");
+        for (int64_t until = zclock_mono() + 1500; zclock_mono() < until;) {
+            hy_msg_t beat = {.command = HY_HEARTBEAT};
+            hy_send(peer, NULL, 0, &beat);
+            if (t_peer_expect(peer, HY_UNITS, &msg, &frame)) {
+                zframe_destroy(&frame);
+                took++;
+                break;
+            }
+        }
+        zsock_destroy(&peer);
+        if (waitpid(manager, &status, WNOHANG) == manager)
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (rc == -1)
+        rc = t_wait(manager, 30000);
     t_stop(h);
+    cr_assert_eq(rc, 0, "the job failed on the vanishing peer's losses");
+    cr_assert_eq(t_json_number(json, "done"), 2);
+    cr_assert_geq(took, 3, "the peer's returns took units %d times: the test proves nothing", took);
     free(mlog), free(wlog), free(json);
 }
 
 /* A unit that crashes every worker it reaches, on remote workers restarted
-   at once (well within the liveness window, so that each dead one is found
-   lost only after its unit was copied to the next): the job fails, saying
-   which unit, instead of waiting for good. Each loss used to find another
-   copy out, on a worker that had died on receiving it but was not yet
-   found lost, and a loss while another worker computes the unit does not
-   count. */
-Test(trust, a_unit_that_crashes_every_restarted_worker_fails_the_job)
+   at once, beside a worker that hangs on it (heartbeating, answering
+   nothing): the job fails, saying which unit, in bounded time. The hung
+   worker's copy used to count as the unit still being computed, for good. */
+Test(trust, a_unit_that_crashes_every_restarted_worker_fails_the_job_also_beside_a_hung_one)
+{
+    for (int hung = 0; hung < 2; hung++) {
+        char endpoint[256];
+        char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+        unlink(mlog);
+        char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "250", "--liveness", "4",
+                        "--straggler-ms", "200", "noop", "--units", "20", NULL};
+        char *opts[] = {"--heartbeat", "250", NULL};
+        char *poison[] = {"HYADES_FAILPOINTS=crash:7", NULL}, *hang[] = {"HYADES_FAILPOINTS=hang:7", NULL};
+        pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+        pid_t h = hung ? t_worker(endpoint, "hung", wlog, opts, hang) : 0;
+        static const unsigned life[1] = {60000};
+        pid_t loops[2] = {t_restart_loop(endpoint, "a-%u", wlog, opts, poison, life, 1, 50),
+                          t_restart_loop(endpoint, "b-%u", wlog, opts, poison, life, 1, 50)};
+        int rc = t_wait(manager, 40000);
+        for (int k = 0; k < 2; k++)
+            t_restart_loop_end(loops[k]);
+        if (h)
+            t_stop(h);
+        cr_assert_neq(rc, -1, "the job waited for good on a unit that crashes every worker (hung one: %d)", hung);
+        cr_assert_neq(rc, 0, "the job succeeded with a unit that crashes every worker");
+        cr_assert(t_file_contains(mlog, "unit 7 was lost"), "the failure does not name the unit");
+        cr_assert(!hung || t_file_contains(mlog, "failpoint: hanging at unit 7") || t_file_contains(wlog, "hanging at unit 7"),
+                  "the hung worker never held the unit: the test proves nothing");
+        free(mlog), free(wlog);
+    }
+}
+
+/* Peers that take a unit and fall silent without closing their connection
+   (a host gone, a process frozen), one joining every 150 ms and beating
+   every 100 ms until then: each holder of the unit is found lost only
+   after it was copied to the next, so every loss has another copy out. A
+   copy on a peer not heard from since it got the unit (but for a beat
+   that crossed it) is not the unit being computed: the losses fail the job
+   while peers still come, instead of it waiting as long as they do. */
+Test(trust, copies_on_peers_silent_since_they_got_them_do_not_keep_a_job_waiting)
 {
     char endpoint[256];
-    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "250", "--liveness", "4",
-                    "--straggler-ms", "200", "noop", "--units", "20", NULL};
-    char *opts[] = {"--heartbeat", "250", NULL}, *poison[] = {"HYADES_FAILPOINTS=crash:7", NULL};
+    char *mlog = t_path(t_dir, "m.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "--liveness", "4", "--straggler-ms", "200",
+                    "noop", "--units", "1", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
-    static const unsigned life[1] = {60000};
-    pid_t loops[2] = {t_restart_loop(endpoint, "a-%u", wlog, opts, poison, life, 1, 50),
-                      t_restart_loop(endpoint, "b-%u", wlog, opts, poison, life, 1, 50)};
-    int rc = t_wait(manager, 40000);
-    for (int k = 0; k < 2; k++)
-        t_restart_loop_end(loops[k]);
-    cr_assert_neq(rc, -1, "the job waited for good on a unit that crashes every worker");
-    cr_assert_neq(rc, 0, "the job succeeded with a unit that crashes every worker");
-    cr_assert(t_file_contains(mlog, "unit 7 was lost"), "the failure does not name the unit");
-    cr_assert(t_count_lines(mlog, "copied to worker") >= 1, "no copy went out: the test proves nothing");
-    free(mlog), free(wlog);
+    enum { PEERS = 100 };
+    zsock_t *peers[PEERS] = {0};
+    bool silent[PEERS] = {0};
+    int64_t beat_at[PEERS] = {0};
+    int rc = -1, joined = 0;
+    for (; joined < PEERS && rc == -1; joined++) {
+        peers[joined] = t_peer_new(endpoint, 20);
+        cr_assert_eq(t_peer_hello(peers[joined], "p", 1, "noop"), 0);
+        beat_at[joined] = zclock_mono() + 100;
+        for (int64_t until = zclock_mono() + 150; zclock_mono() < until;) {
+            for (int k = 0; k <= joined; k++) {
+                zframe_t *frame;
+                hy_msg_t msg;
+                while (!silent[k] && (frame = zframe_recv_nowait(peers[k]))) {
+                    if (hy_decode(zframe_data(frame), zframe_size(frame), &msg) == 0 && msg.command == HY_UNITS)
+                        silent[k] = true;   /* takes it, and says nothing more */
+                    zframe_destroy(&frame);
+                }
+                if (!silent[k] && zclock_mono() >= beat_at[k]) {
+                    hy_msg_t beat = {.command = HY_HEARTBEAT};
+                    hy_send(peers[k], NULL, 0, &beat);
+                    beat_at[k] += 100;
+                }
+            }
+            usleep(5000);
+        }
+        int status;
+        if (waitpid(manager, &status, WNOHANG) == manager)
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    for (int k = 0; k < PEERS; k++)
+        zsock_destroy(&peers[k]);
+    if (rc == -1)
+        t_wait(manager, 5000);
+    cr_assert_neq(rc, -1, "the job was still waiting after %d silent peers, on copies held by silent ones", joined);
+    cr_assert_neq(rc, 0);
+    cr_assert(t_file_contains(mlog, "unit 0 was lost"), "the failure does not name the unit");
+    cr_assert_geq(t_count_lines(mlog, "copied to worker"), 2, "copies did not go out: the test proves nothing");
+    free(mlog);
 }
 
 /* Two workers killed and started again under their names again and again

@@ -506,7 +506,7 @@ static void s_on_monitor(self_t *self)
 {
     char what[300];
     uint64_t held;
-    int event = hy_monitor_read(self->monitor, what, sizeof what);
+    int event = hy_monitor_read(self->monitor, what, sizeof what, NULL);
     if (event == HY_EVENT_HANDSHAKE_FAILED && log_limit(&self->handshake_log, &held))
         log_warn("the CURVE handshake with the manager failed at %s: is our certificate in its --allow directory, "
                  "and is --manager-key its certificate?%s", what, log_held(held));
