@@ -75,7 +75,6 @@ struct cluster_t {
     int64_t read_at;           /* when the loop last went to read the socket */
     int64_t *frozen_since;     /* per local worker: lost to silence then, and not back (0: no) */
     int64_t first_expiry;      /* no worker's expiry comes before this */
-    int64_t answered_ms;       /* when a unit was last done */
 
     /* The job being run, between cluster_run's start and end. */
     const job_kind_t *kind;
@@ -647,15 +646,13 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
     s_check_units(self);
 }
 
-/* Whether x, heartbeating or not, may be hung: it answered nothing for 10
-   straggler limits while other units were done since, or for HUNG_AFTER
-   x --straggler-ms. A worker computing a long unit, when no other is done
-   either, is given the longer time: nothing says units are shorter. */
+/* Whether x, heartbeating or not, may be hung: it answered nothing for
+   HUNG_AFTER x --straggler-ms. Nothing else tells a hung worker from one
+   computing a long unit (a unit 750 times longer than the others was seen
+   in review, on a healthy worker). */
 static bool s_hung(const cluster_t *self, const worker_t *x, int64_t now)
 {
-    int64_t quiet = now - x->progress_ms;
-    return quiet >= HUNG_AFTER * self->config.straggler_ms
-        || (quiet >= 10 * self->straggler_after && self->answered_ms > x->progress_ms);
+    return now - x->progress_ms >= HUNG_AFTER * self->config.straggler_ms;
 }
 
 /* Until when lost worker w may have been running, as far as a new
@@ -876,7 +873,6 @@ static void s_accept(cluster_t *self, worker_t *w, uint64_t u, const uint8_t *da
 {
     run_completed(self->run, u);
     run_drop(self->run, u, true);   /* w no longer holds it */
-    self->answered_ms = zclock_mono();
     if (self->throttled)
         self->dispatch_all = true;   /* the late unit may be done: everyone gets units again */
     w->done++;
