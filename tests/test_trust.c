@@ -1135,6 +1135,30 @@ Test(trust, a_worker_that_joined_while_a_vanished_one_was_connected_is_not_taken
     free(mlog), free(wlog), free(json);
 }
 
+/* A worker that crashes on one unit, restarted again and again, beside a
+   slow but healthy one whose units take 300 times longer than the others:
+   the slow one is not taken for hung while it computes, so the crashes on
+   that unit do not count and it computes the unit itself. */
+Test(trust, a_slow_worker_is_not_taken_for_hung_while_a_crashing_one_loses_a_unit)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "s.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--straggler-ms", "100", "--json", json,
+                    "noop", "--units", "10", "--sleep-ms", "10", NULL};
+    char *slow_env[] = {"HYADES_FAILPOINTS=sleep:3000", NULL}, *poison[] = {"HYADES_FAILPOINTS=crash:5", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t slow = t_worker(endpoint, "slow", wlog, NULL, slow_env);
+    static const unsigned life[1] = {60000};
+    pid_t loop = t_restart_loop(endpoint, "c-%u", wlog, NULL, poison, life, 1, 100);
+    int rc = t_wait(manager, 40000);
+    t_restart_loop_end(loop);
+    t_stop(slow);
+    cr_assert_eq(rc, 0, "the job failed on the crashing worker's losses");
+    cr_assert_eq(t_json_number(json, "done"), 10);
+    cr_assert(t_count_lines(mlog, "lost (") >= 3, "the crashing worker was not lost again and again");
+    free(mlog), free(wlog), free(json);
+}
+
 /* A unit that crashes every worker it reaches, on remote workers restarted
    at once, beside a worker that hangs on it (heartbeating, answering
    nothing): the job fails, saying which unit, in bounded time. The hung
