@@ -46,6 +46,7 @@
 #define HUNG_AFTER 60          /* x --straggler-ms: a worker answering nothing this long may be hung, whatever
                                   the others do (a minute by default) */
 #define CLOSED_GRACE_MS 20     /* a worker whose connection closed is lost this long after: its last messages come in */
+#define FD_CLOSED 0x80000000u
 #define MAX_TRACKED_FD (1 << 22)   /* connections on higher descriptors are found lost by their silence only */
 #define RETURN_PAUSE_MS 2000   /* an identity that gave units back gets none for this long, on any connection */
 
@@ -58,7 +59,8 @@ struct cluster_t {
     char ipc_dir[64];          /* private directory of the local endpoint, or "" */
     zactor_t *auth;            /* zauth, when CURVE is on */
     zsock_t *monitor;          /* the router's connections (accepted, closed) and failed CURVE handshakes, or NULL */
-    uint32_t *accepts;         /* per file descriptor: connections the router accepted on it */
+    uint32_t *accepts;         /* per file descriptor: connections the router accepted on it, and
+                                  FD_CLOSED when the last one closed */
     size_t accepts_len;
     log_limit_t handshake_log; /* their log lines, one a few seconds */
     log_limit_t join_log;      /* "joined" lines: a burst, then counted */
@@ -646,13 +648,13 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
     s_check_units(self);
 }
 
-/* Whether x, heartbeating or not, may be hung: it answered nothing for
-   HUNG_AFTER x --straggler-ms. Nothing else tells a hung worker from one
-   computing a long unit (a unit 750 times longer than the others was seen
-   in review, on a healthy worker). */
+/* Whether x, heartbeating or not, may be hung: it holds units and
+   answered nothing for HUNG_AFTER x --straggler-ms. Nothing else tells a
+   hung worker from one computing a long unit (a unit 750 times longer than
+   the others was seen in review, on a healthy worker). */
 static bool s_hung(const cluster_t *self, const worker_t *x, int64_t now)
 {
-    return now - x->progress_ms >= HUNG_AFTER * self->config.straggler_ms;
+    return x->inflight_count > 0 && now - x->progress_ms >= HUNG_AFTER * self->config.straggler_ms;
 }
 
 /* Until when lost worker w may have been running, as far as a new
@@ -699,7 +701,10 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
 }
 
 /* Whether, w having lost u before (s_lost_here), another worker could
-   still compute u: one that did not lose it, may take it, was heard from
+   still compute u: one that did not lose it (with no key: that joined
+   before u's first loss, or that lost nothing under its own identity and
+   joined before the loss before this one: it outlived a loss of u
+   without losing it, whoever it is), may take it, was heard from
    lately and does not look hung (s_hung: a busy one computing a long unit
    counts; not one hung for good). Such a repeated loss does not count
    toward --max-attempts: a worker crashing again and again, restarted
@@ -707,14 +712,16 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
    units, since every unit went to its restarts in turn. A unit that
    crashes every worker still fails once every worker that may take it
    has lost it. A roster scan, only for repeated losses. */
-static bool s_computable_elsewhere(cluster_t *self, const worker_t *w, uint64_t u)
+static bool s_computable_elsewhere(cluster_t *self, const worker_t *w, uint64_t u, int64_t previous)
 {
     int64_t now = zclock_mono(), window = self->config.heartbeat_ms * self->config.liveness;
     int64_t half = self->config.heartbeat_ms / 2, lately = self->config.heartbeat_ms + (half > 250 ? half : 250);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
-        if (x != w && !x->draining && s_eligible(self, x, u) && !s_lost_here(self, x, u)
-            && now - (x->expiry - window) < lately && !s_hung(self, x, now))
+        bool outsider = !s_lost_here(self, x, u)
+                     || (!run_avoided_for(self->run, u, x->ident->iid, AVOID_LOST) && x->joined_ms < previous);
+        if (x != w && !x->draining && s_eligible(self, x, u) && outsider && now - (x->expiry - window) < lately
+            && !s_hung(self, x, now))
             return true;
     }
     return false;
@@ -746,11 +753,12 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
            (of a copy) cannot fail the job. A worker that keeps freezing or
            crashing cannot fail units the others can finish. */
         bool again = s_lost_here(self, w, u);
+        int64_t previous = run_last_lost(self->run, u);
         run_avoid(self->run, u, w->ident->iid, AVOID_LOST);
         run_lost_at(self->run, u, zclock_mono());
         if (!w->ident->key[0])
             run_lost_anonymous(self->run, u, s_alive_until(self, w));
-        if (again && s_computable_elsewhere(self, w, u))
+        if (again && s_computable_elsewhere(self, w, u, previous))
             continue;
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && !s_computed_elsewhere(self, w, u)) {
@@ -828,7 +836,12 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
         self->roster_changed = true;
         w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
         w->fd = fd >= 0 && (size_t) fd < self->accepts_len ? fd : -1;
-        w->fd_accepts = w->fd >= 0 ? self->accepts[fd] : 0;
+        w->fd_accepts = w->fd >= 0 ? self->accepts[fd] & ~FD_CLOSED : 0;
+        if (w->fd >= 0 && (self->accepts[fd] & FD_CLOSED)) {   /* gone already, before its HELLO was read */
+            w->closed_ms = zclock_mono();
+            if (w->closed_ms + CLOSED_GRACE_MS < self->first_expiry)
+                self->first_expiry = w->closed_ms + CLOSED_GRACE_MS;
+        }
         memcpy(w->release, msg->release, msg->release_len);
         w->private_socket = private_socket;
         w->joined_ms = zclock_mono();
@@ -1235,18 +1248,19 @@ static void s_on_monitor(cluster_t *self)
                 self->accepts = grown;
                 self->accepts_len = len;
             }
-            self->accepts[fd]++;
+            self->accepts[fd] = (self->accepts[fd] & ~FD_CLOSED) + 1;
         }
         if (event == HY_EVENT_DISCONNECTED && fd >= 0 && (size_t) fd < self->accepts_len) {
             int64_t now = zclock_mono();
             for (size_t i = 0; i < roster_size(self->roster); i++) {
                 worker_t *w = roster_at(self->roster, i);
-                if (w->alive && w->fd == fd && w->fd_accepts == self->accepts[fd] && !w->closed_ms) {
+                if (w->alive && w->fd == fd && w->fd_accepts == (self->accepts[fd] & ~FD_CLOSED) && !w->closed_ms) {
                     w->closed_ms = now;
                     if (now + CLOSED_GRACE_MS < self->first_expiry)
                         self->first_expiry = now + CLOSED_GRACE_MS;
                 }
             }
+            self->accepts[fd] |= FD_CLOSED;   /* a HELLO of it still unread is from a connection gone */
         }
     }
 }

@@ -1054,23 +1054,26 @@ Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finish
    unit could compute it. */
 Test(trust, a_worker_crashing_again_and_again_under_new_names_does_not_fail_long_units)
 {
-    /* The healthy worker joins before the crashing one, and after it. */
-    for (int first = 0; first < 2; first++) {
+    /* The healthy worker joins after the crashing one (first 0), before it
+       (1), or after its first loss (2): then it may be the crashing one
+       restarted, as far as the manager can tell, until it outlives a loss. */
+    for (int first = 0; first < 3; first++) {
         char endpoint[256];
         char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "c.json");
         unlink(mlog);
         char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "100", "--liveness", "3",
                         "--straggler-ms", "200", "--json", json, "noop", "--units", "3", "--sleep-ms", "2500", NULL};
         char *opts[] = {"--heartbeat", "100", "--liveness", "3", NULL};
+        char *loop_opts[] = {"--heartbeat", "100", "--liveness", "3", "--threads", "4", NULL};
         pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint), h = 0, loop;
         static const unsigned life[1] = {500};
-        if (first) {
+        if (first == 1) {
             h = t_worker(endpoint, "h", wlog, opts, NULL);
             cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-            loop = t_restart_loop(endpoint, "f-%u", wlog, opts, NULL, life, 1, 50);
+            loop = t_restart_loop(endpoint, "f-%u", wlog, loop_opts, NULL, life, 1, 50);
         } else {
-            loop = t_restart_loop(endpoint, "f-%u", wlog, opts, NULL, life, 1, 50);
-            cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+            loop = t_restart_loop(endpoint, "f-%u", wlog, loop_opts, NULL, life, 1, 50);
+            cr_assert(t_wait_for(mlog, first ? " lost (" : "job noop started", NULL, 0, 10000));
             h = t_worker(endpoint, "h", wlog, opts, NULL);
         }
         int rc = t_wait(manager, 40000);
@@ -1157,6 +1160,37 @@ Test(trust, a_slow_worker_is_not_taken_for_hung_while_a_crashing_one_loses_a_uni
     cr_assert_eq(t_json_number(json, "done"), 10);
     cr_assert(t_count_lines(mlog, "lost (") >= 3, "the crashing worker was not lost again and again");
     free(mlog), free(wlog), free(json);
+}
+
+/* Peers that say HELLO and close their connection at once, before the
+   manager read the HELLO, one after another: each is lost because its
+   connection closed, within a moment, not after its silence (3 s). Their
+   closes used to be seen before they were known, and missed. */
+Test(trust, a_connection_closed_before_its_hello_was_read_is_lost_at_once)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "noop", "--units", "200", "--sleep-ms", "100", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t h = t_worker(endpoint, "h", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    enum { PEERS = 20 };
+    for (int k = 0; k < PEERS; k++) {
+        zsock_t *peer = t_peer_new(endpoint, 100);
+        zsock_set_linger(peer, 500);   /* the HELLO leaves, and the close follows it at once */
+        t_peer_hello(peer, "gone", 64, "noop");
+        zsock_destroy(&peer);
+        usleep(50000);
+    }
+    usleep(1000000);   /* less than the 3 s after which silence would find them */
+    int closed = t_count_lines(mlog, "worker gone lost (its connection closed)");
+    int joined = t_count_lines(mlog, "worker gone joined");
+    kill(manager, SIGTERM);
+    t_wait(manager, 10000);
+    t_stop(h);
+    cr_assert_geq(joined, PEERS / 2, "only %d peers joined: the test proves nothing", joined);
+    cr_assert_eq(closed, joined, "%d of %d closed connections were found closed", closed, joined);
+    free(mlog), free(wlog);
 }
 
 /* A unit that crashes every worker it reaches, on remote workers restarted
