@@ -173,6 +173,24 @@ static bool s_lost_here(const cluster_t *self, const worker_t *w, uint64_t u)
         || (!w->ident->key[0] && run_lost_anonymous_before(self->run, u, w->joined_ms));
 }
 
+/* Whether x counts as a worker that did not lose u, for the losses and the
+   hand-outs after the loss at (the last so far, when this one is being
+   recorded): s_lost_here says no, or x lost nothing under its own identity,
+   joined before that loss and computes or has computed other units of the
+   job. A keyless worker that joined after a loss may be the loser
+   restarted, but one that outlived a loss of u and works is a worker that
+   could compute it, whoever it is: the healthy workers joining after a
+   crashing one's first loss were taken for it, and its losses failed jobs
+   they would finish. Idle ones that did nothing do not count, else
+   restarts of workers that all crash on u, each waiting for its turn,
+   would keep u's losses from counting for good. */
+static bool s_outsider(const cluster_t *self, const worker_t *x, uint64_t u, int64_t at)
+{
+    return !s_lost_here(self, x, u)
+        || (!run_avoided_for(self->run, u, x->ident->iid, AVOID_LOST) && x->joined_ms < at
+            && (x->inflight_count > 0 || x->done > 0));
+}
+
 /* Whether w lost u while another worker that did not could take it: u
    then waits for that one, for the straggler limit at most. A worker that
    keeps freezing or crashing would otherwise take back the unit it lost
@@ -185,12 +203,13 @@ static bool s_lost_here(const cluster_t *self, const worker_t *w, uint64_t u)
    has none). */
 static bool s_lost_by(cluster_t *self, const worker_t *w, uint64_t u)
 {
-    if (self->config.schedule != SCHED_DYNAMIC || !s_lost_here(self, w, u)
-        || zclock_mono() - run_last_lost(self->run, u) >= self->straggler_after)
+    int64_t last = run_last_lost(self->run, u);
+    if (self->config.schedule != SCHED_DYNAMIC || s_outsider(self, w, u, last)
+        || zclock_mono() - last >= self->straggler_after)
         return false;
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
-        if (!x->stalled && !x->draining && s_eligible(self, x, u) && !s_lost_here(self, x, u))
+        if (!x->stalled && !x->draining && s_eligible(self, x, u) && s_outsider(self, x, u, last))
             return true;
     }
     return false;
@@ -701,10 +720,8 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
 }
 
 /* Whether, w having lost u before (s_lost_here), another worker could
-   still compute u: one that did not lose it (with no key: that joined
-   before u's first loss, or that lost nothing under its own identity and
-   joined before the loss before this one: it outlived a loss of u
-   without losing it, whoever it is), may take it, was heard from
+   still compute u: one that did not lose it (s_outsider, as of the loss
+   before this one), may take it, was heard from
    lately and does not look hung (s_hung: a busy one computing a long unit
    counts; not one hung for good). Such a repeated loss does not count
    toward --max-attempts: a worker crashing again and again, restarted
@@ -718,10 +735,8 @@ static bool s_computable_elsewhere(cluster_t *self, const worker_t *w, uint64_t 
     int64_t half = self->config.heartbeat_ms / 2, lately = self->config.heartbeat_ms + (half > 250 ? half : 250);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
-        bool outsider = !s_lost_here(self, x, u)
-                     || (!run_avoided_for(self->run, u, x->ident->iid, AVOID_LOST) && x->joined_ms < previous);
-        if (x != w && !x->draining && s_eligible(self, x, u) && outsider && now - (x->expiry - window) < lately
-            && !s_hung(self, x, now))
+        if (x != w && !x->draining && s_eligible(self, x, u) && s_outsider(self, x, u, previous)
+            && now - (x->expiry - window) < lately && !s_hung(self, x, now))
             return true;
     }
     return false;

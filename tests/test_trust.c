@@ -1226,6 +1226,30 @@ Test(trust, a_unit_that_crashes_every_restarted_worker_fails_the_job_also_beside
     }
 }
 
+/* Three workers restarted whenever they die, all crashing on one unit, at
+   default options: the job fails in seconds. Idle restarts waiting for
+   their turn at the unit kept its losses from counting (the job failed
+   only when the 60 s hung limit ran out, or never). */
+Test(trust, a_unit_that_crashes_three_restarting_workers_fails_the_job_in_seconds)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "noop", "--units", "40", "--sleep-ms", "200", NULL};
+    char *poison[] = {"HYADES_FAILPOINTS=crash:5", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    static const unsigned life[1] = {60000};
+    pid_t loops[3];
+    for (int k = 0; k < 3; k++)
+        loops[k] = t_restart_loop(endpoint, "r-%u", wlog, NULL, poison, life, 1, 20);
+    int rc = t_wait(manager, 25000);
+    for (int k = 0; k < 3; k++)
+        t_restart_loop_end(loops[k]);
+    cr_assert_neq(rc, -1, "the job was still waiting after 25 s on a unit that crashes every worker");
+    cr_assert_neq(rc, 0);
+    cr_assert(t_file_contains(mlog, "unit 5 was lost"), "the failure does not name the unit");
+    free(mlog), free(wlog);
+}
+
 /* Peers that take a unit and fall silent without closing their connection
    (a host gone, a process frozen), one joining every 150 ms and beating
    every 100 ms until then: each holder of the unit is found lost only
