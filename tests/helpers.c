@@ -103,16 +103,23 @@ pid_t t_spawn(char *const argv[], const char *log, char *const env[])
     _exit(127);
 }
 
+int t_exited(pid_t pid)
+{
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r < 0 ? -2 : -1;
+}
+
 int t_wait(pid_t pid, int timeout_ms)
 {
     for (int waited = 0;; waited += 5) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (r < 0)
-            return -1;
+        int rc = t_exited(pid);
+        if (rc >= 0 || rc == -2)
+            return rc >= 0 ? rc : -1;
         if (waited >= timeout_ms) {
+            int status;
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return -1;

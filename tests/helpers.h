@@ -31,6 +31,9 @@ void t_kill_all(void);
 /* Waits for pid up to timeout_ms; returns its exit status, 128+signal when
    killed, or -1 on time-out (the process is then killed). */
 int t_wait(pid_t pid, int timeout_ms);
+/* pid's exit status as t_wait gives it if it has ended, -1 while it runs
+   (-2: not a child of ours); it is not killed. */
+int t_exited(pid_t pid);
 /* t_spawn + t_wait. */
 int t_run(char *const argv[], const char *log, int timeout_ms);
 /* SIGTERM, then SIGKILL after 10 s (a worker gives running units 3 s to

@@ -1111,7 +1111,7 @@ Test(trust, a_worker_that_joined_while_a_vanished_one_was_connected_is_not_taken
     cr_assert(t_wait_for(mlog, "worker h joined", NULL, 0, 5000));
     usleep(300000);
     zsock_destroy(&peer);   /* gone, its connection closed */
-    int took = 0, status, rc = -1;
+    int took = 0, rc = -1;
     for (int round = 0; round < 8 && rc == -1; round++) {
         usleep(100000);
         peer = t_peer_new(endpoint, 20);
@@ -1126,8 +1126,7 @@ Test(trust, a_worker_that_joined_while_a_vanished_one_was_connected_is_not_taken
             }
         }
         zsock_destroy(&peer);
-        if (waitpid(manager, &status, WNOHANG) == manager)
-            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        rc = t_exited(manager);
     }
     if (rc == -1)
         rc = t_wait(manager, 30000);
@@ -1290,9 +1289,7 @@ Test(trust, copies_on_peers_silent_since_they_got_them_do_not_keep_a_job_waiting
             }
             usleep(5000);
         }
-        int status;
-        if (waitpid(manager, &status, WNOHANG) == manager)
-            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        rc = t_exited(manager);
     }
     for (int k = 0; k < PEERS; k++)
         zsock_destroy(&peers[k]);
