@@ -1249,6 +1249,29 @@ Test(trust, a_unit_that_crashes_three_restarting_workers_fails_the_job_in_second
     free(mlog), free(wlog);
 }
 
+/* A worker with two threads computes units of 500 ms and crashes 100 ms
+   into unit 3, again and again: the units it finished before leave at
+   once, so the losses are blamed on what it was computing (2 and 3), never
+   on units it had finished (their results used to wait up to 320 ms for a
+   batch, and died with it). */
+Test(trust, results_of_long_units_leave_at_once_so_a_crash_is_not_blamed_on_them)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "noop", "--units", "8", "--sleep-ms", "500", NULL};
+    char *poison[] = {"HYADES_FAILPOINTS=crash:3", NULL}, *two[] = {"--threads", "2", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    static const unsigned life[1] = {60000};
+    pid_t loop = t_restart_loop(endpoint, "c-%u", wlog, two, poison, life, 1, 50);
+    int rc = t_wait(manager, 30000);
+    t_restart_loop_end(loop);
+    cr_assert_neq(rc, -1);
+    cr_assert_neq(rc, 0, "the job succeeded with a unit that crashes its only worker");
+    cr_assert(t_file_contains(mlog, "unit 2 was lost") || t_file_contains(mlog, "unit 3 was lost"),
+              "the losses were blamed on a unit the worker had finished");
+    free(mlog), free(wlog);
+}
+
 /* Peers that take a unit and fall silent without closing their connection
    (a host gone, a process frozen), one joining every 150 ms and beating
    every 100 ms until then: each holder of the unit is found lost only

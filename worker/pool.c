@@ -221,7 +221,8 @@ static bool s_full(const pool_t *pool)
 }
 
 /* Under the mutex: whether the finished results should leave now. They do
-   when the pool has nothing left to compute; when a message's worth waits;
+   when the pool has nothing left to compute; when units are long
+   (POOL_PROMPT_MS); when a message's worth waits;
    and when the work still queued would last each thread less than
    POOL_LEAD_MS while a quarter or more of what this worker holds is done
    (the manager refills a quarter at a time: the refill must be on its way
@@ -232,6 +233,8 @@ static bool s_results_due(const pool_t *pool)
     for (size_t i = 0; i < pool->count; i++)
         running += pool->threads[i].task != NULL;
     if (running == 0 && pool->queued == 0)
+        return true;
+    if (pool->unit_ns >= (int64_t) POOL_PROMPT_MS * 1000000)
         return true;
     if (pool->done.count >= POOL_WAKE_RESULTS || pool->done_bytes >= POOL_WAKE_BYTES || s_full(pool))
         return true;

@@ -70,6 +70,12 @@ pool_t *pool_new(size_t threads, const failpoints_t *failpoints);
    than this (and a quarter of what the worker holds is done), so that the
    manager's next units arrive before the threads run dry. */
 #define POOL_LEAD_MS 4
+/* Units that take this long on average are answered one by one, at once:
+   batching saves next to nothing there (20 messages a second per thread at
+   most), and a result held back for the session's
+   timer (up to 320 ms) is lost with it if the worker dies meanwhile, and
+   the loss is then blamed on that unit rather than the one it died on. */
+#define POOL_PROMPT_MS 50
 /* Cancels every unit, waits for the threads and frees the pool; sets *self_p
    to NULL; harmless on NULL. */
 void pool_destroy(pool_t **self_p);
