@@ -1240,7 +1240,7 @@ done:
 
 /* The router's connection events waiting, in order. A failed CURVE
    handshake (a worker with a key we do not allow, or with the wrong manager
-   key) is said at a bounded rate. A connection accepted on a file
+   key) is said at a bounded rate, with keys only. A connection accepted on a file
    descriptor is counted there, so that a worker knows its own among those
    that used the descriptor; when a worker's connection closes (its process
    died, or its host), it is lost a grace later (CLOSED_GRACE_MS: what it
@@ -1251,7 +1251,9 @@ static void s_on_monitor(cluster_t *self)
         char what[300];
         uint64_t held;
         int fd = -1, event = hy_monitor_read(self->monitor, what, sizeof what, &fd);
-        if (event == HY_EVENT_HANDSHAKE_FAILED && log_limit(&self->handshake_log, &held))
+        /* (without keys, a handshake that fails is a connection that closed
+           early: not a CURVE matter, and its close is seen below) */
+        if (event == HY_EVENT_HANDSHAKE_FAILED && self->config.cert && log_limit(&self->handshake_log, &held))
             log_warn("a peer failed the CURVE handshake at %s%s", what, log_held(held));
         if (event == HY_EVENT_ACCEPTED && fd >= 0 && fd < MAX_TRACKED_FD) {
             if ((size_t) fd >= self->accepts_len) {

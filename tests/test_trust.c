@@ -2,9 +2,12 @@
    hangs, freezes, is stopped or restarted must not fail, stall or corrupt a
    job that the honest workers can finish. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1270,6 +1273,34 @@ Test(trust, results_of_long_units_leave_at_once_so_a_crash_is_not_blamed_on_them
     cr_assert(t_file_contains(mlog, "unit 2 was lost") || t_file_contains(mlog, "unit 3 was lost"),
               "the losses were blamed on a unit the worker had finished");
     free(mlog), free(wlog);
+}
+
+/* Without keys, connections that close in the middle of ZeroMQ's greeting
+   are no CURVE matter: the manager does not say that a peer failed a CURVE
+   handshake (it did, for every such connection, once it watched them). */
+Test(trust, connections_cut_mid_greeting_without_keys_are_not_called_curve_failures)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "noop", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    const char *colon = strrchr(endpoint, ':');
+    cr_assert_not_null(colon);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(colon + 1))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    for (int k = 0; k < 20; k++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert_eq(connect(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        static const uint8_t part[] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3};   /* the start of a greeting */
+        cr_assert_eq(write(fd, part, sizeof part), (ssize_t) sizeof part);
+        usleep(5000);
+        close(fd);
+    }
+    usleep(300000);
+    kill(manager, SIGTERM);
+    t_wait(manager, 10000);
+    cr_assert_not(t_file_contains(mlog, "CURVE"), "a cut connection without keys was called a CURVE failure");
+    free(mlog);
 }
 
 /* Peers that take a unit and fall silent without closing their connection
