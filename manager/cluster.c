@@ -667,6 +667,19 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
     s_check_units(self);
 }
 
+/* When w was last heard from (its expiry less the liveness window), and
+   whether that was lately: within 1.5 heartbeats, or 250 ms more than one. */
+static int64_t s_last_heard(const cluster_t *self, const worker_t *w)
+{
+    return w->expiry - self->config.heartbeat_ms * self->config.liveness;
+}
+
+static bool s_heard_lately(const cluster_t *self, const worker_t *w, int64_t now)
+{
+    int64_t half = self->config.heartbeat_ms / 2;
+    return now - s_last_heard(self, w) < self->config.heartbeat_ms + (half > 250 ? half : 250);
+}
+
 /* Whether x, heartbeating or not, may be hung: it holds units and
    answered nothing for HUNG_AFTER x --straggler-ms. Nothing else tells a
    hung worker from one computing a long unit (a unit 750 times longer than
@@ -688,7 +701,7 @@ static int64_t s_alive_until(const cluster_t *self, const worker_t *w)
         return w->closed_ms - 1;
     if (w->fd >= 0)
         return zclock_mono() - 1;
-    return w->expiry - self->config.heartbeat_ms * self->config.liveness;
+    return s_last_heard(self, w);
 }
 
 /* Whether a worker other than w still computes u: it holds u, was heard
@@ -704,16 +717,13 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
 {
     if (self->run->holders[u] <= 1)
         return false;
-    int64_t now = zclock_mono(), window = self->config.heartbeat_ms * self->config.liveness;
-    int64_t half = self->config.heartbeat_ms / 2, lately = self->config.heartbeat_ms + (half > 250 ? half : 250);
+    int64_t now = zclock_mono();
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
-        if (x == w || !x->alive)
+        if (x == w || !x->alive || !s_heard_lately(self, x, now) || s_hung(self, x, now))
             continue;
-        int64_t heard = x->expiry - window;
         for (size_t k = 0; k < x->inflight_count; k++)
-            if (x->inflight[k].unit == u && heard > x->inflight[k].sent_ms && now - heard < lately
-                && !s_hung(self, x, now))
+            if (x->inflight[k].unit == u && s_last_heard(self, x) > x->inflight[k].sent_ms)
                 return true;
     }
     return false;
@@ -731,12 +741,11 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
    has lost it. A roster scan, only for repeated losses. */
 static bool s_computable_elsewhere(cluster_t *self, const worker_t *w, uint64_t u, int64_t previous)
 {
-    int64_t now = zclock_mono(), window = self->config.heartbeat_ms * self->config.liveness;
-    int64_t half = self->config.heartbeat_ms / 2, lately = self->config.heartbeat_ms + (half > 250 ? half : 250);
+    int64_t now = zclock_mono();
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         const worker_t *x = roster_at(self->roster, i);
         if (x != w && !x->draining && s_eligible(self, x, u) && s_outsider(self, x, u, previous)
-            && now - (x->expiry - window) < lately && !s_hung(self, x, now))
+            && s_heard_lately(self, x, now) && !s_hung(self, x, now))
             return true;
     }
     return false;
@@ -807,6 +816,15 @@ static long s_local_index(const cluster_t *self, const worker_t *w)
 
 static void s_on_monitor(cluster_t *self);
 
+/* w's connection closed at now: it is lost a grace later (CLOSED_GRACE_MS:
+   what it sent before may still be on its way in), at the next tick due. */
+static void s_closed(cluster_t *self, worker_t *w, int64_t now)
+{
+    w->closed_ms = now;
+    if (now + CLOSED_GRACE_MS < self->first_expiry)
+        self->first_expiry = now + CLOSED_GRACE_MS;
+}
+
 /* What a peer is banned by: its CURVE key, else its network address unless
    it is this machine's loopback (shared by every local peer), else nothing
    (its connection). */
@@ -852,11 +870,8 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
         w = roster_add(self->roster, id, id_len, msg->name, msg->name_len, msg->threads, identity);
         w->fd = fd >= 0 && (size_t) fd < self->accepts_len ? fd : -1;
         w->fd_accepts = w->fd >= 0 ? self->accepts[fd] & ~FD_CLOSED : 0;
-        if (w->fd >= 0 && (self->accepts[fd] & FD_CLOSED)) {   /* gone already, before its HELLO was read */
-            w->closed_ms = zclock_mono();
-            if (w->closed_ms + CLOSED_GRACE_MS < self->first_expiry)
-                self->first_expiry = w->closed_ms + CLOSED_GRACE_MS;
-        }
+        if (w->fd >= 0 && (self->accepts[fd] & FD_CLOSED))   /* gone already, before its HELLO was read */
+            s_closed(self, w, zclock_mono());
         memcpy(w->release, msg->release, msg->release_len);
         w->private_socket = private_socket;
         w->joined_ms = zclock_mono();
@@ -1243,8 +1258,8 @@ done:
    key) is said at a bounded rate, with keys only. A connection accepted on a file
    descriptor is counted there, so that a worker knows its own among those
    that used the descriptor; when a worker's connection closes (its process
-   died, or its host), it is lost a grace later (CLOSED_GRACE_MS: what it
-   sent before may still be on its way in) instead of after its silence. */
+   died, or its host), it is lost a grace later (s_closed) instead of after
+   its silence. */
 static void s_on_monitor(cluster_t *self)
 {
     while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
@@ -1271,11 +1286,8 @@ static void s_on_monitor(cluster_t *self)
             int64_t now = zclock_mono();
             for (size_t i = 0; i < roster_size(self->roster); i++) {
                 worker_t *w = roster_at(self->roster, i);
-                if (w->alive && w->fd == fd && w->fd_accepts == (self->accepts[fd] & ~FD_CLOSED) && !w->closed_ms) {
-                    w->closed_ms = now;
-                    if (now + CLOSED_GRACE_MS < self->first_expiry)
-                        self->first_expiry = now + CLOSED_GRACE_MS;
-                }
+                if (w->alive && w->fd == fd && w->fd_accepts == (self->accepts[fd] & ~FD_CLOSED) && !w->closed_ms)
+                    s_closed(self, w, now);
             }
             self->accepts[fd] |= FD_CLOSED;   /* a HELLO of it still unread is from a connection gone */
         }
