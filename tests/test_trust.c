@@ -496,20 +496,39 @@ Test(trust, without_verify_a_lying_worker_corrupts_the_output)
     free(mlog), free(wlog), free(out);
 }
 
+/* Waits until the journal at path holds more than its header: a result
+   was accepted (and flushed). */
+static bool s_journal_grew(const char *path, int timeout_ms)
+{
+    struct stat st;
+    off_t header = 0;
+    for (int64_t end = s_now() + timeout_ms; s_now() < end; usleep(5000)) {
+        if (stat(path, &st) != 0 || st.st_size == 0)
+            continue;
+        if (!header)
+            header = st.st_size;
+        else if (st.st_size > header)
+            return true;
+    }
+    return false;
+}
+
 /* A liar caught by sampled verification fails the job; the results it
    had slipped through unchecked must not come back from the journal when
-   the job is run again: the journal is removed, and the rerun is exact. */
+   the job is run again: the journal is removed, and the rerun is exact.
+   The liar starts alone, so its first results in the journal are ones it
+   returned unchecked; the honest workers that catch it come after. */
 Test(trust, a_liar_caught_by_sampling_leaves_nothing_in_the_journal)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "l.png");
     char *journal = t_path(t_dir, "l.journal");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "0", "--min-workers", "3", "--verify",
-                    "0.5", "--journal", journal, "mandelbrot", "--width", "200", "--height", "20", "--max-iter", "80",
-                    "-o", out, NULL};
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "0", "--verify", "0.5", "--journal", journal,
+                    "mandelbrot", "--width", "200", "--height", "20", "--max-iter", "80", "-o", out, NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     char *liar_env[] = {"HYADES_FAILPOINTS=corrupt:all,sleep:5", NULL}, *slow[] = {"HYADES_FAILPOINTS=sleep:5", NULL};
     pid_t liar = t_worker(endpoint, "liar", wlog, NULL, liar_env);
+    cr_assert(s_journal_grew(journal, 30000), "the liar's unchecked results never reached the journal");
     pid_t h1 = t_worker(endpoint, "h1", wlog, NULL, slow), h2 = t_worker(endpoint, "h2", wlog, NULL, slow);
     cr_assert_eq(t_wait(manager, 60000), 1, "the job with a liar caught by sampling did not fail");
     cr_assert(t_file_contains(mlog, "accepted unchecked"), "the liar was not caught with unchecked results");
