@@ -260,7 +260,10 @@ Test(e2e, a_rogue_peer_cannot_spoil_the_job)
     cr_assert_eq(msg.command, HY_GOODBYE);
     zframe_destroy(&reply);
 
-    /* Join for real, take units, answer with lies, then fall silent. */
+    /* Join for real, take units, answer with lies, then fall silent. (It
+       joins once the local worker did, so that the job starts at once:
+       it never beats, and it has 300 ms before it counts as lost.) */
+    cr_assert(t_wait_for(mlog, "worker local-1 joined", NULL, 0, 10000));
     cr_assert_eq(t_peer_hello(rogue, "rogue", 4, "mandelbrot"), 0);
     uint64_t job = 0, units[64];
     size_t got = 0;

@@ -108,26 +108,27 @@ Test(reliability, a_hung_units_copy_taken_back_is_copied_again)
 }
 
 /* Missed 10 ms heartbeats before a peer counts as lost in the test below:
-   100 ms, longer than a loaded machine's scheduling pauses (30 ms was not,
+   200 ms, longer than a loaded machine's scheduling pauses (30 ms was not,
    now and then), or more in the sanitizer build, whose processes run
-   several times slower. */
+   several times slower. The output must take longer than that to write. */
 #ifdef __SANITIZE_ADDRESS__
-#define SHORT_LIVENESS "20"
+#define SHORT_LIVENESS "30"
 #else
-#define SHORT_LIVENESS "10"
+#define SHORT_LIVENESS "20"
 #endif
 
 /* The shortest heartbeats the options allow, 10 ms. Local workers busy with
-   units forty times longer than the heartbeat keep beating, so none is
-   lost within 20 heartbeats (a window wide enough for a loaded machine's
-   scheduling pauses), and nothing is reissued. */
+   units 150 times longer than the heartbeat keep beating, so none is lost
+   for silence within 50 heartbeats (a window three times shorter than a
+   unit, and wide enough for a loaded machine's scheduling pauses), and
+   nothing is reissued. */
 Test(reliability, workers_busy_with_long_units_keep_10_ms_heartbeats)
 {
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "h.json");
-    char *args[] = {"--local", "2", "--heartbeat", "10", "--liveness", "20", "--json", json, "noop",
-                    "--units", "6", "--sleep-ms", "400", NULL};
+    char *args[] = {"--local", "2", "--heartbeat", "10", "--liveness", "50", "--json", json, "noop",
+                    "--units", "6", "--sleep-ms", "1500", NULL};
     cr_assert_eq(t_wait(t_manager(args, log, NULL, NULL, 0), 30000), 0);
-    char *text = t_read_file(log, NULL), *lost = text ? strstr(text, " lost ") : NULL;
+    char *text = t_read_file(log, NULL), *lost = text ? strstr(text, "lost (silent") : NULL;
     cr_assert_null(lost, "a healthy local worker was lost: %.200s", lost);
     free(text);
     cr_assert_eq(t_json_number(json, "reissued"), 0);
@@ -135,8 +136,8 @@ Test(reliability, workers_busy_with_long_units_keep_10_ms_heartbeats)
 }
 
 /* The manager's timers run every 50 ms by default; with --heartbeat 10 an
-   idle peer still hears from it every 10 ms. Counted over a second by a
-   raw peer: about 100 beats, where 50 ms timers would give at most 20.
+   idle peer still hears from it every 10 ms. Counted over two seconds by a
+   raw peer: about 200 beats, where 50 ms timers would give at most 40.
    The peer beats every 100 ms, well within its window of 50 x 10 ms. */
 Test(reliability, a_manager_with_10_ms_heartbeats_beats_every_10_ms)
 {
@@ -145,17 +146,17 @@ Test(reliability, a_manager_with_10_ms_heartbeats_beats_every_10_ms)
     char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "10", "--liveness", "50", "--min-workers", "2",
                     "noop", NULL};
     pid_t manager = t_manager(args, log, NULL, endpoint, sizeof endpoint);
-    zsock_t *peer = t_peer_new(endpoint, 20);
+    zsock_t *peer = t_peer_new(endpoint, 5000);
     cr_assert_eq(t_peer_hello(peer, "raw", 1, "noop"), 0);
     hy_msg_t msg;
     zframe_t *frame;
-    cr_assert(t_peer_expect(peer, HY_WELCOME, &msg, &frame) || t_peer_expect(peer, HY_WELCOME, &msg, &frame),
-              "no WELCOME");
+    cr_assert(t_peer_expect(peer, HY_WELCOME, &msg, &frame), "no WELCOME");
     zframe_destroy(&frame);
+    zsock_set_rcvtimeo(peer, 20);
     hy_msg_t beat = {.command = HY_HEARTBEAT};
     int beats = 0;
     int64_t start = zclock_mono(), next_beat = start;
-    while (zclock_mono() - start < 1000) {
+    while (zclock_mono() - start < 2000) {
         if (zclock_mono() >= next_beat) {
             hy_send(peer, NULL, 0, &beat);
             next_beat += 100;
@@ -165,7 +166,7 @@ Test(reliability, a_manager_with_10_ms_heartbeats_beats_every_10_ms)
             beats++;
         zframe_destroy(&frame);
     }
-    cr_assert_geq(beats, 40, "%d heartbeats in a second from a manager beating every 10 ms", beats);
+    cr_assert_geq(beats, 60, "%d heartbeats in two seconds from a manager beating every 10 ms", beats);
     cr_assert_not(t_file_contains(log, " lost "), "the peer was lost");
     zsock_destroy(&peer);
     kill(manager, SIGTERM);
@@ -182,8 +183,8 @@ Test(reliability, workers_that_give_up_on_a_manager_busy_between_jobs_leave_clea
     char *batch = t_path(t_dir, "jobs.txt"), *log = t_path(t_dir, "b.log");
     char *a = t_path(t_dir, "a.png"), *b = t_path(t_dir, "b.png");
     FILE *f = fopen(batch, "w");
-    fprintf(f, "mandelbrot --width 8000 --height 5000 --max-iter 30 -o %s\n", a);
-    fprintf(f, "mandelbrot --width 8000 --height 5000 --max-iter 30 -o %s\n", b);
+    fprintf(f, "mandelbrot --width 12000 --height 8000 --max-iter 30 -o %s\n", a);
+    fprintf(f, "mandelbrot --width 12000 --height 8000 --max-iter 30 -o %s\n", b);
     fclose(f);
     char *args[] = {"--local", "2", "--heartbeat", "10", "--liveness", SHORT_LIVENESS, "--batch", batch, NULL};
     cr_assert_eq(t_wait(t_manager(args, log, NULL, NULL, 0), 60000), 0);
@@ -192,7 +193,7 @@ Test(reliability, workers_that_give_up_on_a_manager_busy_between_jobs_leave_clea
     cr_assert_not(t_file_contains(log, "killed by signal"), "a local worker was killed");
     cr_assert(t_file_contains(log, "line 2: mandelbrot ok"));
     cr_assert(t_file_contains(log, "said goodbye: stopping: manager silent"),
-              "no worker gave up on the manager while it wrote 40 MB: the test did not test");
+              "no worker gave up on the manager while it wrote 96 MB: the test did not test");
     size_t na, nb;
     char *pa = t_read_file(a, &na), *pb = t_read_file(b, &nb);
     cr_assert(pa && pb && na == nb && memcmp(pa, pb, na) == 0, "the two outputs differ");
@@ -215,7 +216,7 @@ Test(reliability, a_killed_manager_resumes_from_its_journal)
     char *json = t_path(t_dir, "j.json");
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "--json", json,
                     "mandelbrot", "--width", "240", "--height", "160", "--max-iter", "300000", "-o", out, NULL};
-    char *slow[] = {"HYADES_FAILPOINTS=sleep:5", NULL};   /* its local workers: a job that lasts */
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:30", NULL};   /* its local workers: a job that lasts */
     pid_t manager = t_spawn(argv, log, slow);
     /* Wait until some units are on disk, then kill it without warning. */
     for (int i = 0; i < 2000 && s_file_size(journal) < 4000; i++)

@@ -285,21 +285,21 @@ Test(trust, a_worker_stopped_three_times_fails_nothing)
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "s.json");
     char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "--max-attempts", "2", "--json", json,
-                    "noop", "--units", "80", "--sleep-ms", "40", NULL};
+                    "noop", "--units", "300", "--sleep-ms", "40", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     pid_t steady = t_worker(endpoint, "steady", wlog, NULL, NULL);
     char *two[] = {"--threads", "2", NULL};
     for (int i = 1; i <= 3; i++) {
         pid_t w = t_worker(endpoint, "restarted", wlog, two, NULL);
-        while (t_count_lines(mlog, "worker restarted joined") < i)
-            usleep(10000);
+        for (int64_t until = s_now() + 10000; t_count_lines(mlog, "worker restarted joined") < i; usleep(10000))
+            cr_assert_lt(s_now(), until, "restart %d did not join", i);
         usleep(300000);
         kill(w, SIGTERM);
         cr_assert_eq(t_wait(w, 10000), 0, "the worker did not stop cleanly");
     }
     cr_assert_eq(t_wait(manager, 30000), 0, "orderly stops failed the job");
     cr_assert_eq(t_count_lines(mlog, "said goodbye: stopping"), 3);
-    cr_assert_eq(t_json_number(json, "done"), 80);
+    cr_assert_eq(t_json_number(json, "done"), 300);
     cr_assert_eq(t_stop(steady), 0);
     free(mlog), free(wlog), free(json);
 }
@@ -496,9 +496,9 @@ Test(trust, without_verify_a_lying_worker_corrupts_the_output)
     free(mlog), free(wlog), free(out);
 }
 
-/* Waits until the journal at path holds more than its header: a result
-   was accepted (and flushed). */
-static bool s_journal_grew(const char *path, int timeout_ms)
+/* Waits until the journal at path holds at least bytes more than its
+   header: results were accepted (and flushed). */
+static bool s_journal_grew(const char *path, off_t bytes, int timeout_ms)
 {
     struct stat st;
     off_t header = 0;
@@ -507,7 +507,7 @@ static bool s_journal_grew(const char *path, int timeout_ms)
             continue;
         if (!header)
             header = st.st_size;
-        else if (st.st_size > header)
+        else if (st.st_size >= header + bytes)
             return true;
     }
     return false;
@@ -528,7 +528,7 @@ Test(trust, a_liar_caught_by_sampling_leaves_nothing_in_the_journal)
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     char *liar_env[] = {"HYADES_FAILPOINTS=corrupt:all,sleep:5", NULL}, *slow[] = {"HYADES_FAILPOINTS=sleep:5", NULL};
     pid_t liar = t_worker(endpoint, "liar", wlog, NULL, liar_env);
-    cr_assert(s_journal_grew(journal, 30000), "the liar's unchecked results never reached the journal");
+    cr_assert(s_journal_grew(journal, 1, 30000), "the liar's unchecked results never reached the journal");
     pid_t h1 = t_worker(endpoint, "h1", wlog, NULL, slow), h2 = t_worker(endpoint, "h2", wlog, NULL, slow);
     cr_assert_eq(t_wait(manager, 60000), 1, "the job with a liar caught by sampling did not fail");
     cr_assert(t_file_contains(mlog, "accepted unchecked"), "the liar was not caught with unchecked results");
@@ -579,8 +579,7 @@ Test(trust, a_liar_caught_after_a_resume_under_sampling_takes_the_journal_with_i
                     "--journal", journal, "noop", "--units", "300", "--sleep-ms", "10", NULL};
     pid_t manager = t_manager(args, mlog, NULL, NULL, 0);
     pid_t h1 = t_worker(endpoint, "h1", wlog, NULL, NULL), h2 = t_worker(endpoint, "h2", wlog, NULL, NULL);
-    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-    usleep(800000);
+    cr_assert(s_journal_grew(journal, 1, 30000), "no result reached the journal");
     kill(manager, SIGKILL);
     t_wait(manager, 10000);
     /* The same command again, and a liar among the workers. */
@@ -665,12 +664,12 @@ Test(trust, a_remote_worker_named_like_a_local_one_does_not_stand_in_for_it)
 Test(trust, a_local_worker_lost_but_soon_back_is_not_killed)
 {
     char *log = t_path(t_dir, "m.log"), *json = t_path(t_dir, "b.json");
-    char *args[] = {"--local", "2", "--heartbeat", "100", "--liveness", "5", "--json", json, "noop", "--units",
+    char *args[] = {"--local", "2", "--heartbeat", "200", "--liveness", "5", "--json", json, "noop", "--units",
                     "200", "--sleep-ms", "20", NULL};
     pid_t manager, late = s_a_local_worker_midway(args, log, &manager, 300000);
     kill(late, SIGSTOP);
-    cr_assert(t_wait_for(log, " lost (silent for 500 ms)", NULL, 0, 10000), "the stopped worker was not lost");
-    usleep(150000);   /* lost at 500 ms; the grace ends at 1000 */
+    cr_assert(t_wait_for(log, " lost (silent for 1000 ms)", NULL, 0, 10000), "the stopped worker was not lost");
+    usleep(150000);   /* lost at 1000 ms; the grace ends at 2000 */
     kill(late, SIGCONT);
     cr_assert_eq(t_wait(manager, 60000), 0);
     cr_assert_eq(t_json_number(json, "done"), 200);
@@ -700,7 +699,9 @@ Test(trust, results_for_units_a_peer_was_not_given_are_dropped)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *json = t_path(t_dir, "r.json"), *out = t_path(t_dir, "r.png");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "1", "--min-workers", "2", "--heartbeat", "250",
+    /* (a window of 3 s: the rogue never beats, and its lies must come
+       before it is lost, whatever the local worker's start costs) */
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "1", "--min-workers", "2", "--heartbeat", "1000",
                     "--json", json, "mandelbrot", "--width", "120", "--height", "90", "-o", out, NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     zsock_t *rogue = t_peer_new(endpoint, 5000);
@@ -966,7 +967,7 @@ Test(trust, a_paused_worker_whose_units_were_finished_elsewhere_gets_work_again)
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "p.json");
     /* (liveness long enough, on both sides, that the pause is no loss) */
     char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--straggler-ms", "100", "--liveness", "30",
-                    "--json", json, "noop", "--units", "40", "--sleep-ms", "30", NULL};
+                    "--json", json, "noop", "--units", "200", "--sleep-ms", "30", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     char *patient[] = {"--liveness", "30", NULL};
     pid_t paused = t_worker(endpoint, "paused", wlog, patient, NULL);
@@ -984,7 +985,7 @@ Test(trust, a_paused_worker_whose_units_were_finished_elsewhere_gets_work_again)
               "the paused worker kept units nobody else finished");
     kill(paused, SIGCONT);
     cr_assert_eq(t_wait(manager, 30000), 0, "the job waited for good on a worker that held nothing");
-    cr_assert_eq(t_json_number(json, "done"), 40);
+    cr_assert_eq(t_json_number(json, "done"), 200);
     cr_assert(t_file_contains(mlog, "worker paused answers again"));
     cr_assert_eq(t_stop(paused), 0);
     cr_assert_eq(t_stop(other), 0);
@@ -1048,19 +1049,19 @@ Test(trust, a_worker_frozen_again_and_again_does_not_fail_a_job_the_other_finish
         char endpoint[256];
         char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "z.json");
         unlink(mlog);
-        char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "50", "--liveness", "2",
-                        "--json", json, "noop", "--units", "16", "--sleep-ms", "250", NULL};
-        char *fast[] = {"--heartbeat", "50", "--liveness", "2", NULL};
+        char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "100", "--liveness", "3",
+                        "--json", json, "noop", "--units", "40", "--sleep-ms", "250", NULL};
+        char *fast[] = {"--heartbeat", "100", "--liveness", "3", NULL};
         pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
         pid_t flaky = t_worker(endpoint, "flaky", wlog, fast, NULL);
         cr_assert(t_wait_for(mlog, "worker flaky joined", NULL, 0, 10000));
         pid_t good = t_worker(endpoint, *name, wlog, fast, NULL);
         cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
-        pid_t loop = t_freeze_loop(flaky, 150, 300);   /* lost after 100 ms frozen */
+        pid_t loop = t_freeze_loop(flaky, 450, 450);   /* lost after 300 ms frozen */
         int rc = t_wait(manager, 60000);
         t_freeze_loop_end(loop, flaky);
         cr_assert_eq(rc, 0, "the job failed on the frozen worker's losses (other worker named %s)", *name);
-        cr_assert_eq(t_json_number(json, "done"), 16);
+        cr_assert_eq(t_json_number(json, "done"), 40);
         cr_assert(t_count_lines(mlog, "worker flaky lost") >= 3, "the worker was not lost again and again");
         t_stop(flaky), t_stop(good);
         free(mlog), free(wlog), free(json);
@@ -1083,10 +1084,10 @@ Test(trust, a_worker_crashing_again_and_again_under_new_names_does_not_fail_long
         char endpoint[256];
         char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "c.json");
         unlink(mlog);
-        char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "100", "--liveness", "3",
+        char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "100", "--liveness", "8",
                         "--straggler-ms", "200", "--json", json, "noop", "--units", "3", "--sleep-ms", "2500", NULL};
-        char *opts[] = {"--heartbeat", "100", "--liveness", "3", NULL};
-        char *loop_opts[] = {"--heartbeat", "100", "--liveness", "3", "--threads", "4", NULL};
+        char *opts[] = {"--heartbeat", "100", "--liveness", "8", NULL};
+        char *loop_opts[] = {"--heartbeat", "100", "--liveness", "8", "--threads", "4", NULL};
         pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint), h = 0, loop;
         static const unsigned life[1] = {500};
         if (first == 1) {
@@ -1203,9 +1204,15 @@ Test(trust, a_connection_closed_before_its_hello_was_read_is_lost_at_once)
         zsock_destroy(&peer);
         usleep(50000);
     }
-    usleep(1000000);   /* less than the 3 s after which silence would find them */
-    int closed = t_count_lines(mlog, "worker gone lost (its connection closed)");
-    int joined = t_count_lines(mlog, "worker gone joined");
+    /* Counted for at most 2.5 s, less than the 3 s after which silence
+       would find them. */
+    int closed = 0, joined = 0;
+    for (int64_t until = s_now() + 2500; s_now() < until; usleep(50000)) {
+        closed = t_count_lines(mlog, "worker gone lost (its connection closed)");
+        joined = t_count_lines(mlog, "worker gone joined");
+        if (joined >= PEERS / 2 && closed == joined)
+            break;
+    }
     kill(manager, SIGTERM);
     t_wait(manager, 10000);
     t_stop(h);
@@ -1385,9 +1392,9 @@ Test(trust, workers_killed_and_restarted_again_and_again_do_not_fail_a_job_the_o
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "k.json");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "50", "--liveness", "6",
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "1", "--heartbeat", "100", "--liveness", "8",
                     "--json", json, "noop", "--units", "200", "--sleep-ms", "40", NULL};
-    char *fast[] = {"--heartbeat", "50", "--liveness", "6", NULL};
+    char *fast[] = {"--heartbeat", "100", "--liveness", "8", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     pid_t h = t_worker(endpoint, "h", wlog, fast, NULL);
     cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
@@ -1445,7 +1452,7 @@ Test(trust, a_restart_with_no_key_does_not_get_the_unit_lost_whatever_its_name)
 {
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "100", "--liveness", "3",
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--liveness", "4",
                     "noop", "--units", "40", "--sleep-ms", "3000", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
     pid_t h = t_worker(endpoint, "h", wlog, NULL, NULL);   /* busy for seconds with the units it holds */
@@ -1527,26 +1534,28 @@ Test(trust, a_hung_peer_connected_before_a_loss_does_not_hold_its_units_up_for_g
     free(mlog), free(wlog), free(json);
 }
 
+/* The liar starts alone: by the time honest workers come, dozens of its
+   results were accepted unchecked (in the journal, kept here only to see
+   them) and some await a check, so it is caught, and the job fails. */
 Test(trust, sampled_verification_fails_a_job_a_caught_liar_touched_unchecked)
 {
-    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png");
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "s.png"), *journal = t_path(t_dir, "s.journal");
     char endpoint[256], *wlog = t_path(t_dir, "w.log");
-    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "3", "--heartbeat", "250", "--verify", "0.3",
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "--verify", "0.3", "--journal", journal,
                     "mandelbrot", "--width", "120", "--height", "90", "-o", out, NULL};
     pid_t manager = t_manager(args, log, NULL, endpoint, sizeof endpoint);
     char *lie[] = {"HYADES_FAILPOINTS=corrupt:all", NULL};
     pid_t liar = t_worker(endpoint, "liar", wlog, NULL, lie);
+    /* 30 records of a 90-row column (16 + 90 + 4 bytes each) */
+    cr_assert(s_journal_grew(journal, 30 * 110, 30000), "the liar's unchecked results never reached the journal");
     pid_t h1 = t_worker(endpoint, "honest1", wlog, NULL, NULL);
     pid_t h2 = t_worker(endpoint, "honest2", wlog, NULL, NULL);
-    int rc = t_wait(manager, 60000);
-    /* Exact bytes, or a clear failure: never a wrong image. */
-    if (rc == 0)
-        cr_assert(s_is_small_image(out), "a sampled liar's unchecked results reached the output");
-    else
-        cr_assert(rc == 1 && t_file_contains(log, "rerun with --verify to check every unit"), "rc %d", rc);
+    cr_assert_eq(t_wait(manager, 60000), 1, "a liar caught by sampling did not fail the job");
+    cr_assert(t_file_contains(log, "rerun with --verify to check every unit"));
+    cr_assert_neq(access(out, F_OK), 0, "an output was written");
     for (pid_t *p = (pid_t[]) {liar, h1, h2, 0}; *p; p++)
         t_stop(*p);
-    free(log), free(out), free(wlog);
+    free(log), free(out), free(wlog), free(journal);
 }
 
 Test(trust, under_static_scheduling_a_restarted_worker_takes_over_the_share_of_the_one_it_replaces)
