@@ -154,7 +154,7 @@ static pid_t s_slow_job(const char *log, const char *out, const char *json, cons
 Test(dashboard, status_metrics_and_preview_follow_a_running_job)
 {
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "d.png"), *json = t_path(t_dir, "d.json");
-    pid_t manager = s_slow_job(log, out, json, "20");   /* 301 units of 20 ms on 2 workers: about 3 s */
+    pid_t manager = s_slow_job(log, out, json, "60");   /* 301 units of 60 ms on 2 workers: about 9 s */
     int port = s_port(log);
 
     json_t *first = s_status(port);
@@ -229,7 +229,7 @@ Test(dashboard, the_page_renders_in_a_real_browser)
         cr_skip_test("chromium is not installed (deploy/install-deps.sh test installs it)");
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "d.png"), *json = t_path(t_dir, "d.json");
     char *dom = t_path(t_dir, "dom.html"), *err = t_path(t_dir, "chromium.log");
-    pid_t manager = s_slow_job(log, out, json, "40");   /* about 6 s */
+    pid_t manager = s_slow_job(log, out, json, "500");   /* long past Chromium's start; stopped once read */
     int port = s_port(log);
     char url[64], budget[32] = "--virtual-time-budget=3000", profile[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
@@ -313,6 +313,12 @@ Test(dashboard, hostile_requests_get_errors_and_the_job_stays_exact)
     for (int i = 0; i < MANY; i++)
         if (fds[i] >= 0)
             close(fds[i]);
+    /* (the server may take a moment to see the closes and free its slots) */
+    for (int i = 0; i < 100 && s_get(port, "/api/status", &body, &len) != 200; i++) {
+        free(body);
+        usleep(50000);
+    }
+    free(body);
     json_t *status = s_status(port);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(status, "job"), "kind")), "mandelbrot");
     json_decref(status);
@@ -327,7 +333,7 @@ Test(dashboard, pi_shows_its_running_estimate)
 {
     char *log = t_path(t_dir, "m.log");
     char *args[] = {"--dashboard", "127.0.0.1:0", "--local", "2", "pi", "--samples", "2000000", "--units", "200", NULL};
-    char *env[] = {"HYADES_FAILPOINTS=sleep:20", NULL};
+    char *env[] = {"HYADES_FAILPOINTS=sleep:60", NULL};
     pid_t manager = t_manager(args, log, env, NULL, 0);
     int port = s_port(log);
     json_t *status = s_status(port);
@@ -369,7 +375,7 @@ Test(dashboard, a_batch_lists_its_jobs_and_their_states)
 {
     char *log = t_path(t_dir, "m.log"), *file = t_path(t_dir, "jobs.txt");
     FILE *f = fopen(file, "w");
-    fprintf(f, "noop --units 40 --sleep-ms 50\n# a comment\npi --samples 1000 --units 4\n");
+    fprintf(f, "noop --units 200 --sleep-ms 50\n# a comment\npi --samples 1000 --units 4\n");
     fclose(f);
     char *args[] = {"--dashboard", "127.0.0.1:0", "--local", "2", "--batch", file, NULL};
     pid_t manager = t_manager(args, log, NULL, NULL, 0);
@@ -456,7 +462,7 @@ Test(dashboard, pictures_stay_small_for_any_output_shape)
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "tall.gif");
     char *args[] = {"--dashboard", "127.0.0.1:0", "--local", "2", "frames", "--width", "10", "--height", "3000",
                     "--count", "60", "--frames-per-unit", "1", "-o", out, NULL};
-    char *env[] = {"HYADES_FAILPOINTS=sleep:60", NULL};
+    char *env[] = {"HYADES_FAILPOINTS=sleep:200", NULL};
     pid_t manager = t_manager(args, log, env, NULL, 0);
     int port = s_port(log);
     char *png = NULL;

@@ -442,6 +442,7 @@ Test(reliability, a_garbage_flood_is_banned_summarised_and_the_job_completes)
     for (int round = 0; round < 20; round++) {
         rogue = zsock_new_dealer(endpoint);
         zsock_set_sndtimeo(rogue, 100);
+        zsock_set_linger(rogue, 1000);   /* what is queued leaves, however slow the machine */
         for (int i = 0; i < 400; i++, sent++) {
             for (size_t k = 0; k < sizeof junk; k++)
                 junk[k] = (uint8_t) (i * 31 + k * 7 + round);

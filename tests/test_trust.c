@@ -340,8 +340,8 @@ Test(trust, a_second_signal_stops_a_worker_at_once)
     kill(w, SIGTERM);
     usleep(100000);
     kill(w, SIGTERM);
-    cr_assert_neq(t_wait(w, 2000), -1, "a second signal did not stop the worker at once");
-    cr_assert_lt(s_now() - t0, 2000);
+    cr_assert_neq(t_wait(w, 3000), -1, "a second signal did not stop the worker at once");
+    cr_assert_lt(s_now() - t0, 3000);
     kill(manager, SIGINT);
     t_wait(manager, 10000);
     free(mlog), free(wlog);
