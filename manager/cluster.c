@@ -765,6 +765,17 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         log_warn("worker %s lost (%s); re-issuing %zu units%s", w->name, why, w->inflight_count, log_held(held));
     else
         log_info("worker %s left (%s)%s", w->name, why, log_held(held));
+    /* The units it was most likely computing: with several threads, which
+       one crashed it (if one did) is not known; a failure names them all. */
+    char beside[160] = "";
+    size_t blamed = 0;
+    for (size_t i = 0; blame && self->run && i < w->inflight_count && i < w->threads; i++)
+        if (self->run->state[w->inflight[i].unit] == UNIT_INFLIGHT) {
+            size_t at = strlen(beside);
+            if (at + 24 < sizeof beside)
+                snprintf(beside + at, sizeof beside - at, "%s%" PRIu64, blamed ? ", " : "", w->inflight[i].unit);
+            blamed++;
+        }
     for (size_t i = 0; i < w->inflight_count && self->run; i++) {
         uint64_t u = w->inflight[i].unit;
         if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
@@ -786,9 +797,12 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
             continue;
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && !s_computed_elsewhere(self, w, u)) {
-            char reason[256];
-            snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")", u,
-                     self->run->losses[u], self->config.max_attempts);
+            char reason[512];
+            int at = snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")",
+                              u, self->run->losses[u], self->config.max_attempts);
+            if (blamed > 1)
+                snprintf(reason + at, sizeof reason - (size_t) at, "; the last time worker %s was computing units %s"
+                         " at once, and any of them may be the cause", w->name, beside);
             s_fail(self, reason);
         }
     }
