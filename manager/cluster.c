@@ -767,15 +767,19 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         log_info("worker %s left (%s)%s", w->name, why, log_held(held));
     /* The units it was most likely computing: with several threads, which
        one crashed it (if one did) is not known; a failure names them all. */
-    char beside[160] = "";
-    size_t blamed = 0;
+    char beside[192] = "";
+    size_t blamed = 0, listed = 0;
     for (size_t i = 0; blame && self->run && i < w->inflight_count && i < w->threads; i++)
         if (self->run->state[w->inflight[i].unit] == UNIT_INFLIGHT) {
             size_t at = strlen(beside);
-            if (at + 24 < sizeof beside)
+            if (at + 48 < sizeof beside) {
                 snprintf(beside + at, sizeof beside - at, "%s%" PRIu64, blamed ? ", " : "", w->inflight[i].unit);
+                listed++;
+            }
             blamed++;
         }
+    if (listed < blamed)
+        snprintf(beside + strlen(beside), sizeof beside - strlen(beside), " and %zu more", blamed - listed);
     for (size_t i = 0; i < w->inflight_count && self->run; i++) {
         uint64_t u = w->inflight[i].unit;
         if (!blame || i >= w->threads || self->run->state[u] != UNIT_INFLIGHT)
