@@ -168,6 +168,7 @@ struct gif_writer_t {
     outfile_t *out;
     char *path;
     uint32_t width, height;
+    GifPixelType *line;   /* giflib masks a line in place: each goes through this copy */
 };
 
 /* giflib's output goes through the outfile (giflib would otherwise own and
@@ -193,6 +194,12 @@ gif_writer_t *gif_writer_open(const char *path, uint32_t width, uint32_t height,
     self->path = strdup(path);
     self->width = width;
     self->height = height;
+    self->line = malloc(width ? width : 1);
+    if (!self->line) {
+        snprintf(err, errlen, "cannot write %s: out of memory", path);
+        gif_writer_close(&self, false, NULL, 0);
+        return NULL;
+    }
     int code = 0;
     self->out = outfile_open(path, err, errlen);
     self->gif = self->out ? EGifOpen(self->out, s_gif_write, &code) : NULL;
@@ -237,8 +244,12 @@ int gif_writer_frame(gif_writer_t *self, const uint8_t *palette, int ncolors, co
         rc = EGifPutExtension(self->gif, GRAPHICS_EXT_FUNC_CODE, (int) ext_len, ext);
     if (rc == GIF_OK)
         rc = EGifPutImageDesc(self->gif, 0, 0, (int) self->width, (int) self->height, false, map);
-    for (uint32_t y = 0; rc == GIF_OK && y < self->height; y++)
-        rc = EGifPutLine(self->gif, (GifPixelType *) indices + (size_t) y * self->width, (int) self->width);
+    /* The frame may be read-only (a result mapped from the journal): giflib
+       writes to the line it is given, so it gets a copy. */
+    for (uint32_t y = 0; rc == GIF_OK && y < self->height; y++) {
+        memcpy(self->line, indices + (size_t) y * self->width, self->width);
+        rc = EGifPutLine(self->gif, self->line, (int) self->width);
+    }
     GifFreeMapObject(map);
     if (rc != GIF_OK) {
         if (outfile_error(self->out))
@@ -260,6 +271,7 @@ int gif_writer_close(gif_writer_t **self_p, bool commit, char *err, size_t errle
         outfile_failed(self->out, EIO);   /* a write error recorded first wins */
     if (outfile_close(&self->out, commit, err, errlen) < 0)
         rc = -1;
+    free(self->line);
     free(self->path);
     free(self);
     *self_p = NULL;

@@ -253,6 +253,46 @@ Test(reliability, a_killed_manager_resumes_from_its_journal)
     free(out), free(journal), free(log), free(json), free(other_log);
 }
 
+/* Every kind resumes from its journal with the bytes of the run that wrote
+   it: here the journal of a whole run, so that every result is replayed
+   (a frames journal crashed the manager: giflib writes to the line it is
+   given, and replayed results are read-only). */
+Test(reliability, every_kind_resumes_from_its_journal_with_the_same_bytes)
+{
+    static const char *const jobs[][12] = {
+        {"frames", "--count", "120", "--frames-per-unit", "7", NULL},
+        {"frames", "--scene", "zoom", "--count", "12", "--width", "64", "--height", "48", NULL},
+        {"mandelbrot", "--width", "90", "--height", "60", NULL},
+        {"pi", "--samples", "200000", "--units", "20", NULL},
+        {"primes", "--to", "200000", NULL},
+        {"primes", "--to", "200000", "--method", "sieve", NULL},
+    };
+    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
+        char name[32];
+        snprintf(name, sizeof name, "out%zu", j);
+        char *out = t_path(t_dir, name), *journal = t_path(t_dir, "all.journal"), *log = t_path(t_dir, "m.log");
+        char *json = t_path(t_dir, "r.json"), *first = t_path(t_dir, "first");
+        char *argv[32] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "--json", json};
+        int argc = 7;
+        for (size_t k = 0; jobs[j][k]; k++)
+            argv[argc++] = (char *) jobs[j][k];
+        argv[argc++] = "-o";
+        argv[argc++] = out;
+        argv[argc] = NULL;
+        unlink(journal);
+        cr_assert_eq(t_run(argv, log, 60000), 0, "%s: the first run failed", jobs[j][0]);
+        cr_assert_eq(rename(out, first), 0);
+        long long units = t_json_number(json, "units");
+        cr_assert_eq(t_run(argv, log, 60000), 0, "%s (job %zu): the run resumed from its journal failed", jobs[j][0], j);
+        cr_assert_eq(t_json_number(json, "resumed"), units, "%s: not every unit came from the journal", jobs[j][0]);
+        size_t na, nb;
+        char *a = t_read_file(first, &na), *b = t_read_file(out, &nb);
+        cr_assert(a && b && na == nb && memcmp(a, b, na) == 0, "%s (job %zu): the resumed output differs", jobs[j][0], j);
+        free(a), free(b);
+        free(out), free(journal), free(log), free(json), free(first);
+    }
+}
+
 /* A manager killed while a worker computes its units, and another started at
    once on the same address: ZeroMQ reconnects the worker's socket to it by
    itself, and the results of the dead manager's units would reach it as a
