@@ -1582,6 +1582,26 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     return rc;
 }
 
+/* Whether something listens on the socket file of an ipc:// endpoint:
+   ZeroMQ would remove it and bind anew, and the manager there would wait
+   for good for workers that come here instead. (A file nobody listens on
+   is left from a process gone: binding over it is right.) */
+static bool s_ipc_in_use(const char *endpoint)
+{
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+        return false;   /* (an abstract name taken fails to bind) */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(endpoint + 6) >= sizeof sa.sun_path)
+        return false;   /* ZeroMQ refuses it */
+    strcpy(sa.sun_path, endpoint + 6);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool listening = connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+    close(fd);
+    return listening;
+}
+
 cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 {
     cluster_t *self = calloc(1, sizeof *self);
@@ -1616,6 +1636,11 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         return NULL;
     }
     if (config->bind) {
+        if (s_ipc_in_use(config->bind)) {
+            snprintf(err, errlen, "cannot bind %s: a manager (or another program) is listening there", config->bind);
+            cluster_destroy(&self);
+            return NULL;
+        }
         if (zsock_bind(self->router, "%s", config->bind) < 0) {
             snprintf(err, errlen, "cannot bind %s: %s", config->bind, zmq_strerror(zmq_errno()));
             cluster_destroy(&self);

@@ -455,6 +455,33 @@ Test(edges, localhost_is_bound_as_loopback)
     free(log);
 }
 
+/* A second manager on the ipc:// endpoint of a running one is refused: it
+   used to remove the socket file and bind anew, and the first waited for
+   good for workers that now reached the second. A socket file nobody
+   listens on (left by a process gone) is bound over. */
+Test(edges, a_second_manager_on_a_running_ones_ipc_endpoint_is_refused)
+{
+    char endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/m.sock", t_dir);
+    char *alog = t_path(t_dir, "a.log"), *blog = t_path(t_dir, "b.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", endpoint, "noop", "--units", "5", NULL};
+    pid_t first = t_manager(args, alog, NULL, NULL, 0);
+    char *again[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "noop", NULL};
+    cr_assert_eq(t_run(again, blog, 10000), 1, "a second manager bound the endpoint of a running one");
+    cr_assert(t_file_contains(blog, "cannot bind"));
+    cr_assert_eq(t_count_lines(blog, "hyades-manager:"), 1, "not one line");
+    pid_t w = t_worker(endpoint, "w", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(first, 20000), 0, "the first manager lost its endpoint");
+    t_stop(w);
+    /* Its socket file, left behind by a manager killed without warning. */
+    first = t_manager(args, alog, NULL, NULL, 0);
+    kill(first, SIGKILL);
+    t_wait(first, 5000);
+    char *stale[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "--local", "1", "noop", "--units", "5", NULL};
+    cr_assert_eq(t_run(stale, blog, 20000), 0, "a socket file nobody listens on was not bound over");
+    free(alog), free(blog), free(wlog);
+}
+
 Test(edges, json_with_odd_bytes_in_a_path_stays_valid)
 {
     char *dir = t_path(t_dir, "caf\xe9\x01");
