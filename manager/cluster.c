@@ -66,6 +66,7 @@ struct cluster_t {
     log_limit_t join_log;      /* "joined" lines: a burst, then counted */
     log_limit_t verify_log;    /* "different answers" lines: the same */
     log_limit_t leave_log;     /* "lost" and "left" lines: the same */
+    log_limit_t waiting_log;   /* "waiting for workers" warnings, which a flood of joins changes */
     log_limit_t still_log;     /* "stood still" lines: one a few seconds */
     uint64_t session;          /* this manager instance, announced in WELCOME */
     guard_t *guard;            /* bad messages, bans */
@@ -476,8 +477,9 @@ static void s_maybe_start(cluster_t *self)
         } else
             snprintf(waiting, sizeof waiting, "waiting for workers (%zu of %" PRId64 ")", capable,
                      self->config.min_workers);
-        if ((cannot || shared) && strcmp(self->waiting, waiting) != 0)
-            log_warn("job %s is %s", self->kind->name, waiting);
+        uint64_t held;
+        if ((cannot || shared) && strcmp(self->waiting, waiting) != 0 && log_limit(&self->waiting_log, &held))
+            log_warn("job %s is %s%s", self->kind->name, waiting, log_held(held));
         snprintf(self->waiting, sizeof self->waiting, "%s", waiting);
         return;
     }
@@ -1610,6 +1612,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->roster = roster_new();
     self->guard = guard_new();
     self->join_log = self->leave_log = (log_limit_t) {.interval_ms = 5000, .burst = 50};
+    self->waiting_log = (log_limit_t) {.interval_ms = 5000, .burst = 10};
     self->verify_log = (log_limit_t) {.interval_ms = 5000, .burst = 10};
     self->still_log = (log_limit_t) {.interval_ms = 5000, .burst = 1};
     self->router = zsock_new(ZMQ_ROUTER);

@@ -37,6 +37,36 @@ static int64_t s_now(void) { return zclock_mono(); }
 
 /* ------------------------------------------------------------ capabilities */
 
+/* A flood of peers that cannot compute the job, while it waits: the line
+   that says why it waits changes with each, and is rate-limited (it was
+   one line a join, unlimited). */
+Test(trust, a_flood_of_joins_while_a_job_waits_does_not_flood_the_log)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "noop", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    enum { PEERS = 100 };
+    zsock_t *peers[PEERS];
+    for (int k = 0; k < PEERS; k++) {
+        peers[k] = t_peer_new(endpoint, 5000);
+        char name[32];
+        snprintf(name, sizeof name, "pi-%d", k);
+        cr_assert_eq(t_peer_hello(peers[k], name, 1, "pi"), 0);
+        hy_msg_t msg;
+        zframe_t *frame;
+        cr_assert(t_peer_expect(peers[k], HY_WELCOME, &msg, &frame), "peer %d got no WELCOME", k);
+        zframe_destroy(&frame);
+    }
+    kill(manager, SIGTERM);   /* (each had its WELCOME: every join was seen) */
+    t_wait(manager, 10000);
+    for (int k = 0; k < PEERS; k++)
+        zsock_destroy(&peers[k]);
+    int lines = t_count_lines(mlog, "is waiting for workers");
+    cr_assert(lines >= 1 && lines <= 12, "%d lines saying why the job waits, for %d joins", lines, PEERS);
+    free(mlog);
+}
+
 Test(trust, a_worker_gets_only_the_kinds_it_computes)
 {
     char endpoint[256], line[128];
