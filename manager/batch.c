@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_LINE 65536
 #define MAX_WORDS 256
@@ -52,13 +53,24 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read the batch file %s: %s", path, strerror(errno));
         return NULL;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot read the batch file %s: %s", path, strerror(EISDIR));
+        fclose(f);
+        return NULL;
+    }
     batch_t *self = calloc(1, sizeof *self);
-    char *line = malloc(MAX_LINE);
-    char *words[MAX_WORDS];
-    size_t cap = 0;
-    for (int number = 1; fgets(line, MAX_LINE, f); number++) {
-        if (!strchr(line, '\n') && !feof(f)) {
+    char *line = NULL, *words[MAX_WORDS];
+    size_t cap = 0, line_cap = 0;
+    ssize_t len;
+    for (int number = 1; (len = getline(&line, &line_cap, f)) >= 0; number++) {
+        if (len > MAX_LINE - 1) {
             snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, number, MAX_LINE - 1);
+            batch_destroy(&self);
+            break;
+        }
+        if (memchr(line, '\0', (size_t) len)) {
+            snprintf(err, errlen, "%s:%d: a NUL byte: not a text file", path, number);
             batch_destroy(&self);
             break;
         }
@@ -80,6 +92,10 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
         job->argv = malloc((size_t) (n + 1) * sizeof *job->argv);
         memcpy(job->argv, words, (size_t) n * sizeof *words);
         job->argv[n] = NULL;
+    }
+    if (self && ferror(f)) {
+        snprintf(err, errlen, "cannot read the batch file %s: %s", path, strerror(errno));
+        batch_destroy(&self);
     }
     free(line);
     fclose(f);

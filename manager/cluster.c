@@ -1226,7 +1226,9 @@ static bool s_on_message(cluster_t *self)
         /* A HELLO we cannot read gets an answer, so that its sender knows why. */
         if (!w && ours && body[3] == HY_HELLO && guard_tell_stranger(self->guard, id, id_len)) {
             hy_msg_t bye = {.command = HY_GOODBYE, .code = HY_BYE_REFUSED,
-                            .name = "malformed HELLO (name must be 1-255 printable ASCII characters)"};
+                            .name = "malformed HELLO (name 1-255 printable bytes, threads 1-1024, heartbeat"
+                                    " 10-600000 ms, release 1-32 printable bytes, 1-32 kinds of a-z 0-9 _ -,"
+                                    " nothing after)"};
             hy_send(self->router, id, id_len, &bye);
         }
         s_offence(self, id, id_len, part, BAD_MALFORMED, who);

@@ -184,7 +184,9 @@ int main(int argc, char **argv)
     if (min_workers == 0)
         min_workers = local > 0 && (schedule == SCHED_STATIC || verify > 0) ? local : 1;
     const char *problem = NULL;
-    if (bind && !opts_port_ok(bind, 0, true))
+    if (bind && strncmp(bind, "tcp://", 6) != 0 && strncmp(bind, "ipc://", 6) != 0)
+        problem = "--bind: an endpoint tcp://ADDRESS:PORT or ipc://PATH";
+    else if (bind && !opts_port_ok(bind, 0, true))
         problem = "--bind: the port must be a number from 0 to 65535, or *";
     else if (!bind && local == 0)
         problem = "--local 0 needs --bind: there would be no workers";

@@ -75,6 +75,8 @@ Test(cli, bad_manager_command_lines_exit_2)
         {"--json", "/nonexistent-dir/run.json", "noop"},
         {"--journal", "/nonexistent-dir/run.journal", "noop"},
         {"--batch", "/nonexistent-dir/jobs.txt"},
+        {"--bind", "foo", "noop"},   /* not an endpoint: it said "refusing to listen beyond this machine" */
+        {"--bind", "inproc://x", "noop"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         s_expect_usage_error(cases[i]);
@@ -108,6 +110,8 @@ Test(cli, bad_worker_command_lines_exit_2)
         {"--connect"},
         {"--connect", "tcp://127.0.0.1:9", "extra"},
         {"--connect", "tcp://127.0.0.1:9", "--liveness", "1"},
+        {"--connect", "foo"},   /* it tried again and again, for good */
+        {"--connect", "inproc://x"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[8] = {(char *) t_bin("hyades-worker")};
@@ -117,6 +121,25 @@ Test(cli, bad_worker_command_lines_exit_2)
         cr_assert_eq(t_run(argv, log, 5000), 2, "worker case %zu", i);
     }
     free(log);
+}
+
+/* A batch file that is not text, or not a file, is refused with the
+   reason (a NUL byte was called a line too long; a directory, empty). */
+Test(cli, a_batch_file_that_is_not_text_says_why)
+{
+    char *log = t_path(t_dir, "b.log"), *file = t_path(t_dir, "nul.txt");
+    FILE *f = fopen(file, "w");
+    fputs("noop --units 3\n", f);
+    fputc('\0', f);
+    fputs(" --units 4\n", f);
+    fclose(f);
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", file, NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 2);
+    cr_assert(t_file_contains(log, "nul.txt:2: a NUL byte"), "no reason given for a NUL byte");
+    char *dir[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", t_dir, NULL};
+    cr_assert_eq(t_run(dir, log, 10000), 2);
+    cr_assert(t_file_contains(log, "Is a directory"), "no reason given for a directory");
+    free(log), free(file);
 }
 
 /* The worker's own variables in the manager's environment do not reach
