@@ -194,6 +194,10 @@ int main(int argc, char **argv)
         problem = "--min-workers is larger than --local and there is no --bind for others";
     else if (json && outfile_check(json, err, sizeof err) < 0)
         problem = err;
+    else if (batch_path && json && outfile_same(json, batch_path))
+        problem = "--json names the batch file";
+    else if (batch_path && journal && outfile_same(journal, batch_path))
+        problem = "--journal names the batch file";
     else if (journal && outfile_check(journal, err, sizeof err) < 0)
         problem = err;
     else if (verify > 0 && !bind && local < 2)
@@ -224,15 +228,32 @@ int main(int argc, char **argv)
         }
     }
     int bad = 0;
+    char **paths = calloc(batch->count, sizeof *paths);   /* each line's output, to find two that collide */
     for (size_t i = 0; i < batch->count; i++) {
         const job_kind_t *kind;
         job_plan_t plan;
         const char *path;
         int rc = s_plan(&batch->jobs[i], output, journal, verify, json, &kind, &plan, &path, err, sizeof err);
-        if (rc == JOB_HELP && !batch_path)
+        if (rc == JOB_HELP && !batch_path) {
+            free(paths);
             return 0;
+        }
         if (rc == JOB_HELP)
             snprintf(err, sizeof err, "--help has no place in a batch file");
+        /* In a batch, an output must not overwrite the batch file or an
+           earlier line's output: that would be lost without a word. */
+        if (rc == JOB_OK && path && batch_path && outfile_same(path, batch_path)) {
+            snprintf(err, sizeof err, "the output %s is the batch file itself", path);
+            rc = JOB_ERROR;
+        }
+        for (size_t j = 0; rc == JOB_OK && path && batch_path && j < i; j++)
+            if (paths[j] && outfile_same(path, paths[j])) {
+                snprintf(err, sizeof err, "the output %s is also line %d's: one of them would be lost (-o names"
+                         " another file)", path, batch->jobs[j].line);
+                rc = JOB_ERROR;
+            }
+        if (rc == JOB_OK && path)
+            paths[i] = strdup(path);
         if (rc != JOB_OK) {
             if (batch_path)
                 fprintf(stderr, "hyades-manager: %s:%d: %s\n", batch_path, batch->jobs[i].line, err);
@@ -242,6 +263,9 @@ int main(int argc, char **argv)
         }
         job_plan_clear(kind, &plan);
     }
+    for (size_t i = 0; i < batch->count; i++)
+        free(paths[i]);
+    free(paths);
     if (bad) {
         batch_destroy(&loaded);
         return 2;

@@ -142,6 +142,35 @@ Test(cli, a_batch_file_that_is_not_text_says_why)
     free(log), free(file);
 }
 
+/* A batch whose lines would overwrite the batch file, or each other's
+   outputs, is refused before anything runs (the batch file became a PNG,
+   and of two lines writing one file the first output was lost). */
+Test(cli, a_batch_that_would_overwrite_itself_or_its_outputs_is_refused)
+{
+    char *log = t_path(t_dir, "b.log"), *self = t_path(t_dir, "self.txt"), *two = t_path(t_dir, "two.txt");
+    char *out = t_path(t_dir, "d.png");
+    FILE *f = fopen(self, "w");
+    fprintf(f, "noop --units 2\nmandelbrot --width 20 --height 20 -o %s\n", self);
+    fclose(f);
+    char *a[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", self, NULL};
+    cr_assert_eq(t_run(a, log, 10000), 2);
+    cr_assert(t_file_contains(log, "is the batch file itself"));
+    cr_assert(t_file_contains(self, "noop --units 2"), "the batch file was overwritten");
+    char *b[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--json", self, "--batch", self, NULL};
+    cr_assert_eq(t_run(b, log, 10000), 2);
+    cr_assert(t_file_contains(log, "--json names the batch file"));
+    cr_assert(t_file_contains(self, "noop --units 2"), "the batch file was overwritten");
+    f = fopen(two, "w");   /* the same file by two names */
+    fprintf(f, "mandelbrot --width 20 --height 20 -o %s\nprimes --to 100 -o %s/./d.png\n", out, t_dir);
+    fclose(f);
+    char *c[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", two, NULL};
+    cr_assert_eq(t_run(c, log, 10000), 2);
+    cr_assert(t_file_contains(log, "two.txt:2: the output"), "no line number");
+    cr_assert(t_file_contains(log, "is also line 1's"));
+    cr_assert_eq(access(out, F_OK), -1, "a job ran");
+    free(log), free(self), free(two), free(out);
+}
+
 /* The worker's own variables in the manager's environment do not reach
    its local workers, whose command line says what they are to do. */
 Test(cli, worker_variables_do_not_reach_local_workers)
