@@ -47,6 +47,18 @@ zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen
         snprintf(err, errlen, "cannot load the certificate %s", path);
         return NULL;
     }
+    /* zcert_load reads FILE_secret when there is one, public key included:
+       a public FILE of another pair would go unnoticed here, and fail the
+       handshakes of those given FILE. */
+    zconfig_t *public_only = access(secret_path, F_OK) == 0 ? zconfig_load(path) : NULL;
+    const char *public_key = public_only ? zconfig_get(public_only, "/curve/public-key", NULL) : NULL;
+    if (public_key && !streq(public_key, zcert_public_txt(cert))) {
+        snprintf(err, errlen, "%s and %s are not one key pair: their public keys differ", path, secret_path);
+        zconfig_destroy(&public_only);
+        zcert_destroy(&cert);
+        return NULL;
+    }
+    zconfig_destroy(&public_only);
     static const char zero[] = "0000000000000000000000000000000000000000";
     if (need_secret && streq(zcert_secret_txt(cert), zero)) {
         snprintf(err, errlen, "%s_secret is missing or damaged: a key pair is needed here, not only a public certificate",

@@ -271,6 +271,30 @@ Test(edges, secret_keys_others_can_read_are_refused)
     free(cert), free(mcert), free(log);
 }
 
+/* A certificate whose FILE_secret is of another key pair is refused by
+   name: the secret file's own public key was used, unnoticed, and workers
+   given FILE as --manager-key failed their handshakes for no clear reason. */
+Test(edges, a_certificate_and_a_secret_of_two_key_pairs_are_refused)
+{
+    char *a = t_path(t_dir, "a.cert"), *b = t_path(t_dir, "b.cert"), *log = t_path(t_dir, "m.log");
+    char *allow = t_path(t_dir, "allow"), err[256], a_secret[4096], b_secret[4096];
+    cr_assert_eq(curve_keygen(a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(curve_keygen(b, err, sizeof err), 0, "%s", err);
+    snprintf(a_secret, sizeof a_secret, "%s_secret", a);
+    snprintf(b_secret, sizeof b_secret, "%s_secret", b);
+    cr_assert_eq(rename(b_secret, a_secret), 0);   /* a.cert beside b's secret */
+    cr_assert_eq(mkdir(allow, 0700), 0);
+    char *manager[] = {(char *) t_bin("hyades-manager"), "--bind", "tcp://127.0.0.1:0", "--cert", a, "--allow", allow,
+                       "noop", NULL};
+    cr_assert_neq(t_run(manager, log, 10000), 0, "a mismatched key pair was used");
+    cr_assert(t_file_contains(log, "are not one key pair"));
+    char *worker[] = {(char *) t_bin("hyades-worker"), "--connect", "tcp://127.0.0.1:1", "--cert", a,
+                      "--manager-key", b, NULL};
+    cr_assert_neq(t_run(worker, log, 10000), 0, "a mismatched key pair was used");
+    cr_assert(t_file_contains(log, "are not one key pair"));
+    free(a), free(b), free(log), free(allow);
+}
+
 Test(edges, a_strangers_key_is_reported_on_both_sides)
 {
     char *keys = t_path(t_dir, "allowed"), *mcert = t_path(t_dir, "m.cert"), *stranger = t_path(t_dir, "s.cert");
@@ -464,8 +488,8 @@ Test(edges, a_second_manager_on_a_running_ones_ipc_endpoint_is_refused)
     char endpoint[300];
     snprintf(endpoint, sizeof endpoint, "ipc://%s/m.sock", t_dir);
     char *alog = t_path(t_dir, "a.log"), *blog = t_path(t_dir, "b.log"), *wlog = t_path(t_dir, "w.log");
-    char *args[] = {"--bind", endpoint, "noop", "--units", "5", NULL};
-    pid_t first = t_manager(args, alog, NULL, NULL, 0);
+    char *args[] = {"--bind", endpoint, "noop", "--units", "5", NULL}, bound[300];
+    pid_t first = t_manager(args, alog, NULL, bound, sizeof bound);   /* (once it listens) */
     char *again[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "noop", NULL};
     cr_assert_eq(t_run(again, blog, 10000), 1, "a second manager bound the endpoint of a running one");
     cr_assert(t_file_contains(blog, "cannot bind"));
@@ -474,7 +498,8 @@ Test(edges, a_second_manager_on_a_running_ones_ipc_endpoint_is_refused)
     cr_assert_eq(t_wait(first, 20000), 0, "the first manager lost its endpoint");
     t_stop(w);
     /* Its socket file, left behind by a manager killed without warning. */
-    first = t_manager(args, alog, NULL, NULL, 0);
+    unlink(alog);
+    first = t_manager(args, alog, NULL, bound, sizeof bound);
     kill(first, SIGKILL);
     t_wait(first, 5000);
     char *stale[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "--local", "1", "noop", "--units", "5", NULL};
