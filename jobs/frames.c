@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SCENE_RANDOM 0
 #define SCENE_ZOOM   1
@@ -259,6 +260,16 @@ static int s_begin(void *self, const char *output, char *err, size_t errlen)
     if (state->frames_dir) {
         if (mkdir(state->frames_dir, 0755) < 0 && errno != EEXIST) {
             snprintf(err, errlen, "cannot create %s: %s", state->frames_dir, strerror(errno));
+            return -1;
+        }
+        /* Found unusable before any unit is computed, not at the first frame. */
+        struct stat st;
+        int why = stat(state->frames_dir, &st) < 0 ? errno
+                  : !S_ISDIR(st.st_mode)                       ? ENOTDIR
+                  : access(state->frames_dir, W_OK | X_OK) < 0 ? errno
+                                                               : 0;
+        if (why) {
+            snprintf(err, errlen, "--frames-dir %s: %s", state->frames_dir, strerror(why));
             return -1;
         }
         state->rgb = malloc(3 * (size_t) state->p.width * state->p.height);
