@@ -107,18 +107,24 @@ bool curve_endpoint_is_local(const char *endpoint)
     return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 || strncmp(host, "[::1]:", 6) == 0;
 }
 
-size_t curve_count_certs(const char *dir)
+size_t curve_count_certs(const char *dir, size_t *skipped, char *first, size_t first_len)
 {
     DIR *d = opendir(dir);
     size_t n = 0;
     struct dirent *e;
+    *skipped = 0;
     while (d && (e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (e->d_name[0] == '.' || (len > 7 && streq(e->d_name + len - 7, "_secret")))
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        zcert_t *cert = zcert_load(path);
+        /* (only readable files are loaded: the loader prints what it cannot parse) */
+        struct stat st;
+        zcert_t *cert = stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0 ? zcert_load(path)
+                                                                                                : NULL;
+        if (!cert && (*skipped)++ == 0)
+            snprintf(first, first_len, "%s", e->d_name);
         n += cert != NULL;
         zcert_destroy(&cert);
     }

@@ -32,7 +32,8 @@ void curve_client_setup(zsock_t *sock, zcert_t *cert, zcert_t *server);
    addresses, ipc://, inproc://). */
 bool curve_endpoint_is_local(const char *endpoint);
 
-/* Public certificates in dir (files not ending in _secret that czmq loads). */
-size_t curve_count_certs(const char *dir);
+/* Public certificates in dir (files not ending in _secret that czmq loads);
+   *skipped: the other entries (not hidden), the first of them named in first. */
+size_t curve_count_certs(const char *dir, size_t *skipped, char *first, size_t first_len);
 
 #endif

@@ -1580,9 +1580,14 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     zsock_wait(self->auth);
     int rc = curve_server_setup(self->router, cert, err, errlen);
     zcert_destroy(&cert);
-    if (rc == 0 && curve_count_certs(self->config.allow) == 0)
+    size_t skipped = 0;
+    char first[256] = "";
+    if (rc == 0 && curve_count_certs(self->config.allow, &skipped, first, sizeof first) == 0)
         log_warn("no certificates in --allow %s: no remote worker can join until the manager is restarted with some",
                  self->config.allow);
+    if (rc == 0 && skipped)
+        log_warn("--allow %s: %zu entries are not readable certificates and are ignored (%s%s)", self->config.allow,
+                 skipped, first, skipped > 1 ? ", ..." : "");
     return rc;
 }
 

@@ -306,6 +306,30 @@ Test(edges, a_certificate_and_a_secret_of_two_key_pairs_are_refused)
     free(a), free(b), free(log), free(allow);
 }
 
+/* Entries of --allow that are not certificates are said to be ignored
+   (they were skipped without a word). */
+Test(edges, entries_of_allow_that_are_not_certificates_are_reported)
+{
+    char *m = t_path(t_dir, "m.cert"), *allow = t_path(t_dir, "allow"), *log = t_path(t_dir, "m.log"), err[256];
+    cr_assert_eq(curve_keygen(m, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mkdir(allow, 0700), 0);
+    char *w = t_path(allow, "w.cert"), *notes = t_path(allow, "notes.txt"), *sub = t_path(allow, "sub");
+    cr_assert_eq(curve_keygen(w, err, sizeof err), 0, "%s", err);
+    FILE *f = fopen(notes, "w");
+    fputs("not a certificate\n", f);
+    fclose(f);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", m, "--allow", allow, "noop", NULL};
+    char endpoint[256];
+    pid_t manager = t_manager(args, log, NULL, endpoint, sizeof endpoint);
+    kill(manager, SIGTERM);
+    t_wait(manager, 10000);
+    cr_assert(t_file_contains(log, "2 entries are not readable certificates and are ignored"),
+              "entries that are not certificates went unreported");
+    cr_assert_not(t_file_contains(log, "no certificates in --allow"), "the certificate was not counted");
+    free(m), free(allow), free(log), free(w), free(notes), free(sub);
+}
+
 Test(edges, a_strangers_key_is_reported_on_both_sides)
 {
     char *keys = t_path(t_dir, "allowed"), *mcert = t_path(t_dir, "m.cert"), *stranger = t_path(t_dir, "s.cert");
