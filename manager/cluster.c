@@ -804,11 +804,11 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
         if (self->run->losses[u] < UINT8_MAX && ++self->run->losses[u] >= self->config.max_attempts
             && !s_computed_elsewhere(self, w, u)) {
             char reason[512];
-            int at = snprintf(reason, sizeof reason, "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")",
-                              u, self->run->losses[u], self->config.max_attempts);
-            if (blamed > 1)
-                snprintf(reason + at, sizeof reason - (size_t) at, "; the last time worker %s was computing units %s"
-                         " at once, and any of them may be the cause", w->name, beside);
+            bool several = blamed > 1;
+            snprintf(reason, sizeof reason,
+                     "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")%s%.64s%s%s%s", u, self->run->losses[u], self->config.max_attempts, several ? "; the last time worker " : "",
+                     several ? w->name : "", several ? " was computing units " : "", several ? beside : "",
+                     several ? " at once, and any of them may be the cause" : "");
             s_fail(self, reason);
         }
     }
