@@ -806,7 +806,8 @@ static void s_worker_gone(cluster_t *self, worker_t *w, const char *why, bool bl
             char reason[512];
             bool several = blamed > 1;
             snprintf(reason, sizeof reason,
-                     "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")%s%.64s%s%s%s", u, self->run->losses[u], self->config.max_attempts, several ? "; the last time worker " : "",
+                     "unit %" PRIu64 " was lost %u times (--max-attempts %" PRId64 ")%s%.64s%s%s%s", u,
+                     self->run->losses[u], self->config.max_attempts, several ? "; the last time worker " : "",
                      several ? w->name : "", several ? " was computing units " : "", several ? beside : "",
                      several ? " at once, and any of them may be the cause" : "");
             s_fail(self, reason);
