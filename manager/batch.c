@@ -46,6 +46,22 @@ static int s_split(const char *line, char **words)
     }
 }
 
+/* Reads a line (with its newline) into line, at most size - 1 bytes, NULs
+   included (fgets would hide them): its length, 0 at the end. An endless
+   input without newlines (/dev/zero) stops at size - 1. */
+static size_t s_read_line(FILE *f, char *line, size_t size)
+{
+    size_t n = 0;
+    int c;
+    while (n + 1 < size && (c = getc(f)) != EOF) {
+        line[n++] = (char) c;
+        if (c == '\n')
+            break;
+    }
+    line[n] = '\0';
+    return n;
+}
+
 batch_t *batch_load(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -60,17 +76,16 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     batch_t *self = calloc(1, sizeof *self);
-    char *line = NULL, *words[MAX_WORDS];
-    size_t cap = 0, line_cap = 0;
-    ssize_t len;
-    for (int number = 1; (len = getline(&line, &line_cap, f)) >= 0; number++) {
-        if (len > MAX_LINE - 1) {
-            snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, number, MAX_LINE - 1);
+    char *line = malloc(MAX_LINE + 1), *words[MAX_WORDS];
+    size_t cap = 0, len;
+    for (int number = 1; (len = s_read_line(f, line, MAX_LINE + 1)) > 0; number++) {
+        if (memchr(line, '\0', (size_t) len)) {
+            snprintf(err, errlen, "%s:%d: a NUL byte: not a text file", path, number);
             batch_destroy(&self);
             break;
         }
-        if (memchr(line, '\0', (size_t) len)) {
-            snprintf(err, errlen, "%s:%d: a NUL byte: not a text file", path, number);
+        if (len > MAX_LINE - 1) {
+            snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, number, MAX_LINE - 1);
             batch_destroy(&self);
             break;
         }

@@ -136,6 +136,10 @@ Test(cli, a_batch_file_that_is_not_text_says_why)
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", file, NULL};
     cr_assert_eq(t_run(argv, log, 10000), 2);
     cr_assert(t_file_contains(log, "nul.txt:2: a NUL byte"), "no reason given for a NUL byte");
+    /* An endless input without newlines: read up to a line's limit, no more. */
+    char *zero[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", "/dev/zero", NULL};
+    cr_assert_eq(t_run(zero, log, 10000), 2, "an endless batch file was read without end");
+    cr_assert(t_file_contains(log, "/dev/zero:1: a NUL byte"));
     char *dir[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", t_dir, NULL};
     cr_assert_eq(t_run(dir, log, 10000), 2);
     cr_assert(t_file_contains(log, "Is a directory"), "no reason given for a directory");
