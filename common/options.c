@@ -238,3 +238,20 @@ bool opts_port_ok(const char *endpoint, long min, bool star)
     size_t digits = strspn(port + 1, "0123456789");
     return digits > 0 && digits <= 5 && port[1 + digits] == '\0' && atol(port + 1) >= min && atol(port + 1) <= 65535;
 }
+
+const char *opts_endpoint_problem(const char *endpoint, long min_port, bool star)
+{
+    if (strncmp(endpoint, "ipc://", 6) == 0) {
+        size_t len = strlen(endpoint + 6);
+        if (len == 0)
+            return "an ipc:// endpoint needs a path";
+        if (len > 107)   /* what a Unix socket address holds */
+            return "the path of an ipc:// endpoint is longer than 107 bytes";
+        return NULL;
+    }
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return "an endpoint is tcp://ADDRESS:PORT or ipc://PATH";
+    if (!opts_port_ok(endpoint, min_port, star))
+        return min_port ? "the port must be a number from 1 to 65535" : "the port must be a number from 0 to 65535, or *";
+    return NULL;
+}

@@ -50,4 +50,9 @@ void opts_usage(const opt_t *opts, FILE *out);
    take a larger port modulo 65536 (70000 is 4464). */
 bool opts_port_ok(const char *endpoint, long min, bool star);
 
+/* What is wrong with a ZeroMQ endpoint given on the command line (tcp://
+   with a port from min_port, * too if star; ipc:// with a path a Unix
+   socket address holds), or NULL. */
+const char *opts_endpoint_problem(const char *endpoint, long min_port, bool star);
+
 #endif

@@ -1592,24 +1592,30 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     return rc;
 }
 
-/* Whether something listens on the socket file of an ipc:// endpoint:
-   ZeroMQ would remove it and bind anew, and the manager there would wait
-   for good for workers that come here instead. (A file nobody listens on
-   is left from a process gone: binding over it is right.) */
-static bool s_ipc_in_use(const char *endpoint)
+/* What keeps the manager from binding the ipc:// endpoint given, or NULL:
+   ZeroMQ removes whatever is at the path and binds anew, so a file there
+   would be lost, and a manager listening there would wait for good for
+   workers that come here instead. (A socket file nobody listens on is
+   left from a process gone: binding over it is right.) */
+static const char *s_ipc_problem(const char *endpoint)
 {
     if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
-        return false;   /* (an abstract name taken fails to bind) */
+        return NULL;   /* (an abstract name taken fails to bind) */
+    struct stat st;
+    if (lstat(endpoint + 6, &st) != 0)
+        return NULL;
+    if (!S_ISSOCK(st.st_mode))
+        return "something other than a socket is there, and binding would remove it";
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(endpoint + 6) >= sizeof sa.sun_path)
-        return false;   /* ZeroMQ refuses it */
+        return NULL;   /* ZeroMQ refuses it */
     strcpy(sa.sun_path, endpoint + 6);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return false;
+        return NULL;
     bool listening = connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
     close(fd);
-    return listening;
+    return listening ? "a manager (or another program) is listening there" : NULL;
 }
 
 cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
@@ -1647,11 +1653,13 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         return NULL;
     }
     if (config->bind) {
-        if (s_ipc_in_use(config->bind)) {
-            snprintf(err, errlen, "cannot bind %s: a manager (or another program) is listening there", config->bind);
+        if (s_ipc_problem(config->bind)) {
+            snprintf(err, errlen, "cannot bind %s: %s", config->bind, s_ipc_problem(config->bind));
             cluster_destroy(&self);
             return NULL;
         }
+        if (strchr(config->bind, '['))
+            zsock_set_ipv6(self->router, 1);   /* an IPv6 address: tcp://[::1]:5555 */
         if (zsock_bind(self->router, "%s", config->bind) < 0) {
             snprintf(err, errlen, "cannot bind %s: %s", config->bind, zmq_strerror(zmq_errno()));
             cluster_destroy(&self);

@@ -184,11 +184,10 @@ int main(int argc, char **argv)
     if (min_workers == 0)
         min_workers = local > 0 && (schedule == SCHED_STATIC || verify > 0) ? local : 1;
     const char *problem = NULL;
-    if (bind && strncmp(bind, "tcp://", 6) != 0 && strncmp(bind, "ipc://", 6) != 0)
-        problem = "--bind: an endpoint tcp://ADDRESS:PORT or ipc://PATH";
-    else if (bind && !opts_port_ok(bind, 0, true))
-        problem = "--bind: the port must be a number from 0 to 65535, or *";
-    else if (!bind && local == 0)
+    if (bind && opts_endpoint_problem(bind, 0, true)) {
+        snprintf(err, sizeof err, "--bind %.200s: %s", bind, opts_endpoint_problem(bind, 0, true));
+        problem = err;
+    } else if (!bind && local == 0)
         problem = "--local 0 needs --bind: there would be no workers";
     else if (!bind && min_workers > local)
         problem = "--min-workers is larger than --local and there is no --bind for others";

@@ -77,6 +77,7 @@ Test(cli, bad_manager_command_lines_exit_2)
         {"--batch", "/nonexistent-dir/jobs.txt"},
         {"--bind", "foo", "noop"},   /* not an endpoint: it said "refusing to listen beyond this machine" */
         {"--bind", "inproc://x", "noop"},
+        {"--bind", "ipc://", "noop"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         s_expect_usage_error(cases[i]);
@@ -112,6 +113,8 @@ Test(cli, bad_worker_command_lines_exit_2)
         {"--connect", "tcp://127.0.0.1:9", "--liveness", "1"},
         {"--connect", "foo"},   /* it tried again and again, for good */
         {"--connect", "inproc://x"},
+        {"--connect", "ipc://"},   /* it, too, waited for good */
+        {"--connect", "ipc:///tmp/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[8] = {(char *) t_bin("hyades-worker")};

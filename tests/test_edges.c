@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -539,7 +541,42 @@ Test(edges, a_second_manager_on_a_running_ones_ipc_endpoint_is_refused)
     t_wait(first, 5000);
     char *stale[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "--local", "1", "noop", "--units", "5", NULL};
     cr_assert_eq(t_run(stale, blog, 20000), 0, "a socket file nobody listens on was not bound over");
+    /* A file that is no socket is not removed to make room. */
+    char *notes = t_path(t_dir, "notes.txt"), on_file[300];
+    FILE *f = fopen(notes, "w");
+    fputs("precious\n", f);
+    fclose(f);
+    snprintf(on_file, sizeof on_file, "ipc://%s", notes);
+    char *over[] = {(char *) t_bin("hyades-manager"), "--bind", on_file, "--local", "1", "noop", "--units", "5", NULL};
+    cr_assert_eq(t_run(over, blog, 20000), 1, "the manager bound over a file");
+    cr_assert(t_file_contains(blog, "something other than a socket is there"));
+    cr_assert(t_file_contains(notes, "precious"), "the file was removed");
+    free(notes);
     free(alog), free(blog), free(wlog);
+}
+
+/* An IPv6 address: the manager binds it and a worker connects to it (both
+   said "No such device" or could not connect: ZeroMQ takes IPv6 only when
+   asked). */
+Test(edges, an_ipv6_loopback_endpoint_works)
+{
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bool ipv6 = probe >= 0 && bind(probe, (struct sockaddr *) &sa, sizeof sa) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (!ipv6)
+        cr_skip_test("no IPv6 loopback on this machine");
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://[::1]:0", "--local", "0", "noop", "--units", "20", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    cr_assert(strncmp(endpoint, "tcp://[::1]:", 12) == 0, "bound %s", endpoint);
+    pid_t w = t_worker(endpoint, "v6", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 20000), 0, "the job over IPv6 failed");
+    cr_assert(t_file_contains(mlog, "worker v6 joined"));
+    t_stop(w);
+    free(mlog), free(wlog);
 }
 
 Test(edges, json_with_odd_bytes_in_a_path_stays_valid)

@@ -109,11 +109,8 @@ int main(int argc, char **argv)
     if (next >= 0 && !endpoint) {
         snprintf(err, sizeof err, "--connect ENDPOINT is required (or HYADES_CONNECT)");
         next = -1;
-    } else if (next >= 0 && strncmp(endpoint, "tcp://", 6) != 0 && strncmp(endpoint, "ipc://", 6) != 0) {
-        snprintf(err, sizeof err, "--connect %.200s: an endpoint tcp://HOST:PORT or ipc://PATH", endpoint);
-        next = -1;
-    } else if (next >= 0 && !opts_port_ok(endpoint, 1, false)) {
-        snprintf(err, sizeof err, "--connect %.200s: the port must be a number from 1 to 65535", endpoint);
+    } else if (next >= 0 && opts_endpoint_problem(endpoint, 1, false)) {
+        snprintf(err, sizeof err, "--connect %.200s: %s", endpoint, opts_endpoint_problem(endpoint, 1, false));
         next = -1;
     }
     if (next < 0) {

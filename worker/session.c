@@ -248,6 +248,8 @@ static void s_connect(self_t *self)
     self->monitor = hy_monitor_new(self->dealer, true);
     zsock_set_reconnect_ivl(self->dealer, 100);
     zsock_set_reconnect_ivl_max(self->dealer, 2000);
+    if (strchr(config->endpoint, '['))
+        zsock_set_ipv6(self->dealer, 1);   /* an IPv6 address: tcp://[::1]:5555 */
     if (zsock_connect(self->dealer, "%s", config->endpoint) < 0) {
         log_error("cannot connect to %s", config->endpoint);
         hy_monitor_close(self->dealer, &self->monitor);
