@@ -13,8 +13,24 @@
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93
 #endif
 
+/* czmq names the secret file "%s_secret" in a buffer of 256 bytes: a
+   longer path would be cut, and the secret written over (or read from) the
+   wrong file, even the public one. */
+#define CZMQ_PATH_MAX 255
+
+static bool s_path_fits(const char *path, char *err, size_t errlen)
+{
+    if (strlen(path) + strlen("_secret") <= CZMQ_PATH_MAX)
+        return true;
+    snprintf(err, errlen, "the key file name %.80s... is too long: with _secret it must fit in %d bytes", path,
+             CZMQ_PATH_MAX);
+    return false;
+}
+
 int curve_keygen(const char *path, char *err, size_t errlen)
 {
+    if (!s_path_fits(path, err, errlen))
+        return -1;
     char secret[4096];
     snprintf(secret, sizeof secret, "%s_secret", path);
     if (access(path, F_OK) == 0 || access(secret, F_OK) == 0) {
@@ -36,6 +52,8 @@ int curve_keygen(const char *path, char *err, size_t errlen)
 
 zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen)
 {
+    if (!s_path_fits(path, err, errlen))
+        return NULL;
     char secret_path[4096];
     snprintf(secret_path, sizeof secret_path, "%s_secret", path);
     if (need_secret && access(secret_path, F_OK) == 0 && access(secret_path, R_OK) != 0) {

@@ -2,6 +2,7 @@
    before any work, write failures named early. Each test is an attack or a
    mistake, reproduced. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -330,6 +331,27 @@ Test(edges, entries_of_allow_that_are_not_certificates_are_reported)
               "entries that are not certificates went unreported");
     cr_assert_not(t_file_contains(log, "no certificates in --allow"), "the certificate was not counted");
     free(m), free(allow), free(log), free(w), free(notes), free(sub);
+}
+
+/* A key file name too long for czmq's "FILE_secret" is refused before
+   anything is written: the secret key went into the public file (mode
+   0644), or to a name cut short. */
+Test(edges, a_key_file_name_too_long_for_its_secret_is_refused)
+{
+    char name[256];
+    memset(name, 'z', 240);
+    name[240] = '\0';
+    char *path = t_path(t_dir, name), *log = t_path(t_dir, "k.log");
+    cr_assert_gt(strlen(path) + 7, 255);
+    char *argv[] = {(char *) t_bin("hyades-worker"), "keygen", path, NULL};
+    cr_assert_neq(t_run(argv, log, 10000), 0, "a key pair was made under a name czmq cuts");
+    cr_assert(t_file_contains(log, "is too long"));
+    DIR *d = opendir(t_dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        cr_assert(e->d_name[0] != 'z', "%s was written", e->d_name);
+    closedir(d);
+    free(path), free(log);
 }
 
 Test(edges, a_strangers_key_is_reported_on_both_sides)
