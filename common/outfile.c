@@ -274,3 +274,9 @@ bool outfile_same(const char *a, const char *b)
     snprintf(db, sizeof db, "%s", tb);
     return strcmp(basename(da), basename(db)) == 0;
 }
+
+bool outfile_is_stdout(const char *path)
+{
+    struct stat a, b;
+    return path && stat(path, &a) == 0 && fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}

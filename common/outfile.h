@@ -23,6 +23,11 @@ int outfile_check(const char *path, char *err, size_t errlen);
 /* Whether paths a and b end up at the same file (after symlinks). */
 bool outfile_same(const char *a, const char *b);
 
+/* Whether path is where standard output goes (-o /dev/stdout, /dev/fd/1, or
+   the file stdout was redirected to): status lines then go to stderr, or
+   they would end up inside the output. */
+bool outfile_is_stdout(const char *path);
+
 /* Opens path for writing (see above). Caller owns the result and ends it
    with outfile_close. NULL with a one-line reason in err. */
 outfile_t *outfile_open(const char *path, char *err, size_t errlen);

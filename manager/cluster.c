@@ -17,6 +17,7 @@
 #include "manager/dashboard.h"
 #include "common/curve.h"
 #include "common/log.h"
+#include "common/outfile.h"
 #include "common/protocol.h"
 #include "common/signals.h"
 #include "manager/guard.h"
@@ -2002,9 +2003,10 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
 
     if (!self->failure[0]) {
         char err[512];
-        if (kind->finish(plan->state, output, stdout, err, sizeof err) < 0)
+        FILE *status = outfile_is_stdout(output) ? stderr : stdout;   /* not inside the output */
+        if (kind->finish(plan->state, output, status, err, sizeof err) < 0)
             s_fail(self, err);
-        fflush(stdout);
+        fflush(status);
     }
     s_report(self, report);
     if (self->config.dashboard)

@@ -228,6 +228,7 @@ int main(int argc, char **argv)
     }
     int bad = 0;
     char **paths = calloc(batch->count, sizeof *paths);   /* each line's output, to find two that collide */
+    FILE *status_out = stdout;   /* where a batch's status lines go */
     for (size_t i = 0; i < batch->count; i++) {
         const job_kind_t *kind;
         job_plan_t plan;
@@ -253,6 +254,8 @@ int main(int argc, char **argv)
             }
         if (rc == JOB_OK && path)
             paths[i] = strdup(path);
+        if (rc == JOB_OK && outfile_is_stdout(path))
+            status_out = stderr;   /* an output goes to stdout: the status lines must not */
         if (rc != JOB_OK) {
             if (batch_path)
                 fprintf(stderr, "hyades-manager: %s:%d: %s\n", batch_path, batch->jobs[i].line, err);
@@ -338,8 +341,8 @@ int main(int argc, char **argv)
             s_publish_batch(dash, batch, i + 1, ok);
         report.line = batch->jobs[i].line;
         if (batch_path) {
-            report_line(&report, stdout);
-            fflush(stdout);
+            report_line(&report, status_out);
+            fflush(status_out);
         } else if (!quiet) {
             report_print(&report, stderr);
         } else if (!report.ok) {

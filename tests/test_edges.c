@@ -601,6 +601,30 @@ Test(edges, an_ipv6_loopback_endpoint_works)
     free(mlog), free(wlog);
 }
 
+/* -o /dev/stdout: stdout carries the output's bytes and nothing else (the
+   status line "wrote ..." was appended to them, a PNG or JSON spoiled). */
+Test(edges, an_output_to_stdout_is_the_output_alone)
+{
+    static const char *const jobs[] = {"mandelbrot --width 64 --height 48", "primes --to 1000",
+                                       "pi --samples 1000 --units 2"};
+    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
+        char *piped = t_path(t_dir, "piped"), *file = t_path(t_dir, "file"), *log = t_path(t_dir, "s.log");
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "exec '%s' -q --local 2 %s -o /dev/stdout > '%s'", t_bin("hyades-manager"), jobs[j],
+                 piped);
+        char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+        cr_assert_eq(t_run(sh, log, 20000), 0, "%s -o /dev/stdout failed", jobs[j]);
+        snprintf(cmd, sizeof cmd, "exec '%s' -q --local 2 %s -o '%s' > /dev/null", t_bin("hyades-manager"), jobs[j],
+                 file);
+        cr_assert_eq(t_run(sh, log, 20000), 0, "%s -o FILE failed", jobs[j]);
+        size_t na, nb;
+        char *a = t_read_file(piped, &na), *b = t_read_file(file, &nb);
+        cr_assert(a && b && na == nb && memcmp(a, b, na) == 0, "%s: stdout is not the output alone (%zu bytes, %zu)",
+                  jobs[j], na, nb);
+        free(a), free(b), free(piped), free(file), free(log);
+    }
+}
+
 Test(edges, json_with_odd_bytes_in_a_path_stays_valid)
 {
     char *dir = t_path(t_dir, "caf\xe9\x01");
