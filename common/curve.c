@@ -84,6 +84,15 @@ zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen
         zcert_destroy(&cert);
         return NULL;
     }
+    /* A secret key whose public key is not the one beside it: every
+       handshake would fail, with nothing to say why. */
+    char derived[41];
+    if (!streq(zcert_secret_txt(cert), zero) && zmq_curve_public(derived, zcert_secret_txt(cert)) == 0
+        && !streq(derived, zcert_public_txt(cert))) {
+        snprintf(err, errlen, "%s: its secret key is not the one of its public key (damaged?)", secret_path);
+        zcert_destroy(&cert);
+        return NULL;
+    }
     struct stat st;
     char secret[4096];
     snprintf(secret, sizeof secret, "%s_secret", path);

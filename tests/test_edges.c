@@ -306,6 +306,22 @@ Test(edges, a_certificate_and_a_secret_of_two_key_pairs_are_refused)
                       "--manager-key", b, NULL};
     cr_assert_neq(t_run(worker, log, 10000), 0, "a mismatched key pair was used");
     cr_assert(t_file_contains(log, "are not one key pair"));
+    /* b's own pair, its secret key damaged (its public key line intact). */
+    cr_assert_eq(curve_keygen(b, err, sizeof err), -1, "b's public file is still there");
+    unlink(b);
+    cr_assert_eq(curve_keygen(b, err, sizeof err), 0, "%s", err);
+    size_t len;
+    char *text = t_read_file(b_secret, &len), *key = text ? strstr(text, "secret-key = \"") : NULL;
+    cr_assert_not_null(key);
+    key += strlen("secret-key = \"");
+    key[1] = key[1] == key[0] ? (key[0] == 'a' ? 'b' : 'a') : key[0];
+    FILE *f = fopen(b_secret, "w");
+    fwrite(text, 1, len, f);
+    fclose(f);
+    free(text);
+    manager[4] = b;
+    cr_assert_neq(t_run(manager, log, 10000), 0, "a damaged secret key was used");
+    cr_assert(t_file_contains(log, "its secret key is not the one of its public key"));
     free(a), free(b), free(log), free(allow);
 }
 
