@@ -250,6 +250,8 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     plan->units = s_units(&p);
     plan->output = output;
     plan->default_output = "frames.gif";
+    plan->files_dir = frames_dir;
+    plan->files_prefix = "frame_";
     plan->state = state;
     return JOB_OK;
 }

@@ -20,6 +20,8 @@ typedef struct {
     const char *default_output;  /* the kind's default output path, or NULL */
     void *state;                 /* the kind's manager-side state; owned */
     bool no_output;              /* the kind writes no file: the manager refuses -o */
+    const char *files_dir;       /* a directory it also writes files into (frames' --frames-dir), or NULL */
+    const char *files_prefix;    /* the start of those files' names there */
 } job_plan_t;
 
 /* A picture of the output so far, for the dashboard: RGB rows. */

@@ -97,6 +97,28 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
     return JOB_OK;
 }
 
+/* The same directory, by any path to it (or the same spelling, while it
+   does not exist). */
+static bool s_same_dir(const char *a, const char *b)
+{
+    char ra[PATH_MAX], rb[PATH_MAX];
+    if (realpath(a, ra) && realpath(b, rb))
+        return strcmp(ra, rb) == 0;
+    return strcmp(a, b) == 0;
+}
+
+/* Whether path names one of the files a job writes into dir (its names
+   starting with prefix): such a file would be overwritten by the job. */
+static bool s_among_files(const char *path, const char *dir, const char *prefix)
+{
+    if (!path || !dir)
+        return false;
+    char copy[PATH_MAX], name[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    snprintf(name, sizeof name, "%s", path);
+    return strncmp(basename(name), prefix, strlen(prefix)) == 0 && s_same_dir(dirname(copy), dir);
+}
+
 int main(int argc, char **argv)
 {
     log_init("manager");
@@ -228,6 +250,7 @@ int main(int argc, char **argv)
     }
     int bad = 0;
     char **paths = calloc(batch->count, sizeof *paths);   /* each line's output, to find two that collide */
+    const char **dirs = calloc(batch->count, sizeof *dirs), **prefixes = calloc(batch->count, sizeof *prefixes);
     FILE *status_out = stdout;   /* where a batch's status lines go */
     for (size_t i = 0; i < batch->count; i++) {
         const job_kind_t *kind;
@@ -252,6 +275,29 @@ int main(int argc, char **argv)
                          " another file)", path, batch->jobs[j].line);
                 rc = JOB_ERROR;
             }
+        /* Files written into a directory (--frames-dir) must not be any
+           other file of the run, nor those of another line. */
+        const char *taken = NULL;
+        for (const char *const *p = (const char *const[]) {path, json, journal, batch_path, NULL}, *const *end = p + 4;
+             rc == JOB_OK && plan.files_dir && p < end; p++)
+            if (s_among_files(*p, plan.files_dir, plan.files_prefix))
+                taken = *p;
+        for (size_t j = 0; rc == JOB_OK && !taken && j < i; j++)
+            if ((plan.files_dir && dirs[j] && s_same_dir(plan.files_dir, dirs[j]))
+                || s_among_files(paths[j], plan.files_dir, plan.files_prefix)
+                || s_among_files(path, dirs[j], prefixes[j])) {
+                snprintf(err, sizeof err, "line %d writes files in the same place (--frames-dir)",
+                         batch->jobs[j].line);
+                rc = JOB_ERROR;
+            }
+        if (taken) {
+            snprintf(err, sizeof err, "%s would be overwritten by the frames written in %s", taken, plan.files_dir);
+            rc = JOB_ERROR;
+        }
+        if (rc == JOB_OK) {
+            dirs[i] = plan.files_dir;
+            prefixes[i] = plan.files_prefix;
+        }
         if (rc == JOB_OK && path)
             paths[i] = strdup(path);
         if (rc == JOB_OK && outfile_is_stdout(path))
@@ -267,7 +313,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < batch->count; i++)
         free(paths[i]);
-    free(paths);
+    free(paths), free(dirs), free(prefixes);
     if (bad) {
         batch_destroy(&loaded);
         return 2;

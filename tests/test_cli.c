@@ -1,5 +1,6 @@
 /* Command lines: help, usage errors and exit statuses of both programs. */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -176,6 +177,28 @@ Test(cli, a_batch_that_would_overwrite_itself_or_its_outputs_is_refused)
     cr_assert(t_file_contains(log, "is also line 1's"));
     cr_assert_eq(access(out, F_OK), -1, "a job ran");
     free(log), free(self), free(two), free(out);
+}
+
+/* Frames written into --frames-dir must not overwrite the run's other
+   files (a journal named like a frame there was replaced by a PNG, all its
+   progress lost) nor another batch line's frames. */
+Test(cli, frames_written_into_a_directory_overwrite_no_other_file)
+{
+    char *log = t_path(t_dir, "f.log"), *fd = t_path(t_dir, "fd"), *journal = t_path(fd, "frame_00002.png");
+    char *batch = t_path(t_dir, "jobs.txt"), *gif = t_path(t_dir, "o.gif");
+    cr_assert_eq(mkdir(fd, 0755), 0);
+    char *a[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--journal", journal, "frames", "--count", "5",
+                 "--frames-dir", fd, "-o", gif, NULL};
+    cr_assert_eq(t_run(a, log, 10000), 2, "a journal among the frames was taken");
+    cr_assert(t_file_contains(log, "would be overwritten by the frames written in"));
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "frames --count 5 --seed 1 --frames-dir %s -o %s/a.gif\n", fd, t_dir);
+    fprintf(f, "frames --count 5 --seed 2 --frames-dir %s/./ -o %s/b.gif\n", fd, t_dir);
+    fclose(f);
+    char *b[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
+    cr_assert_eq(t_run(b, log, 10000), 2, "two lines writing frames into one directory were taken");
+    cr_assert(t_file_contains(log, "jobs.txt:2: line 1 writes files in the same place"));
+    free(log), free(fd), free(journal), free(batch), free(gif);
 }
 
 /* The worker's own variables in the manager's environment do not reach
