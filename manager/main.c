@@ -258,7 +258,7 @@ int main(int argc, char **argv)
         const char *path;
         int rc = s_plan(&batch->jobs[i], output, journal, verify, json, &kind, &plan, &path, err, sizeof err);
         if (rc == JOB_HELP && !batch_path) {
-            free(paths);
+            free(paths), free(dirs), free(prefixes);
             return 0;
         }
         if (rc == JOB_HELP)
