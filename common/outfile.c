@@ -130,6 +130,10 @@ int outfile_check(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "an empty output path");
         return -1;
     }
+    if (path[strlen(path) - 1] == '/') {
+        snprintf(err, errlen, "cannot write %s: a file's name cannot end with /", path);
+        return -1;
+    }
     if (s_own_fd(path) >= 0)
         return 0;
     int rc = s_resolve(path, target, sizeof target);
@@ -279,4 +283,9 @@ bool outfile_is_stdout(const char *path)
 {
     struct stat a, b;
     return path && stat(path, &a) == 0 && fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int outfile_target(const char *path, char *target, size_t len)
+{
+    return s_resolve(path, target, len) == 0 ? 0 : -1;
 }

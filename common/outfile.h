@@ -28,6 +28,10 @@ bool outfile_same(const char *a, const char *b);
    they would end up inside the output. */
 bool outfile_is_stdout(const char *path);
 
+/* Where path's chain of symlinks ends (path itself when it is none; the end
+   need not exist): 0, or -1 when it cannot be followed. */
+int outfile_target(const char *path, char *target, size_t len);
+
 /* Opens path for writing (see above). Caller owns the result and ends it
    with outfile_close. NULL with a one-line reason in err. */
 outfile_t *outfile_open(const char *path, char *err, size_t errlen);

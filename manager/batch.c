@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 
 #define MAX_LINE 65536
+#define MAX_JOBS 100000          /* a batch is read whole before it runs: bounded */
+#define MAX_BYTES (64u << 20)
 #define MAX_WORDS 256
 
 /* Splits line into words (new strings). Returns the count, or -1 for an
@@ -77,8 +79,15 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
     }
     batch_t *self = calloc(1, sizeof *self);
     char *line = malloc(MAX_LINE + 1), *words[MAX_WORDS];
-    size_t cap = 0, len;
+    size_t cap = 0, len, total = 0;
     for (int number = 1; (len = s_read_line(f, line, MAX_LINE + 1)) > 0; number++) {
+        total += len;
+        if (total > MAX_BYTES || self->count == MAX_JOBS) {
+            snprintf(err, errlen, "%s: more than %u jobs or %u MiB: split it into several batches", path,
+                     (unsigned) MAX_JOBS, MAX_BYTES >> 20);
+            batch_destroy(&self);
+            break;
+        }
         if (memchr(line, '\0', (size_t) len)) {
             snprintf(err, errlen, "%s:%d: a NUL byte: not a text file", path, number);
             batch_destroy(&self);
@@ -99,7 +108,15 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
             continue;
         if (self->count == cap) {
             cap = cap ? cap * 2 : 8;
-            self->jobs = realloc(self->jobs, cap * sizeof *self->jobs);
+            batch_job_t *more = realloc(self->jobs, cap * sizeof *self->jobs);
+            if (!more) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                while (n > 0)
+                    free(words[--n]);
+                batch_destroy(&self);
+                break;
+            }
+            self->jobs = more;
         }
         batch_job_t *job = &self->jobs[self->count++];
         job->line = number;

@@ -1614,9 +1614,11 @@ static const char *s_ipc_problem(const char *endpoint)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
-    bool listening = connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+    /* Only a socket nobody answers on is stale: one of another kind
+       (datagrams) refuses a stream connection otherwise, and is in use. */
+    bool stale = connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0 && errno == ECONNREFUSED;
     close(fd);
-    return listening ? "a manager (or another program) is listening there" : NULL;
+    return stale ? NULL : "a manager (or another program) is listening there";
 }
 
 cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
@@ -2003,7 +2005,8 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
 
     if (!self->failure[0]) {
         char err[512];
-        FILE *status = outfile_is_stdout(output) ? stderr : stdout;   /* not inside the output */
+        /* (not inside an output that goes to stdout) */
+        FILE *status = outfile_is_stdout(output) || self->config.status_to_stderr ? stderr : stdout;
         if (kind->finish(plan->state, output, status, err, sizeof err) < 0)
             s_fail(self, err);
         fflush(status);

@@ -28,6 +28,7 @@ typedef struct {
     const char *cert;          /* our CURVE key pair, or NULL: no CURVE */
     const char *allow;         /* directory of the workers' public certificates */
     bool progress;             /* show the live progress line */
+    bool status_to_stderr;     /* stdout carries an output (--json /dev/stdout): status lines go to stderr */
     struct dashboard_t *dashboard;  /* publish the live status there, or NULL */
 } cluster_config_t;
 

@@ -97,26 +97,52 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
     return JOB_OK;
 }
 
-/* The same directory, by any path to it (or the same spelling, while it
-   does not exist). */
-static bool s_same_dir(const char *a, const char *b)
+/* path made absolute and free of ".", ".." and symlinks, also where its
+   last parts do not exist yet (a directory a job will create). */
+static void s_canonical(const char *path, char *out, size_t len, int depth)
 {
-    char ra[PATH_MAX], rb[PATH_MAX];
-    if (realpath(a, ra) && realpath(b, rb))
-        return strcmp(ra, rb) == 0;
-    return strcmp(a, b) == 0;
+    char copy[PATH_MAX], base[PATH_MAX], dir[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+        copy[n - 1] = '\0';   /* "fd1/" is "fd1" */
+    char real[PATH_MAX];
+    if (realpath(copy, real) || depth > 64) {
+        snprintf(out, len, "%s", depth > 64 ? copy : real);
+        return;
+    }
+    snprintf(base, sizeof base, "%s", copy);
+    snprintf(dir, sizeof dir, "%s", copy);
+    const char *name = basename(base);
+    s_canonical(dirname(dir), real, sizeof real, depth + 1);
+    if (strcmp(name, ".") == 0)
+        snprintf(out, len, "%s", real);
+    else if (strcmp(name, "..") == 0)
+        snprintf(out, len, "%s", dirname(real));
+    else
+        snprintf(out, len, "%.2048s/%.1024s", strcmp(real, "/") == 0 ? "" : real, name);
 }
 
-/* Whether path names one of the files a job writes into dir (its names
-   starting with prefix): such a file would be overwritten by the job. */
+/* The same directory, by any path to it, existing yet or not. */
+static bool s_same_dir(const char *a, const char *b)
+{
+    char ca[PATH_MAX], cb[PATH_MAX];
+    s_canonical(a, ca, sizeof ca, 0);
+    s_canonical(b, cb, sizeof cb, 0);
+    return strcmp(ca, cb) == 0;
+}
+
+/* Whether path (where its symlinks lead) names one of the files a job
+   writes into dir, whose names start with prefix: such a file would be
+   overwritten by the job. */
 static bool s_among_files(const char *path, const char *dir, const char *prefix)
 {
-    if (!path || !dir)
+    char target[PATH_MAX], full[PATH_MAX], name[PATH_MAX], parent[PATH_MAX];
+    if (!path || !dir || outfile_target(path, target, sizeof target) < 0)
         return false;
-    char copy[PATH_MAX], name[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", path);
-    snprintf(name, sizeof name, "%s", path);
-    return strncmp(basename(name), prefix, strlen(prefix)) == 0 && s_same_dir(dirname(copy), dir);
+    s_canonical(target, full, sizeof full, 0);
+    snprintf(name, sizeof name, "%s", full);
+    snprintf(parent, sizeof parent, "%s", full);
+    return strncmp(basename(name), prefix, strlen(prefix)) == 0 && s_same_dir(dirname(parent), dir);
 }
 
 int main(int argc, char **argv)
@@ -251,7 +277,7 @@ int main(int argc, char **argv)
     int bad = 0;
     char **paths = calloc(batch->count, sizeof *paths);   /* each line's output, to find two that collide */
     const char **dirs = calloc(batch->count, sizeof *dirs), **prefixes = calloc(batch->count, sizeof *prefixes);
-    FILE *status_out = stdout;   /* where a batch's status lines go */
+    FILE *status_out = json && outfile_is_stdout(json) ? stderr : stdout;   /* where status lines go */
     for (size_t i = 0; i < batch->count; i++) {
         const job_kind_t *kind;
         job_plan_t plan;
@@ -347,6 +373,7 @@ int main(int argc, char **argv)
         .verify = verify,
         .journal = journal, .cert = cert, .allow = allow,
         .progress = !quiet && isatty(STDERR_FILENO),
+        .status_to_stderr = status_out == stderr,
         .dashboard = dash,
     };
     cluster_t *cluster = cluster_new(&config, err, sizeof err);

@@ -79,6 +79,7 @@ Test(cli, bad_manager_command_lines_exit_2)
         {"--bind", "foo", "noop"},   /* not an endpoint: it said "refusing to listen beyond this machine" */
         {"--bind", "inproc://x", "noop"},
         {"--bind", "ipc://", "noop"},
+        {"--json", "/tmp/no-such-hyades-file.json/", "mandelbrot"},   /* it failed after the work */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         s_expect_usage_error(cases[i]);
@@ -144,6 +145,13 @@ Test(cli, a_batch_file_that_is_not_text_says_why)
     char *zero[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", "/dev/zero", NULL};
     cr_assert_eq(t_run(zero, log, 10000), 2, "an endless batch file was read without end");
     cr_assert(t_file_contains(log, "/dev/zero:1: a NUL byte"));
+    /* An endless stream of good lines: a batch is bounded (it was read until
+       memory ran out, and the manager crashed). */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "yes 'noop --units 1' | exec '%s' --local 1 --batch /dev/stdin", t_bin("hyades-manager"));
+    char *endless[] = {"/bin/sh", "-c", cmd, NULL};
+    cr_assert_eq(t_run(endless, log, 30000), 2, "an endless batch was not refused");
+    cr_assert(t_file_contains(log, "split it into several batches"));
     char *dir[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", t_dir, NULL};
     cr_assert_eq(t_run(dir, log, 10000), 2);
     cr_assert(t_file_contains(log, "Is a directory"), "no reason given for a directory");
@@ -198,6 +206,24 @@ Test(cli, frames_written_into_a_directory_overwrite_no_other_file)
     char *b[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
     cr_assert_eq(t_run(b, log, 10000), 2, "two lines writing frames into one directory were taken");
     cr_assert(t_file_contains(log, "jobs.txt:2: line 1 writes files in the same place"));
+    /* The same for a directory that does not exist yet, spelt two ways. */
+    f = fopen(batch, "w");
+    fprintf(f, "frames --count 5 --frames-dir %s/new -o %s/a.gif\n", t_dir, t_dir);
+    fprintf(f, "frames --count 5 --seed 2 --frames-dir %s/sub/../new// -o %s/b.gif\n", t_dir, t_dir);
+    fclose(f);
+    char *sub = t_path(t_dir, "sub"), *link = t_path(t_dir, "out.gif"), *frame = t_path(fd, "frame_00001.png");
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    unlink(log);
+    cr_assert_eq(t_run(b, log, 10000), 2, "two spellings of one new frames directory were taken");
+    cr_assert(t_file_contains(log, "line 1 writes files in the same place"));
+    /* An output that is a symlink to a frame's name. */
+    cr_assert_eq(symlink(frame, link), 0);
+    char *c[] = {(char *) t_bin("hyades-manager"), "--local", "1", "frames", "--count", "5", "--frames-dir", fd, "-o",
+                 link, NULL};
+    unlink(log);
+    cr_assert_eq(t_run(c, log, 10000), 2, "an output linked to a frame was taken");
+    cr_assert(t_file_contains(log, "would be overwritten by the frames"));
+    free(sub), free(link), free(frame);
     free(log), free(fd), free(journal), free(batch), free(gif);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -590,6 +591,20 @@ Test(edges, a_second_manager_on_a_running_ones_ipc_endpoint_is_refused)
     cr_assert(t_file_contains(blog, "something other than a socket is there"));
     cr_assert(t_file_contains(notes, "precious"), "the file was removed");
     free(notes);
+    /* Another program's datagram socket: in use, not stale (it was removed). */
+    char *dg = t_path(t_dir, "dg.sock"), on_dg[300];
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof un.sun_path, "%s", dg);
+    cr_assert_eq(bind(fd, (struct sockaddr *) &un, sizeof un), 0);
+    struct stat before, after;
+    cr_assert_eq(stat(dg, &before), 0);
+    snprintf(on_dg, sizeof on_dg, "ipc://%s", dg);
+    over[2] = on_dg;
+    cr_assert_eq(t_run(over, blog, 20000), 1, "the manager bound over a live datagram socket");
+    cr_assert(stat(dg, &after) == 0 && after.st_ino == before.st_ino, "the datagram socket was replaced");
+    close(fd);
+    free(dg);
     free(alog), free(blog), free(wlog);
 }
 
@@ -637,7 +652,16 @@ Test(edges, an_output_to_stdout_is_the_output_alone)
         char *a = t_read_file(piped, &na), *b = t_read_file(file, &nb);
         cr_assert(a && b && na == nb && memcmp(a, b, na) == 0, "%s: stdout is not the output alone (%zu bytes, %zu)",
                   jobs[j], na, nb);
-        free(a), free(b), free(piped), free(file), free(log);
+        free(a), free(b);
+        /* --json /dev/stdout: JSON lines alone ("pi: estimate ..." came first). */
+        snprintf(cmd, sizeof cmd, "exec '%s' --local 2 --json /dev/stdout %s -o '%s' > '%s'", t_bin("hyades-manager"),
+                 jobs[j], file, piped);
+        cr_assert_eq(t_run(sh, log, 20000), 0, "%s --json /dev/stdout failed", jobs[j]);
+        char *json = t_read_file(piped, &na);
+        cr_assert(json && na > 2 && json[0] == '{' && json[na - 2] == '}' && !strchr(json, '\n')[1],
+                  "%s: stdout is not one JSON line: %s", jobs[j], json);
+        free(json);
+        free(piped), free(file), free(log);
     }
 }
 
