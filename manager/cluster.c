@@ -17,7 +17,6 @@
 #include "manager/dashboard.h"
 #include "common/curve.h"
 #include "common/log.h"
-#include "common/outfile.h"
 #include "common/protocol.h"
 #include "common/signals.h"
 #include "manager/guard.h"
@@ -2006,7 +2005,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     if (!self->failure[0]) {
         char err[512];
         /* (not inside an output that goes to stdout) */
-        FILE *status = outfile_is_stdout(output) || self->config.status_to_stderr ? stderr : stdout;
+        FILE *status = self->config.status_to_stderr ? stderr : stdout;
         if (kind->finish(plan->state, output, status, err, sizeof err) < 0)
             s_fail(self, err);
         fflush(status);

@@ -145,6 +145,41 @@ static bool s_among_files(const char *path, const char *dir, const char *prefix)
     return strncmp(basename(name), prefix, strlen(prefix)) == 0 && s_same_dir(dirname(parent), dir);
 }
 
+/* What line i of a batch (or the single job) would overwrite that it must
+   not, before anything runs: the batch file or an earlier line's output
+   (lost without a word), or, with the frames it writes into a directory
+   (--frames-dir), any file of the run or another line's frames. paths,
+   dirs and prefixes: those of the lines before. JOB_OK or JOB_ERROR. */
+static int s_collides(const batch_t *batch, size_t i, const char *batch_path, const char *path,
+                      const job_plan_t *plan, const char *json, const char *journal, char *const *paths,
+                      const char *const *dirs, const char *const *prefixes, char *err, size_t errlen)
+{
+    if (path && batch_path && outfile_same(path, batch_path)) {
+        snprintf(err, errlen, "the output %s is the batch file itself", path);
+        return JOB_ERROR;
+    }
+    for (size_t j = 0; path && batch_path && j < i; j++)
+        if (paths[j] && outfile_same(path, paths[j])) {
+            snprintf(err, errlen, "the output %s is also line %d's: one of them would be lost (-o names another file)",
+                     path, batch->jobs[j].line);
+            return JOB_ERROR;
+        }
+    const char *files[] = {path, json, journal, batch_path};
+    for (size_t k = 0; plan->files_dir && k < sizeof files / sizeof files[0]; k++)
+        if (s_among_files(files[k], plan->files_dir, plan->files_prefix)) {
+            snprintf(err, errlen, "%s would be overwritten by the frames written in %s", files[k], plan->files_dir);
+            return JOB_ERROR;
+        }
+    for (size_t j = 0; j < i; j++)
+        if ((plan->files_dir && dirs[j] && s_same_dir(plan->files_dir, dirs[j]))
+            || s_among_files(paths[j], plan->files_dir, plan->files_prefix)
+            || s_among_files(path, dirs[j], prefixes[j])) {
+            snprintf(err, errlen, "line %d writes files in the same place (--frames-dir)", batch->jobs[j].line);
+            return JOB_ERROR;
+        }
+    return JOB_OK;
+}
+
 int main(int argc, char **argv)
 {
     log_init("manager");
@@ -289,37 +324,8 @@ int main(int argc, char **argv)
         }
         if (rc == JOB_HELP)
             snprintf(err, sizeof err, "--help has no place in a batch file");
-        /* In a batch, an output must not overwrite the batch file or an
-           earlier line's output: that would be lost without a word. */
-        if (rc == JOB_OK && path && batch_path && outfile_same(path, batch_path)) {
-            snprintf(err, sizeof err, "the output %s is the batch file itself", path);
-            rc = JOB_ERROR;
-        }
-        for (size_t j = 0; rc == JOB_OK && path && batch_path && j < i; j++)
-            if (paths[j] && outfile_same(path, paths[j])) {
-                snprintf(err, sizeof err, "the output %s is also line %d's: one of them would be lost (-o names"
-                         " another file)", path, batch->jobs[j].line);
-                rc = JOB_ERROR;
-            }
-        /* Files written into a directory (--frames-dir) must not be any
-           other file of the run, nor those of another line. */
-        const char *taken = NULL;
-        for (const char *const *p = (const char *const[]) {path, json, journal, batch_path, NULL}, *const *end = p + 4;
-             rc == JOB_OK && plan.files_dir && p < end; p++)
-            if (s_among_files(*p, plan.files_dir, plan.files_prefix))
-                taken = *p;
-        for (size_t j = 0; rc == JOB_OK && !taken && j < i; j++)
-            if ((plan.files_dir && dirs[j] && s_same_dir(plan.files_dir, dirs[j]))
-                || s_among_files(paths[j], plan.files_dir, plan.files_prefix)
-                || s_among_files(path, dirs[j], prefixes[j])) {
-                snprintf(err, sizeof err, "line %d writes files in the same place (--frames-dir)",
-                         batch->jobs[j].line);
-                rc = JOB_ERROR;
-            }
-        if (taken) {
-            snprintf(err, sizeof err, "%s would be overwritten by the frames written in %s", taken, plan.files_dir);
-            rc = JOB_ERROR;
-        }
+        if (rc == JOB_OK)
+            rc = s_collides(batch, i, batch_path, path, &plan, json, journal, paths, dirs, prefixes, err, sizeof err);
         if (rc == JOB_OK) {
             dirs[i] = plan.files_dir;
             prefixes[i] = plan.files_prefix;
