@@ -94,11 +94,9 @@ zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen
         return NULL;
     }
     struct stat st;
-    char secret[4096];
-    snprintf(secret, sizeof secret, "%s_secret", path);
-    if (need_secret && stat(secret, &st) == 0 && (st.st_mode & (S_IRWXO | S_IWGRP))) {
+    if (need_secret && stat(secret_path, &st) == 0 && (st.st_mode & (S_IRWXO | S_IWGRP))) {
         snprintf(err, errlen, "the secret key %s can be read or changed by other users (mode %04o): run 'chmod 600 %s' "
-                 "(or 640 to share it with a group)", secret, (unsigned) (st.st_mode & 07777), secret);
+                 "(or 640 to share it with a group)", secret_path, (unsigned) (st.st_mode & 07777), secret_path);
         zcert_destroy(&cert);
         return NULL;
     }

@@ -88,7 +88,7 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
             batch_destroy(&self);
             break;
         }
-        if (memchr(line, '\0', (size_t) len)) {
+        if (memchr(line, '\0', len)) {
             snprintf(err, errlen, "%s:%d: a NUL byte: not a text file", path, number);
             batch_destroy(&self);
             break;

@@ -1655,8 +1655,9 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         return NULL;
     }
     if (config->bind) {
-        if (s_ipc_problem(config->bind)) {
-            snprintf(err, errlen, "cannot bind %s: %s", config->bind, s_ipc_problem(config->bind));
+        const char *taken = s_ipc_problem(config->bind);   /* (it connects: once) */
+        if (taken) {
+            snprintf(err, errlen, "cannot bind %s: %s", config->bind, taken);
             cluster_destroy(&self);
             return NULL;
         }

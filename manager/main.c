@@ -267,8 +267,9 @@ int main(int argc, char **argv)
     if (min_workers == 0)
         min_workers = local > 0 && (schedule == SCHED_STATIC || verify > 0) ? local : 1;
     const char *problem = NULL;
-    if (bind && opts_endpoint_problem(bind, 0, true)) {
-        snprintf(err, sizeof err, "--bind %.200s: %s", bind, opts_endpoint_problem(bind, 0, true));
+    const char *bad_bind = bind ? opts_endpoint_problem(bind, 0, true) : NULL;
+    if (bad_bind) {
+        snprintf(err, sizeof err, "--bind %.200s: %s", bind, bad_bind);
         problem = err;
     } else if (!bind && local == 0)
         problem = "--local 0 needs --bind: there would be no workers";

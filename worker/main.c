@@ -103,14 +103,15 @@ int main(int argc, char **argv)
         next = -1;
     }
     const job_kind_t *kinds[HY_MAX_KINDS];
+    const char *bad = NULL;   /* what is wrong with --connect */
     int kind_count = 0;
     if (next >= 0 && kinds_list && (kind_count = s_parse_kinds(kinds_list, kinds, HY_MAX_KINDS, err, sizeof err)) < 0)
         next = -1;
     if (next >= 0 && !endpoint) {
         snprintf(err, sizeof err, "--connect ENDPOINT is required (or HYADES_CONNECT)");
         next = -1;
-    } else if (next >= 0 && opts_endpoint_problem(endpoint, 1, false)) {
-        snprintf(err, sizeof err, "--connect %.200s: %s", endpoint, opts_endpoint_problem(endpoint, 1, false));
+    } else if (next >= 0 && (bad = opts_endpoint_problem(endpoint, 1, false))) {
+        snprintf(err, sizeof err, "--connect %.200s: %s", endpoint, bad);
         next = -1;
     }
     if (next < 0) {
