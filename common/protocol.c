@@ -85,8 +85,10 @@ int hy_decode(const uint8_t *data, size_t len, hy_msg_t *msg)
         msg->session = reader_be(&r, 8);
         msg->heartbeat_ms = (uint32_t) reader_be(&r, 4);
         msg->liveness = (uint32_t) reader_be(&r, 2);
+        msg->idle_ms = (uint32_t) reader_be(&r, 4);
         if (r.bad || msg->heartbeat_ms < HY_MIN_HEARTBEAT_MS || msg->heartbeat_ms > HY_MAX_HEARTBEAT_MS
-            || msg->liveness < 1 || msg->liveness > HY_MAX_LIVENESS)
+            || msg->liveness < 1 || msg->liveness > HY_MAX_LIVENESS || msg->idle_ms < msg->heartbeat_ms
+            || msg->idle_ms > HY_MAX_HEARTBEAT_MS)
             return HY_EMALFORMED;
         break;
     case HY_JOB:
@@ -201,7 +203,7 @@ static size_t s_encoded_size(const hy_msg_t *msg)
             size += 1 + strlen(msg->kinds[i]);
         }
         break;
-    case HY_WELCOME:   size += 8 + 4 + 2; break;
+    case HY_WELCOME:   size += 8 + 4 + 2 + 4; break;
     case HY_JOB:       size += 8 + 1 + name_len + 4 + msg->data_len; break;
     case HY_UNITS:
     case HY_CANCEL:
@@ -253,6 +255,7 @@ static void s_write(const hy_msg_t *msg, uint8_t *buf, size_t size)
         writer_be(&w, msg->session, 8);
         writer_be(&w, msg->heartbeat_ms, 4);
         writer_be(&w, msg->liveness, 2);
+        writer_be(&w, msg->idle_ms, 4);
         break;
     case HY_JOB:
         writer_be(&w, msg->job, 8);

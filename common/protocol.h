@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HY_PROTOCOL_VERSION 2
+#define HY_PROTOCOL_VERSION 3
 #define HY_RELEASE          "0.2.0"       /* this hyades release, announced in HELLO */
 #define HY_MAX_NAME         255           /* worker name, job kind, reason: bytes */
 #define HY_MAX_RELEASE      32            /* release string in HELLO: bytes */
@@ -24,7 +24,7 @@
 
 typedef enum {
     HY_HELLO = 1,      /* worker -> manager: name, threads, heartbeat, release, kinds */
-    HY_WELCOME = 2,    /* manager -> worker: session, heartbeat, liveness */
+    HY_WELCOME = 2,    /* manager -> worker: session, heartbeat, liveness, idle heartbeat */
     HY_JOB = 3,        /* manager -> worker: job id, kind, parameters */
     HY_UNITS = 4,      /* manager -> worker: job id, unit indices */
     HY_RESULT = 5,     /* worker -> manager: job id, then (unit, status, payload) x n */
@@ -76,6 +76,7 @@ typedef struct {
     uint32_t threads;          /* HELLO */
     uint32_t heartbeat_ms;     /* HELLO, WELCOME */
     uint32_t liveness;         /* WELCOME */
+    uint32_t idle_ms;          /* WELCOME: the heartbeat of workers that hold no units (>= heartbeat_ms) */
     uint8_t code;              /* GOODBYE: hy_bye_t */
     uint64_t session;          /* WELCOME */
     uint64_t job;              /* JOB, UNITS, RESULT, CANCEL */

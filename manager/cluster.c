@@ -41,6 +41,7 @@
 #define JOURNAL_FLUSH_MS 200   /* finished units reach the disk in batches this often */
 #define PROGRESS_MS 250
 #define ASIDE_MAX 64           /* units a dispatch skips because the worker must avoid them */
+#define IDLE_FACTOR 4          /* workers that hold no units heartbeat this many times slower (PROTOCOL 4.3) */
 #define GATHER_MS 2            /* at most this pause after a wake-up that brought only heartbeats */
 #define ROUTER_RCVHWM 64       /* messages queued per peer before ZeroMQ stops reading it */
 #define HUNG_AFTER 60          /* x --straggler-ms: a worker answering nothing this long may be hung, whatever
@@ -71,6 +72,7 @@ struct cluster_t {
     uint64_t session;          /* this manager instance, announced in WELCOME */
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
+    int64_t idle_ms;           /* the heartbeat of workers that hold no units, and the manager's own */
     uint64_t beats_read;       /* HEARTBEATs read from known workers */
     int64_t gather_ms;         /* the pause after a wake-up that brought only heartbeats */
     int64_t last_tick;         /* when s_on_tick last ran */
@@ -669,17 +671,38 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
     s_check_units(self);
 }
 
-/* When w was last heard from (its expiry less the liveness window), and
-   whether that was lately: within 1.5 heartbeats, or 250 ms more than one. */
+/* The interval w heartbeats at (PROTOCOL 4.3): --heartbeat while it holds
+   units, IDLE_FACTOR times that while it holds none. */
+static int64_t s_interval(const cluster_t *self, const worker_t *w)
+{
+    return w->inflight_count ? self->config.heartbeat_ms : self->idle_ms;
+}
+
+/* When w counts as lost: nothing came from it for --liveness intervals.
+   Holding units, counted from its last message or from when it got units
+   while it held none, whichever is later: an idle worker given units
+   beats at the shorter interval from then on. */
+static int64_t s_expiry(const cluster_t *self, const worker_t *w)
+{
+    int64_t idle = w->heard_ms + self->idle_ms * self->config.liveness;
+    if (!w->inflight_count)
+        return idle;
+    int64_t busy = (w->busy_ms > w->heard_ms ? w->busy_ms : w->heard_ms) + self->config.heartbeat_ms * self->config.liveness;
+    return busy < idle ? busy : idle;
+}
+
+/* When w was last heard from, and whether that was lately: within 1.5 of
+   its intervals, or 250 ms more than one. */
 static int64_t s_last_heard(const cluster_t *self, const worker_t *w)
 {
-    return w->expiry - self->config.heartbeat_ms * self->config.liveness;
+    (void) self;
+    return w->heard_ms;
 }
 
 static bool s_heard_lately(const cluster_t *self, const worker_t *w, int64_t now)
 {
-    int64_t half = self->config.heartbeat_ms / 2;
-    return now - s_last_heard(self, w) < self->config.heartbeat_ms + (half > 250 ? half : 250);
+    int64_t ivl = s_interval(self, w), half = ivl / 2;
+    return now - s_last_heard(self, w) < ivl + (half > 250 ? half : 250);
 }
 
 /* Whether x, heartbeating or not, may be hung: it holds units and
@@ -918,12 +941,12 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
             local_joined(self->local, (size_t) local);
     }
     /* A second HELLO on a connection changes nothing but is answered again. */
-    w->expiry = zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
-    if (w->expiry < self->first_expiry)
-        self->first_expiry = w->expiry;   /* the roster may have been empty */
+    w->heard_ms = zclock_mono();
+    if (s_expiry(self, w) < self->first_expiry)
+        self->first_expiry = s_expiry(self, w);   /* the roster may have been empty */
     hy_msg_t welcome = {.command = HY_WELCOME, .session = self->session,
                         .heartbeat_ms = (uint32_t) self->config.heartbeat_ms,
-                        .liveness = (uint32_t) self->config.liveness};
+                        .liveness = (uint32_t) self->config.liveness, .idle_ms = (uint32_t) self->idle_ms};
     s_send(self, w, &welcome);
     if (self->run) {
         s_maybe_start(self);
@@ -1254,7 +1277,7 @@ static bool s_on_message(cluster_t *self)
     } else if (!w) {
         s_offence(self, id, id_len, part, BAD_UNEXPECTED, who);   /* a stranger's GOODBYE, or a manager's command */
     } else {
-        w->expiry = zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
+        w->heard_ms = zclock_mono();
         switch (msg.command) {
         case HY_HEARTBEAT: self->beats_read++; break;
         case HY_RESULT: s_on_results(self, w, &msg, part); break;
@@ -1388,17 +1411,19 @@ static void s_check_stood_still(cluster_t *self)
     self->read_at = now;
     if (still <= self->config.heartbeat_ms - self->tick_ms)
         return;
-    /* Workers wait H x their own --liveness (3 by default) for the manager:
-       past that they give up, rejoin, and their units start over. */
+    /* Workers wait the idle heartbeat x their own --liveness (3 by default)
+       for the manager: past that they give up, rejoin, and their units start
+       over. */
     uint64_t held;
-    if (still > self->config.heartbeat_ms * 3 && self->run && log_limit(&self->still_log, &held))
+    if (still > self->idle_ms * 3 && self->run && log_limit(&self->still_log, &held))
         log_warn("this manager stood still for %" PRId64 " ms (stopped, or starved of CPU): workers that wait less"
                  " for it rejoin and their units start over%s", still, log_held(held));
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
         if (!w->alive)
             continue;
-        w->expiry += still;
+        w->heard_ms += still;
+        w->busy_ms += still;
         w->progress_ms += still;
         for (size_t k = 0; k < w->inflight_count; k++)
             w->inflight[k].sent_ms += still;
@@ -1428,15 +1453,16 @@ static void s_on_tick(cluster_t *self)
     int64_t first_expiry = INT64_MAX;
     for (size_t i = 0; walk && i < roster_size(self->roster); i++) {
         worker_t *w = roster_at(self->roster, i);
-        if (w->alive && now < w->expiry && w->expiry < first_expiry)
-            first_expiry = w->expiry;
+        int64_t expiry = w->alive ? s_expiry(self, w) : 0;
+        if (w->alive && now < expiry && expiry < first_expiry)
+            first_expiry = expiry;
         if (w->alive && w->closed_ms && now - w->closed_ms >= CLOSED_GRACE_MS) {
             s_worker_gone(self, w, "its connection closed", true);
         } else if (w->alive && w->closed_ms && w->closed_ms + CLOSED_GRACE_MS < first_expiry) {
             first_expiry = w->closed_ms + CLOSED_GRACE_MS;
-        } else if (w->alive && now >= w->expiry) {
+        } else if (w->alive && now >= expiry) {
             char why[64];
-            snprintf(why, sizeof why, "silent for %" PRId64 " ms", self->config.heartbeat_ms * self->config.liveness);
+            snprintf(why, sizeof why, "silent for %" PRId64 " ms", s_interval(self, w) * self->config.liveness);
             s_worker_gone(self, w, why, true);
             /* A local one silent so long, and not back on another
                connection, may be frozen or stopped: if it is still not
@@ -1462,7 +1488,7 @@ static void s_on_tick(cluster_t *self)
             if (w->alive)
                 s_send(self, w, &beat);
         }
-        self->next_heartbeat = now + self->config.heartbeat_ms;
+        self->next_heartbeat = now + self->idle_ms;
     }
     guard_tick(self->guard, false);
     if (self->roster_changed)
@@ -1624,6 +1650,8 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 {
     cluster_t *self = calloc(1, sizeof *self);
     self->config = *config;
+    self->idle_ms = config->heartbeat_ms * IDLE_FACTOR < HY_MAX_HEARTBEAT_MS ? config->heartbeat_ms * IDLE_FACTOR
+                                                                             : HY_MAX_HEARTBEAT_MS;
     self->session = s_random64();
     self->roster = roster_new();
     self->guard = guard_new();

@@ -197,7 +197,7 @@ void worker_inflight_add(worker_t *w, uint64_t unit, int64_t now_ms)
         w->inflight = w->inflight_mem;
     }
     if (w->inflight_count == 0)
-        w->progress_ms = now_ms;
+        w->progress_ms = w->busy_ms = now_ms;
     w->inflight[w->inflight_count++] = (inflight_t) {unit, now_ms};
 }
 

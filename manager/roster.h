@@ -57,7 +57,8 @@ typedef struct {
                                  first, so taking the oldest moves the window instead of the entries */
     uint64_t cancelled[CANCELLED_RING];  /* units cancelled on it (current job) */
     size_t cancelled_count;   /* entries ever written (ring) */
-    int64_t expiry;           /* counts as lost after this (zclock_mono ms) */
+    int64_t heard_ms;         /* when its last message came (zclock_mono ms) */
+    int64_t busy_ms;          /* when it last went from holding no units to holding some */
     int64_t progress_ms;      /* last answer, or when it last went from idle to busy */
     bool alive;               /* false once lost or gone; kept for the summary until the next job */
     bool job_sent;            /* JOB sent for the current job */

@@ -21,7 +21,7 @@ static const hy_result_t s_one[] = {{.unit = 9, .status = HY_RESULT_OK, .data = 
 static hy_msg_t s_examples[] = {
     {.command = HY_HELLO, .name = "node-7 (rack 2)", .threads = 16, .heartbeat_ms = 1000, .release = HY_RELEASE,
      .kind_count = 3, .kinds = s_kinds},
-    {.command = HY_WELCOME, .session = 0x0123456789abcdefull, .heartbeat_ms = 250, .liveness = 3},
+    {.command = HY_WELCOME, .session = 0x0123456789abcdefull, .heartbeat_ms = 250, .liveness = 3, .idle_ms = 1000},
     {.command = HY_JOB, .job = 42, .name = "mandelbrot", .data = s_params, .data_len = sizeof s_params},
     {.command = HY_UNITS, .job = UINT64_MAX, .units = s_units, .unit_count = 4},
     {.command = HY_RESULT, .job = 7, .results = s_batch, .result_count = 4},
@@ -53,6 +53,7 @@ static void s_check_same(const hy_msg_t *a, const hy_msg_t *b)
     cr_assert_eq(a->threads, b->threads);
     cr_assert_eq(a->heartbeat_ms, b->heartbeat_ms);
     cr_assert_eq(a->liveness, b->liveness);
+    cr_assert_eq(a->idle_ms, b->idle_ms);
     cr_assert_eq(a->code, b->code);
     cr_assert_eq(a->session, b->session);
     cr_assert_eq(a->job, b->job);
@@ -196,6 +197,8 @@ Test(protocol, out_of_range_fields_are_rejected)
     s_expect_rejected(WELCOME, 4 + 8 + 4 + 1, 0);        /* liveness 0 */
     s_expect_rejected(WELCOME, 4 + 8 + 4, 0x04);         /* liveness > 1000 */
     s_expect_rejected(WELCOME, 4 + 8 + 3, 5);            /* heartbeat 5 ms */
+    s_expect_rejected(WELCOME, 4 + 8 + 4 + 2 + 2, 0);    /* idle heartbeat 232 ms, below the heartbeat's 250 */
+    s_expect_rejected(WELCOME, 4 + 8 + 4 + 2, 0xff);     /* idle heartbeat beyond 600,000 ms */
     s_expect_rejected(JOB, 13, 'A');                     /* job kind with an upper-case letter */
     s_expect_rejected(JOB, 4 + 8 + 1 + 10, 0x7f);        /* params length beyond the limit */
     s_expect_rejected(UNITS, 13, 0);                     /* zero units */

@@ -116,7 +116,8 @@ static const uint64_t s_session = 0x5e55107ull;
 static void s_fake_welcome(fake_t *f, uint64_t session, uint32_t hb_ms)
 {
     s_fake_expect(f, HY_HELLO, 5000);
-    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = session, .heartbeat_ms = hb_ms, .liveness = 3});
+    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = session, .heartbeat_ms = hb_ms, .liveness = 3,
+                                .idle_ms = hb_ms});
 }
 
 /* JOB id: noop with units and sleep_ms. */
@@ -486,6 +487,67 @@ Test(session, no_welcome_means_a_new_socket_and_hello)
     s_fake_destroy(&f);
 }
 
+/* Counts the worker's HEARTBEATs for ms while the fake manager beats every
+   beat_ms (0: never); asserts nothing else comes but RESULTs, counted in
+   *results when not NULL. */
+static int s_count_beats(fake_t *f, int ms, int beat_ms, int *results)
+{
+    int beats = 0;
+    int64_t until = zclock_mono() + ms, next = 0;
+    while (zclock_mono() < until) {
+        if (beat_ms && zclock_mono() >= next) {
+            s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
+            next = zclock_mono() + beat_ms;
+        }
+        if (s_fake_recv(f, 5) == 0) {
+            if (f->msg.command == HY_RESULT && results)
+                (*results)++;
+            else {
+                cr_assert_eq(f->msg.command, HY_HEARTBEAT, "got %s", hy_command_name(f->msg.command));
+                beats++;
+            }
+        }
+    }
+    return beats;
+}
+
+/* PROTOCOL 4.3: holding no units, the worker beats at WELCOME's idle
+   interval and waits that times its liveness for the manager; holding
+   units, at the heartbeat; and at once when units come to it idle. */
+Test(session, an_idle_worker_beats_at_the_idle_interval_a_busy_one_at_the_heartbeat)
+{
+    fake_t *f = s_fake_new();
+    pid_t w = s_worker(f, "1", NULL, NULL);
+    s_fake_expect(f, HY_HELLO, 5000);
+    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 100, .liveness = 3,
+                                .idle_ms = 600});
+    /* Idle, the manager beating every 600 ms: about 4 beats in 2.4 s, where
+       the 100 ms heartbeat would give 24. */
+    int idle = s_count_beats(f, 2400, 600, NULL);
+    cr_assert(idle >= 2 && idle <= 8, "%d heartbeats in 2.4 s idle (interval 600 ms)", idle);
+    /* Busy with one unit of 1.5 s: beats every 100 ms, the first at once. */
+    s_fake_noop_job(f, 1, 10, 1500);
+    s_fake_units(f, 1, 0, 1);
+    int64_t given = zclock_mono();
+    s_fake_expect(f, HY_HEARTBEAT, 1000);
+    cr_assert_lt(zclock_mono() - given, 400, "the first heartbeat after units came %" PRId64 " ms later",
+                 zclock_mono() - given);
+    int results = 0;
+    int busy = s_count_beats(f, 1000, 0, &results);
+    cr_assert_eq(results, 0);
+    cr_assert_geq(busy, 5, "%d heartbeats in 1 s busy (heartbeat 100 ms)", busy);
+    s_fake_expect(f, HY_RESULT, 2000);
+    /* Idle again, and the manager silent after one last heartbeat: given up
+       after 3 x 600 ms, not after 3 x 100. */
+    s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
+    int64_t t0 = zclock_mono();
+    hy_msg_t *bye = s_fake_expect(f, HY_GOODBYE, 5000);
+    cr_assert_eq(bye->code, HY_BYE_STOPPING);
+    cr_assert_geq(zclock_mono() - t0, 1200, "gave up on the manager after %" PRId64 " ms", zclock_mono() - t0);
+    cr_assert_eq(t_stop(w), 0);
+    s_fake_destroy(&f);
+}
+
 Test(session, a_silent_manager_is_left_and_the_cache_survives)
 {
     fake_t *f = s_fake_new();
@@ -512,7 +574,8 @@ Test(session, a_silent_manager_is_left_and_the_cache_survives)
     cr_assert_eq(bye->code, HY_BYE_STOPPING);
     cr_assert(bye->name_len == 28 && memcmp(bye->name, "manager silent: reconnecting", 28) == 0);
     s_fake_expect(f, HY_HELLO, 2000);
-    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 10000, .liveness = 3});
+    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 10000, .liveness = 3,
+                                .idle_ms = 10000});
     s_fake_units(f, 1, 5, 1);
     s_fake_expect(f, HY_RESULT, 1000);
     hy_result_t r;
@@ -566,7 +629,8 @@ Test(session, a_worker_with_10_ms_heartbeats_beats_every_10_ms)
     char *extra[] = {"--heartbeat", "10", "--liveness", "50", NULL};
     pid_t w = s_worker(f, "1", extra, NULL);
     s_fake_expect(f, HY_HELLO, 5000);
-    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 10, .liveness = 50});
+    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 10, .liveness = 50,
+                                .idle_ms = 10});
     int beats = 0;
     int64_t start = zclock_mono(), next_beat = start + 100;
     while (zclock_mono() - start < 2000) {

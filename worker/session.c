@@ -49,6 +49,7 @@ typedef struct {
     bool have_session;
     uint64_t session;         /* the manager session our cache belongs to */
     int64_t manager_hb;       /* the manager's heartbeat interval (WELCOME), ms */
+    int64_t manager_idle;     /* its interval for workers that hold no units (WELCOME), ms */
     int64_t expiry;           /* connecting: WELCOME deadline; joined: when the manager counts as lost */
     int64_t next_heartbeat;
     int64_t backoff;          /* the next backoff, ms */
@@ -74,8 +75,20 @@ typedef struct {
 
 /* ------------------------------------------------------------ helpers */
 
+/* Whether we hold units of the manager's: queued, computing, or results
+   not yet sent. */
+static bool s_busy(const self_t *self)
+{
+    return self->pool_at || self->out_next < self->out_count;
+}
+
+/* Our heartbeat interval (PROTOCOL 4.3): the shorter of ours and the
+   manager's while we hold units, the manager's idle interval while we hold
+   none. */
 static int64_t s_heartbeat_ivl(const self_t *self)
 {
+    if (self->manager_idle && !s_busy(self))
+        return self->manager_idle;
     int64_t own = self->config->heartbeat_ms;
     return self->manager_hb && self->manager_hb < own ? self->manager_hb : own;
 }
@@ -322,6 +335,7 @@ static void s_on_welcome(self_t *self, const hy_msg_t *msg)
     self->joined = true;
     self->ever_joined = true;
     self->manager_hb = msg->heartbeat_ms;
+    self->manager_idle = msg->idle_ms;
     self->backoff = BACKOFF_MIN_MS;
     self->announced = false;
     self->version_warned = false;
@@ -387,6 +401,10 @@ static void s_on_units(self_t *self, const hy_msg_t *msg)
             self->returned += n;
         }
     }
+    /* Holding units now: the manager expects the shorter interval from here. */
+    int64_t due = zclock_mono() + s_heartbeat_ivl(self);
+    if (self->next_heartbeat > due)
+        self->next_heartbeat = due;
 }
 
 static void s_on_cancel(self_t *self, const hy_msg_t *msg)
@@ -489,7 +507,7 @@ static void s_on_manager(self_t *self)
         break;
     }
     if (self->joined) {   /* any message proves the manager alive */
-        self->expiry = zclock_mono() + self->config->liveness * self->manager_hb;
+        self->expiry = zclock_mono() + self->config->liveness * self->manager_idle;
         self->heard_at = zclock_mono();
     }
     zframe_destroy(&frame);

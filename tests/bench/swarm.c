@@ -1,8 +1,8 @@
 /* swarm: many simulated workers in one process, for tests and benchmarks of
-   the manager's roster. Each is one DEALER that says HELLO (protocol 2),
-   keeps the manager's heartbeat as hyades-worker does (its own every
-   interval, or at once in answer to the manager's when it is due within
-   half an interval) and answers units of the noop job.
+   the manager's roster. Each is one DEALER that says HELLO (protocol 3),
+   keeps the manager's idle heartbeat as hyades-worker does (its own every
+   idle interval, or at once in answer to the manager's when it is due
+   within half an interval) and answers units of the noop job at once.
 
      hyades-swarm ENDPOINT COUNT SECONDS
 
@@ -16,7 +16,8 @@
 
    The other side, for a baseline: the least a manager can do for idle
    workers on ZeroMQ. It binds a ROUTER, answers HELLO with WELCOME (1000 ms,
-   liveness 3), sends HEARTBEAT to everyone who said HELLO every second and
+   idle 4000 ms, liveness 3), sends HEARTBEAT to everyone who said HELLO
+   every 4 seconds (the idle interval, as hyades-manager's default) and
    reads the rest without bookkeeping, until it is killed: the same messages
    as hyades-manager's, without anything else. */
 #include <czmq.h>
@@ -62,7 +63,7 @@ static int s_bare_manager(const char *endpoint)
     }
     size_t known = 0, room = 1024;
     zframe_t **ids = malloc(room * sizeof *ids);
-    int64_t next_beat = zclock_mono() + 1000;
+    int64_t next_beat = zclock_mono() + 4000;   /* the idle interval: its workers hold no units */
     while (!zsys_interrupted) {
         int64_t wait = next_beat - zclock_mono();
         if (zsock_events(router) & ZMQ_POLLIN || zmq_poll(&(zmq_pollitem_t) {zsock_resolve(router), 0, ZMQ_POLLIN, 0}, 1,
@@ -74,7 +75,8 @@ static int s_bare_manager(const char *endpoint)
                 zframe_t *body = zframe_more(id) ? zframe_recv(router) : NULL;
                 hy_msg_t msg;
                 if (body && hy_decode(zframe_data(body), zframe_size(body), &msg) == 0 && msg.command == HY_HELLO) {
-                    hy_msg_t welcome = {.command = HY_WELCOME, .session = 1, .heartbeat_ms = 1000, .liveness = 3};
+                    hy_msg_t welcome = {.command = HY_WELCOME, .session = 1, .heartbeat_ms = 1000, .liveness = 3,
+                                         .idle_ms = 4000};
                     hy_send(router, zframe_data(id), zframe_size(id), &welcome);
                     if (known == room)
                         ids = realloc(ids, (room *= 2) * sizeof *ids);
@@ -89,7 +91,7 @@ static int s_bare_manager(const char *endpoint)
             hy_msg_t beat = {.command = HY_HEARTBEAT};
             for (size_t i = 0; i < known; i++)
                 hy_send(router, zframe_data(ids[i]), zframe_size(ids[i]), &beat);
-            next_beat += 1000;
+            next_beat += 4000;
         }
     }
     for (size_t i = 0; i < known; i++)
@@ -175,7 +177,7 @@ int main(int argc, char **argv)
                         if (!s->joined)
                             joined++;
                         s->joined = true;
-                        heartbeat = msg.heartbeat_ms;
+                        heartbeat = msg.idle_ms;   /* holding no units between answers */
                         s->next_beat = now + heartbeat;
                     } else if (msg.command == HY_HEARTBEAT && s->joined && s->next_beat - now <= heartbeat / 2) {
                         s->next_beat = now;   /* answered below, as the worker answers it */
