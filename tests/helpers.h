@@ -85,7 +85,7 @@ struct _zsock_t;
 struct _zframe_t;
 /* Connects to endpoint; receives time out after timeout_ms. */
 struct _zsock_t *t_peer_new(const char *endpoint, int timeout_ms);
-/* Sends HELLO (version 2) naming kinds (comma-separated, e.g. "mandelbrot,pi"). */
+/* Sends HELLO (this protocol version) naming kinds (comma-separated, e.g. "mandelbrot,pi"). */
 int t_peer_hello(struct _zsock_t *peer, const char *name, unsigned threads, const char *kinds);
 /* Receives until a message of command arrives (others skipped), within the
    receive time-out: its frame in *frame (caller destroys), decoded into msg

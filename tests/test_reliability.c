@@ -174,6 +174,57 @@ Test(reliability, a_manager_with_10_ms_heartbeats_beats_idle_workers_every_40_ms
     free(log);
 }
 
+/* A raw peer that heartbeats every beat_ms for ms, reading and dropping
+   what comes; returns the number of UNITS it got. */
+static int s_peer_beat(zsock_t *peer, int beat_ms, int ms)
+{
+    zsock_set_rcvtimeo(peer, 10);
+    hy_msg_t beat = {.command = HY_HEARTBEAT}, msg;
+    int units = 0;
+    int64_t start = zclock_mono(), next = start;
+    while (zclock_mono() - start < ms) {
+        if (zclock_mono() >= next) {
+            hy_send(peer, NULL, 0, &beat);
+            next += beat_ms;
+        }
+        zframe_t *frame = zframe_recv(peer);
+        if (frame && hy_decode(zframe_data(frame), zframe_size(frame), &msg) == 0 && msg.command == HY_UNITS)
+            units++;
+        zframe_destroy(&frame);
+    }
+    return units;
+}
+
+/* PROTOCOL 4.3 from the manager's side, --heartbeat 100: a peer that holds
+   no units may beat every 350 ms (the idle interval is 400 ms) and is not
+   lost; once it holds units and still beats every 350 ms, it is lost after
+   3 x 100 ms, and a real worker finishes the job. */
+Test(reliability, an_idle_peer_beats_at_the_idle_interval_a_busy_one_at_the_heartbeat)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "100", "--min-workers", "2", "noop", "--units",
+                    "40", "--sleep-ms", "20", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *peer = t_peer_new(endpoint, 5000);
+    cr_assert_eq(t_peer_hello(peer, "slow", 1, "noop"), 0);
+    hy_msg_t msg;
+    zframe_t *frame;
+    cr_assert(t_peer_expect(peer, HY_WELCOME, &msg, &frame), "no WELCOME");
+    cr_assert_eq(msg.heartbeat_ms, 100);
+    cr_assert_eq(msg.idle_ms, 400);
+    zframe_destroy(&frame);
+    cr_assert_eq(s_peer_beat(peer, 350, 2500), 0, "units before the job started");
+    cr_assert_not(t_file_contains(mlog, " lost "), "an idle peer beating within the idle interval was lost");
+    pid_t worker = t_worker(endpoint, "real", wlog, NULL, NULL);
+    cr_assert_gt(s_peer_beat(peer, 350, 3000), 0, "the peer got no units");
+    cr_assert(t_file_contains(mlog, "worker slow lost (silent for 300 ms)"), "a busy peer beating every 350 ms was not lost");
+    cr_assert_eq(t_wait(manager, 30000), 0);
+    cr_assert_eq(t_stop(worker), 0);
+    zsock_destroy(&peer);
+    free(mlog), free(wlog);
+}
+
 /* Between the jobs of a batch the manager writes a large output and reads
    nothing: its workers, with 10 ms heartbeats (40 ms idle) and a liveness
    of 5, give up on it, say GOODBYE and come back. None is taken for
