@@ -209,7 +209,7 @@ int main(int argc, char **argv)
         {"local", 'l', OPT_INT, &local, 0, 1024, 0, 0, NULL, "HYADES_LOCAL", "N", "start N local workers (cores without --bind, else 0)"},
         {"min-workers", 0, OPT_INT, &min_workers, 1, 100000, 0, 0, NULL, "HYADES_MIN_WORKERS", "N", "workers to wait for before starting (1; with static or --verify: --local)"},
         {"schedule", 0, OPT_CHOICE, &schedule, 0, 0, 0, 0, "dynamic|static", "HYADES_SCHEDULE", "POLICY", "dynamic (load balancing) or static (unit k to worker k mod n)"},
-        {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval (1000)"},
+        {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval of workers holding units; idle ones and the manager beat 4x slower (1000)"},
         {"liveness", 0, OPT_INT, &liveness, 2, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before a worker counts as lost (3)"},
         {"max-attempts", 0, OPT_INT, &max_attempts, 1, 255, 0, 0, NULL, "HYADES_MAX_ATTEMPTS", "N", "workers one unit may fail on or be lost with before the job fails (3)"},
         {"straggler-ms", 0, OPT_INT, &straggler, 10, 86400000, 0, 0, NULL, "HYADES_STRAGGLER_MS", "MS", "copy a unit out this long and 4x the median (4x this before any unit completed) to an idle worker (1000)"},

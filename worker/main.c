@@ -72,7 +72,7 @@ int main(int argc, char **argv)
         {"connect", 'c', OPT_STRING, &endpoint, 0, 0, 0, 0, NULL, "HYADES_CONNECT", "ENDPOINT", "manager endpoint, e.g. tcp://host:5555"},
         {"threads", 't', OPT_INT, &threads, 1, HY_MAX_THREADS, 0, 0, NULL, "HYADES_THREADS", "N", "compute threads (number of cores)"},
         {"name", 'n', OPT_STRING, &name, 0, 0, 0, 0, NULL, "HYADES_NAME", "NAME", "name shown by the manager (host-pid)"},
-        {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval (1000)"},
+        {"heartbeat", 0, OPT_INT, &heartbeat, HY_MIN_HEARTBEAT_MS, HY_MAX_HEARTBEAT_MS, 0, 0, NULL, "HYADES_HEARTBEAT", "MS", "heartbeat interval while holding units (1000)"},
         {"liveness", 0, OPT_INT, &liveness, 2, 1000, 0, 0, NULL, "HYADES_LIVENESS", "N", "missed heartbeats before the manager counts as gone (3)"},
         {"cert", 0, OPT_STRING, &cert, 0, 0, 0, 0, NULL, "HYADES_CERT", "FILE", "our CURVE key pair (FILE and FILE_secret, from keygen)"},
         {"manager-key", 0, OPT_STRING, &manager_key, 0, 0, 0, 0, NULL, "HYADES_MANAGER_KEY", "FILE", "the manager's public certificate"},
