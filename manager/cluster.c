@@ -678,17 +678,27 @@ static int64_t s_interval(const cluster_t *self, const worker_t *w)
     return w->inflight_count ? self->config.heartbeat_ms : self->idle_ms;
 }
 
-/* When w counts as lost: nothing came from it for --liveness intervals.
-   Holding units, counted from its last message or from when it got units
-   while it held none, whichever is later: an idle worker given units
-   beats at the shorter interval from then on. */
+/* The silence after which w counts as lost, and from when it is counted
+   (*from): --liveness of its intervals. Holding units, counted from its
+   last message or from when it got units while it held none, whichever is
+   later (an idle worker given units beats at the shorter interval from
+   then on); but never more than the idle limit after its last message. */
+static int64_t s_allowance(const cluster_t *self, const worker_t *w, int64_t *from)
+{
+    int64_t idle = self->idle_ms * self->config.liveness, busy = self->config.heartbeat_ms * self->config.liveness;
+    int64_t start = w->busy_ms > w->heard_ms ? w->busy_ms : w->heard_ms;
+    *from = w->heard_ms;
+    if (!w->inflight_count || start + busy >= w->heard_ms + idle)
+        return idle;
+    *from = start;
+    return busy;
+}
+
+/* When w counts as lost. */
 static int64_t s_expiry(const cluster_t *self, const worker_t *w)
 {
-    int64_t idle = w->heard_ms + self->idle_ms * self->config.liveness;
-    if (!w->inflight_count)
-        return idle;
-    int64_t busy = (w->busy_ms > w->heard_ms ? w->busy_ms : w->heard_ms) + self->config.heartbeat_ms * self->config.liveness;
-    return busy < idle ? busy : idle;
+    int64_t from, allowance = s_allowance(self, w, &from);
+    return from + allowance;
 }
 
 /* When w was last heard from, and whether that was lately: within 1.5 of
@@ -1462,7 +1472,9 @@ static void s_on_tick(cluster_t *self)
             first_expiry = w->closed_ms + CLOSED_GRACE_MS;
         } else if (w->alive && now >= expiry) {
             char why[64];
-            snprintf(why, sizeof why, "silent for %" PRId64 " ms", s_interval(self, w) * self->config.liveness);
+            int64_t from, allowance = s_allowance(self, w, &from);
+            snprintf(why, sizeof why, "silent for %" PRId64 " ms%s", allowance,
+                     from > w->heard_ms ? " since it got units" : "");
             s_worker_gone(self, w, why, true);
             /* A local one silent so long, and not back on another
                connection, may be frozen or stopped: if it is still not

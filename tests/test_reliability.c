@@ -218,10 +218,43 @@ Test(reliability, an_idle_peer_beats_at_the_idle_interval_a_busy_one_at_the_hear
     cr_assert_not(t_file_contains(mlog, " lost "), "an idle peer beating within the idle interval was lost");
     pid_t worker = t_worker(endpoint, "real", wlog, NULL, NULL);
     cr_assert_gt(s_peer_beat(peer, 350, 3000), 0, "the peer got no units");
-    cr_assert(t_file_contains(mlog, "worker slow lost (silent for 300 ms)"), "a busy peer beating every 350 ms was not lost");
+    cr_assert(t_file_contains(mlog, "worker slow lost (silent for 300 ms"), "a busy peer beating every 350 ms was not lost");
     cr_assert_eq(t_wait(manager, 30000), 0);
     cr_assert_eq(t_stop(worker), 0);
     zsock_destroy(&peer);
+    free(mlog), free(wlog);
+}
+
+/* A worker stopped (SIGSTOP) longer than both the manager's allowance and
+   its own --gone-after: the manager loses it meanwhile; let go on, it does
+   not take its own stop for the manager's absence (it used to exit "no
+   manager for 4 s" under --exit-when-done), and joins again. */
+Test(reliability, a_worker_stopped_past_gone_after_joins_again_instead_of_exiting)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "100", "--min-workers", "2", "noop", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *extra[] = {"--exit-when-done", "--gone-after", "2", NULL};
+    pid_t w = t_worker(endpoint, "sleepy", wlog, extra, NULL);
+    cr_assert(t_wait_for(mlog, "worker sleepy joined", NULL, 0, 10000));
+    kill(w, SIGSTOP);
+    cr_assert(t_wait_for(mlog, "worker sleepy lost", NULL, 0, 10000));
+    usleep(3000000);
+    kill(w, SIGCONT);
+    const char *second = NULL;
+    for (int i = 0; i < 100 && !second; i++) {
+        usleep(100000);
+        char *text = t_read_file(mlog, NULL);
+        const char *first = text ? strstr(text, "worker sleepy joined") : NULL;
+        second = first && strstr(first + 1, "worker sleepy joined") ? "yes" : NULL;
+        free(text);
+    }
+    cr_assert_eq(t_exited(w), -1, "the worker exited (%s)", t_file_contains(wlog, "no manager for") ? "no manager" : "?");
+    cr_assert_not_null(second, "the worker did not join again");
+    cr_assert_eq(t_stop(w), 0);
+    kill(manager, SIGTERM);
+    t_wait(manager, 10000);
     free(mlog), free(wlog);
 }
 

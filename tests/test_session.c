@@ -548,6 +548,23 @@ Test(session, an_idle_worker_beats_at_the_idle_interval_a_busy_one_at_the_heartb
     s_fake_destroy(&f);
 }
 
+/* A WELCOME that does not parse (here an idle interval below the
+   heartbeat) is reported once, and the worker does not ask again soon. */
+Test(session, a_malformed_welcome_is_reported_and_not_asked_for_again_soon)
+{
+    fake_t *f = s_fake_new();
+    char *log = t_path(t_dir, "w.log");
+    pid_t w = s_worker(f, "1", NULL, log);
+    s_fake_expect(f, HY_HELLO, 5000);
+    s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 1000, .liveness = 3,
+                                .idle_ms = 999});
+    cr_assert(t_wait_for(log, "sent a malformed WELCOME", NULL, 0, 5000), "not reported");
+    cr_assert_neq(s_fake_recv(f, 3000) == 0 && f->msg.command == HY_HELLO, 1, "HELLO again within 3 s");
+    cr_assert_eq(t_stop(w), 0);
+    s_fake_destroy(&f);
+    free(log);
+}
+
 Test(session, a_silent_manager_is_left_and_the_cache_survives)
 {
     fake_t *f = s_fake_new();

@@ -29,6 +29,7 @@
 #define CLOSED_GRACE_MS  20      /* after a joined connection closed: for what the manager said before to
                                     be read; shorter than ZeroMQ's 100 ms reconnect */
 #define POLL_MAX_MS      250     /* a signal that lands just before the poll waits at most this */
+#define STILL_MS         750     /* timers later than this beyond POLL_MAX_MS: this worker stood still */
 #define SEND_HWM         4       /* messages queued to the manager at most; then results wait here */
 #define QUEUE_PER_THREAD 512     /* units queued per thread at most; more are given back (RETURNED) */
 #define QUEUE_MIN        1024
@@ -55,6 +56,7 @@ typedef struct {
     int64_t backoff;          /* the next backoff, ms */
     int64_t reconnect_at;     /* while dealer is NULL: when to reconnect */
     int64_t heard_at;         /* when a joined manager last spoke (at first: when we started) */
+    int64_t tick_at;          /* when the poll last returned */
     bool done;                /* --exit-when-done and the work is over: leave */
     bool ever_joined;         /* some manager welcomed us */
     int status;               /* the exit status when done */
@@ -482,6 +484,17 @@ static void s_on_manager(self_t *self)
         s_version_mismatch(self);
         return;
     }
+    if (rc < 0 && !self->joined && zframe_size(frame) > 3 && zframe_data(frame)[3] == HY_WELCOME) {
+        /* Nothing can be done with a manager whose WELCOME does not parse:
+           say why, and do not ask again soon. */
+        self->malformed++;
+        zframe_destroy(&frame);
+        log_error("the manager at %s sent a malformed WELCOME (heartbeat 10-600000 ms, liveness 1-1000, idle "
+                  "interval from the heartbeat to 600000 ms): run the same hyades release on both; retrying in %d s",
+                  self->config->endpoint, BACKOFF_LONG_MS / 1000);
+        s_disconnect(self, BACKOFF_LONG_MS);
+        return;
+    }
     if (rc < 0) {
         self->malformed++;
         log_warn("dropped a malformed message from the manager (%" PRIu64 " so far)", self->malformed);
@@ -549,6 +562,21 @@ static void s_on_closed(self_t *self)
 }
 
 /* ------------------------------------------------------------ timers */
+
+/* This worker stood still (stopped, or starved of CPU) since its poll
+   last returned: the manager's messages waited in the socket meanwhile, so
+   the clocks of its silence move on by that time, as the manager's clocks
+   of ours do. Called when the poll returns, before anything is read. */
+static void s_check_stood_still(self_t *self)
+{
+    int64_t now = zclock_mono(), still = self->tick_at ? now - self->tick_at - POLL_MAX_MS : 0;
+    self->tick_at = now;
+    if (still > STILL_MS) {
+        self->heard_at += still;
+        if (self->dealer && self->joined)
+            self->expiry += still;
+    }
+}
 
 static void s_on_tick(self_t *self)
 {
@@ -705,6 +733,7 @@ int session_run(const session_config_t *config)
         if (self.dealer && self.monitor)
             items[count++] = (zmq_pollitem_t) {zsock_resolve(self.monitor), 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(items, count, s_next_timer(&self));
+        s_check_stood_still(&self);
         if (rc < 0 && zmq_errno() != EINTR) {
             log_error("poll failed: %s", zmq_strerror(zmq_errno()));
             break;
