@@ -28,11 +28,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -73,6 +75,7 @@ struct cluster_t {
     guard_t *guard;            /* bad messages, bans */
     int64_t next_heartbeat;
     int64_t idle_ms;           /* the heartbeat of workers that hold no units, and the manager's own */
+    int bind_lock;             /* --bind ipc://PATH: PATH.lock, locked for our life (-1: none) */
     uint64_t beats_read;       /* HEARTBEATs read from known workers */
     int64_t gather_ms;         /* the pause after a wake-up that brought only heartbeats */
     int64_t last_tick;         /* when s_on_tick last ran */
@@ -1635,6 +1638,35 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
    would be lost, and a manager listening there would wait for good for
    workers that come here instead. (A socket file nobody listens on is
    left from a process gone: binding over it is right.) */
+/* Two managers started at the same instant on one ipc:// path would both
+   find it free and both bind, one of them then waiting for good: the one
+   that locks PATH.lock first goes on, the other is refused. The lock lasts
+   as long as this process (the file stays, empty). Returns the locked
+   descriptor, -1 when there is nothing to lock, -2 (why in *why) when it
+   cannot be had. */
+static int s_ipc_lock(const char *endpoint, const char **why)
+{
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+        return -1;
+    struct stat st;
+    if (lstat(endpoint + 6, &st) == 0 && !S_ISSOCK(st.st_mode))
+        return -1;   /* refused without binding (s_ipc_problem): no lock file beside it */
+    char path[PATH_MAX];
+    if ((size_t) snprintf(path, sizeof path, "%s.lock", endpoint + 6) >= sizeof path)
+        return -1;   /* ZeroMQ refuses such a path anyway */
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        *why = "its lock file PATH.lock cannot be opened";
+        return -2;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        *why = "another manager is starting or listening there (it holds PATH.lock)";
+        return -2;
+    }
+    return fd;
+}
+
 static const char *s_ipc_problem(const char *endpoint)
 {
     if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
@@ -1662,6 +1694,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 {
     cluster_t *self = calloc(1, sizeof *self);
     self->config = *config;
+    self->bind_lock = -1;
     self->idle_ms = config->heartbeat_ms * IDLE_FACTOR < HY_MAX_HEARTBEAT_MS ? config->heartbeat_ms * IDLE_FACTOR
                                                                              : HY_MAX_HEARTBEAT_MS;
     self->session = s_random64();
@@ -1695,7 +1728,10 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         return NULL;
     }
     if (config->bind) {
-        const char *taken = s_ipc_problem(config->bind);   /* (it connects: once) */
+        const char *taken = NULL;
+        self->bind_lock = s_ipc_lock(config->bind, &taken);
+        if (!taken)
+            taken = s_ipc_problem(config->bind);   /* (it connects: once) */
         if (taken) {
             snprintf(err, errlen, "cannot bind %s: %s", config->bind, taken);
             cluster_destroy(&self);
@@ -1761,6 +1797,8 @@ void cluster_destroy(cluster_t **self_p)
     roster_destroy(&self->roster);
     guard_destroy(&self->guard);
     free(self->frozen_since);
+    if (self->bind_lock >= 0)
+        close(self->bind_lock);
     free(self);
     *self_p = NULL;
 }

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
@@ -606,6 +607,39 @@ Test(edges, a_second_manager_on_a_running_ones_ipc_endpoint_is_refused)
     close(fd);
     free(dg);
     free(alog), free(blog), free(wlog);
+}
+
+/* Two managers started at the same instant on one ipc:// path: exactly one
+   listens, the other is refused (both used to bind at times, and one then
+   waited for good). And one that finds PATH.lock held is refused. */
+Test(edges, of_two_managers_started_at_once_on_one_ipc_path_one_binds)
+{
+    char endpoint[300], lock[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/race.sock", t_dir);
+    snprintf(lock, sizeof lock, "%s/race.sock.lock", t_dir);
+    char *alog = t_path(t_dir, "a.log"), *blog = t_path(t_dir, "b.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "noop", NULL};
+    for (int round = 0; round < 8; round++) {
+        unlink(alog), unlink(blog);
+        pid_t a = t_spawn(argv, alog, NULL), b = t_spawn(argv, blog, NULL);
+        int listening = 0, refused = 0;
+        for (int i = 0; i < 200 && listening + refused < 2; i++) {
+            usleep(20000);
+            listening = t_file_contains(alog, "listening on") + t_file_contains(blog, "listening on");
+            refused = t_file_contains(alog, "cannot bind") + t_file_contains(blog, "cannot bind");
+        }
+        cr_assert_eq(listening, 1, "round %d: %d managers listen on one ipc path", round, listening);
+        cr_assert_eq(refused, 1, "round %d: %d managers refused", round, refused);
+        kill(a, SIGTERM), kill(b, SIGTERM);
+        t_wait(a, 10000), t_wait(b, 10000);
+    }
+    /* Its lock held by someone else: refused, with the reason. */
+    int fd = open(lock, O_RDONLY | O_CREAT, 0600);
+    cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    cr_assert_eq(t_run(argv, blog, 10000), 1, "bound while another held the lock");
+    cr_assert(t_file_contains(blog, "another manager is starting or listening there"));
+    close(fd);
+    free(alog), free(blog);
 }
 
 /* An IPv6 address: the manager binds it and a worker connects to it (both
