@@ -31,11 +31,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/file.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #define TICK_MS 100
@@ -704,18 +704,12 @@ static int64_t s_expiry(const cluster_t *self, const worker_t *w)
     return from + allowance;
 }
 
-/* When w was last heard from, and whether that was lately: within 1.5 of
-   its intervals, or 250 ms more than one. */
-static int64_t s_last_heard(const cluster_t *self, const worker_t *w)
-{
-    (void) self;
-    return w->heard_ms;
-}
-
+/* Whether w was heard from lately: within 1.5 of its intervals, or 250 ms
+   more than one. */
 static bool s_heard_lately(const cluster_t *self, const worker_t *w, int64_t now)
 {
     int64_t ivl = s_interval(self, w), half = ivl / 2;
-    return now - s_last_heard(self, w) < ivl + (half > 250 ? half : 250);
+    return now - w->heard_ms < ivl + (half > 250 ? half : 250);
 }
 
 /* Whether x, heartbeating or not, may be hung: it holds units and
@@ -739,7 +733,7 @@ static int64_t s_alive_until(const cluster_t *self, const worker_t *w)
         return w->closed_ms - 1;
     if (w->fd >= 0)
         return zclock_mono() - 1;
-    return s_last_heard(self, w);
+    return w->heard_ms;
 }
 
 /* Whether a worker other than w still computes u: it holds u, was heard
@@ -761,7 +755,7 @@ static bool s_computed_elsewhere(const cluster_t *self, const worker_t *w, uint6
         if (x == w || !x->alive || !s_heard_lately(self, x, now) || s_hung(self, x, now))
             continue;
         for (size_t k = 0; k < x->inflight_count; k++)
-            if (x->inflight[k].unit == u && s_last_heard(self, x) > x->inflight[k].sent_ms)
+            if (x->inflight[k].unit == u && x->heard_ms > x->inflight[k].sent_ms)
                 return true;
     }
     return false;
@@ -955,8 +949,9 @@ static void s_on_hello(cluster_t *self, const uint8_t *id, size_t id_len, worker
     }
     /* A second HELLO on a connection changes nothing but is answered again. */
     w->heard_ms = zclock_mono();
-    if (s_expiry(self, w) < self->first_expiry)
-        self->first_expiry = s_expiry(self, w);   /* the roster may have been empty */
+    int64_t expiry = s_expiry(self, w);
+    if (expiry < self->first_expiry)
+        self->first_expiry = expiry;   /* the roster may have been empty */
     hy_msg_t welcome = {.command = HY_WELCOME, .session = self->session,
                         .heartbeat_ms = (uint32_t) self->config.heartbeat_ms,
                         .liveness = (uint32_t) self->config.liveness, .idle_ms = (uint32_t) self->idle_ms};
@@ -1633,11 +1628,6 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
     return rc;
 }
 
-/* What keeps the manager from binding the ipc:// endpoint given, or NULL:
-   ZeroMQ removes whatever is at the path and binds anew, so a file there
-   would be lost, and a manager listening there would wait for good for
-   workers that come here instead. (A socket file nobody listens on is
-   left from a process gone: binding over it is right.) */
 /* Two managers started at the same instant on one ipc:// path would both
    find it free and both bind, one of them then waiting for good: the one
    that locks PATH.lock first goes on, the other is refused. The lock lasts
@@ -1667,6 +1657,11 @@ static int s_ipc_lock(const char *endpoint, const char **why)
     return fd;
 }
 
+/* What keeps the manager from binding the ipc:// endpoint given, or NULL:
+   ZeroMQ removes whatever is at the path and binds anew, so a file there
+   would be lost, and a manager listening there would wait for good for
+   workers that come here instead. (A socket file nobody listens on is
+   left from a process gone: binding over it is right.) */
 static const char *s_ipc_problem(const char *endpoint)
 {
     if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
