@@ -1,4 +1,4 @@
-/* The wire codec, version 2: every message round-trips; damaged input is
+/* The wire codec, version 3: every message round-trips; damaged input is
    rejected as malformed, another version is told apart. */
 #include <criterion/criterion.h>
 
