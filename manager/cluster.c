@@ -1631,27 +1631,32 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
 /* Two managers started at the same instant on one ipc:// path would both
    find it free and both bind, one of them then waiting for good: the one
    that locks PATH.lock first goes on, the other is refused. The lock lasts
-   as long as this process (the file stays, empty). Returns the locked
-   descriptor, -1 when there is nothing to lock, -2 (why in *why) when it
-   cannot be had. */
-static int s_ipc_lock(const char *endpoint, const char **why)
+   as long as this process (the file stays, empty, readable by all so that
+   another user's manager may take it after). Returns the locked
+   descriptor, -1 when there is nothing to lock (or a lock file another
+   user made unreadable: then only the check of the socket guards the
+   path, as without a lock), -2 with why written when it cannot be had. */
+static int s_ipc_lock(const char *endpoint, char *why, size_t why_len)
 {
-    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
-        return -1;
+    const char *at = endpoint + 6;
+    if (strncmp(endpoint, "ipc://", 6) != 0 || *at == '@' || strcmp(at, "*") == 0)
+        return -1;   /* abstract names fail to bind when taken; "*" is a fresh temporary path */
     struct stat st;
-    if (lstat(endpoint + 6, &st) == 0 && !S_ISSOCK(st.st_mode))
+    if (lstat(at, &st) == 0 && !S_ISSOCK(st.st_mode))
         return -1;   /* refused without binding (s_ipc_problem): no lock file beside it */
     char path[PATH_MAX];
-    if ((size_t) snprintf(path, sizeof path, "%s.lock", endpoint + 6) >= sizeof path)
+    if ((size_t) snprintf(path, sizeof path, "%s.lock", at) >= sizeof path)
         return -1;   /* ZeroMQ refuses such a path anyway */
-    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+    if (fd < 0 && errno == EACCES && access(path, F_OK) == 0)
+        return -1;
     if (fd < 0) {
-        *why = "its lock file PATH.lock cannot be opened";
+        snprintf(why, why_len, "its lock file %s cannot be opened: %s", path, strerror(errno));
         return -2;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
-        *why = "another manager is starting or listening there (it holds PATH.lock)";
+        snprintf(why, why_len, "another manager is starting or listening there (it holds %s)", path);
         return -2;
     }
     return fd;
@@ -1664,7 +1669,7 @@ static int s_ipc_lock(const char *endpoint, const char **why)
    left from a process gone: binding over it is right.) */
 static const char *s_ipc_problem(const char *endpoint)
 {
-    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@' || strcmp(endpoint + 6, "*") == 0)
         return NULL;   /* (an abstract name taken fails to bind) */
     struct stat st;
     if (lstat(endpoint + 6, &st) != 0)
@@ -1675,11 +1680,14 @@ static const char *s_ipc_problem(const char *endpoint)
     if (strlen(endpoint + 6) >= sizeof sa.sun_path)
         return NULL;   /* ZeroMQ refuses it */
     strcpy(sa.sun_path, endpoint + 6);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return NULL;
     /* Only a socket nobody answers on is stale: one of another kind
-       (datagrams) refuses a stream connection otherwise, and is in use. */
+       (datagrams) refuses a stream connection otherwise, and is in use.
+       The connect does not wait: a listener that never accepts, its
+       backlog full, would hold it (and the manager, deaf to signals)
+       for good; it answers EAGAIN, in use. */
     bool stale = connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0 && errno == ECONNREFUSED;
     close(fd);
     return stale ? NULL : "a manager (or another program) is listening there";
@@ -1723,10 +1731,9 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         return NULL;
     }
     if (config->bind) {
-        const char *taken = NULL;
-        self->bind_lock = s_ipc_lock(config->bind, &taken);
-        if (!taken)
-            taken = s_ipc_problem(config->bind);   /* (it connects: once) */
+        char lock_why[PATH_MAX + 100] = "";
+        self->bind_lock = s_ipc_lock(config->bind, lock_why, sizeof lock_why);
+        const char *taken = lock_why[0] ? lock_why : s_ipc_problem(config->bind);   /* (it connects: once) */
         if (taken) {
             snprintf(err, errlen, "cannot bind %s: %s", config->bind, taken);
             cluster_destroy(&self);

@@ -642,6 +642,37 @@ Test(edges, of_two_managers_started_at_once_on_one_ipc_path_one_binds)
     free(alog), free(blog);
 }
 
+/* A listener at the path that never accepts, its backlog full: the manager
+   is refused at once (its check used to wait in connect() for good, deaf
+   to Ctrl-C, holding the path's lock). */
+Test(edges, a_listener_that_never_accepts_at_the_ipc_path_is_refused_at_once)
+{
+    char *sock = t_path(t_dir, "full.sock"), endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s", sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof un.sun_path, "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *) &un, sizeof un), 0);
+    cr_assert_eq(listen(fd, 0), 0);
+    int clients[64], n = 0;
+    for (; n < 64; n++) {   /* until the backlog is full */
+        clients[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (connect(clients[n], (struct sockaddr *) &un, sizeof un) != 0) {
+            close(clients[n]);
+            break;
+        }
+    }
+    cr_assert_lt(n, 64, "the backlog never filled");
+    char *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", endpoint, "noop", NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 1, "the manager did not refuse the path at once");
+    cr_assert(t_file_contains(log, "is listening there"));
+    for (int i = 0; i < n; i++)
+        close(clients[i]);
+    close(fd);
+    free(sock), free(log);
+}
+
 /* An IPv6 address: the manager binds it and a worker connects to it (both
    said "No such device" or could not connect: ZeroMQ takes IPv6 only when
    asked). */

@@ -225,6 +225,27 @@ Test(reliability, an_idle_peer_beats_at_the_idle_interval_a_busy_one_at_the_hear
     free(mlog), free(wlog);
 }
 
+/* A worker stopped before it ever joined, while a manager comes up: let go
+   on, it joins, instead of exiting 1 "no manager" for its own stop. */
+Test(reliability, a_worker_stopped_before_it_joined_joins_instead_of_exiting)
+{
+    char endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/m.sock", t_dir);
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *extra[] = {"--exit-when-done", "--gone-after", "2", NULL};
+    pid_t w = t_worker(endpoint, "early", wlog, extra, NULL);
+    usleep(300000);
+    kill(w, SIGSTOP);
+    char *args[] = {"--bind", endpoint, "--min-workers", "1", "noop", "--units", "3", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, NULL, 0);
+    usleep(3000000);
+    kill(w, SIGCONT);
+    cr_assert(t_wait_for(mlog, "worker early joined", NULL, 0, 10000), "the worker did not join");
+    cr_assert_eq(t_wait(manager, 20000), 0);
+    cr_assert_eq(t_wait(w, 20000), 0, "the worker did not leave cleanly after the job");
+    free(mlog), free(wlog);
+}
+
 /* A worker stopped (SIGSTOP) longer than both the manager's allowance and
    its own --gone-after: the manager loses it meanwhile; let go on, it does
    not take its own stop for the manager's absence (it used to exit "no

@@ -565,6 +565,47 @@ Test(session, a_malformed_welcome_is_reported_and_not_asked_for_again_soon)
     free(log);
 }
 
+/* A joined manager that sends garbage again and again: counted and
+   dropped, with one log line every few seconds, not one each. */
+Test(session, a_flood_of_malformed_messages_after_welcome_logs_a_few_lines)
+{
+    fake_t *f = s_fake_new();
+    char *log = t_path(t_dir, "w.log");
+    pid_t w = s_worker(f, "1", NULL, log);
+    s_fake_welcome(f, s_session, 1000);
+    uint8_t bad[18] = {'H', 'Y', HY_PROTOCOL_VERSION, HY_WELCOME};   /* zero heartbeat */
+    for (int i = 0; i < 5000; i++)
+        s_fake_send_raw(f, bad, sizeof bad);
+    s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
+    usleep(1500000);
+    int lines = t_count_lines(log, "dropped a malformed message");
+    cr_assert(lines >= 1 && lines <= 5, "%d log lines for 5000 malformed messages", lines);
+    cr_assert_eq(t_stop(w), 0);
+    s_fake_destroy(&f);
+    free(log);
+}
+
+/* A manager that welcomes and then says nothing (here with a 10 ms
+   heartbeat and liveness 2): the worker leaves it each time, and comes
+   back ever later (100 ms doubling to 4 s), not every 130 ms. */
+Test(session, a_manager_that_only_welcomes_is_retried_ever_later)
+{
+    fake_t *f = s_fake_new();
+    pid_t w = s_worker(f, "1", NULL, NULL);
+    int hellos = 0;
+    int64_t until = zclock_mono() + 4000;
+    while (zclock_mono() < until) {
+        if (s_fake_recv(f, 50) == 0 && f->msg.command == HY_HELLO) {
+            hellos++;
+            s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 10,
+                                        .liveness = 2, .idle_ms = 10});
+        }
+    }
+    cr_assert(hellos >= 2 && hellos <= 8, "%d HELLOs in 4 s", hellos);
+    cr_assert_eq(t_stop(w), 0);
+    s_fake_destroy(&f);
+}
+
 Test(session, a_silent_manager_is_left_and_the_cache_survives)
 {
     fake_t *f = s_fake_new();

@@ -44,6 +44,7 @@ typedef struct {
     zsock_t *monitor;         /* the dealer's failed CURVE handshakes and closed connections, or NULL */
     log_limit_t handshake_log;/* their log lines, one a few seconds */
     log_limit_t flood_log;    /* "more units than this worker queues": one a few seconds */
+    log_limit_t bad_log;      /* messages from the manager dropped: one line a few seconds */
     pool_t *pool;
     zlist_t *jobs;            /* pool_job_t* (our references), newest last */
     bool joined;              /* WELCOME received on this socket */
@@ -338,7 +339,6 @@ static void s_on_welcome(self_t *self, const hy_msg_t *msg)
     self->ever_joined = true;
     self->manager_hb = msg->heartbeat_ms;
     self->manager_idle = msg->idle_ms;
-    self->backoff = BACKOFF_MIN_MS;
     self->announced = false;
     self->version_warned = false;
     self->next_heartbeat = zclock_mono() + s_heartbeat_ivl(self);
@@ -497,13 +497,18 @@ static void s_on_manager(self_t *self)
     }
     if (rc < 0) {
         self->malformed++;
-        log_warn("dropped a malformed message from the manager (%" PRIu64 " so far)", self->malformed);
+        uint64_t held;
+        if (log_limit(&self->bad_log, &held))
+            log_warn("dropped a malformed message from the manager (%" PRIu64 " so far)%s", self->malformed,
+                     log_held(held));
         zframe_destroy(&frame);
         return;
     }
     if (!self->joined && msg.command != HY_WELCOME && msg.command != HY_GOODBYE) {
         self->malformed++;
-        log_warn("dropped %s from the manager before WELCOME", hy_command_name(msg.command));
+        uint64_t held;
+        if (log_limit(&self->bad_log, &held))
+            log_warn("dropped %s from the manager before WELCOME%s", hy_command_name(msg.command), log_held(held));
         zframe_destroy(&frame);
         return;
     }
@@ -516,9 +521,13 @@ static void s_on_manager(self_t *self)
     case HY_GOODBYE: s_on_goodbye(self, &msg); break;
     default:
         self->malformed++;
-        log_warn("dropped unexpected %s from the manager", hy_command_name(msg.command));
+        uint64_t held;
+        if (log_limit(&self->bad_log, &held))
+            log_warn("dropped unexpected %s from the manager%s", hy_command_name(msg.command), log_held(held));
         break;
     }
+    if (self->joined && msg.command != HY_WELCOME)
+        self->backoff = BACKOFF_MIN_MS;   /* a manager that only welcomes, then falls silent, is retried ever slower */
     if (self->joined) {   /* any message proves the manager alive */
         self->expiry = zclock_mono() + self->config->liveness * self->manager_idle;
         self->heard_at = zclock_mono();
@@ -573,8 +582,8 @@ static void s_check_stood_still(self_t *self)
     self->tick_at = now;
     if (still > STILL_MS) {
         self->heard_at += still;
-        if (self->dealer && self->joined)
-            self->expiry += still;
+        if (self->dealer)
+            self->expiry += still;   /* the manager's silence, or the wait for its WELCOME */
     }
 }
 
@@ -694,8 +703,9 @@ static void s_end_stop(self_t *self)
 
 int session_run(const session_config_t *config)
 {
-    self_t self = {.config = config, .heard_at = zclock_mono(), .backoff = BACKOFF_MIN_MS, .handshake_log = {.interval_ms = 5000},
-                   .flood_log = {.interval_ms = 5000}};
+    self_t self = {.config = config, .heard_at = zclock_mono(), .tick_at = zclock_mono(), .backoff = BACKOFF_MIN_MS,
+                   .handshake_log = {.interval_ms = 5000}, .flood_log = {.interval_ms = 5000},
+                   .bad_log = {.interval_ms = 5000}};
     if (config->kind_count)
         for (size_t i = 0; i < config->kind_count && i < HY_MAX_KINDS; i++)
             self.kinds[self.kind_count++] = config->kinds[i]->name;
