@@ -520,30 +520,30 @@ Test(session, an_idle_worker_beats_at_the_idle_interval_a_busy_one_at_the_heartb
     pid_t w = s_worker(f, "1", NULL, NULL);
     s_fake_expect(f, HY_HELLO, 5000);
     s_fake_send(f, (hy_msg_t) {.command = HY_WELCOME, .session = s_session, .heartbeat_ms = 100, .liveness = 3,
-                                .idle_ms = 600});
-    /* Idle, the manager beating every 600 ms: about 4 beats in 2.4 s, where
-       the 100 ms heartbeat would give 24. */
-    int idle = s_count_beats(f, 2400, 600, NULL);
-    cr_assert(idle >= 2 && idle <= 8, "%d heartbeats in 2.4 s idle (interval 600 ms)", idle);
+                                .idle_ms = 1500});
+    /* Idle, the manager beating every 1500 ms: about 2 beats in 3 s, where
+       the 100 ms heartbeat would give 30. */
+    int idle = s_count_beats(f, 3000, 1500, NULL);
+    cr_assert(idle >= 1 && idle <= 6, "%d heartbeats in 3 s idle (interval 1500 ms)", idle);
     /* Busy with one unit of 1.5 s: beats every 100 ms, the first at once. */
     s_fake_noop_job(f, 1, 10, 1500);
     s_fake_units(f, 1, 0, 1);
     int64_t given = zclock_mono();
     s_fake_expect(f, HY_HEARTBEAT, 1000);
-    cr_assert_lt(zclock_mono() - given, 400, "the first heartbeat after units came %" PRId64 " ms later",
+    cr_assert_lt(zclock_mono() - given, 800, "the first heartbeat after units came %" PRId64 " ms later",
                  zclock_mono() - given);
     int results = 0;
     int busy = s_count_beats(f, 1000, 0, &results);
     cr_assert_eq(results, 0);
-    cr_assert_geq(busy, 5, "%d heartbeats in 1 s busy (heartbeat 100 ms)", busy);
+    cr_assert_geq(busy, 4, "%d heartbeats in 1 s busy (heartbeat 100 ms)", busy);
     s_fake_expect(f, HY_RESULT, 2000);
     /* Idle again, and the manager silent after one last heartbeat: given up
-       after 3 x 600 ms, not after 3 x 100. */
+       after 3 x 1500 ms, not after 3 x 100. */
     s_fake_send(f, (hy_msg_t) {.command = HY_HEARTBEAT});
     int64_t t0 = zclock_mono();
-    hy_msg_t *bye = s_fake_expect(f, HY_GOODBYE, 5000);
+    hy_msg_t *bye = s_fake_expect(f, HY_GOODBYE, 10000);
     cr_assert_eq(bye->code, HY_BYE_STOPPING);
-    cr_assert_geq(zclock_mono() - t0, 1200, "gave up on the manager after %" PRId64 " ms", zclock_mono() - t0);
+    cr_assert_geq(zclock_mono() - t0, 3000, "gave up on the manager after %" PRId64 " ms", zclock_mono() - t0);
     cr_assert_eq(t_stop(w), 0);
     s_fake_destroy(&f);
 }

@@ -471,6 +471,16 @@ static void s_on_goodbye(self_t *self, const hy_msg_t *msg)
     }
 }
 
+/* A message from the manager dropped: counted, and said one line every
+   few seconds (a manager sending garbage does not fill the log). */
+static void s_dropped(self_t *self, const char *what, const char *why)
+{
+    self->malformed++;
+    uint64_t held;
+    if (log_limit(&self->bad_log, &held))
+        log_warn("dropped %s from the manager%s (%" PRIu64 " so far)%s", what, why, self->malformed, log_held(held));
+}
+
 static void s_on_manager(self_t *self)
 {
     zframe_t *frame = zframe_recv(self->dealer);
@@ -496,19 +506,12 @@ static void s_on_manager(self_t *self)
         return;
     }
     if (rc < 0) {
-        self->malformed++;
-        uint64_t held;
-        if (log_limit(&self->bad_log, &held))
-            log_warn("dropped a malformed message from the manager (%" PRIu64 " so far)%s", self->malformed,
-                     log_held(held));
+        s_dropped(self, "a malformed message", "");
         zframe_destroy(&frame);
         return;
     }
     if (!self->joined && msg.command != HY_WELCOME && msg.command != HY_GOODBYE) {
-        self->malformed++;
-        uint64_t held;
-        if (log_limit(&self->bad_log, &held))
-            log_warn("dropped %s from the manager before WELCOME%s", hy_command_name(msg.command), log_held(held));
+        s_dropped(self, hy_command_name(msg.command), " before WELCOME");
         zframe_destroy(&frame);
         return;
     }
@@ -520,10 +523,7 @@ static void s_on_manager(self_t *self)
     case HY_HEARTBEAT: s_on_heartbeat(self); break;
     case HY_GOODBYE: s_on_goodbye(self, &msg); break;
     default:
-        self->malformed++;
-        uint64_t held;
-        if (log_limit(&self->bad_log, &held))
-            log_warn("dropped unexpected %s from the manager%s", hy_command_name(msg.command), log_held(held));
+        s_dropped(self, hy_command_name(msg.command), " (unexpected)");
         break;
     }
     if (self->joined && msg.command != HY_WELCOME)
