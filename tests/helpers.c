@@ -455,6 +455,20 @@ bool t_peer_expect(zsock_t *peer, int command, void *msg, zframe_t **frame)
     return false;
 }
 
+zsock_t *t_peer_join(const char *endpoint, const char *name, const char *kinds, uint32_t *heartbeat_ms,
+                     uint32_t *idle_ms)
+{
+    zsock_t *peer = t_peer_new(endpoint, 5000);
+    cr_assert_eq(t_peer_hello(peer, name, 1, kinds), 0);
+    hy_msg_t msg;
+    zframe_t *frame;
+    cr_assert(t_peer_expect(peer, HY_WELCOME, &msg, &frame), "peer %s got no WELCOME", name);
+    *heartbeat_ms = msg.heartbeat_ms;
+    *idle_ms = msg.idle_ms;
+    zframe_destroy(&frame);
+    return peer;
+}
+
 int t_peer_result(zsock_t *peer, uint64_t job, uint64_t unit, uint8_t status, const void *data, size_t len)
 {
     hy_result_t r = {.unit = unit, .status = status, .data = data, .len = len};

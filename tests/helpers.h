@@ -91,6 +91,11 @@ int t_peer_hello(struct _zsock_t *peer, const char *name, unsigned threads, cons
    receive time-out: its frame in *frame (caller destroys), decoded into msg
    (which points into it). False on time-out or another version. */
 bool t_peer_expect(struct _zsock_t *peer, int command, void *msg, struct _zframe_t **frame);
+/* t_peer_new (5 s time-out) + t_peer_hello (one thread) + the WELCOME,
+   asserted: returns the joined peer; *heartbeat_ms and *idle_ms get
+   WELCOME's intervals. */
+struct _zsock_t *t_peer_join(const char *endpoint, const char *name, const char *kinds, uint32_t *heartbeat_ms,
+                             uint32_t *idle_ms);
 /* Sends one RESULT of one unit. */
 int t_peer_result(struct _zsock_t *peer, uint64_t job, uint64_t unit, uint8_t status, const void *data, size_t len);
 

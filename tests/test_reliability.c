@@ -146,13 +146,12 @@ Test(reliability, a_manager_with_10_ms_heartbeats_beats_idle_workers_every_40_ms
     char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "10", "--liveness", "50", "--min-workers", "2",
                     "noop", NULL};
     pid_t manager = t_manager(args, log, NULL, endpoint, sizeof endpoint);
-    zsock_t *peer = t_peer_new(endpoint, 5000);
-    cr_assert_eq(t_peer_hello(peer, "raw", 1, "noop"), 0);
+    uint32_t heartbeat, idle;
+    zsock_t *peer = t_peer_join(endpoint, "raw", "noop", &heartbeat, &idle);
+    cr_assert_eq(idle, 40);
+    zsock_set_rcvtimeo(peer, 20);
     hy_msg_t msg;
     zframe_t *frame;
-    cr_assert(t_peer_expect(peer, HY_WELCOME, &msg, &frame), "no WELCOME");
-    zframe_destroy(&frame);
-    zsock_set_rcvtimeo(peer, 20);
     hy_msg_t beat = {.command = HY_HEARTBEAT};
     int beats = 0;
     int64_t start = zclock_mono(), next_beat = start;
@@ -206,14 +205,10 @@ Test(reliability, an_idle_peer_beats_at_the_idle_interval_a_busy_one_at_the_hear
     char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "100", "--min-workers", "2", "noop", "--units",
                     "40", "--sleep-ms", "20", NULL};
     pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
-    zsock_t *peer = t_peer_new(endpoint, 5000);
-    cr_assert_eq(t_peer_hello(peer, "slow", 1, "noop"), 0);
-    hy_msg_t msg;
-    zframe_t *frame;
-    cr_assert(t_peer_expect(peer, HY_WELCOME, &msg, &frame), "no WELCOME");
-    cr_assert_eq(msg.heartbeat_ms, 100);
-    cr_assert_eq(msg.idle_ms, 400);
-    zframe_destroy(&frame);
+    uint32_t heartbeat, idle;
+    zsock_t *peer = t_peer_join(endpoint, "slow", "noop", &heartbeat, &idle);
+    cr_assert_eq(heartbeat, 100);
+    cr_assert_eq(idle, 400);
     cr_assert_eq(s_peer_beat(peer, 350, 2500), 0, "units before the job started");
     cr_assert_not(t_file_contains(mlog, " lost "), "an idle peer beating within the idle interval was lost");
     pid_t worker = t_worker(endpoint, "real", wlog, NULL, NULL);
