@@ -1636,11 +1636,20 @@ static int s_secure(cluster_t *self, char *err, size_t errlen)
    descriptor, -1 when there is nothing to lock (or a lock file another
    user made unreadable: then only the check of the socket guards the
    path, as without a lock), -2 with why written when it cannot be had. */
+/* The file an ipc:// endpoint binds, or NULL: not ipc, an abstract name
+   (one taken fails to bind), or "*" (a fresh temporary path). */
+static const char *s_ipc_path(const char *endpoint)
+{
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@' || strcmp(endpoint + 6, "*") == 0)
+        return NULL;
+    return endpoint + 6;
+}
+
 static int s_ipc_lock(const char *endpoint, char *why, size_t why_len)
 {
-    const char *at = endpoint + 6;
-    if (strncmp(endpoint, "ipc://", 6) != 0 || *at == '@' || strcmp(at, "*") == 0)
-        return -1;   /* abstract names fail to bind when taken; "*" is a fresh temporary path */
+    const char *at = s_ipc_path(endpoint);
+    if (!at)
+        return -1;
     struct stat st;
     if (lstat(at, &st) == 0 && !S_ISSOCK(st.st_mode))
         return -1;   /* refused without binding (s_ipc_problem): no lock file beside it */
@@ -1669,17 +1678,16 @@ static int s_ipc_lock(const char *endpoint, char *why, size_t why_len)
    left from a process gone: binding over it is right.) */
 static const char *s_ipc_problem(const char *endpoint)
 {
-    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@' || strcmp(endpoint + 6, "*") == 0)
-        return NULL;   /* (an abstract name taken fails to bind) */
+    const char *at = s_ipc_path(endpoint);
     struct stat st;
-    if (lstat(endpoint + 6, &st) != 0)
+    if (!at || lstat(at, &st) != 0)
         return NULL;
     if (!S_ISSOCK(st.st_mode))
         return "something other than a socket is there, and binding would remove it";
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(endpoint + 6) >= sizeof sa.sun_path)
+    if (strlen(at) >= sizeof sa.sun_path)
         return NULL;   /* ZeroMQ refuses it */
-    strcpy(sa.sun_path, endpoint + 6);
+    strcpy(sa.sun_path, at);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return NULL;
