@@ -1,4 +1,5 @@
 /* image: output image writers (PNG through libpng, animated GIF through giflib). */
+#define _GNU_SOURCE   /* sched_getaffinity */
 #include "common/image.h"
 #include "common/outfile.h"
 
@@ -6,8 +7,12 @@
 #include <fcntl.h>
 #include <gif_lib.h>
 #include <png.h>
+#include <sched.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,14 +40,203 @@ static void s_png_error(png_structp png, png_const_charp text)
 
 static void s_png_warning(png_structp png, png_const_charp text) { (void) png, (void) text; }
 
-/* Encodes the image through write_fn(io): 0, or -1 when libpng failed. */
+/* ------------------------------------------------------------ PNG
+
+   A large image is compressed in bands of rows, on as many threads as the
+   process has cores, the way pigz compresses a large file: each band is a
+   deflate stream of its own, closed with a sync flush so that the streams
+   simply follow each other (only the last is final), and the zlib check
+   value is put together from the bands' (adler32_combine). Band edges
+   depend on the image alone, never on the threads: the file's bytes are the
+   same on every machine. A small image goes through libpng's own writer. */
+
+#define BANDS_MIN 2                /* fewer bands than this: libpng's writer */
+#define SLICE_BYTES (1u << 16)     /* filtered a slice at a time, kept in cache */
+
+typedef struct {
+    uint32_t y0, y1;               /* rows y0 .. y1-1 */
+    uint8_t *out;                  /* its deflate stream */
+    size_t len;
+    uLong adler;                   /* adler32 of its filtered bytes */
+    int rc;                        /* 0, or -1: out of memory */
+} band_t;
+
+typedef struct {
+    const uint8_t *pixels;
+    size_t row;                    /* bytes of a row */
+    band_t *bands;
+    size_t count;
+    atomic_size_t next;            /* the next band to take */
+} bands_t;
+
+/* Filters rows y0 .. y1-1 with PNG's "up" filter (type 2: each byte minus
+   the one above it; above the first row, zeros) into buf. */
+static void s_filter_up(const uint8_t *pixels, size_t row, uint32_t y0, uint32_t y1, uint8_t *buf)
+{
+    for (uint32_t y = y0; y < y1; y++, buf += row + 1) {
+        const uint8_t *cur = pixels + (size_t) y * row;
+        buf[0] = 2;
+        if (y == 0) {
+            memcpy(buf + 1, cur, row);
+            continue;
+        }
+        const uint8_t *up = cur - row;
+        for (size_t x = 0; x < row; x++)
+            buf[1 + x] = (uint8_t) (cur[x] - up[x]);
+    }
+}
+
+static int s_band_deflate(const bands_t *b, band_t *band, bool last)
+{
+    size_t line = b->row + 1;
+    uint32_t slice_rows = line >= SLICE_BYTES ? 1 : (uint32_t) (SLICE_BYTES / line);
+    z_stream z = {0};
+    if (deflateInit2(&z, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    size_t raw = line * (band->y1 - band->y0), cap = deflateBound(&z, raw) + 64;
+    uint8_t *slice = malloc(line * slice_rows);
+    band->out = malloc(cap);
+    band->adler = adler32(0, NULL, 0);
+    int rc = slice && band->out ? 0 : -1;
+    for (uint32_t y = band->y0; rc == 0 && y < band->y1;) {
+        uint32_t y1 = band->y1 - y < slice_rows ? band->y1 : y + slice_rows;
+        s_filter_up(b->pixels, b->row, y, y1, slice);
+        band->adler = adler32(band->adler, slice, (uInt) (line * (y1 - y)));
+        z.next_in = slice;
+        z.avail_in = (uInt) (line * (y1 - y));
+        y = y1;
+        int flush = y < band->y1 ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
+        do {
+            if (band->len == cap) {   /* past deflateBound: not expected, but kept whole */
+                uint8_t *grown = realloc(band->out, cap * 2);
+                if (!grown) {
+                    rc = -1;
+                    break;
+                }
+                band->out = grown, cap *= 2;
+            }
+            z.next_out = band->out + band->len;
+            z.avail_out = (uInt) (cap - band->len);
+            int zrc = deflate(&z, flush);
+            band->len = cap - z.avail_out;
+            if (zrc == Z_STREAM_ERROR)
+                rc = -1;
+        } while (rc == 0 && (z.avail_in > 0 || z.avail_out == 0));
+    }
+    deflateEnd(&z);
+    free(slice);
+    return rc;
+}
+
+static void *s_band_thread(void *arg)
+{
+    bands_t *b = arg;
+    for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->count;)
+        b->bands[i].rc = s_band_deflate(b, &b->bands[i], i + 1 == b->count);
+    return NULL;
+}
+
+/* The cores this process may run on (its affinity: taskset, a container's cpuset). */
+static size_t s_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (size_t) CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t) n : 1;
+}
+
+/* Compresses the bands on up to the cores it may use (this thread is one
+   of them). Returns 0, or -1 when memory was short. */
+static int s_bands_compress(bands_t *b)
+{
+    size_t extra = s_cores() - 1;
+    if (extra > b->count - 1)
+        extra = b->count - 1;
+    pthread_t tids[extra ? extra : 1];
+    size_t started = 0;
+    sigset_t all, old;   /* stop signals stay with the calling thread */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    while (started < extra && pthread_create(&tids[started], NULL, s_band_thread, b) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s_band_thread(b);   /* with no thread started, this one does them all */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    for (size_t i = 0; i < b->count; i++)
+        if (b->bands[i].rc < 0)
+            return -1;
+    return 0;
+}
+
+/* The compressed bands as IDAT chunks: the zlib header opens the first, the
+   check value closes the last. Under the caller's setjmp. */
+static void s_bands_write(png_structp png, const bands_t *b)
+{
+    static const uint8_t header[2] = {0x78, 0x01};   /* deflate, 32 KiB window, fastest */
+    uLong adler = b->bands[0].adler;
+    for (size_t i = 1; i < b->count; i++)
+        adler = adler32_combine(adler, b->bands[i].adler,
+                                (z_off_t) ((b->row + 1) * (b->bands[i].y1 - b->bands[i].y0)));
+    const uint8_t check[4] = {(uint8_t) (adler >> 24), (uint8_t) (adler >> 16), (uint8_t) (adler >> 8),
+                              (uint8_t) adler};
+    for (size_t i = 0; i < b->count; i++) {
+        bool first = i == 0, last = i + 1 == b->count;
+        png_write_chunk_start(png, (png_const_bytep) "IDAT",
+                              (png_uint_32) (b->bands[i].len + (first ? 2 : 0) + (last ? 4 : 0)));
+        if (first)
+            png_write_chunk_data(png, header, 2);
+        png_write_chunk_data(png, b->bands[i].out, b->bands[i].len);
+        if (last)
+            png_write_chunk_data(png, check, 4);
+        png_write_chunk_end(png);
+    }
+    png_write_chunk(png, (png_const_bytep) "IEND", NULL, 0);
+}
+
+static void s_bands_free(bands_t *b)
+{
+    for (size_t i = 0; b->bands && i < b->count; i++)
+        free(b->bands[i].out);
+    free(b->bands);
+}
+
+/* Cuts the image into bands of about IMAGE_PNG_BAND_BYTES; count 0 when it is too
+   small to be worth it, or memory is short. */
+static void s_bands_plan(bands_t *b, const uint8_t *pixels, uint32_t height, size_t row)
+{
+    memset(b, 0, sizeof *b);
+    size_t line = row + 1, rows = IMAGE_PNG_BAND_BYTES / line ? IMAGE_PNG_BAND_BYTES / line : 1;
+    size_t count = (height + rows - 1) / rows;
+    if (count < BANDS_MIN || !(b->bands = calloc(count, sizeof *b->bands)))
+        return;
+    b->pixels = pixels, b->row = row, b->count = count;
+    for (size_t i = 0; i < count; i++) {
+        b->bands[i].y0 = (uint32_t) (i * rows);
+        b->bands[i].y1 = (uint32_t) ((i + 1) * rows < height ? (i + 1) * rows : height);
+    }
+    atomic_init(&b->next, 0);
+}
+
+/* Encodes the image through write_fn(io): 0, or -1 when libpng failed or
+   memory was short. */
 static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, uint32_t width, uint32_t height,
                         int channels)
 {
+    /* The bands are compressed first, before libpng is called: a failed
+       write (libpng's longjmp) then never leaves threads behind. */
+    bands_t bands;
+    s_bands_plan(&bands, pixels, height, (size_t) width * channels);
+    if (bands.count && s_bands_compress(&bands) < 0) {
+        s_bands_free(&bands);
+        return -1;
+    }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, s_png_error, s_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
+        s_bands_free(&bands);
         return -1;
     }
     png_set_write_fn(png, io, write_fn, s_png_flush);
@@ -53,10 +247,15 @@ static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, ui
     png_set_IHDR(png, info, width, height, 8, channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (uint32_t y = 0; y < height; y++)
-        png_write_row(png, pixels + (size_t) y * width * channels);
-    png_write_end(png, NULL);
+    if (bands.count) {
+        s_bands_write(png, &bands);
+    } else {
+        for (uint32_t y = 0; y < height; y++)
+            png_write_row(png, pixels + (size_t) y * width * channels);
+        png_write_end(png, NULL);
+    }
     png_destroy_write_struct(&png, &info);
+    s_bands_free(&bands);
     return 0;
 }
 

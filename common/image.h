@@ -6,6 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A PNG of at least two bands of this many bytes (filtered rows: a byte
+   more than each row's pixels) is compressed on several cores, a band each
+   at a time, and written as one IDAT chunk a band. */
+#define IMAGE_PNG_BAND_BYTES (1u << 21)
+
 /* Writes an 8-bit image of width x height pixels, rows top to bottom, each row
    width * channels bytes (channels 1: grayscale, 3: RGB). The file appears
    whole or not at all: it is written beside path and renamed into place.
