@@ -17,7 +17,7 @@
    5. a thousand idle workers (hyades-swarm) on one manager: its CPU, against
       a minimal manager (hyades-swarm --bare-manager) exchanging the same
       messages with the same swarm.
-   Blocks can be picked by name: hyades-bench [kernels] [cluster] [noop] [swarm] [jobs]. */
+   Blocks can be picked by name: hyades-bench [kernels] [png] [cluster] [dashboard] [noop] [swarm] [jobs]. */
 #include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -32,6 +32,9 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <png.h>
+#include <setjmp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/image.h"
@@ -407,6 +410,66 @@ static void *s_watch(void *arg)
     return NULL;
 }
 
+/* libpng's own writer with the settings image.c gives it (fastest
+   compression, the up filter), row by row on one thread: what every PNG was
+   written with before the banded writer. */
+static void s_libpng_write(const char *path, const uint8_t *rows, uint32_t width, uint32_t height)
+{
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!f || !info || setjmp(png_jmpbuf(png))) {
+        fprintf(stderr, "bench: cannot write %s\n", path);
+        exit(1);
+    }
+    png_init_io(png, f);
+    png_set_compression_level(png, 1);
+    png_set_filter(png, 0, PNG_FILTER_UP);
+    png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (uint32_t y = 0; y < height; y++)
+        png_write_row(png, rows + (size_t) y * width);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+/* The final write of the first view's plot: libpng's writer on one thread
+   against image_write_png (bands on every core), medians of repeat. */
+static void s_png_block(const mandel_params_t *p, int repeat)
+{
+    uint8_t *columns = malloc((size_t) p->width * p->height), *rows = malloc((size_t) p->width * p->height);
+    for (uint32_t i = 0; i < p->width; i++)
+        mandel_column(p, i, columns + (size_t) i * p->height);
+    for (uint32_t i = 0; i < p->width; i++)
+        for (uint32_t j = 0; j < p->height; j++)
+            rows[(size_t) j * p->width + i] = columns[(size_t) i * p->height + j];
+    double one[BENCH_REPEAT_MAX], banded[BENCH_REPEAT_MAX];
+    char err[256];
+    for (int r = 0; r < repeat; r++) {
+        double t0 = s_now();
+        s_libpng_write("libpng.png", rows, p->width, p->height);
+        one[r] = s_now() - t0;
+        t0 = s_now();
+        if (image_write_png("banded.png", rows, p->width, p->height, 1, err, sizeof err) < 0) {
+            fprintf(stderr, "bench: %s\n", err);
+            exit(1);
+        }
+        banded[r] = s_now() - t0;
+    }
+    struct stat a, b;
+    stat("libpng.png", &a), stat("banded.png", &b);
+    double base = s_median(one, repeat), t = s_median(banded, repeat);
+    printf("PNG of the %ux%u plot (max-iter %u), from rows in memory to the file (medians of %d)\n", p->width,
+           p->height, p->max_iter, repeat);
+    printf("  libpng's writer, one thread (baseline)  %8.3f s   1.00x   %lld bytes\n", base, (long long) a.st_size);
+    printf("  image_write_png, bands on every core    %8.3f s   %.2fx   %lld bytes\n\n", t, base / t,
+           (long long) b.st_size);
+    unlink("libpng.png"), unlink("banded.png");
+    free(columns), free(rows);
+}
+
 /* Whether block name was asked for (no arguments: every block). */
 static bool s_wanted(int argc, char **argv, const char *name)
 {
@@ -448,6 +511,9 @@ int main(int argc_main, char **argv_main)
         s_kernels("deep view 2000x1600, x -0.75..-0.74, y 0.1..0.108, max-iter 5000",
                   &(mandel_params_t) {2000, 1600, -0.75, -0.74, 0.1, 0.108, 5000, 1});
     }
+
+    if (s_wanted(argc_main, argv_main, "png"))
+        s_png_block(&(mandel_params_t) {4000, 3200, -2, 0.5, -1, 1, 1000, 1}, repeat);
 
     /* 2. The cluster against the best single-machine program, same cores. */
     struct {
