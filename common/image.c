@@ -93,7 +93,9 @@ static int s_band_deflate(const bands_t *b, band_t *band, bool last)
     z_stream z = {0};
     if (deflateInit2(&z, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
-    size_t raw = line * (band->y1 - band->y0), cap = deflateBound(&z, raw) + 64;
+    /* A plot compresses to a few percent: the buffer starts at a quarter of
+       the band and grows when that is not enough. */
+    size_t raw = line * (band->y1 - band->y0), cap = raw / 4 + 1024;
     uint8_t *slice = malloc(line * slice_rows);
     band->out = malloc(cap);
     band->adler = adler32(0, NULL, 0);
@@ -107,7 +109,7 @@ static int s_band_deflate(const bands_t *b, band_t *band, bool last)
         y = y1;
         int flush = y < band->y1 ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
         do {
-            if (band->len == cap) {   /* past deflateBound: not expected, but kept whole */
+            if (band->len == cap) {
                 uint8_t *grown = realloc(band->out, cap * 2);
                 if (!grown) {
                     rc = -1;
@@ -147,7 +149,7 @@ static size_t s_cores(void)
 }
 
 /* Compresses the bands on up to the cores it may use (this thread is one
-   of them). Returns 0, or -1 when memory was short. */
+   of them). Returns 0, or -1 when memory was short for one of them. */
 static int s_bands_compress(bands_t *b)
 {
     size_t extra = s_cores() - 1;
@@ -219,8 +221,7 @@ static void s_bands_plan(bands_t *b, const uint8_t *pixels, uint32_t height, siz
     atomic_init(&b->next, 0);
 }
 
-/* Encodes the image through write_fn(io): 0, or -1 when libpng failed or
-   memory was short. */
+/* Encodes the image through write_fn(io): 0, or -1 when libpng failed. */
 static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, uint32_t width, uint32_t height,
                         int channels)
 {
@@ -229,8 +230,8 @@ static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, ui
     bands_t bands;
     s_bands_plan(&bands, pixels, height, (size_t) width * channels);
     if (bands.count && s_bands_compress(&bands) < 0) {
-        s_bands_free(&bands);
-        return -1;
+        s_bands_free(&bands);   /* memory is short: libpng's writer needs little */
+        bands.bands = NULL, bands.count = 0;
     }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, s_png_error, s_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;

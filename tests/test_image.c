@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <sched.h>
 #include <png.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -171,4 +172,66 @@ Test(image, a_banded_png_has_the_same_bytes_on_one_core_as_on_all)
               olen);
     cr_assert_eq(s_check_chunks(a, alen, w, h, 1), s_expected_bands(w, h, 1));
     free(a), free(o), free(all), free(one), free(pixels);
+}
+
+static size_t s_vm_size(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+/* With too little memory for the bands' buffers, the writer falls back on
+   libpng's, which needs little: the file is still written, and exact. */
+Test(image, short_of_memory_for_the_bands_the_png_is_still_written)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("AddressSanitizer's allocator maps memory of its own");
+#endif
+    uint32_t w = 8000, h = 10000;   /* 80 MB: 39 bands, whose buffers would take 20 MB */
+    uint8_t *pixels = s_pixels(w, h, 1, 5);
+    char *path = t_path(t_dir, "tight.png");
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        cpu_set_t one;   /* one core: no threads, whose stacks would take the room first */
+        CPU_ZERO(&one);
+        CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+        /* No new mappings from here on; the room malloc already has is
+           filled with ballast, and 2.4 MB of it given back: enough for
+           libpng's writer, not for the bands' 20 MB. */
+        struct rlimit limit;
+        limit.rlim_cur = limit.rlim_max = s_vm_size();
+        if (sched_setaffinity(0, sizeof one, &one) != 0 || setrlimit(RLIMIT_AS, &limit) != 0)
+            _exit(2);
+        enum { BALLAST = 8192, GIVE_BACK = 40 };
+        static void *ballast[BALLAST];
+        size_t n = 0;
+        while (n < BALLAST && (ballast[n] = malloc(60 << 10)))
+            n++;
+        if (n == BALLAST || n < GIVE_BACK)
+            _exit(2);
+        for (size_t i = n - GIVE_BACK; i < n; i++)
+            free(ballast[i]);
+        char err[256];
+        int rc = image_write_png(path, pixels, w, h, 1, err, sizeof err);
+        _exit(rc == 0 ? 0 : rc == -2 ? 2 : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the writer died");
+    cr_assert_neq(WEXITSTATUS(status), 2, "cannot set the limits");
+    cr_assert_eq(WEXITSTATUS(status), 0, "the PNG was not written with 2.4 MB to spare");
+    size_t len;
+    uint8_t *png = s_slurp(path, &len);
+    size_t idats = s_check_chunks(png, len, w, h, 1);
+    cr_assert_neq(idats, s_expected_bands(w, h, 1), "the bands were written: the limit did not bite");
+    s_check_pixels(png, len, pixels, w, h, 1);
+    free(png), free(path), free(pixels);
 }
