@@ -1,6 +1,7 @@
 /* outfile: exclusive temporaries beside the target, renamed into place;
    symlinks followed to their final target; other file types written as
    they are. */
+#define _GNU_SOURCE   /* statx */
 #include "common/outfile.h"
 
 #include <errno.h>
@@ -122,6 +123,22 @@ static int s_own_fd(const char *path)
     return *end || fd < 0 || fd > 1 << 20 || fcntl((int) fd, F_GETFD) < 0 ? -1 : (int) fd;
 }
 
+/* Whether file exists and is mounted on its own (a bind-mounted file): it
+   then cannot be renamed over (EBUSY). Its mount differs from its
+   directory's. */
+static bool s_mount_point(const char *file, const char *dir)
+{
+#ifdef STATX_MNT_ID
+    struct statx f, d;
+    if (statx(AT_FDCWD, file, 0, STATX_MNT_ID, &f) != 0 || statx(AT_FDCWD, dir, 0, STATX_MNT_ID, &d) != 0)
+        return false;
+    return (f.stx_mask & d.stx_mask & STATX_MNT_ID) && f.stx_mnt_id != d.stx_mnt_id;
+#else
+    (void) file, (void) dir;
+    return false;
+#endif
+}
+
 int outfile_check(const char *path, char *err, size_t errlen)
 {
     char target[PATH_MAX];
@@ -170,6 +187,11 @@ int outfile_check(const char *path, char *err, size_t errlen)
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "cannot write %s: its directory %s does not exist", path, dir);
+        return -1;
+    }
+    if (s_mount_point(target, dir)) {
+        snprintf(err, errlen, "cannot write %s: a file is mounted there (as docker -v FILE:FILE does), and the "
+                 "output is renamed into place: mount its directory instead", path);
         return -1;
     }
     if (access(dir, W_OK | X_OK) != 0) {

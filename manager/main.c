@@ -407,14 +407,23 @@ int main(int argc, char **argv)
         const char *path;
         /* Planned again rather than kept from the check above: a plan can hold a
            whole image, so only the running job's plan is in memory. */
-        s_plan(&batch->jobs[i], output, journal, verify, json, &kind, &plan, &path, err, sizeof err);
+        path = NULL;
+        int planned = s_plan(&batch->jobs[i], output, journal, verify, json, &kind, &plan, &path, err, sizeof err);
         job_report_t report;
         if (dash && batch_path)
             s_publish_batch(dash, batch, i, ok);
         if (i + 1 == batch->count)
             cluster_last_job(cluster);
-        if (cluster_run(cluster, kind, &plan, path, s_args(&batch->jobs[i]), &report) != 0)
+        if (planned != JOB_OK) {
+            /* It was planned once already: what fails now is the machine
+               (memory short) or the files (a directory gone since). */
+            report = (job_report_t) {.job = kind ? kind->name : batch->jobs[i].argv[0], .output = path,
+                                     .state = "failed"};
+            snprintf(report.error, sizeof report.error, "%s", err);
             failed++;
+        } else if (cluster_run(cluster, kind, &plan, path, s_args(&batch->jobs[i]), &report) != 0) {
+            failed++;
+        }
         if (ok)
             ok[i] = report.ok;
         if (dash && batch_path)

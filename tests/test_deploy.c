@@ -77,6 +77,38 @@ Test(deploy, a_batch_runs_every_job_and_continues_past_a_failure)
     free(batch), free(json), free(log), free(png), free(pi), free(primes), free(never);
 }
 
+/* A line is checked before the batch starts and planned again when its turn
+   comes: what changed in between (here its directory, removed while the
+   first line runs) fails that line with the reason, before its work, and
+   the rest run. */
+Test(deploy, a_batch_line_whose_directory_went_away_fails_alone)
+{
+    char *gone = t_path(t_dir, "gone"), text[1024];
+    cr_assert_eq(mkdir(gone, 0700), 0);
+    snprintf(text, sizeof text,
+             "pi --samples 400000000 --units 40 -o %s/pi.json\n"
+             "mandelbrot --width 60 --height 40 -o %s/m.png\n"
+             "mandelbrot --width 61 --height 41 -o %s/last.png\n",
+             t_dir, gone, t_dir);
+    char *batch = s_write("jobs.txt", text), *log = t_path(t_dir, "out.log");
+    char *args[] = {"--local", "2", "--batch", batch, NULL};
+    pid_t manager = t_manager(args, log, NULL, NULL, 0);
+    cr_assert(t_wait_for(log, "job pi started", NULL, 0, 20000));
+    cr_assert_eq(rmdir(gone), 0);
+    cr_assert_eq(t_wait(manager, 60000), 1, "the batch with a failed line must exit 1");
+    char *out = t_read_file(log, NULL);
+    cr_assert(strstr(out, "line 1: pi ok"), "%s", out);
+    cr_assert(strstr(out, "line 2: mandelbrot FAILED: cannot write"), "%s", out);
+    cr_assert(strstr(out, "line 3: mandelbrot ok"), "%s", out);
+    const char *first = strstr(out, "job mandelbrot started");
+    cr_assert(first && !strstr(first + 1, "job mandelbrot started"), "line 2 ran although it could not be written");
+    char *last = t_path(t_dir, "last.png");
+    uint32_t w, h;
+    uint8_t *pixels = t_read_png_gray(last, &w, &h), *ref = t_mandelbrot_ref(61, 41, -2, 0.5, -1, 1, 255);
+    cr_assert(pixels && w == 61 && h == 41 && memcmp(pixels, ref, 61 * 41) == 0);
+    free(pixels), free(ref), free(out), free(last), free(batch), free(log), free(gone);
+}
+
 Test(deploy, broken_batch_lines_are_reported_before_anything_runs)
 {
     char text[1024];

@@ -188,6 +188,24 @@ Test(edges, a_full_disk_stops_the_primes_list_at_once_naming_file_and_cause)
     free(tiny), free(out), free(log), free(json);
 }
 
+/* A file mounted on its own (docker -v FILE:FILE) cannot be renamed over:
+   refused before the work, not after it. */
+Test(edges, an_output_that_is_a_mounted_file_is_refused_before_the_work)
+{
+    char *src = t_path(t_dir, "src.png"), *target = t_path(t_dir, "target.png"), *log = t_path(t_dir, "m.log");
+    fclose(fopen(src, "w"));
+    fclose(fopen(target, "w"));
+    if (mount(src, target, NULL, MS_BIND, NULL) != 0)
+        cr_skip_test("cannot bind-mount a file here");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "-o", target, NULL};
+    int rc = t_run(argv, log, 30000);
+    umount2(target, MNT_DETACH);
+    cr_assert_eq(rc, 2, "a mounted output must be refused as a bad command line");
+    cr_assert(t_file_contains(log, "a file is mounted there"), "the reason is not given");
+    cr_assert_not(t_file_contains(log, "joined"), "workers started before the refusal");
+    free(src), free(target), free(log);
+}
+
 Test(edges, a_full_disk_under_a_png_names_file_and_cause)
 {
     /* 1000 x 1000 goes through libpng's writer; 2000 x 2000 is compressed
