@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -204,6 +205,28 @@ Test(edges, an_output_that_is_a_mounted_file_is_refused_before_the_work)
     cr_assert(t_file_contains(log, "a file is mounted there"), "the reason is not given");
     cr_assert_not(t_file_contains(log, "joined"), "workers started before the refusal");
     free(src), free(target), free(log);
+}
+
+/* A worker that cannot start its compute threads (here: too little address
+   space for their stacks) says so and exits 1, where it aborted. */
+Test(edges, a_worker_that_cannot_start_its_threads_says_so)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("AddressSanitizer needs more address space than any such limit");
+#endif
+    char *log = t_path(t_dir, "w.log"), endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/nobody", t_dir);
+    char *argv[] = {(char *) t_bin("hyades-worker"), "--connect", endpoint, "--threads", "200", NULL};
+    struct rlimit old, tight;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    tight = old;
+    tight.rlim_cur = 500ul << 20;   /* 200 stacks of 8 MiB cannot fit */
+    cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
+    int rc = t_run(argv, log, 20000);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    cr_assert_eq(rc, 1, "exit %d, not 1", rc);
+    cr_assert(t_file_contains(log, "cannot start 200 compute threads"), "the reason is not given");
+    free(log);
 }
 
 Test(edges, a_full_disk_under_a_png_names_file_and_cause)

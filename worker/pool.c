@@ -313,23 +313,36 @@ pool_t *pool_new(size_t threads, const failpoints_t *failpoints)
     self->failpoints = failpoints;
     self->signal_in = zsock_new_pair(NULL);
     self->signal_out = zsock_new_pair(NULL);
-    assert(self->signal_in && self->signal_out);
-    zsock_set_sndhwm(self->signal_out, 0);
-    zsock_set_linger(self->signal_out, 0);
-    zsock_set_linger(self->signal_in, 0);
-    int rc = zsock_bind(self->signal_in, "inproc://hyades-pool-%p", (void *) self);
-    assert(rc == 0);
-    rc = zsock_connect(self->signal_out, "inproc://hyades-pool-%p", (void *) self);
-    assert(rc == 0);
+    int rc = self->signal_in && self->signal_out ? 0 : -1;
+    if (rc == 0) {
+        zsock_set_sndhwm(self->signal_out, 0);
+        zsock_set_linger(self->signal_out, 0);
+        zsock_set_linger(self->signal_in, 0);
+        rc = zsock_bind(self->signal_in, "inproc://hyades-pool-%p", (void *) self);
+    }
+    if (rc == 0)
+        rc = zsock_connect(self->signal_out, "inproc://hyades-pool-%p", (void *) self);
     self->threads = calloc(threads, sizeof *self->threads);
-    self->count = threads;
-    self->alive = threads;
+    if (rc != 0 || !self->threads) {   /* out of sockets or memory */
+        int why = zmq_errno() ? zmq_errno() : ENOMEM;
+        pool_destroy(&self);
+        errno = why;
+        return NULL;
+    }
     for (size_t i = 0; i < threads; i++) {
         thread_t *t = &self->threads[i];
         t->pool = self;
         atomic_init(&t->cancel, false);
+        pthread_mutex_lock(&self->mutex);
         rc = pthread_create(&t->tid, NULL, s_thread, t);
-        assert(rc == 0);
+        if (rc == 0)
+            self->count++, self->alive++;
+        pthread_mutex_unlock(&self->mutex);
+        if (rc != 0) {   /* a limit on threads or memory: those started stop */
+            pool_destroy(&self);
+            errno = rc;
+            return NULL;
+        }
     }
     return self;
 }

@@ -55,7 +55,8 @@ void pool_results_free(pool_result_t **results_p, size_t count);
 /* ------------------------------------------------------------ the pool */
 
 /* Starts threads compute threads (they inherit the caller's signal mask),
-   which apply failpoints (not copied: it must outlive the pool). */
+   which apply failpoints (not copied: it must outlive the pool). NULL with
+   errno set when the system would not start them all. */
 pool_t *pool_new(size_t threads, const failpoints_t *failpoints);
 
 /* Finished results waiting to be taken beyond which the threads stop

@@ -713,6 +713,11 @@ int session_run(const session_config_t *config)
         for (size_t i = 0; i < job_count() && i < HY_MAX_KINDS; i++)
             self.kinds[self.kind_count++] = job_at(i)->name;
     self.pool = pool_new((size_t) config->threads, &config->failpoints);
+    if (!self.pool) {
+        log_error("cannot start %" PRId64 " compute threads: %s", config->threads, strerror(errno));
+        signals_unblock();
+        return 1;
+    }
     self.jobs = zlist_new();
     log_info("worker %s starting: %" PRId64 " threads, manager %s", config->name, config->threads,
              config->endpoint);
