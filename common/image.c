@@ -51,6 +51,7 @@ static void s_png_warning(png_structp png, png_const_charp text) { (void) png, (
    same on every machine. A small image goes through libpng's own writer. */
 
 #define BANDS_MIN 2                /* fewer bands than this: libpng's writer */
+#define BAND_THREADS_MAX 64        /* threads at most, this one included */
 #define SLICE_BYTES (1u << 16)     /* filtered a slice at a time, kept in cache */
 
 typedef struct {
@@ -155,7 +156,9 @@ static int s_bands_compress(bands_t *b)
     size_t extra = s_cores() - 1;
     if (extra > b->count - 1)
         extra = b->count - 1;
-    pthread_t tids[extra ? extra : 1];
+    if (extra > BAND_THREADS_MAX - 1)
+        extra = BAND_THREADS_MAX - 1;
+    pthread_t tids[BAND_THREADS_MAX];
     size_t started = 0;
     sigset_t all, old;   /* stop signals stay with the calling thread */
     sigfillset(&all);
