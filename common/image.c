@@ -48,7 +48,9 @@ static void s_png_warning(png_structp png, png_const_charp text) { (void) png, (
    simply follow each other (only the last is final), and the zlib check
    value is put together from the bands' (adler32_combine). Band edges
    depend on the image alone, never on the threads: the file's bytes are the
-   same on every machine. A small image goes through libpng's own writer. */
+   same on every machine. When memory is short for every band at once,
+   they are compressed one at a time and each written at once: the same
+   bytes again. A small image goes through libpng's own writer. */
 
 #define BANDS_MIN 2                /* fewer bands than this: libpng's writer */
 #define BAND_THREADS_MAX 64        /* threads at most, this one included */
@@ -99,6 +101,7 @@ static int s_band_deflate(const bands_t *b, band_t *band, bool last)
     size_t raw = line * (band->y1 - band->y0), cap = raw / 4 + 1024;
     uint8_t *slice = malloc(line * slice_rows);
     band->out = malloc(cap);
+    band->len = 0;
     band->adler = adler32(0, NULL, 0);
     int rc = slice && band->out ? 0 : -1;
     for (uint32_t y = band->y0; rc == 0 && y < band->y1;) {
@@ -175,27 +178,34 @@ static int s_bands_compress(bands_t *b)
     return 0;
 }
 
-/* The compressed bands as IDAT chunks: the zlib header opens the first, the
-   check value closes the last. Under the caller's setjmp. */
-static void s_bands_write(png_structp png, const bands_t *b)
+/* The bands as IDAT chunks, in order: the zlib header opens the first, the
+   check value closes the last. A band not compressed yet (memory was short
+   for all at once) is compressed here, alone; each band's buffer is freed
+   once written. The bytes are the same either way. Under the caller's
+   setjmp: png_error when memory is short even for one band. */
+static void s_bands_write(png_structp png, bands_t *b)
 {
     static const uint8_t header[2] = {0x78, 0x01};   /* deflate, 32 KiB window, fastest */
-    uLong adler = b->bands[0].adler;
-    for (size_t i = 1; i < b->count; i++)
-        adler = adler32_combine(adler, b->bands[i].adler,
-                                (z_off_t) ((b->row + 1) * (b->bands[i].y1 - b->bands[i].y0)));
-    const uint8_t check[4] = {(uint8_t) (adler >> 24), (uint8_t) (adler >> 16), (uint8_t) (adler >> 8),
-                              (uint8_t) adler};
+    uLong adler = 0;
     for (size_t i = 0; i < b->count; i++) {
+        band_t *band = &b->bands[i];
         bool first = i == 0, last = i + 1 == b->count;
+        if (!band->out && s_band_deflate(b, band, last) < 0)
+            png_error(png, "out of memory");
+        size_t raw = (b->row + 1) * (band->y1 - band->y0);
+        adler = first ? band->adler : adler32_combine(adler, band->adler, (z_off_t) raw);
+        const uint8_t check[4] = {(uint8_t) (adler >> 24), (uint8_t) (adler >> 16), (uint8_t) (adler >> 8),
+                                  (uint8_t) adler};
         png_write_chunk_start(png, (png_const_bytep) "IDAT",
-                              (png_uint_32) (b->bands[i].len + (first ? 2 : 0) + (last ? 4 : 0)));
+                              (png_uint_32) (band->len + (first ? 2 : 0) + (last ? 4 : 0)));
         if (first)
             png_write_chunk_data(png, header, 2);
-        png_write_chunk_data(png, b->bands[i].out, b->bands[i].len);
+        png_write_chunk_data(png, band->out, band->len);
         if (last)
             png_write_chunk_data(png, check, 4);
         png_write_chunk_end(png);
+        free(band->out);
+        band->out = NULL;
     }
     png_write_chunk(png, (png_const_bytep) "IEND", NULL, 0);
 }
@@ -232,10 +242,11 @@ static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, ui
        write (libpng's longjmp) then never leaves threads behind. */
     bands_t bands;
     s_bands_plan(&bands, pixels, height, (size_t) width * channels);
-    if (bands.count && s_bands_compress(&bands) < 0) {
-        s_bands_free(&bands);   /* memory is short: libpng's writer needs little */
-        bands.bands = NULL, bands.count = 0;
-    }
+    if (bands.count && s_bands_compress(&bands) < 0)
+        for (size_t i = 0; i < bands.count; i++) {   /* memory is short: one band at a time, below */
+            free(bands.bands[i].out);
+            bands.bands[i].out = NULL;
+        }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, s_png_error, s_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
