@@ -118,13 +118,15 @@ static mandel_params_t s_zoom_view(const frames_params_t *p, uint32_t f)
 }
 
 /* Column by column with the mandelbrot job's fastest kernel, which looks at
-   *cancel as it goes. Returns 0 or JOB_CANCELLED. */
+   *cancel as it goes. Returns 0, JOB_CANCELLED or JOB_FAILED (memory). */
 static int s_render_zoom(const frames_params_t *p, uint32_t f, uint8_t *rgb, const atomic_bool *cancel)
 {
     uint8_t gradient[255][3];
     s_gradient(gradient);
     mandel_params_t view = s_zoom_view(p, f);
     uint32_t *k = malloc(p->height * sizeof *k);
+    if (!k)
+        return JOB_FAILED;
     for (uint32_t i = 0; i < p->width; i++) {
         if (s_cancelled(cancel) || mandel_counts(&view, i, 0, p->height, k, cancel) == JOB_CANCELLED) {
             free(k);
@@ -407,6 +409,10 @@ static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, 
     size_t npix = (size_t) p->width * p->height;
     uint8_t *rgb = malloc(3 * npix);
     uint8_t *buf = malloc(frames * (FRAME_HEADER + npix));
+    if (!rgb || !buf) {
+        free(rgb), free(buf);
+        return JOB_FAILED;
+    }
     writer_t w = {buf};
     uint8_t palette[768];
     int rc = 0;
@@ -418,8 +424,8 @@ static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, 
         bool exact;
         uint8_t *indices = w.p + 2 + 768;   /* written in place, moved after the palette below */
         int ncolors = image_palettize(rgb, p->width, p->height, palette, indices, &exact);
-        if (ncolors < 0) {
-            rc = JOB_RANGE;
+        if (ncolors < 0) {   /* memory ran out while quantising */
+            rc = JOB_FAILED;
             break;
         }
         writer_be(&w, (uint64_t) ncolors, 2);

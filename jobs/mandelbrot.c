@@ -859,6 +859,8 @@ static int s_compute(const void *ctx, uint64_t unit, const atomic_bool *cancel, 
     uint32_t ncols = p->width - first < p->columns_per_unit ? p->width - first : p->columns_per_unit;
     size_t len = (size_t) ncols * p->height;
     uint8_t *buf = malloc(len);
+    if (!buf)
+        return JOB_FAILED;
     for (uint32_t c = 0; c < ncols; c++)
         if (s_column(mandel_kernel(), true, p, first + c, buf + (size_t) c * p->height, cancel) == JOB_CANCELLED) {
             free(buf);

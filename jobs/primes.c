@@ -274,6 +274,7 @@ int primes_trial_count_with(primes_kernel_t kernel, uint64_t lo, uint64_t hi, ui
 typedef struct {
     uint8_t *buf;
     size_t len, cap;
+    bool failed;          /* memory ran out: the text is cut short */
 } text_t;
 
 static void s_append_prime(text_t *t, uint64_t p)
@@ -284,9 +285,16 @@ static void s_append_prime(text_t *t, uint64_t p)
         digits[n++] = (char) ('0' + p % 10);
         p /= 10;
     } while (p);
+    if (t->failed)
+        return;
     if (t->len + n + 1 > t->cap) {
+        uint8_t *grown = realloc(t->buf, (t->cap + n + 1) * 2);
+        if (!grown) {
+            t->failed = true;
+            return;
+        }
+        t->buf = grown;
         t->cap = (t->cap + n + 1) * 2;
-        t->buf = realloc(t->buf, t->cap);
     }
     if (t->len > 8)   /* after the count: a separator before every prime but the first */
         t->buf[t->len++] = '\n';
@@ -315,7 +323,8 @@ static uint64_t s_sieve_chunk(uint64_t hi)
 static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, const atomic_bool *cancel,
                            uint8_t **out, size_t *out_len)
 {
-    text_t t = {malloc(64), 8, 64};
+    text_t t = {malloc(64), 8, 64, false};
+    t.failed = !t.buf;
     uint64_t count = 0;
     int rc = 0;
     if (p->method == METHOD_SIEVE) {
@@ -352,6 +361,8 @@ static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, c
     } else {
         rc = s_trial_range(primes_kernel(), lo, hi, cancel, p->count_only ? NULL : s_append_to, &t, &count);
     }
+    if (rc == 0 && t.failed)
+        rc = JOB_FAILED;
     if (rc != 0) {
         free(t.buf);
         return rc;

@@ -229,6 +229,33 @@ Test(edges, a_worker_that_cannot_start_its_threads_says_so)
     free(log);
 }
 
+/* A worker short of memory for a unit's result answers that unit as failed
+   and stays up (it crashed on the NULL buffer). */
+Test(edges, a_worker_short_of_memory_fails_the_unit_and_lives)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("AddressSanitizer needs more address space than any such limit");
+#endif
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "t.png"),
+         endpoint[256];
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "0", "mandelbrot", "--width", "1600", "--height",
+                    "100000", "--columns-per-unit", "160", "--max-iter", "1", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    struct rlimit old, tight;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    tight = old;
+    tight.rlim_cur = 150ul << 20;   /* 8 threads' stacks, and not 8 units of 16 MB */
+    cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
+    char *extra[] = {"--threads", "8", NULL};
+    pid_t w = t_worker(endpoint, "tight", wlog, extra, NULL);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    cr_assert_eq(t_wait(manager, 60000), 1, "the job cannot be done by this worker alone");
+    cr_assert(t_file_contains(wlog, "out of memory on this worker"), "the worker did not say why");
+    cr_assert_eq(t_exited(w), -1, "the worker died");
+    cr_assert_eq(t_stop(w), 0);
+    free(mlog), free(wlog), free(out);
+}
+
 Test(edges, a_full_disk_under_a_png_names_file_and_cause)
 {
     /* 1000 x 1000 goes through libpng's writer; 2000 x 2000 is compressed
