@@ -10,6 +10,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,7 +127,9 @@ static int s_own_fd(const char *path)
 
 /* Whether file exists and is mounted on its own (a bind-mounted file): it
    then cannot be renamed over (EBUSY). Its mount differs from its
-   directory's. */
+   directory's. Kernels before Linux 5.8 give no mount ids: there the
+   rename's failure says it at the end. (Devices would not do: overlayfs,
+   Docker's, can give a file another device than its directory.) */
 static bool s_mount_point(const char *file, const char *dir)
 {
 #ifdef STATX_MNT_ID
@@ -134,9 +138,21 @@ static bool s_mount_point(const char *file, const char *dir)
         return false;
     return (f.stx_mask & d.stx_mask & STATX_MNT_ID) && f.stx_mnt_id != d.stx_mnt_id;
 #else
-    (void) file, (void) dir;
     return false;
 #endif
+}
+
+/* Whether an existing file refuses to be replaced: immutable or append-only
+   (chattr +i, +a), which renaming over it would meet only at the end. */
+static bool s_unreplaceable(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    int flags = 0;
+    bool fixed = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL));
+    close(fd);
+    return fixed;
 }
 
 int outfile_check(const char *path, char *err, size_t errlen)
@@ -169,9 +185,17 @@ int outfile_check(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "cannot write %s: it is a directory", path);
             return -1;
         }
+        if (S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "cannot write %s: it is a socket", path);
+            return -1;
+        }
         if (!S_ISREG(st.st_mode))
             return access(target, W_OK) == 0 ? 0 : (snprintf(err, errlen, "cannot write %s: %s", path,
                                                              strerror(errno)), -1);
+        if (s_unreplaceable(target)) {
+            snprintf(err, errlen, "cannot write %s: it is immutable or append-only (chattr)", path);
+            return -1;
+        }
     }
     char copy[PATH_MAX], dir[PATH_MAX];
     snprintf(copy, sizeof copy, "%s", target);

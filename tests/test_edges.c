@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <netinet/in.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -254,6 +256,47 @@ Test(edges, a_worker_short_of_memory_fails_the_unit_and_lives)
     cr_assert_eq(t_exited(w), -1, "the worker died");
     cr_assert_eq(t_stop(w), 0);
     free(mlog), free(wlog), free(out);
+}
+
+/* Outputs that could only fail at the end (a socket cannot be opened, an
+   immutable or append-only file cannot be replaced) are refused before the
+   work. */
+static bool s_set_flags(const char *path, int flags)
+{
+    int fd = open(path, O_RDONLY);
+    bool ok = fd >= 0 && ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+Test(edges, outputs_that_cannot_be_replaced_are_refused_before_the_work)
+{
+    char *sock = t_path(t_dir, "sock.png"), *log = t_path(t_dir, "m.log");
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "-o", sock, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 2);
+    cr_assert(t_file_contains(log, "it is a socket"));
+    cr_assert_not(t_file_contains(log, "joined"), "workers started before the refusal");
+    close(fd);
+    const int flags[] = {FS_IMMUTABLE_FL, FS_APPEND_FL};
+    for (size_t i = 0; i < 2; i++) {
+        char *fixed = t_path(t_dir, i ? "append.png" : "immutable.png");
+        fclose(fopen(fixed, "w"));
+        if (!s_set_flags(fixed, flags[i]))
+            cr_skip_test("this file system keeps no immutable or append-only flag");
+        argv[5] = fixed;
+        int rc = t_run(argv, log, 30000);
+        s_set_flags(fixed, 0);
+        cr_assert_eq(rc, 2, "%s: exit %d", fixed, rc);
+        cr_assert(t_file_contains(log, "immutable or append-only"));
+        cr_assert_not(t_file_contains(log, "joined"), "workers started before the refusal");
+        free(fixed);
+    }
+    free(sock), free(log);
 }
 
 Test(edges, a_full_disk_under_a_png_names_file_and_cause)
