@@ -1509,6 +1509,15 @@ static void s_on_tick(cluster_t *self)
         s_check_units(self);   /* a unit waiting for a worker that may no longer come */
     if (self->local && local_gave_up(self->local) && !self->config.bind && roster_alive(self->roster) == 0)
         s_fail(self, "all local workers exited and keep exiting");
+    else if (self->local && !self->sched && self->run && !self->config.bind
+             && local_live(self->local) < (size_t) self->config.min_workers) {
+        /* Waiting for more workers than can ever come: only local ones can. */
+        char why[200];
+        size_t left = local_live(self->local);
+        snprintf(why, sizeof why, "it waits for %" PRId64 " workers, and only %zu local worker%s left (the others "
+                 "exited and keep exiting)", self->config.min_workers, left, left == 1 ? " is" : "s are");
+        s_fail(self, why);
+    }
 }
 
 static void s_show_progress(cluster_t *self)

@@ -299,6 +299,28 @@ Test(edges, outputs_that_cannot_be_replaced_are_refused_before_the_work)
     free(sock), free(log);
 }
 
+/* A static job waits for as many workers as --local starts; one of them
+   that cannot start (given up after exiting again and again) leaves too
+   few to ever come: the job fails, where it waited for good. */
+Test(edges, a_job_waiting_for_a_local_worker_given_up_fails)
+{
+    char *script = t_path(t_dir, "worker.sh"), *log = t_path(t_dir, "m.log"), env_worker[600];
+    FILE *f = fopen(script, "w");
+    fprintf(f, "#!/bin/sh\ncase \"$*\" in *local-2*) exit 3;; esac\nexec %s \"$@\"\n", t_bin("hyades-worker"));
+    fclose(f);
+    chmod(script, 0755);
+    snprintf(env_worker, sizeof env_worker, "HYADES_WORKER=%s", script);
+    char *env[] = {env_worker, NULL};
+    char *args[] = {"--local", "2", "--schedule", "static", "noop", "--units", "10", NULL};
+    pid_t manager = t_manager(args, log, env, NULL, 0);
+    int rc = t_wait(manager, 30000);
+    if (rc < 0)
+        kill(manager, SIGKILL), t_wait(manager, 5000);
+    cr_assert_eq(rc, 1, "exit %d: the job did not fail (it waited for good)", rc);
+    cr_assert(t_file_contains(log, "only 1 local worker is left"), "the reason is not given");
+    free(script), free(log);
+}
+
 Test(edges, a_full_disk_under_a_png_names_file_and_cause)
 {
     /* 1000 x 1000 goes through libpng's writer; 2000 x 2000 is compressed
