@@ -21,4 +21,9 @@ static inline unsigned long files_raise_limit(void)
     return (unsigned long) rl.rlim_cur;
 }
 
+/* Below this many open files ZeroMQ cannot open its sockets and
+   connections (czmq then aborts, or a worker never connects): both programs
+   refuse to start. */
+#define FILES_MIN 32
+
 #endif

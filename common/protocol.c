@@ -353,6 +353,8 @@ zsock_t *hy_monitor_new(zsock_t *sock, bool connections)
     if (zmq_socket_monitor(zsock_resolve(sock), endpoint, events) != 0)
         return NULL;
     zsock_t *monitor = zsock_new(ZMQ_PAIR);
+    if (!monitor)
+        return NULL;
     zsock_set_rcvhwm(monitor, 0);   /* before the connect: an inproc pipe with one side unbounded is unbounded */
     if (zsock_connect(monitor, "%s", endpoint) != 0)
         zsock_destroy(&monitor);

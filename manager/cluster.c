@@ -1725,6 +1725,11 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->verify_log = (log_limit_t) {.interval_ms = 5000, .burst = 10};
     self->still_log = (log_limit_t) {.interval_ms = 5000, .burst = 1};
     self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->router) {   /* no file descriptor, thread or memory left for ZeroMQ */
+        snprintf(err, errlen, "cannot open the manager's socket: %s", zmq_strerror(zmq_errno()));
+        cluster_destroy(&self);
+        return NULL;
+    }
     hy_socket_setup(self->router);
     /* Messages waiting per peer: a worker sends a few batches at a time, and
        a stranger's flood of large messages waits in few of them (set before

@@ -357,9 +357,14 @@ int main(int argc, char **argv)
     /* A descriptor per worker connection, and ZeroMQ's own: well above the
        usual 1024 when many workers join. */
     unsigned long files = files_raise_limit();
+    if (files && files < FILES_MIN) {
+        fprintf(stderr, "hyades-manager: at most %lu open files (ulimit -n): a manager needs %d\n", files, FILES_MIN);
+        batch_destroy(&loaded);
+        return 1;
+    }
     if (files && files < 4096)
         log_info("at most %lu open files: about %lu workers can connect (raise the hard limit for more)", files,
-                 files - 64);
+                 files > 64 ? files - 64 : 0);
     signals_block();   /* threads started from here on leave SIGINT and SIGTERM to this one */
     zsys_init();
     dashboard_t *dash = NULL;

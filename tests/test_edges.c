@@ -321,6 +321,23 @@ Test(edges, a_job_waiting_for_a_local_worker_given_up_fails)
     free(script), free(log);
 }
 
+/* With too few open files, ZeroMQ cannot work (czmq aborted in the worker,
+   which was restarted again and again; a worker never connected): both
+   programs refuse to start, with the reason. */
+Test(edges, too_few_open_files_are_refused_at_start)
+{
+    char *log = t_path(t_dir, "m.log"), cmd[1200];
+    const char *programs[] = {"hyades-manager --local 2 noop --units 10", "hyades-worker --connect tcp://127.0.0.1:9"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "ulimit -n 14 && exec %s/%s", getenv("HYADES_BUILD"), programs[i]);
+        char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+        int rc = t_run(argv, log, 20000);
+        cr_assert_eq(rc, 1, "%s: exit %d", programs[i], rc);
+        cr_assert(t_file_contains(log, "at most 14 open files (ulimit -n)"), "%s: the reason is not given", programs[i]);
+    }
+    free(log);
+}
+
 Test(edges, a_full_disk_under_a_png_names_file_and_cause)
 {
     /* 1000 x 1000 goes through libpng's writer; 2000 x 2000 is compressed

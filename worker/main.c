@@ -1,6 +1,7 @@
 /* hyades-worker: command line -> session. */
 #include "common/log.h"
 #include "common/curve.h"
+#include "common/files.h"
 #include "common/options.h"
 #include "common/protocol.h"
 #include "common/signals.h"
@@ -157,6 +158,13 @@ int main(int argc, char **argv)
         log_set_level(HY_LOG_WARN);
     if (failpoints_active(&config.failpoints))
         log_warn("failpoints active: %s", getenv("HYADES_FAILPOINTS"));
+    unsigned long files = files_raise_limit();
+    if (files && files < FILES_MIN) {
+        fprintf(stderr, "hyades-worker: at most %lu open files (ulimit -n): a worker needs %d\n", files, FILES_MIN);
+        zcert_destroy(&config.cert);
+        zcert_destroy(&config.manager_key);
+        return 1;
+    }
     signals_block();   /* threads started from here on leave the stop signals to this one */
     zsys_init();
     int status = session_run(&config);
