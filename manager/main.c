@@ -424,7 +424,9 @@ int main(int argc, char **argv)
                (memory short) or the files (a directory gone since). */
             report = (job_report_t) {.job = kind ? kind->name : batch->jobs[i].argv[0], .output = path,
                                      .state = "failed"};
-            snprintf(report.error, sizeof report.error, "%s", err);
+            size_t named = strlen(report.job);   /* "mandelbrot: ..." once the report names the job */
+            bool prefixed = strncmp(err, report.job, named) == 0 && strncmp(err + named, ": ", 2) == 0;
+            snprintf(report.error, sizeof report.error, "%s", prefixed ? err + named + 2 : err);
             failed++;
         } else if (cluster_run(cluster, kind, &plan, path, s_args(&batch->jobs[i]), &report) != 0) {
             failed++;
