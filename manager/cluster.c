@@ -17,6 +17,7 @@
 #include "manager/dashboard.h"
 #include "common/curve.h"
 #include "common/log.h"
+#include "common/outfile.h"
 #include "common/protocol.h"
 #include "common/signals.h"
 #include "manager/guard.h"
@@ -486,6 +487,13 @@ static void s_maybe_start(cluster_t *self)
         if ((cannot || shared) && strcmp(self->waiting, waiting) != 0 && log_limit(&self->waiting_log, &held))
             log_warn("job %s is %s%s", self->kind->name, waiting, log_held(held));
         snprintf(self->waiting, sizeof self->waiting, "%s", waiting);
+        return;
+    }
+    /* The output was checked before the wait: a directory removed since
+       would otherwise be found after all the work. */
+    char why[sizeof self->failure];
+    if (self->waiting[0] && self->output && outfile_check(self->output, why, sizeof why) < 0) {
+        s_fail(self, why);
         return;
     }
     self->waiting[0] = '\0';

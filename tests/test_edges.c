@@ -338,6 +338,25 @@ Test(edges, too_few_open_files_are_refused_at_start)
     free(log);
 }
 
+/* The output is checked again once the workers have come: a directory
+   removed while the manager waited for them fails the job before its work. */
+Test(edges, an_output_directory_removed_while_waiting_for_workers_fails_before_the_work)
+{
+    char *dir = t_path(t_dir, "d"), *out = t_path(dir, "x.png"), *mlog = t_path(t_dir, "m.log"),
+         *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "r.json"), endpoint[256];
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "0", "--json", json, "mandelbrot", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    cr_assert_eq(rmdir(dir), 0);
+    pid_t w = t_worker(endpoint, "late", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 1);
+    cr_assert(t_file_contains(mlog, "does not exist"), "the reason is not given");
+    cr_assert_not(t_file_contains(mlog, "job mandelbrot started"), "the work started");
+    cr_assert_eq(t_json_number(json, "done"), 0);
+    t_stop(w);
+    free(dir), free(out), free(mlog), free(wlog), free(json);
+}
+
 Test(edges, a_full_disk_under_a_png_names_file_and_cause)
 {
     /* 1000 x 1000 goes through libpng's writer; 2000 x 2000 is compressed
