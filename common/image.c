@@ -58,10 +58,9 @@ static void s_png_warning(png_structp png, png_const_charp text) { (void) png, (
 
 typedef struct {
     uint32_t y0, y1;               /* rows y0 .. y1-1 */
-    uint8_t *out;                  /* its deflate stream */
+    uint8_t *out;                  /* its deflate stream; NULL: not compressed (yet) */
     size_t len;
     uLong adler;                   /* adler32 of its filtered bytes */
-    int rc;                        /* 0, or -1: out of memory */
 } band_t;
 
 typedef struct {
@@ -89,6 +88,8 @@ static void s_filter_up(const uint8_t *pixels, size_t row, uint32_t y0, uint32_t
     }
 }
 
+/* Compresses band into band->out. Returns 0, or -1 with band->out NULL
+   when memory was short. */
 static int s_band_deflate(const bands_t *b, band_t *band, bool last)
 {
     size_t line = b->row + 1;
@@ -131,6 +132,10 @@ static int s_band_deflate(const bands_t *b, band_t *band, bool last)
     }
     deflateEnd(&z);
     free(slice);
+    if (rc < 0) {
+        free(band->out);
+        band->out = NULL;
+    }
     return rc;
 }
 
@@ -138,7 +143,7 @@ static void *s_band_thread(void *arg)
 {
     bands_t *b = arg;
     for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->count;)
-        b->bands[i].rc = s_band_deflate(b, &b->bands[i], i + 1 == b->count);
+        (void) s_band_deflate(b, &b->bands[i], i + 1 == b->count);   /* short of memory: out stays NULL */
     return NULL;
 }
 
@@ -153,8 +158,8 @@ static size_t s_cores(void)
 }
 
 /* Compresses the bands on up to the cores it may use (this thread is one
-   of them). Returns 0, or -1 when memory was short for one of them. */
-static int s_bands_compress(bands_t *b)
+   of them); a band memory was short for keeps no output. */
+static void s_bands_compress(bands_t *b)
 {
     size_t extra = s_cores() - 1;
     if (extra > b->count - 1)
@@ -172,10 +177,6 @@ static int s_bands_compress(bands_t *b)
     s_band_thread(b);   /* with no thread started, this one does them all */
     for (size_t i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
-    for (size_t i = 0; i < b->count; i++)
-        if (b->bands[i].rc < 0)
-            return -1;
-    return 0;
 }
 
 /* The bands as IDAT chunks, in order: the zlib header opens the first, the
@@ -242,11 +243,15 @@ static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, ui
        write (libpng's longjmp) then never leaves threads behind. */
     bands_t bands;
     s_bands_plan(&bands, pixels, height, (size_t) width * channels);
-    if (bands.count && s_bands_compress(&bands) < 0)
-        for (size_t i = 0; i < bands.count; i++) {   /* memory is short: one band at a time, below */
-            free(bands.bands[i].out);
-            bands.bands[i].out = NULL;
-        }
+    if (bands.count)
+        s_bands_compress(&bands);
+    bool short_of_memory = false;
+    for (size_t i = 0; i < bands.count; i++)
+        short_of_memory |= !bands.bands[i].out;
+    for (size_t i = 0; short_of_memory && i < bands.count; i++) {   /* room for libpng, and a band at a time */
+        free(bands.bands[i].out);
+        bands.bands[i].out = NULL;
+    }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, s_png_error, s_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
