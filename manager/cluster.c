@@ -1884,7 +1884,9 @@ static void s_report(cluster_t *self, job_report_t *report)
     report->verified = self->verify ? verify_verified(self->verify) : 0;
     report->mismatches = self->verify ? verify_mismatches(self->verify) : 0;
     report->restarts = local_restarts(self->local) - self->restarts0;
-    report->seconds = (zclock_mono() - self->t0) / 1000.0;
+    int64_t now_ms = zclock_mono();
+    report->seconds = (now_ms - self->t0) / 1000.0;
+    report->waited = ((self->sched ? self->started_ms : now_ms) - self->t0) / 1000.0;
     report->cpu_seconds = s_cpu_seconds() - self->cpu0;
     report->workers = calloc(roster_size(self->roster) + 1, sizeof *report->workers);
     for (size_t i = 0; i < roster_size(self->roster); i++) {

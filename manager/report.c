@@ -6,16 +6,27 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+/* Units computed in this run (not resumed from a journal) a second of work
+   (not of waiting for workers). */
+static double s_rate(const job_report_t *r)
+{
+    double work = r->seconds - r->waited;
+    uint64_t computed = r->done > r->resumed ? r->done - r->resumed : 0;
+    return work > 0 ? computed / work : 0;
+}
+
 void report_print(const job_report_t *r, FILE *out)
 {
-    double rate = r->seconds > 0 ? r->done / r->seconds : 0;
+    double rate = s_rate(r);
     if (r->ok)
         fprintf(out, "job %s done", r->job);
     else
         fprintf(out, "job %s FAILED: %s", r->job, r->error);
     fprintf(out, "%s%s\n", r->ok && r->output ? ", output " : "", r->ok && r->output ? r->output : "");
-    fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s (%.1f units/s, manager CPU %.2f s)\n", r->done, r->units,
-            r->seconds, rate, r->cpu_seconds);
+    fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s", r->done, r->units, r->seconds);
+    if (r->waited >= 0.0005)
+        fprintf(out, ", %.3f of them waiting for workers", r->waited);
+    fprintf(out, " (%.1f units/s, manager CPU %.2f s)\n", rate, r->cpu_seconds);
     fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", rebalanced %" PRIu64 ", duplicates %" PRIu64
                  ", rejected %" PRIu64 ", failed %" PRIu64 ", unsolicited %" PRIu64 ", other bad messages %" PRIu64 "\n",
             r->resumed, r->reissued, r->speculative, r->rebalanced, r->duplicates, r->rejected, r->failed,
@@ -97,11 +108,11 @@ void report_json(const job_report_t *r, FILE *out)
         report_json_string(out, r->output);
     else
         fputs("null", out);
-    fprintf(out, ",\"units\":%" PRIu64 ",\"done\":%" PRIu64 ",\"seconds\":%.6f,\"manager_cpu_seconds\":%.6f"
+    fprintf(out, ",\"units\":%" PRIu64 ",\"done\":%" PRIu64 ",\"seconds\":%.6f,\"waited_seconds\":%.6f,\"manager_cpu_seconds\":%.6f"
                  ",\"units_per_second\":%.3f,\"resumed\":%" PRIu64 ",\"reissued\":%" PRIu64 ",\"speculative\":%" PRIu64
                  ",\"rebalanced\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"unsolicited\":%" PRIu64
                  ",\"malformed\":%" PRIu64 ",\"verified\":%" PRIu64 ",\"mismatches\":%" PRIu64 ",\"restarts\":%" PRIu64 ",\"workers\":[",
-            r->units, r->done, r->seconds, r->cpu_seconds, r->seconds > 0 ? r->done / r->seconds : 0.0, r->resumed,
+            r->units, r->done, r->seconds, r->waited, r->cpu_seconds, s_rate(r), r->resumed,
             r->reissued, r->speculative, r->rebalanced, r->duplicates, r->rejected, r->failed, r->unsolicited, r->malformed, r->verified,
             r->mismatches, r->restarts);
     for (size_t i = 0; i < r->worker_count; i++) {

@@ -45,7 +45,8 @@ typedef struct {
     uint64_t verified;         /* units accepted after two workers agreed */
     uint64_t mismatches;       /* units whose answers disagreed */
     uint64_t restarts;         /* local worker processes restarted */
-    double seconds;
+    double seconds;            /* from the job's start to its end, waiting for workers included */
+    double waited;             /* of those, before its first unit went out (--min-workers, no worker yet) */
     double cpu_seconds;        /* the manager's own CPU time (all its threads) */
     size_t worker_count;
     report_worker_t *workers;  /* owned */

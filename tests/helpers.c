@@ -9,6 +9,7 @@
 #include <gif_lib.h>
 #include <png.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,17 @@ long long t_json_number(const char *file, const char *key)
     snprintf(pattern, sizeof pattern, "\"%s\":", key);
     char *at = text ? strstr(text, pattern) : NULL;
     long long v = at ? strtoll(at + strlen(pattern), NULL, 10) : -1;
+    free(text);
+    return v;
+}
+
+double t_json_real(const char *file, const char *key)
+{
+    char *text = t_read_file(file, NULL);
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    char *at = text ? strstr(text, pattern) : NULL;
+    double v = at ? strtod(at + strlen(pattern), NULL) : NAN;
     free(text);
     return v;
 }

@@ -64,6 +64,8 @@ bool t_file_contains(const char *file, const char *needle);
 char *t_read_file(const char *file, size_t *len);
 /* The unsigned number after "\"key\":" in a JSON file, or -1. */
 long long t_json_number(const char *file, const char *key);
+/* The same as a real number; NAN when absent. */
+double t_json_real(const char *file, const char *key);
 
 /* A field of /proc/PID/status in KiB ("VmRSS:", "VmHWM:"), or -1. */
 long t_status_kib(pid_t pid, const char *field);

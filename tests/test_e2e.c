@@ -237,6 +237,30 @@ static void s_send_raw(zsock_t *sock, const void *data, size_t len)
     zframe_send(&frame, sock, 0);
 }
 
+/* The summary's rate is of the work: the time spent waiting for
+   --min-workers is reported apart (waited_seconds), not spread over it. */
+Test(e2e, the_rate_leaves_out_the_wait_for_workers)
+{
+    char endpoint[256];
+    char *json = t_path(t_dir, "w.json"), *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *extra[] = {"--local", "1", "--min-workers", "2", "--json", json, "noop", "--units", "20000", NULL};
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra, mlog, endpoint, sizeof endpoint);
+    cr_assert(t_wait_for(mlog, "worker local-1 joined", NULL, 0, 10000));
+    usleep(1500000);
+    pid_t late = t_worker(endpoint, "late", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 60000), 0);
+    double seconds = t_json_real(json, "seconds"), waited = t_json_real(json, "waited_seconds");
+    double rate = t_json_real(json, "units_per_second");
+    cr_assert(waited >= 1.4 && waited < seconds, "waited %.3f s of %.3f s (the second worker came after 1.5 s)",
+              waited, seconds);
+    double computed = rate * (seconds - waited);
+    cr_assert(computed > 20000 * 0.99 && computed < 20000 * 1.01,
+              "%.1f units/s over %.3f s of work is %.0f units, not the 20000 done", rate, seconds - waited, computed);
+    cr_assert(t_file_contains(mlog, "of them waiting for workers"), "the summary does not say how long it waited");
+    t_stop(late);
+    free(json), free(mlog), free(wlog);
+}
+
 Test(e2e, a_rogue_peer_cannot_spoil_the_job)
 {
     char endpoint[256];
