@@ -30,10 +30,13 @@ endif
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-# The dashboard loads libmicrohttpd only when asked for (dlopen), by this
-# name: nothing links it, or every start would load it.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libmicrohttpd,$(PKGS)))
-MHD_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libmicrohttpd)/libmicrohttpd.so 2>/dev/null | sed -n 's/^ *SONAME *//p')
+# The dashboard loads libmicrohttpd only when asked for (dlopen), and the
+# sieve primesieve, by these names: nothing links them, or every start
+# would load them.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libmicrohttpd primesieve,$(PKGS)))
+soname = $(shell objdump -p $$(pkg-config --variable=libdir $(1))/$(2).so 2>/dev/null | sed -n 's/^ *SONAME *//p')
+MHD_SONAME := $(call soname,libmicrohttpd,libmicrohttpd)
+PRIMESIEVE_SONAME := $(call soname,primesieve,libprimesieve)
 TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS))
 TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS))
 
@@ -46,7 +49,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 # Kernels must not contract a*b+c into an FMA: scalar and SIMD paths give the same bits.
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off $(WARN) $(CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP \
-              -DMHD_SONAME='"$(MHD_SONAME)"'
+              -DMHD_SONAME='"$(MHD_SONAME)"' -DPRIMESIEVE_SONAME='"$(PRIMESIEVE_SONAME)"'
 LIBS    := $(PKG_LIBS) -lpthread -lm
 
 COMMON_SRC  := $(wildcard common/*.c)

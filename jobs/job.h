@@ -43,6 +43,7 @@ typedef struct {
 #define JOB_RANGE     (-1)   /* unit out of range */
 #define JOB_CANCELLED (-2)   /* stopped because *cancel was set */
 #define JOB_FAILED    (-3)   /* could not compute it here (out of memory) */
+#define JOB_MISSING   (-4)   /* could not compute it here: a library it needs cannot be loaded */
 
 typedef struct job_kind {
     const char *name;      /* "mandelbrot": [a-z0-9_-] */

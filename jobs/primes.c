@@ -10,6 +10,7 @@
 #include "jobs/primes.h"
 
 #include <assert.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <immintrin.h>
 #include <inttypes.h>
@@ -304,8 +305,32 @@ static void s_append_prime(text_t *t, uint64_t p)
 
 static void s_append_to(void *t, uint64_t p) { s_append_prime(t, p); }
 
+/* primesieve, loaded by the first sieve unit rather than at every start:
+   its constructor reads the CPU's caches from sysfs, half a millisecond
+   that every manager and worker paid before its first message, whatever
+   the job. A worker without it computes every other job. PRIMESIEVE_SONAME
+   comes from the Makefile. */
+static struct {
+    __typeof__(primesieve_count_primes) *count_primes;
+    __typeof__(primesieve_generate_primes) *generate_primes;
+    __typeof__(primesieve_free) *free;
+    bool loaded;
+} s_ps;
 static pthread_once_t s_sieve_once = PTHREAD_ONCE_INIT;
-static void s_sieve_setup(void) { primesieve_set_num_threads(1); }   /* one per compute thread */
+
+static void s_sieve_setup(void)
+{
+    void *lib = dlopen(PRIMESIEVE_SONAME, RTLD_NOW | RTLD_LOCAL);   /* kept until exit */
+    if (!lib)
+        return;
+    __typeof__(primesieve_set_num_threads) *set_threads = (__typeof__(set_threads)) dlsym(lib, "primesieve_set_num_threads");
+    s_ps.count_primes = (__typeof__(s_ps.count_primes)) dlsym(lib, "primesieve_count_primes");
+    s_ps.generate_primes = (__typeof__(s_ps.generate_primes)) dlsym(lib, "primesieve_generate_primes");
+    s_ps.free = (__typeof__(s_ps.free)) dlsym(lib, "primesieve_free");
+    s_ps.loaded = set_threads && s_ps.count_primes && s_ps.generate_primes && s_ps.free;
+    if (s_ps.loaded)
+        set_threads(1);   /* one per compute thread */
+}
 
 #define SIEVE_CHUNK      (1ull << 26)  /* sieve: numbers sieved between two looks at cancel */
 
@@ -329,6 +354,10 @@ static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, c
     int rc = 0;
     if (p->method == METHOD_SIEVE) {
         pthread_once(&s_sieve_once, s_sieve_setup);
+        if (!s_ps.loaded) {
+            free(t.buf);
+            return JOB_MISSING;
+        }
         uint64_t chunk = s_sieve_chunk(hi);
         /* [a, b] one chunk at a time, in order: the same primes, the same text. */
         for (uint64_t a = lo; rc == 0;) {
@@ -338,11 +367,11 @@ static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, c
                 break;
             }
             if (p->count_only) {
-                count += primesieve_count_primes(a, b);
+                count += s_ps.count_primes(a, b);
             } else {
                 size_t n = 0;
                 errno = 0;
-                uint64_t *primes = primesieve_generate_primes(a, b, &n, UINT64_PRIMES);
+                uint64_t *primes = s_ps.generate_primes(a, b, &n, UINT64_PRIMES);
                 if (errno == EDOM) {
                     rc = JOB_RANGE;
                     break;
@@ -350,7 +379,7 @@ static int s_compute_range(const primes_params_t *p, uint64_t lo, uint64_t hi, c
                 for (size_t i = 0; i < n; i++)
                     s_append_prime(&t, primes[i]);
                 count += n;
-                primesieve_free(primes);
+                s_ps.free(primes);
             }
             if (b == hi)
                 break;

@@ -1,6 +1,9 @@
 /* End to end: real manager and worker processes over real sockets; outputs
    compared pixel for pixel with an in-process computation. */
+#define _GNU_SOURCE   /* dladdr */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +262,68 @@ Test(e2e, the_rate_leaves_out_the_wait_for_workers)
     cr_assert(t_file_contains(mlog, "of them waiting for workers"), "the summary does not say how long it waited");
     t_stop(late);
     free(json), free(mlog), free(wlog);
+}
+
+/* The units of worker name in the idx-th (from 0) record of a --json file, or -1. */
+static long long s_worker_units(const char *json, int idx, const char *name)
+{
+    char *text = t_read_file(json, NULL), *line = text;
+    for (int i = 0; line && i < idx; i++)
+        line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL;
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"name\":\"%s\",", name);
+    char *end = line ? strchr(line, '\n') : NULL, *at = line ? strstr(line, pattern) : NULL;
+    char *units = at && (!end || at < end) ? strstr(at, "\"units\":") : NULL;
+    long long v = units ? strtoll(units + 8, NULL, 10) : -1;
+    free(text);
+    return v;
+}
+
+/* primesieve is loaded by the first sieve unit, not at start: a worker on
+   a machine without it (here: its file hidden by a mount of /dev/null, in
+   a mount namespace of its own) fails the sieve's units with the reason,
+   which go to another worker, and still computes every other job. */
+Test(e2e, a_worker_without_primesieve_serves_every_other_job)
+{
+    void *lib = dlopen(PRIMESIEVE_SONAME, RTLD_NOW | RTLD_LOCAL);
+    Dl_info info;
+    char real[PATH_MAX];
+    cr_assert(lib && dladdr(dlsym(lib, "primesieve_count_primes"), &info) && realpath(info.dli_fname, real));
+    if (system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("no mount namespace here (unshare -m needs root)");
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *json = t_path(t_dir, "b.json"), *batch = t_path(t_dir, "jobs.txt");
+    char *primes = t_path(t_dir, "p.txt"), *png = t_path(t_dir, "m.png");
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "primes --method sieve --to 3000000 --range-size 100000 -o %s\nmandelbrot --width 120 --height 80 -o %s\n",
+            primes, png);
+    fclose(f);
+    char *extra[] = {"--local", "0", "--min-workers", "2", "--json", json, "--batch", batch, NULL};
+    pid_t manager = s_manager_bind("tcp://127.0.0.1:0", extra, mlog, endpoint, sizeof endpoint);
+    char script[PATH_MAX * 2 + 512];
+    snprintf(script, sizeof script, "mount --bind /dev/null %s && exec %s --connect %s --threads 1 --name nolib", real,
+             t_bin("hyades-worker"), endpoint);
+    char *hidden[] = {"/usr/bin/unshare", "-m", "sh", "-c", script, NULL};
+    char *wlog = t_path(t_dir, "nolib.log"), *glog = t_path(t_dir, "good.log");
+    pid_t nolib = t_spawn(hidden, wlog, NULL);
+    cr_assert(t_wait_for(mlog, "worker nolib joined", NULL, 0, 10000));
+    pid_t good = s_worker(endpoint, "good", glog);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the batch failed");
+    cr_assert(t_file_contains(mlog, "failed on worker nolib: a library this job needs cannot be loaded on this worker"));
+    size_t len, want_len;
+    uint64_t count;
+    char *got = t_read_file(primes, &len), *want = ref_primes_text(1, 3000000, &want_len, &count);
+    cr_assert(got && len == want_len && memcmp(got, want, len) == 0, "the primes list differs");
+    cr_assert_eq(s_worker_units(json, 0, "nolib"), 0, "worker nolib returned sieve units");
+    cr_assert_gt(s_worker_units(json, 1, "nolib"), 0, "worker nolib computed none of the mandelbrot job");
+    uint32_t w, h;
+    uint8_t *img = t_read_png_gray(png, &w, &h), *ref = t_mandelbrot_ref(120, 80, -2, 0.5, -1, 1, 255);
+    cr_assert(img && ref && w == 120 && h == 80 && memcmp(img, ref, 120 * 80) == 0, "the image differs");
+    t_stop(good);
+    t_stop(nolib);
+    dlclose(lib);
+    free(got), free(want), free(img), free(ref);
+    free(mlog), free(json), free(batch), free(primes), free(png), free(wlog), free(glog);
 }
 
 Test(e2e, a_rogue_peer_cannot_spoil_the_job)

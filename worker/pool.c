@@ -189,8 +189,10 @@ static bool s_compute(thread_t *t, const task_t *task, pool_result_t *result)
             if (rc == JOB_CANCELLED)
                 return false;
             if (rc != 0)
-                why = rc == JOB_RANGE ? "unit out of range" : rc == JOB_FAILED ? "out of memory on this worker"
-                                                                               : "compute failed";
+                why = rc == JOB_RANGE     ? "unit out of range"
+                      : rc == JOB_FAILED  ? "out of memory on this worker"
+                      : rc == JOB_MISSING ? "a library this job needs cannot be loaded on this worker"
+                                          : "compute failed";
             else if (len > HY_MAX_PAYLOAD)
                 why = "payload larger than 16 MiB";
             else if (fp)
