@@ -333,12 +333,19 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *connection, co
 }
 
 /* libmicrohttpd's own complaints (a client that sent garbage, say): debug lines. */
+/* While the daemon starts: its last complaint, for the one-line error
+   (whether it could not bind, or could not start its thread). */
+static atomic_bool s_starting;
+static char s_start_why[256];
+
 static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void) cls;
     char text[512];
     vsnprintf(text, sizeof text, fmt, ap);
     text[strcspn(text, "\n")] = '\0';
+    if (atomic_load(&s_starting))
+        snprintf(s_start_why, sizeof s_start_why, "%.200s", text);
     log_debug("dashboard: %s", text);
 }
 
@@ -421,14 +428,24 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    self->daemon = mhd.start_daemon(flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, &sa,
+    s_start_why[0] = '\0';
+    atomic_store(&s_starting, true);
+    /* The port argument is ignored beside MHD_OPTION_SOCK_ADDR, but its
+       complaints name it. */
+    uint16_t port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &sa)->sin6_port
+                                                  : ((struct sockaddr_in *) &sa)->sin_port);
+    self->daemon = mhd.start_daemon(flags, port, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, &sa,
                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_S,
                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) REQUEST_MEMORY,
                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
-    if (!self->daemon) {
+    atomic_store(&s_starting, false);
+    if (!self->daemon && s_start_why[0])
+        snprintf(err, errlen, "--dashboard %s: cannot start: %s", addr, s_start_why);
+    else if (!self->daemon)
         snprintf(err, errlen, "--dashboard %s: cannot listen there (in use, or not an address of this machine?)",
                  addr);
+    if (!self->daemon) {
         pthread_mutex_destroy(&self->mutex);
         pthread_cond_destroy(&self->encoded);
         pthread_cond_destroy(&self->pictured);

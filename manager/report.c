@@ -24,7 +24,7 @@ void report_print(const job_report_t *r, FILE *out)
         fprintf(out, "job %s FAILED: %s", r->job, r->error);
     fprintf(out, "%s%s\n", r->ok && r->output ? ", output " : "", r->ok && r->output ? r->output : "");
     fprintf(out, "  units %" PRIu64 "/%" PRIu64 " in %.3f s", r->done, r->units, r->seconds);
-    if (r->waited >= 0.0005)
+    if (r->waited >= 0.1)   /* a local cluster waits some milliseconds for its workers to start */
         fprintf(out, ", %.3f of them waiting for workers", r->waited);
     fprintf(out, " (%.1f units/s, manager CPU %.2f s)\n", rate, r->cpu_seconds);
     fprintf(out, "  resumed %" PRIu64 ", re-issued %" PRIu64 ", speculative %" PRIu64 ", rebalanced %" PRIu64 ", duplicates %" PRIu64
