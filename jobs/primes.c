@@ -306,9 +306,8 @@ static void s_append_prime(text_t *t, uint64_t p)
 static void s_append_to(void *t, uint64_t p) { s_append_prime(t, p); }
 
 /* primesieve, loaded by the first sieve unit rather than at every start:
-   its constructor reads the CPU's caches from sysfs, half a millisecond
-   that every manager and worker paid before its first message, whatever
-   the job. A worker without it computes every other job. PRIMESIEVE_SONAME
+   its set-up reads the CPU's caches from sysfs, about 0.7 ms that every
+   manager and worker paid before its first message, whatever the job. A worker without it computes every other job. PRIMESIEVE_SONAME
    comes from the Makefile. */
 static struct {
     __typeof__(primesieve_count_primes) *count_primes;

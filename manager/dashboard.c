@@ -332,12 +332,12 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *connection, co
     return s_reply(connection, MHD_HTTP_OK, type, body, len);
 }
 
-/* libmicrohttpd's own complaints (a client that sent garbage, say): debug lines. */
 /* While the daemon starts: its last complaint, for the one-line error
    (whether it could not bind, or could not start its thread). */
 static atomic_bool s_starting;
 static char s_start_why[256];
 
+/* libmicrohttpd's own complaints (a client that sent garbage, say): debug lines. */
 static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void) cls;
