@@ -112,6 +112,7 @@ struct cluster_t {
     uint64_t bad0;             /* bad messages (but unsolicited results) when the job started */
     uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
+    char last_blame[160];      /* the reason of the job's last failed unit, or "" */
     char waiting[400];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
     bool journal_tainted;      /* it holds results of a worker caught lying: removed at the end */
@@ -619,8 +620,9 @@ static void s_check_unit(void *arg, uint64_t u)
     bool starting = s_locals_coming(self) > 0, more = self->config.bind || starting;
     char reason[256];
     if (any && !unfailed && self->run->fails[u] && !starting)
-        snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on every worker that can compute it (%u)", u,
-                 self->run->fails[u]);
+        snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on every worker that can compute it (%u %s; the"
+                 " job's last failure: %s)", u, self->run->fails[u], self->run->fails[u] == 1 ? "time" : "times",
+                 self->last_blame);
     else if (any && !eligible && !more)
         snprintf(reason, sizeof reason, "unit %" PRIu64 " cannot be completed: every worker left has answered or"
                  " failed it (--verify needs another one)", u);
@@ -667,6 +669,7 @@ static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
     if (self->run->fails[u] < UINT8_MAX)
         self->run->fails[u]++;
     log_warn("unit %" PRIu64 " failed on worker %s: %s", u, w->name, why);
+    snprintf(self->last_blame, sizeof self->last_blame, "%s", why);
     if (self->run->fails[u] >= self->config.max_attempts) {
         char reason[512];
         snprintf(reason, sizeof reason, "unit %" PRIu64 " failed on %u workers (--max-attempts %" PRId64 "): %s", u,
@@ -1996,6 +1999,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->waiting[0] = '\0';
     self->throttled = false;
     self->rejected = self->failed = self->unsolicited = self->stale = self->stolen = 0;
+    self->last_blame[0] = '\0';
     self->restarts0 = local_restarts(self->local);
     self->bad0 = s_bad_messages(self);
     self->straggler_after = STRAGGLER_FACTOR * self->config.straggler_ms;

@@ -326,6 +326,30 @@ Test(e2e, a_worker_without_primesieve_serves_every_other_job)
     free(mlog), free(json), free(batch), free(primes), free(png), free(wlog), free(glog);
 }
 
+/* The same with no worker that has primesieve (the manager's own local
+   workers, all in its mount namespace): the job fails at once, and its one
+   line says why the units failed. */
+Test(e2e, a_sieve_no_worker_can_run_fails_with_the_reason)
+{
+    void *lib = dlopen(PRIMESIEVE_SONAME, RTLD_NOW | RTLD_LOCAL);
+    Dl_info info;
+    char real[PATH_MAX];
+    cr_assert(lib && dladdr(dlsym(lib, "primesieve_count_primes"), &info) && realpath(info.dli_fname, real));
+    if (system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("no mount namespace here (unshare -m needs root)");
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "p.txt");
+    char script[PATH_MAX * 2 + 512];
+    snprintf(script, sizeof script, "mount --bind /dev/null %s && exec %s --quiet --local 2 primes --method sieve"
+             " --to 10000000 -o %s", real, t_bin("hyades-manager"), out);
+    char *argv[] = {"/usr/bin/unshare", "-m", "sh", "-c", script, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 1);
+    cr_assert(t_file_contains(log, "the job's last failure: a library this job needs cannot be loaded on this worker"),
+              "the job's failure does not say why its units failed");
+    cr_assert_neq(access(out, F_OK), 0);
+    dlclose(lib);
+    free(log), free(out);
+}
+
 Test(e2e, a_rogue_peer_cannot_spoil_the_job)
 {
     char endpoint[256];
