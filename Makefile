@@ -73,6 +73,7 @@ MANAGER := $(BUILD)/hyades-manager
 WORKER  := $(BUILD)/hyades-worker
 TESTS   := $(BUILD)/hyades-tests
 BENCH   := $(BUILD)/hyades-bench
+BASELINE := $(BUILD)/hyades-baseline
 SWARM   := $(BUILD)/hyades-swarm
 
 .PHONY: all run test asan bench fuzz chaos docker-test swarm-test slurm-test deploy-check install clean
@@ -108,8 +109,15 @@ $(TESTS): $(TEST_OBJ) $(MODULE_OBJ) $(JOBS_OBJ) $(COMMON_OBJ)
 $(SWARM): $(BUILD)/obj/tests/bench/swarm.o $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
 
-$(BENCH): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/obj/tests/helpers.o $(JOBS_OBJ) $(COMMON_OBJ)
+$(BENCH): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/obj/tests/bench/allcores.o $(BUILD)/obj/tests/helpers.o \
+          $(JOBS_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS) $(TEST_LIBS)
+
+# The bench's single-machine program as a process: the kernel and the PNG
+# writer, linked to nothing else (no ZeroMQ).
+BASELINE_COMMON := $(addprefix $(BUILD)/obj/common/,image.o options.o outfile.o reorder.o)
+$(BASELINE): $(BUILD)/obj/tests/bench/baseline.o $(BUILD)/obj/tests/bench/allcores.o $(JOBS_OBJ) $(BASELINE_COMMON)
+	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libpng libgif zlib) -lpthread -lm
 
 # The default classroom plot on a one-machine cluster.
 run: all
@@ -139,7 +147,7 @@ asan:
 	exit $$rc
 
 # Ratios against baselines measured in the same run.
-bench: all $(BENCH) $(SWARM)
+bench: all $(BENCH) $(BASELINE) $(SWARM)
 	HYADES_BUILD=$(abspath $(BUILD)) $(BENCH)
 
 # The Docker Swarm stack against a local run in the same image (skipped without a Docker engine).
