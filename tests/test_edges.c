@@ -12,6 +12,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/file.h>
@@ -986,4 +987,61 @@ Test(edges, a_journal_whose_header_was_cut_short_starts_afresh)
     fclose(f);
     cr_assert_eq(t_run(argv, log, 30000), 2);
     free(first), free(journal), free(log), free(out);
+}
+
+/* ------------------------------------------------------------ local workers and a manager that dies */
+
+/* Waits up to ms for every child of this process to be gone (reaping
+   them); returns how many are left. */
+static size_t s_children_left(int ms)
+{
+    for (int waited = 0;; waited += 10) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        pid_t kids[16];
+        size_t n = t_children(getpid(), kids, 16);
+        if (n == 0 || waited >= ms)
+            return n;
+        usleep(10000);
+    }
+}
+
+/* A manager that fails as it starts (its --bind taken) leaves no local
+   worker behind. Orphans would come to this process (a subreaper). */
+Test(edges, a_manager_that_fails_after_forking_its_workers_leaves_none)
+{
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    cr_assert(bind(fd, (struct sockaddr *) &sa, len) == 0 && listen(fd, 1) == 0);
+    getsockname(fd, (struct sockaddr *) &sa, &len);
+    char bind_at[64];
+    snprintf(bind_at, sizeof bind_at, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    char *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--bind", bind_at, "--local", "2", "noop", NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 1);
+    cr_assert(t_file_contains(log, "cannot bind"));
+    cr_assert_eq(s_children_left(3000), 0, "a forked local worker outlived its manager");
+    close(fd);
+    free(log);
+}
+
+/* An impatient operator: SIGKILL to the manager at any moment of its
+   start, before and after its workers are started. None of them outlives
+   it. */
+Test(edges, a_manager_killed_while_starting_leaves_no_worker)
+{
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    char *log = t_path(t_dir, "m.log");
+    for (int delay_us = 0; delay_us <= 20000; delay_us += 1000) {
+        char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "noop", "--units", "100",
+                        "--sleep-ms", "100", NULL};
+        pid_t manager = t_spawn(argv, log, NULL);
+        usleep((useconds_t) delay_us);
+        kill(manager, SIGKILL);
+        cr_assert_eq(s_children_left(3000), 0, "a local worker outlived a manager killed %d us after its start",
+                     delay_us);
+    }
+    free(log);
 }
