@@ -307,8 +307,9 @@ static void s_append_to(void *t, uint64_t p) { s_append_prime(t, p); }
 
 /* primesieve, loaded by the first sieve unit rather than at every start:
    its set-up reads the CPU's caches from sysfs, about 0.7 ms that every
-   manager and worker paid before its first message, whatever the job. A worker without it computes every other job. PRIMESIEVE_SONAME
-   comes from the Makefile. */
+   manager and worker paid before its first message, whatever the job. A
+   worker without it computes every other job. PRIMESIEVE_SONAME comes from
+   the Makefile. */
 static struct {
     __typeof__(primesieve_count_primes) *count_primes;
     __typeof__(primesieve_generate_primes) *generate_primes;
@@ -332,13 +333,19 @@ static void s_sieve_setup(void)
 }
 
 #define SIEVE_CHUNK      (1ull << 26)  /* sieve: numbers sieved between two looks at cancel */
+#define SIEVE_CHUNK_MAX  (1ull << 32)  /* ... at most: near 2^64, 4 s of sieving on a 2026 core */
 
 /* Numbers the sieve takes in one call below hi: SIEVE_CHUNK, or more where
-   each call's own sieving up to sqrt(hi) would cost more than the chunk. */
+   each call's own sieving up to sqrt(hi) would cost more than the chunk;
+   never more than SIEVE_CHUNK_MAX, since a call cannot be interrupted: a
+   cancelled unit near 2^64 stops within one call (about 1 s sieving the
+   primes below 2^32, then up to 4 s), rather than the minute that 16 times
+   sqrt(hi) numbers took there. */
 static uint64_t s_sieve_chunk(uint64_t hi)
 {
     uint64_t root = s_isqrt(hi);
-    return root > SIEVE_CHUNK / 16 ? 16 * root : SIEVE_CHUNK;
+    uint64_t chunk = root > SIEVE_CHUNK / 16 ? 16 * root : SIEVE_CHUNK;
+    return chunk < SIEVE_CHUNK_MAX ? chunk : SIEVE_CHUNK_MAX;
 }
 
 /* Payload: count (u64), then the primes as text unless count_only. Returns

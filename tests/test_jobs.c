@@ -456,3 +456,33 @@ Test(jobs, every_kind_stops_promptly_when_cancelled)
         job_plan_clear(kind, &plan);
     }
 }
+
+/* primesieve cannot be interrupted: the sieve looks at the flag between its
+   calls. Near 2^64 each call first sieves the primes below 2^32 (about a
+   second), so the calls there are bounded rather than made long to hide
+   that cost: a cancelled unit of 2^40 numbers below 2^64 stops within
+   seconds (it took over a minute a call: a new manager's job waited). */
+Test(jobs, a_sieve_near_2_to_the_64_stops_within_seconds_when_cancelled)
+{
+    char *argv[] = {"primes", "--method", "sieve", "--count-only", "--from", "18446742974197923840", "--to",
+                    "18446744073709551615", "--range-size", "1099511627776", NULL};
+    const job_kind_t *kind = job_find("primes", 6);
+    job_plan_t plan = {0};
+    char err[256];
+    cr_assert_eq(kind->plan(10, argv, &plan, stdout, err, sizeof err), JOB_OK, "%s", err);
+    cr_assert_eq(plan.units, 1);
+    compute_call_t call = {.kind = kind, .ctx = kind->load(plan.params, plan.params_len), .unit = 0};
+    cr_assert_not_null(call.ctx);
+    atomic_init(&call.cancel, false);
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, s_compute_thread, &call), 0);
+    struct timespec pause = {0, 50 * 1000000L};
+    nanosleep(&pause, NULL);
+    int64_t set_at = s_ms();
+    atomic_store(&call.cancel, true);
+    pthread_join(tid, NULL);
+    cr_assert_eq(call.rc, JOB_CANCELLED);
+    cr_assert_lt(call.returned_at - set_at, 30000, "%ld ms after the cancel", (long) (call.returned_at - set_at));
+    kind->unload((void *) call.ctx);
+    job_plan_clear(kind, &plan);
+}
