@@ -115,7 +115,7 @@ $(BENCH): $(BUILD)/obj/tests/bench/bench.o $(BUILD)/obj/tests/bench/allcores.o $
 
 # The bench's single-machine program as a process: the kernel and the PNG
 # writer, linked to nothing else (no ZeroMQ).
-BASELINE_COMMON := $(addprefix $(BUILD)/obj/common/,image.o options.o outfile.o reorder.o)
+BASELINE_COMMON := $(addprefix $(BUILD)/obj/common/,image.o log.o options.o outfile.o reorder.o)
 $(BASELINE): $(BUILD)/obj/tests/bench/baseline.o $(BUILD)/obj/tests/bench/allcores.o $(JOBS_OBJ) $(BASELINE_COMMON)
 	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libpng libgif zlib) -lpthread -lm
 

@@ -27,7 +27,7 @@ void log_status(const char *text);
 typedef struct {
     int64_t interval_ms;   /* set by the user */
     unsigned burst;        /* set by the user; 0 means 1 */
-    int64_t next_ms;       /* the current interval ends then (zclock_mono) */
+    int64_t next_ms;       /* the current interval ends then (monotonic ms, as zclock_mono) */
     unsigned used;         /* lines printed in it */
     uint64_t held;         /* lines held back since the last one printed */
 } log_limit_t;

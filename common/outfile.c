@@ -3,6 +3,7 @@
    they are. */
 #define _GNU_SOURCE   /* statx */
 #include "common/outfile.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +14,11 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#define OUTFILE_FD_WAIT_MS 30000   /* out of descriptors: how long to wait for one */
+#define OUTFILE_FD_STEP_MS 50
 #define TEMP_SUFFIX ".XXXXXX"   /* mkstemp's; with a leading dot, 8 bytes longer than the name */
 #define LINKS_MAX 40            /* symlinks followed, as the kernel does */
 
@@ -225,8 +229,11 @@ int outfile_check(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-outfile_t *outfile_open(const char *path, char *err, size_t errlen)
+/* outfile_open, once: *why is the system's error when it failed (0 for a
+   refusal of its own). */
+static outfile_t *s_open(const char *path, char *err, size_t errlen, int *why)
 {
+    *why = 0;
     if (outfile_check(path, err, errlen) < 0)
         return NULL;
     outfile_t *self = calloc(1, sizeof *self);
@@ -259,6 +266,7 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
     }
     self->stream = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!self->stream) {
+        *why = errno;
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -267,6 +275,25 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
         free(self);
         return NULL;
     }
+    return self;
+}
+
+outfile_t *outfile_open(const char *path, char *err, size_t errlen)
+{
+    /* Out of descriptors (a flood of connections holds them, say): those
+       come back when the connections are dropped, and the work the output
+       holds is worth the wait. */
+    int waited = 0, why;
+    outfile_t *self;
+    while (!(self = s_open(path, err, errlen, &why)) && (why == EMFILE || why == ENFILE)
+           && waited < OUTFILE_FD_WAIT_MS) {
+        if (waited == 0)
+            log_warn("%s; waiting up to %d s for a descriptor", err, OUTFILE_FD_WAIT_MS / 1000);
+        nanosleep(&(struct timespec) {0, OUTFILE_FD_STEP_MS * 1000000L}, NULL);
+        waited += OUTFILE_FD_STEP_MS;
+    }
+    if (self && waited)
+        log_info("%s: a descriptor came back after %.1f s", path, waited / 1000.0);
     return self;
 }
 

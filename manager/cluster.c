@@ -1742,6 +1742,10 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         return NULL;
     }
     hy_socket_setup(self->router);
+    /* A connection that has not finished ZeroMQ's handshake (and CURVE's)
+       by then is dropped: each holds a descriptor, and a flood of them held
+       open would keep workers out until they go (ZeroMQ's default: 30 s). */
+    zsock_set_handshake_ivl(self->router, HANDSHAKE_MS);
     /* Messages waiting per peer: a worker sends a few batches at a time, and
        a stranger's flood of large messages waits in few of them (set before
        the binds, which copy it). */

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #define CONNECTIONS_MAX 256       /* at once; more are closed at once */
+#define CONNECTIONS_SHARE 8       /* ... and at most this fraction of the open-file limit */
 #define CONNECTION_TIMEOUT_S 10   /* idle connections are closed after this */
 #define REQUEST_MEMORY 16384      /* bytes for one request's headers: beyond, 431 */
 
@@ -428,6 +430,15 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* Each connection holds a descriptor: pages held open must leave the
+       manager enough for its workers and for writing the output (at
+       `ulimit -n 150`, 300 slow pages once made a finished job fail with
+       "Too many open files"). */
+    struct rlimit files;
+    unsigned connections = CONNECTIONS_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+        && files.rlim_cur / CONNECTIONS_SHARE < connections)
+        connections = files.rlim_cur / CONNECTIONS_SHARE > 4 ? (unsigned) (files.rlim_cur / CONNECTIONS_SHARE) : 4;
     s_start_why[0] = '\0';
     atomic_store(&s_starting, true);
     /* The port argument is ignored beside MHD_OPTION_SOCK_ADDR, but its
@@ -435,7 +446,7 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
     uint16_t port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &sa)->sin6_port
                                                   : ((struct sockaddr_in *) &sa)->sin_port);
     self->daemon = mhd.start_daemon(flags, port, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, &sa,
-                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
+                                    MHD_OPTION_CONNECTION_LIMIT, connections,
                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_S,
                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) REQUEST_MEMORY,
                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);

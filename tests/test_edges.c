@@ -328,13 +328,15 @@ Test(edges, a_job_waiting_for_a_local_worker_given_up_fails)
 Test(edges, too_few_open_files_are_refused_at_start)
 {
     char *log = t_path(t_dir, "m.log"), cmd[1200];
-    const char *programs[] = {"hyades-manager --local 2 noop --units 10", "hyades-worker --connect tcp://127.0.0.1:9"};
+    const char *programs[][2] = {{"hyades-manager", "--local 2 noop --units 10"},
+                                 {"hyades-worker", "--connect tcp://127.0.0.1:9"}};
     for (size_t i = 0; i < 2; i++) {
-        snprintf(cmd, sizeof cmd, "ulimit -n 14 && exec %s/%s", getenv("HYADES_BUILD"), programs[i]);
+        snprintf(cmd, sizeof cmd, "ulimit -n 14 && exec %s %s", t_bin(programs[i][0]), programs[i][1]);
         char *argv[] = {"/bin/sh", "-c", cmd, NULL};
         int rc = t_run(argv, log, 20000);
-        cr_assert_eq(rc, 1, "%s: exit %d", programs[i], rc);
-        cr_assert(t_file_contains(log, "at most 14 open files (ulimit -n)"), "%s: the reason is not given", programs[i]);
+        cr_assert_eq(rc, 1, "%s: exit %d", programs[i][0], rc);
+        cr_assert(t_file_contains(log, "at most 14 open files (ulimit -n)"), "%s: the reason is not given",
+                  programs[i][0]);
     }
     free(log);
 }
@@ -1044,4 +1046,108 @@ Test(edges, a_manager_killed_while_starting_leaves_no_worker)
                      delay_us);
     }
     free(log);
+}
+
+/* ------------------------------------------------------------ descriptors run out */
+
+/* Opens up to n TCP connections to 127.0.0.1:port, each sending the start of
+   an HTTP request that never ends when partial is set; their descriptors go
+   to fds, their number is returned. */
+static size_t s_hold_connections(int port, size_t n, bool partial, int *fds)
+{
+    size_t held = 0;
+    for (size_t i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        if (partial)
+            (void) !write(fd, "GET / HTTP/1.1\r\nHo", 18);
+        fds[held++] = fd;
+    }
+    return held;
+}
+
+/* The descriptors pid has open. */
+static size_t s_open_files(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int) pid);
+    DIR *d = opendir(path);
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The manager running `ulimit -n files; exec hyades-manager args` under the
+   failpoints env; its log in log. */
+static pid_t s_manager_limited(int files, const char *args, const char *log, char *const env[])
+{
+    char script[4096];
+    snprintf(script, sizeof script, "ulimit -n %d && exec %s %s", files, t_bin("hyades-manager"), args);
+    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    return t_spawn(argv, log, env);
+}
+
+/* Pages held open on the dashboard cannot take the descriptors the job
+   needs: at `ulimit -n 150`, 300 slow connections once made a job that had
+   computed every unit fail with "cannot write ...: Too many open files". The
+   dashboard now takes at most an eighth of the limit. */
+Test(edges, slow_dashboard_pages_cannot_take_the_output_s_descriptors)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "fd.png"), args[1024], rest[256];
+    snprintf(args, sizeof args, "--local 2 --dashboard 127.0.0.1:0 mandelbrot --width 400 --height 100 -o %s", out);
+    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
+    pid_t manager = s_manager_limited(150, args, log, env);
+    cr_assert(t_wait_for(log, "dashboard at http://127.0.0.1:", rest, sizeof rest, 10000));
+    int port = atoi(rest);
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    static int fds[300];
+    size_t held = s_hold_connections(port, 300, true, fds);
+    cr_assert_gt(held, 100, "only %zu connections", held);
+    int rc = t_wait(manager, 60000);
+    for (size_t i = 0; i < held; i++)
+        close(fds[i]);
+    cr_assert_eq(rc, 0, "the job failed with pages held open");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(400, 100, -2, 0.5, -1, 1, 255);
+    cr_assert(png && ref && w == 400 && h == 100 && memcmp(png, ref, 400 * 100) == 0, "the image differs");
+    free(png), free(ref), free(log), free(out);
+}
+
+/* A flood of connections to --bind takes every descriptor the manager may
+   have just as its last units come in: the output waits for descriptors to
+   come back (the flood ends, or its connections are dropped unfinished)
+   rather than losing the work to "Too many open files". */
+Test(edges, the_output_waits_for_descriptors_a_flood_holds)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "flood.png"), args[1024], rest[256];
+    snprintf(args, sizeof args, "--bind tcp://127.0.0.1:0 --local 1 mandelbrot --width 200 --height 50 -o %s", out);
+    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
+    pid_t manager = s_manager_limited(64, args, log, env);
+    cr_assert(t_wait_for(log, "listening on tcp://127.0.0.1:", rest, sizeof rest, 10000));
+    int port = atoi(rest);
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    /* Every descriptor taken (the kernel queues the rest), until the work
+       (200 units of 10 ms) is over. */
+    static int fds[200];
+    size_t held = s_hold_connections(port, 200, false, fds);
+    for (int i = 0; i < 100 && s_open_files(manager) < 64; i++)
+        usleep(10000);
+    bool waited = t_wait_for(log, "waiting up to", NULL, 0, 10000);
+    for (size_t i = 0; i < held; i++)
+        close(fds[i]);
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed under the flood");
+    cr_assert(waited, "the output never lacked a descriptor: the flood came too late to test anything");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(200, 50, -2, 0.5, -1, 1, 255);
+    cr_assert(png && ref && w == 200 && h == 50 && memcmp(png, ref, 200 * 50) == 0, "the image differs");
+    free(png), free(ref), free(log), free(out);
 }
