@@ -452,6 +452,19 @@ int main(int argc, char **argv)
         report_clear(&report);
         job_plan_clear(kind, &plan);
     }
+    /* Lines a signal kept from running get their line and record too: one
+       of each per job, whatever happened to it. */
+    for (size_t i = ran; batch_path && i < batch->count; i++) {
+        job_report_t report = {.job = batch->jobs[i].argv[0], .line = batch->jobs[i].line, .state = "not run"};
+        snprintf(report.error, sizeof report.error, "not run: the batch was interrupted");
+        report_line(&report, status_out);
+        if (json_out) {
+            report_json(&report, outfile_stream(json_out));
+            if (fflush(outfile_stream(json_out)) != 0)
+                outfile_failed(json_out, errno);
+        }
+    }
+    fflush(status_out);
     cluster_destroy(&cluster);
     log_set_tap(NULL, NULL);
     dashboard_destroy(&dash);

@@ -77,6 +77,39 @@ Test(deploy, a_batch_runs_every_job_and_continues_past_a_failure)
     free(batch), free(json), free(log), free(png), free(pi), free(primes), free(never);
 }
 
+/* A batch stopped by a signal: the line running fails "interrupted", and
+   the lines it never reached still get their line and JSON record ("not
+   run"): one of each per job, as promised, with the count of those that
+   did not complete. */
+Test(deploy, an_interrupted_batch_accounts_for_every_line)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "noop --units 10\n"
+             "noop --units 100 --sleep-ms 1000\n"
+             "mandelbrot --width 60 --height 40 -o %s/never.png\n"
+             "pi --samples 1000 --units 2 -o %s/never.json\n", t_dir, t_dir);
+    char *batch = s_write("jobs.txt", text), *json = t_path(t_dir, "runs.json"), *log = t_path(t_dir, "out.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--json", json, "--batch", batch, NULL};
+    pid_t manager = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "line 1: noop ok", NULL, 0, 20000));
+    usleep(300000);
+    kill(manager, SIGTERM);
+    cr_assert_eq(t_wait(manager, 20000), 1);
+    char *out = t_read_file(log, NULL);
+    cr_assert(strstr(out, "line 2: noop FAILED: interrupted"), "%s", out);
+    cr_assert(strstr(out, "line 3: mandelbrot FAILED: not run: the batch was interrupted"), "%s", out);
+    cr_assert(strstr(out, "line 4: pi FAILED: not run: the batch was interrupted"), "%s", out);
+    cr_assert(strstr(out, "3 of 4 jobs failed (interrupted)"), "%s", out);
+    char *records = t_read_file(json, NULL);
+    cr_assert_eq(s_count(records, "\n"), 4, "one JSON record per job:\n%s", records);
+    cr_assert(strstr(records, "\"line\":4,\"status\":\"failed\",\"error\":\"not run: the batch was interrupted\""),
+              "%s", records);
+    char *never = t_path(t_dir, "never.png");
+    cr_assert_eq(access(never, F_OK), -1);
+    free(out), free(records), free(batch), free(json), free(log), free(never);
+}
+
 /* A line is checked before the batch starts and planned again when its turn
    comes: what changed in between (here its directory, removed while the
    first line runs) fails that line with the reason, before its work, and
