@@ -93,6 +93,22 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
             batch_destroy(&self);
             break;
         }
+        if (number == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {   /* a UTF-8 byte-order mark */
+            memmove(line, line + 3, len - 2);
+            len -= 3;
+        }
+        /* Control characters would reach the terminal in the messages that
+           quote the line (an escape sequence, say): refused, by number. */
+        size_t bad = 0;
+        while (bad < len && !((unsigned char) line[bad] < 0x20 && !strchr("\t\r\n", line[bad]))
+               && line[bad] != 0x7f)
+            bad++;
+        if (bad < len) {
+            snprintf(err, errlen, "%s:%d: a control character (0x%02x) at byte %zu: not a text line", path, number,
+                     (unsigned char) line[bad], bad + 1);
+            batch_destroy(&self);
+            break;
+        }
         if (len > MAX_LINE - 1) {
             snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, number, MAX_LINE - 1);
             batch_destroy(&self);

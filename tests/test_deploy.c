@@ -77,6 +77,28 @@ Test(deploy, a_batch_runs_every_job_and_continues_past_a_failure)
     free(batch), free(json), free(log), free(png), free(pi), free(primes), free(never);
 }
 
+/* A batch file from elsewhere: a control character in a line (an escape
+   sequence that the messages quoting the line would send to the terminal)
+   is refused by number, without echoing it; a UTF-8 byte-order mark at the
+   start (as some editors write) is skipped. */
+Test(deploy, batch_lines_are_text)
+{
+    char *batch = s_write("esc.txt", "noop --units 3\nnoop --units 2 -o x\033]0;owned\007\n");
+    char *log = t_path(t_dir, "esc.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 2);
+    char *out = t_read_file(log, NULL);
+    cr_assert(strstr(out, "esc.txt:2: a control character (0x1b) at byte 20: not a text line"), "%s", out);
+    cr_assert_null(memchr(out, 0x1b, strlen(out)), "the escape reached the terminal");
+    free(out), free(batch), free(log);
+    batch = s_write("bom.txt", "\xef\xbb\xbfnoop --units 3\n");
+    log = t_path(t_dir, "bom.log");
+    char *again[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
+    cr_assert_eq(t_run(again, log, 30000), 0);
+    cr_assert(t_file_contains(log, "line 1: noop ok"));
+    free(batch), free(log);
+}
+
 /* A batch stopped by a signal: the line running fails "interrupted", and
    the lines it never reached still get their line and JSON record ("not
    run"): one of each per job, as promised, with the count of those that
