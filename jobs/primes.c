@@ -470,7 +470,7 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     if (range == 0)
         range = method == METHOD_TRIAL ? 10000 : count_only ? 1000000000 : 1000000;
     primes_params_t p = {from, to, range, (uint8_t) method, count_only};
-    const char *why = s_check(&p);
+    const char *why = count_only && output ? "--count-only writes no file: -o has no place here" : s_check(&p);
     if (why) {
         snprintf(err, errlen, "primes: %s", why);
         return JOB_ERROR;
@@ -483,6 +483,7 @@ static int s_plan(int argc, char **argv, job_plan_t *plan, FILE *out, char *err,
     plan->units = s_units(&p);
     plan->output = output;
     plan->default_output = count_only ? NULL : "primes.txt";
+    plan->no_output = count_only;   /* the count is printed */
     plan->state = state;
     return JOB_OK;
 }

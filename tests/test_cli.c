@@ -71,6 +71,8 @@ Test(cli, bad_manager_command_lines_exit_2)
         {"pi", "--samples", "0"},
         {"primes", "--from", "10", "--to", "9"},
         {"primes", "--method", "wheel"},
+        {"primes", "--count-only", "-o", "count.txt"},   /* it wrote nothing, silently */
+        {"-o", "count.txt", "primes", "--count-only"},
         {"frames", "--count", "0"},
         {"frames", "--width", "70000"},
         {"--json", "/nonexistent-dir/run.json", "noop"},
