@@ -68,6 +68,7 @@ struct cluster_t {
     size_t accepts_len;
     log_limit_t handshake_log; /* their log lines, one a few seconds */
     log_limit_t join_log;      /* "joined" lines: a burst, then counted */
+    log_limit_t copy_log;      /* straggler copies: a peer holding 1024 units says so in a few lines */
     log_limit_t verify_log;    /* "different answers" lines: the same */
     log_limit_t leave_log;     /* "lost" and "left" lines: the same */
     log_limit_t waiting_log;   /* "waiting for workers" warnings, which a flood of joins changes */
@@ -287,8 +288,10 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
                 continue;
             self->run->copies[u]++;
             self->run->speculative++;
-            log_info("unit %" PRIu64 " out on worker %s for %" PRId64 " ms: copied to worker %s", u, other->name,
-                     now - other->inflight[k].sent_ms, w->name);
+            uint64_t held;
+            if (log_limit(&self->copy_log, &held))
+                log_info("unit %" PRIu64 " out on worker %s for %" PRId64 " ms: copied to worker %s%s", u, other->name,
+                         now - other->inflight[k].sent_ms, w->name, log_held(held));
             *unit = u;
             return true;
         }
@@ -1732,6 +1735,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->roster = roster_new();
     self->guard = guard_new();
     self->join_log = self->leave_log = (log_limit_t) {.interval_ms = 5000, .burst = 50};
+    self->copy_log = (log_limit_t) {.interval_ms = 5000, .burst = 20};
     self->waiting_log = (log_limit_t) {.interval_ms = 5000, .burst = 10};
     self->verify_log = (log_limit_t) {.interval_ms = 5000, .burst = 10};
     self->still_log = (log_limit_t) {.interval_ms = 5000, .burst = 1};

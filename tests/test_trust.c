@@ -1617,3 +1617,41 @@ Test(trust, under_static_scheduling_a_restarted_worker_takes_over_the_share_of_t
     cr_assert_eq(t_stop(second), 0);
     free(mlog), free(wlog), free(json);
 }
+
+/* A peer that says it has 1024 threads takes 2000 units and answers none:
+   each is copied to the real worker once it counts as late, and the log
+   says so in a few lines a few seconds, with the count of the others,
+   rather than a line a unit. */
+Test(trust, a_thousand_straggler_copies_are_logged_in_a_few_lines)
+{
+    char endpoint[256], *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--local", "0", "--straggler-ms", "200", "noop", "--units", "2000",
+                    NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *hog = t_peer_new(endpoint, 20);
+    cr_assert_eq(t_peer_hello(hog, "hog", 1024, "noop"), 0);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000));
+    pid_t worker = t_worker(endpoint, "real", wlog, NULL, NULL);
+    int rc = -1;
+    for (int64_t beat_at = 0, until = zclock_mono() + 60000; rc == -1 && zclock_mono() < until; rc = t_exited(manager)) {
+        zframe_t *frame;
+        while ((frame = zframe_recv_nowait(hog)))
+            zframe_destroy(&frame);   /* takes every unit, answers none */
+        if (zclock_mono() >= beat_at) {
+            hy_msg_t beat = {.command = HY_HEARTBEAT};
+            hy_send(hog, NULL, 0, &beat);
+            beat_at = zclock_mono() + 100;
+        }
+        usleep(5000);
+    }
+    zsock_destroy(&hog);
+    t_stop(worker);
+    cr_assert_eq(rc, 0, "the job did not complete on copies");
+    char rest[64];
+    cr_assert(t_wait_for(mlog, "speculative ", rest, sizeof rest, 1000));
+    long copies = atol(rest);
+    int lines = t_count_lines(mlog, "copied to worker");
+    cr_assert_geq(copies, 1000, "only %ld copies: the test proves nothing", copies);
+    cr_assert(lines >= 1 && lines <= 100, "%d lines for %ld copies", lines, copies);
+    free(mlog), free(wlog);
+}
