@@ -1115,8 +1115,8 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
             return;
         }
         if (!w->unsolicited++)
-            log_warn("worker %s sent a result for unit %" PRIu64 ", which it was not given; dropped (the next ones"
-                     " are counted in the summary lines)", w->name, u);
+            log_warn("worker %s sent a result for unit %" PRIu64 ", which it does not hold (never given to it, or"
+                     " answered already); dropped (the next ones are counted in the summary lines)", w->name, u);
         self->unsolicited++;
         s_offence(self, w->id, w->id_len, body, BAD_UNSOLICITED, w->name);
         return;
