@@ -776,7 +776,7 @@ Test(trust, results_for_units_a_peer_was_not_given_are_dropped)
        so what it sent after that may never have arrived. */
     cr_assert_geq(t_json_number(json, "unsolicited"), sent < 100 ? (long long) sent : 100);
     cr_assert_eq(t_json_number(json, "failed"), 0, "a failed result for a unit not given counted");
-    cr_assert(t_file_contains(mlog, "which it was not given"));
+    cr_assert(t_file_contains(mlog, "which it does not hold"));
     free(mlog), free(json), free(out);
 }
 
