@@ -240,8 +240,11 @@ int main(int argc, char **argv)
     if (next >= 0 && batch_path && next < argc) {
         snprintf(err, sizeof err, "--batch takes its jobs from the file, not from the command line ('%s')", argv[next]);
         next = -1;
-    } else if (next >= 0 && batch_path && (output || journal)) {
-        snprintf(err, sizeof err, "with --batch, -o goes on each job's line; --journal is for a single job");
+    } else if (next >= 0 && batch_path && output) {
+        snprintf(err, sizeof err, "with --batch, -o goes on each job's line");
+        next = -1;
+    } else if (next >= 0 && batch_path && journal) {
+        snprintf(err, sizeof err, "--journal is for a single job, not a batch");
         next = -1;
     } else if (next >= 0 && !batch_path && next >= argc) {
         snprintf(err, sizeof err, "no JOB given");
@@ -279,8 +282,6 @@ int main(int argc, char **argv)
         problem = err;
     else if (batch_path && json && outfile_same(json, batch_path))
         problem = "--json names the batch file";
-    else if (batch_path && journal && outfile_same(journal, batch_path))
-        problem = "--journal names the batch file";
     else if (journal && outfile_check(journal, err, sizeof err) < 0)
         problem = err;
     else if (verify > 0 && !bind && local < 2)

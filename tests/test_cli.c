@@ -87,6 +87,20 @@ Test(cli, bad_manager_command_lines_exit_2)
         s_expect_usage_error(cases[i]);
 }
 
+/* --journal with --batch: refused with its own reason (it spoke of -o too). */
+Test(cli, a_journal_is_for_a_single_job)
+{
+    char *batch = t_path(t_dir, "jobs.txt"), *journal = t_path(t_dir, "j.journal"), *log = t_path(t_dir, "err.log");
+    FILE *f = fopen(batch, "w");
+    fputs("noop --units 3\n", f);
+    fclose(f);
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--journal", journal, "--batch", batch, NULL};
+    cr_assert_eq(t_run(argv, log, 10000), 2);
+    cr_assert(t_file_contains(log, "--journal is for a single job, not a batch"));
+    cr_assert_not(t_file_contains(log, "-o "), "the reason speaks of -o, which was not given");
+    free(batch), free(journal), free(log);
+}
+
 Test(cli, an_unwritable_output_is_refused_before_the_job_runs)
 {
     char *log = t_path(t_dir, "out.log");
