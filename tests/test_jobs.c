@@ -139,10 +139,13 @@ static void s_check_primes(const char *from, const char *to, const char *method,
     snprintf(expect, sizeof expect, "primes: %llu primes", (unsigned long long) count);
     cr_assert(strstr(printed, expect), "printed: %s", printed);
 
-    /* --count-only prints the same count and writes nothing. */
+    /* --count-only prints the same count and writes nothing (-o has no
+       place beside it: refused). */
     unlink(out);
     argv[argc++] = "--count-only";
     argv[argc] = NULL;
+    cr_assert_eq(s_run(argv, NULL, printed, sizeof printed), JOB_ERROR);
+    memmove(argv + 7, argv + 9, (size_t) (argc - 9 + 1) * sizeof *argv);   /* without "-o FILE" */
     cr_assert_eq(s_run(argv, NULL, printed, sizeof printed), JOB_OK);
     cr_assert(strstr(printed, expect), "count-only printed: %s", printed);
     cr_assert_eq(access(out, F_OK), -1, "--count-only wrote a list");
@@ -244,6 +247,11 @@ Test(jobs, primes_refuse_bad_ranges_and_payloads)
     cr_assert_eq(kind->accept(plan.state, 0, outside, sizeof outside, NULL, 0), -1, "11 in 1..10");
     cr_assert_eq(kind->accept(plan.state, 0, zero, sizeof zero, NULL, 0), -1, "03");
     cr_assert_eq(kind->accept(plan.state, 0, huge, sizeof huge, NULL, 0), -1, "beyond 2^64");
+    /* Numbers no honest worker lists: 1, and a multiple of 2, 3, 5 or 7. */
+    uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 2, '1', '\n', '2'};
+    uint8_t nine[] = {0, 0, 0, 0, 0, 0, 0, 2, '7', '\n', '9'};
+    cr_assert_eq(kind->accept(plan.state, 0, one, sizeof one, NULL, 0), -1, "1 listed");
+    cr_assert_eq(kind->accept(plan.state, 0, nine, sizeof nine, NULL, 0), -1, "9 listed");
     uint8_t good[] = {0, 0, 0, 0, 0, 0, 0, 4, '2', '\n', '3', '\n', '5', '\n', '7'};
     cr_assert_eq(kind->accept(plan.state, 0, good, sizeof good, NULL, 0), 0);
     job_plan_clear(kind, &plan);
