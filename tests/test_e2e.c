@@ -283,14 +283,23 @@ static long long s_worker_units(const char *json, int idx, const char *name)
    a machine without it (here: its file hidden by a mount of /dev/null, in
    a mount namespace of its own) fails the sieve's units with the reason,
    which go to another worker, and still computes every other job. */
-Test(e2e, a_worker_without_primesieve_serves_every_other_job)
+/* The file libprimesieve is loaded from, into real (it can be hidden from a
+   process by a mount over it); skips the test where mount namespaces are
+   not open to it. */
+static void s_primesieve_file(char real[PATH_MAX])
 {
     void *lib = dlopen(PRIMESIEVE_SONAME, RTLD_NOW | RTLD_LOCAL);
     Dl_info info;
-    char real[PATH_MAX];
     cr_assert(lib && dladdr(dlsym(lib, "primesieve_count_primes"), &info) && realpath(info.dli_fname, real));
+    dlclose(lib);
     if (system("unshare -m true 2>/dev/null") != 0)
         cr_skip_test("no mount namespace here (unshare -m needs root)");
+}
+
+Test(e2e, a_worker_without_primesieve_serves_every_other_job)
+{
+    char real[PATH_MAX];
+    s_primesieve_file(real);
     char endpoint[256];
     char *mlog = t_path(t_dir, "m.log"), *json = t_path(t_dir, "b.json"), *batch = t_path(t_dir, "jobs.txt");
     char *primes = t_path(t_dir, "p.txt"), *png = t_path(t_dir, "m.png");
@@ -321,7 +330,6 @@ Test(e2e, a_worker_without_primesieve_serves_every_other_job)
     cr_assert(img && ref && w == 120 && h == 80 && memcmp(img, ref, 120 * 80) == 0, "the image differs");
     t_stop(good);
     t_stop(nolib);
-    dlclose(lib);
     free(got), free(want), free(img), free(ref);
     free(mlog), free(json), free(batch), free(primes), free(png), free(wlog), free(glog);
 }
@@ -331,12 +339,8 @@ Test(e2e, a_worker_without_primesieve_serves_every_other_job)
    line says why the units failed. */
 Test(e2e, a_sieve_no_worker_can_run_fails_with_the_reason)
 {
-    void *lib = dlopen(PRIMESIEVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-    Dl_info info;
     char real[PATH_MAX];
-    cr_assert(lib && dladdr(dlsym(lib, "primesieve_count_primes"), &info) && realpath(info.dli_fname, real));
-    if (system("unshare -m true 2>/dev/null") != 0)
-        cr_skip_test("no mount namespace here (unshare -m needs root)");
+    s_primesieve_file(real);
     char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "p.txt");
     char script[PATH_MAX * 2 + 512];
     snprintf(script, sizeof script, "mount --bind /dev/null %s && exec %s --quiet --local 2 primes --method sieve"
@@ -346,7 +350,6 @@ Test(e2e, a_sieve_no_worker_can_run_fails_with_the_reason)
     cr_assert(t_file_contains(log, "the job's last failure: a library this job needs cannot be loaded on this worker"),
               "the job's failure does not say why its units failed");
     cr_assert_neq(access(out, F_OK), 0);
-    dlclose(lib);
     free(log), free(out);
 }
 

@@ -423,6 +423,21 @@ static void *s_compute_thread(void *arg)
     return NULL;
 }
 
+/* Starts call computing, sets its flag 50 ms in; returns how long after
+   that it returned (call->rc and call->out say how). */
+static int64_t s_cancel_while_computing(compute_call_t *call)
+{
+    atomic_store(&call->cancel, false);
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, s_compute_thread, call), 0);
+    struct timespec pause = {0, 50 * 1000000L};
+    nanosleep(&pause, NULL);
+    int64_t set_at = s_ms();
+    atomic_store(&call->cancel, true);
+    pthread_join(tid, NULL);
+    return call->returned_at - set_at;
+}
+
 Test(jobs, every_kind_stops_promptly_when_cancelled)
 {
     for (size_t i = 0; i < sizeof s_long_units / sizeof s_long_units[0]; i++) {
@@ -448,18 +463,10 @@ Test(jobs, every_kind_stops_promptly_when_cancelled)
         cr_assert_lt(call.returned_at - t0, 2000, "case %zu (%s): %ld ms", i, argv[0], (long) (call.returned_at - t0));
 
         /* Set while it computes: it looks again every few milliseconds of work. */
-        atomic_store(&call.cancel, false);
-        pthread_t tid;
-        cr_assert_eq(pthread_create(&tid, NULL, s_compute_thread, &call), 0);
-        struct timespec pause = {0, 50 * 1000000L};
-        nanosleep(&pause, NULL);
-        int64_t set_at = s_ms();
-        atomic_store(&call.cancel, true);
-        pthread_join(tid, NULL);
+        int64_t after = s_cancel_while_computing(&call);
         cr_assert_eq(call.rc, JOB_CANCELLED, "case %zu (%s): finished before the cancel", i, argv[0]);
         cr_assert_null(call.out);
-        cr_assert_lt(call.returned_at - set_at, 2000, "case %zu (%s): %ld ms after the cancel", i, argv[0],
-                     (long) (call.returned_at - set_at));
+        cr_assert_lt(after, 2000, "case %zu (%s): %ld ms after the cancel", i, argv[0], (long) after);
         kind->unload(ctx);
         job_plan_clear(kind, &plan);
     }
@@ -482,15 +489,9 @@ Test(jobs, a_sieve_near_2_to_the_64_stops_within_seconds_when_cancelled)
     compute_call_t call = {.kind = kind, .ctx = kind->load(plan.params, plan.params_len), .unit = 0};
     cr_assert_not_null(call.ctx);
     atomic_init(&call.cancel, false);
-    pthread_t tid;
-    cr_assert_eq(pthread_create(&tid, NULL, s_compute_thread, &call), 0);
-    struct timespec pause = {0, 50 * 1000000L};
-    nanosleep(&pause, NULL);
-    int64_t set_at = s_ms();
-    atomic_store(&call.cancel, true);
-    pthread_join(tid, NULL);
+    int64_t after = s_cancel_while_computing(&call);
     cr_assert_eq(call.rc, JOB_CANCELLED);
-    cr_assert_lt(call.returned_at - set_at, 30000, "%ld ms after the cancel", (long) (call.returned_at - set_at));
+    cr_assert_lt(after, 30000, "%ld ms after the cancel", (long) after);
     kind->unload((void *) call.ctx);
     job_plan_clear(kind, &plan);
 }
