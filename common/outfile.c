@@ -17,8 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OUTFILE_FD_WAIT_MS 30000   /* out of descriptors: how long to wait for one */
-#define OUTFILE_FD_STEP_MS 50
+#define OUTFILE_FD_STEP_MS 50     /* out of descriptors: how often to look for one */
 #define TEMP_SUFFIX ".XXXXXX"   /* mkstemp's; with a leading dot, 8 bytes longer than the name */
 #define LINKS_MAX 40            /* symlinks followed, as the kernel does */
 
@@ -278,22 +277,27 @@ static outfile_t *s_open(const char *path, char *err, size_t errlen, int *why)
     return self;
 }
 
+static int s_patience_ms;   /* outfile_patience's */
+
+void outfile_patience(int ms) { s_patience_ms = ms > 0 ? ms : 0; }
+
 outfile_t *outfile_open(const char *path, char *err, size_t errlen)
 {
     /* Out of descriptors (a flood of connections holds them, say): those
        come back when the connections are dropped, and the work the output
-       holds is worth the wait. */
+       holds is worth the wait, where the caller allows one. */
     int waited = 0, why;
     outfile_t *self;
-    while (!(self = s_open(path, err, errlen, &why)) && (why == EMFILE || why == ENFILE)
-           && waited < OUTFILE_FD_WAIT_MS) {
+    while (!(self = s_open(path, err, errlen, &why)) && (why == EMFILE || why == ENFILE) && waited < s_patience_ms) {
         if (waited == 0)
-            log_warn("%s; waiting up to %d s for a descriptor", err, OUTFILE_FD_WAIT_MS / 1000);
+            log_warn("%s; waiting up to %d s for a descriptor", err, s_patience_ms / 1000);
         nanosleep(&(struct timespec) {0, OUTFILE_FD_STEP_MS * 1000000L}, NULL);
         waited += OUTFILE_FD_STEP_MS;
     }
-    if (self && waited)
+    if (self && waited) {
         log_info("%s: a descriptor came back after %.1f s", path, waited / 1000.0);
+        err[0] = '\0';   /* the failed attempts' reason is no longer true */
+    }
     return self;
 }
 

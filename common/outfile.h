@@ -32,6 +32,12 @@ bool outfile_is_stdout(const char *path);
    need not exist): 0, or -1 when it cannot be followed. */
 int outfile_target(const char *path, char *target, size_t len);
 
+/* How long outfile_open waits for a descriptor when the process has none
+   left (EMFILE, ENFILE), from now on: 0 (the default) fails at once. For an
+   output written once the work is done, when nothing else waits on this
+   thread; a process-wide setting. */
+void outfile_patience(int ms);
+
 /* Opens path for writing (see above). Caller owns the result and ends it
    with outfile_close. NULL with a one-line reason in err. */
 outfile_t *outfile_open(const char *path, char *err, size_t errlen);

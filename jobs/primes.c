@@ -524,7 +524,8 @@ static bool s_valid_text(const uint8_t *text, size_t len, uint64_t count, uint64
         /* Not a proof, a cheap sieve of what no honest worker sends: 0, 1,
            and multiples of 2, 3, 5 and 7 but those primes (--verify checks
            the rest). */
-        if (v < 2 || (v > 7 && (v % 2 == 0 || v % 3 == 0 || v % 5 == 0 || v % 7 == 0)))
+        if (v < 2 || (v % 2 == 0 && v != 2) || (v % 3 == 0 && v != 3) || (v % 5 == 0 && v != 5)
+            || (v % 7 == 0 && v != 7))
             return false;
         prev = v;
         lines++;

@@ -106,6 +106,7 @@ struct cluster_t {
     const char *args;          /* its words after its kind */
     const char *output;        /* its output path, or NULL */
     int64_t t0;                /* when it started (zclock_mono) */
+    int64_t t0_us, started_us; /* the same and started_ms in microseconds (zclock_usecs), for the summary */
     double cpu0;               /* the manager's CPU seconds then */
     int64_t next_publish, next_picture;
     report_totals_t totals;    /* counters of the jobs finished before */
@@ -114,6 +115,7 @@ struct cluster_t {
     uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
     char last_blame[160];      /* the reason of the job's last failed unit, or "" */
+    char bound[300];           /* --bind as bound (the port chosen), until unbound after the last job's work */
     char waiting[400];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
     bool journal_tainted;      /* it holds results of a worker caught lying: removed at the end */
@@ -519,6 +521,7 @@ static void s_maybe_start(cluster_t *self)
     self->dispatch_all = true;
     self->straggler_after = scheduler_straggler_ms(self->sched, self->config.straggler_ms);
     self->started_ms = zclock_mono();
+    self->started_us = zclock_usecs();
     self->next_progress = 0;
     log_info("job %s started: %" PRIu64 " units, %zu workers, %s scheduling%s", self->kind->name,
              self->run->total, capable, self->config.schedule == SCHED_STATIC ? "static" : "dynamic",
@@ -1790,6 +1793,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
         /* The endpoint as bound: with port 0 or *, the port the system gave. */
         char *bound = zsock_last_endpoint(self->router);
         log_info("listening on %s%s", bound, config->cert ? " (CURVE: only allowed keys, encrypted)" : "");
+        snprintf(self->bound, sizeof self->bound, "%s", bound ? bound : "");
         zstr_free(&bound);
     }
     if (config->local > 0) {
@@ -1895,9 +1899,9 @@ static void s_report(cluster_t *self, job_report_t *report)
     report->verified = self->verify ? verify_verified(self->verify) : 0;
     report->mismatches = self->verify ? verify_mismatches(self->verify) : 0;
     report->restarts = local_restarts(self->local) - self->restarts0;
-    int64_t now_ms = zclock_mono();
-    report->seconds = (now_ms - self->t0) / 1000.0;
-    report->waited = ((self->sched ? self->started_ms : now_ms) - self->t0) / 1000.0;
+    int64_t now_us = zclock_usecs();   /* microseconds: a short job's rate is not 0 units/s */
+    report->seconds = (now_us - self->t0_us) / 1e6;
+    report->waited = ((self->sched ? self->started_us : now_us) - self->t0_us) / 1e6;
     report->cpu_seconds = s_cpu_seconds() - self->cpu0;
     report->workers = calloc(roster_size(self->roster) + 1, sizeof *report->workers);
     for (size_t i = 0; i < roster_size(self->roster); i++) {
@@ -1990,6 +1994,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     report->job = kind->name;
     report->output = output;
     self->t0 = zclock_mono();
+    self->t0_us = zclock_usecs();
     self->cpu0 = s_cpu_seconds();
     self->args = args;
     self->output = output;
@@ -2131,8 +2136,16 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         char err[512];
         /* (not inside an output that goes to stdout) */
         FILE *status = self->config.status_to_stderr ? stderr : stdout;
+        /* The work is done: an output short of a descriptor waits for one
+           (a flood of connections holds them) rather than lose the work;
+           after the last job, no new connection is taken any more, which
+           would take the descriptors the flood gives back first. */
+        if (self->last && self->bound[0] && zsock_unbind(self->router, "%s", self->bound) == 0)
+            self->bound[0] = '\0';
+        outfile_patience(OUTPUT_PATIENCE_MS);
         if (kind->finish(plan->state, output, status, err, sizeof err) < 0)
             s_fail(self, err);
+        outfile_patience(0);
         fflush(status);
     }
     s_report(self, report);

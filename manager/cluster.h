@@ -14,6 +14,7 @@
 #define EXCLUDE_AFTER_FAILS 3  /* units a worker fails before it is excluded from the job */
 #define HOLD_MAX_BYTES (32u << 20)  /* results held ahead of a late unit before the manager waits for it */
 #define HANDSHAKE_MS 10000         /* a connection's handshake (ZeroMQ's, CURVE's) must end within this */
+#define OUTPUT_PATIENCE_MS 30000   /* the final write waits this long for a descriptor when none is left */
 
 typedef struct {
     const char *bind;          /* endpoint for remote workers, or NULL */

@@ -250,8 +250,12 @@ Test(jobs, primes_refuse_bad_ranges_and_payloads)
     /* Numbers no honest worker lists: 1, and a multiple of 2, 3, 5 or 7. */
     uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 2, '1', '\n', '2'};
     uint8_t nine[] = {0, 0, 0, 0, 0, 0, 0, 2, '7', '\n', '9'};
+    uint8_t four[] = {0, 0, 0, 0, 0, 0, 0, 3, '3', '\n', '4', '\n', '5'};
+    uint8_t six[] = {0, 0, 0, 0, 0, 0, 0, 2, '5', '\n', '6'};
     cr_assert_eq(kind->accept(plan.state, 0, one, sizeof one, NULL, 0), -1, "1 listed");
     cr_assert_eq(kind->accept(plan.state, 0, nine, sizeof nine, NULL, 0), -1, "9 listed");
+    cr_assert_eq(kind->accept(plan.state, 0, four, sizeof four, NULL, 0), -1, "4 listed");
+    cr_assert_eq(kind->accept(plan.state, 0, six, sizeof six, NULL, 0), -1, "6 listed");
     uint8_t good[] = {0, 0, 0, 0, 0, 0, 0, 4, '2', '\n', '3', '\n', '5', '\n', '7'};
     cr_assert_eq(kind->accept(plan.state, 0, good, sizeof good, NULL, 0), 0);
     job_plan_clear(kind, &plan);
