@@ -1987,6 +1987,20 @@ static void s_publish(cluster_t *self, job_report_t *report, bool final)
     }
 }
 
+/* The final write found no descriptor left: after the last job the
+   manager takes no new connection, or ZeroMQ's accept loop would take each
+   descriptor a flood gives back before the output could (the workers
+   connected through --bind lose their connection with it, and with it the
+   goodbye). */
+static void s_short_of_descriptors(void *arg)
+{
+    cluster_t *self = arg;
+    if (self->last && self->bound[0] && zsock_unbind(self->router, "%s", self->bound) == 0) {
+        log_warn("no longer listening on %s, for the output", self->bound);
+        self->bound[0] = '\0';
+    }
+}
+
 int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output, const char *args,
                 job_report_t *report)
 {
@@ -2137,15 +2151,11 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
         /* (not inside an output that goes to stdout) */
         FILE *status = self->config.status_to_stderr ? stderr : stdout;
         /* The work is done: an output short of a descriptor waits for one
-           (a flood of connections holds them) rather than lose the work;
-           after the last job, no new connection is taken any more, which
-           would take the descriptors the flood gives back first. */
-        if (self->last && self->bound[0] && zsock_unbind(self->router, "%s", self->bound) == 0)
-            self->bound[0] = '\0';
-        outfile_patience(OUTPUT_PATIENCE_MS);
+           (a flood of connections holds them) rather than lose the work. */
+        outfile_patience(OUTPUT_PATIENCE_MS, s_short_of_descriptors, self);
         if (kind->finish(plan->state, output, status, err, sizeof err) < 0)
             s_fail(self, err);
-        outfile_patience(0);
+        outfile_patience(0, NULL, NULL);
         fflush(status);
     }
     s_report(self, report);
