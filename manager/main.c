@@ -180,6 +180,16 @@ static int s_collides(const batch_t *batch, size_t i, const char *batch_path, co
     return JOB_OK;
 }
 
+/* One job's record in the --json file (none without one), flushed. */
+static void s_json_record(outfile_t *json_out, const job_report_t *report)
+{
+    if (!json_out)
+        return;
+    report_json(report, outfile_stream(json_out));
+    if (fflush(outfile_stream(json_out)) != 0)
+        outfile_failed(json_out, errno);
+}
+
 int main(int argc, char **argv)
 {
     log_init("manager");
@@ -445,11 +455,7 @@ int main(int argc, char **argv)
         } else if (!report.ok) {
             fprintf(stderr, "hyades-manager: job %s failed: %s\n", report.job, report.error);
         }
-        if (json_out) {
-            report_json(&report, outfile_stream(json_out));
-            if (fflush(outfile_stream(json_out)) != 0)
-                outfile_failed(json_out, errno);
-        }
+        s_json_record(json_out, &report);
         report_clear(&report);
         job_plan_clear(kind, &plan);
     }
@@ -459,11 +465,7 @@ int main(int argc, char **argv)
         job_report_t report = {.job = batch->jobs[i].argv[0], .line = batch->jobs[i].line, .state = "not run"};
         snprintf(report.error, sizeof report.error, "not run: the batch was interrupted");
         report_line(&report, status_out);
-        if (json_out) {
-            report_json(&report, outfile_stream(json_out));
-            if (fflush(outfile_stream(json_out)) != 0)
-                outfile_failed(json_out, errno);
-        }
+        s_json_record(json_out, &report);
     }
     fflush(status_out);
     cluster_destroy(&cluster);
