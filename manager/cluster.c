@@ -115,7 +115,7 @@ struct cluster_t {
     uint64_t restarts0;        /* local restarts when the job started */
     char failure[512];         /* set when the job cannot complete */
     char last_blame[160];      /* the reason of the job's last failed unit, or "" */
-    char bound[300];           /* --bind as bound (the port chosen), until unbound after the last job's work */
+    char bound[300];           /* --bind as bound (the port chosen), until s_short_of_descriptors unbinds it */
     char waiting[400];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
     bool journal_tainted;      /* it holds results of a worker caught lying: removed at the end */
