@@ -98,10 +98,11 @@ batch_t *batch_load(const char *path, char *err, size_t errlen)
             len -= 3;
         }
         /* Control characters would reach the terminal in the messages that
-           quote the line (an escape sequence, say): refused, by number. */
+           quote the line (an escape sequence, say): refused, by number. A
+           CR only ends a line (CRLF). */
         size_t bad = 0;
         while (bad < len && !((unsigned char) line[bad] < 0x20 && !strchr("\t\r\n", line[bad]))
-               && line[bad] != 0x7f)
+               && line[bad] != 0x7f && !(line[bad] == '\r' && bad + 1 < len && line[bad + 1] != '\n'))
             bad++;
         if (bad < len) {
             snprintf(err, errlen, "%s:%d: a control character (0x%02x) at byte %zu: not a text line", path, number,
