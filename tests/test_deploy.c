@@ -81,29 +81,34 @@ Test(deploy, a_batch_runs_every_job_and_continues_past_a_failure)
    sequence that the messages quoting the line would send to the terminal)
    is refused by number, without echoing it; a UTF-8 byte-order mark at the
    start (as some editors write) is skipped. */
+/* Runs the batch text (written as name) on a local worker; its exit
+   status, its output in *log (caller frees). */
+static int s_run_batch(const char *name, const char *text, char **log)
+{
+    char *batch = s_write(name, text), logname[64];
+    snprintf(logname, sizeof logname, "%s.log", name);
+    *log = t_path(t_dir, logname);
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
+    int rc = t_run(argv, *log, 30000);
+    free(batch);
+    return rc;
+}
+
 Test(deploy, batch_lines_are_text)
 {
-    char *batch = s_write("esc.txt", "noop --units 3\r\nnoop --units 2 -o x\033]0;owned\007\n");
-    char *log = t_path(t_dir, "esc.log");
-    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
-    cr_assert_eq(t_run(argv, log, 30000), 2);
+    char *log;
+    cr_assert_eq(s_run_batch("esc.txt", "noop --units 3\r\nnoop --units 2 -o x\033]0;owned\007\n", &log), 2);
     char *out = t_read_file(log, NULL);
     cr_assert(strstr(out, "esc.txt:2: a control character (0x1b) at byte 20: not a text line"), "%s", out);
     cr_assert_null(memchr(out, 0x1b, strlen(out)), "the escape reached the terminal");
-    free(out), free(batch), free(log);
+    free(out), free(log);
     /* A CR inside a line (it was taken for a space: "-o c" and "d.json"). */
-    batch = s_write("cr.txt", "noop --units 3\r\npi -o c\rd.json\r\n");
-    log = t_path(t_dir, "cr.log");
-    char *cr[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
-    cr_assert_eq(t_run(cr, log, 30000), 2);
+    cr_assert_eq(s_run_batch("cr.txt", "noop --units 3\r\npi -o c\rd.json\r\n", &log), 2);
     cr_assert(t_file_contains(log, "cr.txt:2: a control character (0x0d) at byte 8: not a text line"));
-    free(batch), free(log);
-    batch = s_write("bom.txt", "\xef\xbb\xbfnoop --units 3\n");
-    log = t_path(t_dir, "bom.log");
-    char *again[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--batch", batch, NULL};
-    cr_assert_eq(t_run(again, log, 30000), 0);
+    free(log);
+    cr_assert_eq(s_run_batch("bom.txt", "\xef\xbb\xbfnoop --units 3\n", &log), 0);
     cr_assert(t_file_contains(log, "line 1: noop ok"));
-    free(batch), free(log);
+    free(log);
 }
 
 /* A batch stopped by a signal: the line running fails "interrupted", and

@@ -1098,19 +1098,44 @@ static pid_t s_manager_limited(int files, const char *args, const char *log, cha
     return t_spawn(argv, log, env);
 }
 
+/* A mandelbrot job of the default view, width x height, sleep_ms a unit,
+   under `ulimit -n files` with the manager options given; waits for the
+   log line that names its port (port_line, followed by the port: into
+   *port) and for the job to start. */
+static pid_t s_limited_mandelbrot(int files, const char *options, uint32_t width, uint32_t height, int sleep_ms,
+                                  const char *port_line, const char *log, const char *out, int *port)
+{
+    char args[1024], env_sleep[64], rest[256];
+    snprintf(args, sizeof args, "%s mandelbrot --width %u --height %u -o %s", options, width, height, out);
+    snprintf(env_sleep, sizeof env_sleep, "HYADES_FAILPOINTS=sleep:%d", sleep_ms);
+    char *env[] = {env_sleep, NULL};
+    pid_t manager = s_manager_limited(files, args, log, env);
+    cr_assert(t_wait_for(log, port_line, rest, sizeof rest, 10000));
+    *port = atoi(rest);
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    return manager;
+}
+
+/* out is the default view, width x height, pixel for pixel. */
+static void s_assert_default_view(const char *out, uint32_t width, uint32_t height)
+{
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(width, height, -2, 0.5, -1, 1, 255);
+    cr_assert(png && ref && w == width && h == height && memcmp(png, ref, (size_t) width * height) == 0,
+              "the image differs");
+    free(png), free(ref);
+}
+
 /* Pages held open on the dashboard cannot take the descriptors the job
    needs: at `ulimit -n 150`, 300 slow connections once made a job that had
    computed every unit fail with "cannot write ...: Too many open files". The
    dashboard now takes at most an eighth of the limit. */
 Test(edges, slow_dashboard_pages_cannot_take_the_output_s_descriptors)
 {
-    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "fd.png"), args[1024], rest[256];
-    snprintf(args, sizeof args, "--local 2 --dashboard 127.0.0.1:0 mandelbrot --width 400 --height 100 -o %s", out);
-    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
-    pid_t manager = s_manager_limited(150, args, log, env);
-    cr_assert(t_wait_for(log, "dashboard at http://127.0.0.1:", rest, sizeof rest, 10000));
-    int port = atoi(rest);
-    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "fd.png");
+    int port;
+    pid_t manager = s_limited_mandelbrot(150, "--local 2 --dashboard 127.0.0.1:0", 400, 100, 10,
+                                         "dashboard at http://127.0.0.1:", log, out, &port);
     static int fds[300];
     size_t held = s_hold_connections(port, 300, true, fds);
     cr_assert_gt(held, 100, "only %zu connections", held);
@@ -1118,10 +1143,8 @@ Test(edges, slow_dashboard_pages_cannot_take_the_output_s_descriptors)
     for (size_t i = 0; i < held; i++)
         close(fds[i]);
     cr_assert_eq(rc, 0, "the job failed with pages held open");
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(400, 100, -2, 0.5, -1, 1, 255);
-    cr_assert(png && ref && w == 400 && h == 100 && memcmp(png, ref, 400 * 100) == 0, "the image differs");
-    free(png), free(ref), free(log), free(out);
+    s_assert_default_view(out, 400, 100);
+    free(log), free(out);
 }
 
 /* A flood of connections to --bind takes every descriptor the manager may
@@ -1130,13 +1153,10 @@ Test(edges, slow_dashboard_pages_cannot_take_the_output_s_descriptors)
    than losing the work to "Too many open files". */
 Test(edges, the_output_waits_for_descriptors_a_flood_holds)
 {
-    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "flood.png"), args[1024], rest[256];
-    snprintf(args, sizeof args, "--bind tcp://127.0.0.1:0 --local 1 mandelbrot --width 200 --height 50 -o %s", out);
-    char *env[] = {"HYADES_FAILPOINTS=sleep:20", NULL};
-    pid_t manager = s_manager_limited(64, args, log, env);
-    cr_assert(t_wait_for(log, "listening on tcp://127.0.0.1:", rest, sizeof rest, 10000));
-    int port = atoi(rest);
-    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "flood.png");
+    int port;
+    pid_t manager = s_limited_mandelbrot(64, "--bind tcp://127.0.0.1:0 --local 1", 200, 50, 20,
+                                         "listening on tcp://127.0.0.1:", log, out, &port);
     /* Every descriptor taken (the kernel queues the rest), until the work
        (200 units of 20 ms) is over. */
     static int fds[200];
@@ -1157,8 +1177,6 @@ Test(edges, the_output_waits_for_descriptors_a_flood_holds)
         rc = t_wait(manager, 60000);
     cr_assert_eq(rc, 0, "the job failed under the flood");
     cr_assert(t_file_contains(log, "a descriptor came back"), "the output never lacked a descriptor");
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(200, 50, -2, 0.5, -1, 1, 255);
-    cr_assert(png && ref && w == 200 && h == 50 && memcmp(png, ref, 200 * 50) == 0, "the image differs");
-    free(png), free(ref), free(log), free(out);
+    s_assert_default_view(out, 200, 50);
+    free(log), free(out);
 }
