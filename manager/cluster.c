@@ -2124,8 +2124,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     if (self->config.progress)
         log_status(NULL);
     guard_tick(self->guard, true);
-    journal_close(&self->journal);
-    if (self->journal_tainted) {
+    if (self->journal_tainted) {   /* removed while still locked: no other manager takes it up meanwhile */
         if (unlink(self->config.journal) == 0)
             log_warn("removed the journal %s: it held results of a worker caught lying, accepted unchecked",
                      self->config.journal);
@@ -2134,6 +2133,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
                       " before running the job again", self->config.journal, strerror(errno));
         self->journal_tainted = false;
     }
+    journal_close(&self->journal);
     /* Whatever workers still hold of this job is no longer needed. */
     hy_msg_t cancel = {.command = HY_CANCEL, .job = self->job_id};
     for (size_t i = 0; i < roster_size(self->roster); i++) {

@@ -11,7 +11,12 @@
    is skipped by looking for the next record that checks out: the records
    after it are kept, the damaged units computed again, the file rewritten
    without the damage, and the damage reported. A torn last record (a crash
-   in the middle of a write) is cut off. */
+   in the middle of a write) is cut off.
+
+   One manager at a time: it holds an exclusive flock(2) on the journal from
+   its open to its close (a repaired journal is locked before it takes the
+   old one's name), and a second manager given the same journal is refused
+   instead of computing the whole job beside the first. */
 #include "manager/journal.h"
 #include "common/bytes.h"
 #include "common/log.h"
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -159,12 +165,21 @@ static FILE *s_open(const char *path, const char *mode, bool create, char *err, 
             snprintf(err, errlen, "--journal %s is a symbolic link; name the journal itself", path);
         return NULL;
     }
-    struct stat st;
+    struct stat st, now;
     const char *why = fstat(fd, &st) != 0 ? strerror(errno)
                     : !S_ISREG(st.st_mode) ? "is not a regular file"
                     : st.st_uid != geteuid() ? "belongs to another user: it cannot be trusted"
                     : (st.st_mode & 022) ? "can be written by other users: it cannot be trusted"
                     : NULL;
+    /* Writing takes the lock; checking only looks whether someone has it.
+       A journal repaired (renamed over) between the open and the lock is
+       not the one at path any more: open it again. */
+    if (!why && flock(fd, (mode[1] == '+' ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0)
+        why = errno == EWOULDBLOCK ? "is in use by another manager running this job" : strerror(errno);
+    else if (!why && (lstat(path, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev)) {
+        close(fd);
+        return s_open(path, mode, create, err, errlen);
+    }
     if (why) {
         snprintf(err, errlen, "--journal %s %s", path, why);
         close(fd);
@@ -231,37 +246,39 @@ static size_t s_next_record(const uint8_t *data, size_t len, size_t p)
 }
 
 /* Writes the header and the given records of data to a new file beside path
-   and puts it in place of path. Returns 0, or -1 with err. */
-static int s_rewrite(const char *path, const uint8_t *head, size_t head_len, const uint8_t *data,
-                     const size_t (*spans)[2], size_t span_count, char *err, size_t errlen)
+   and puts it in place of path, locked before it takes the name. Returns the
+   new file, open for writing, or NULL with err. */
+static FILE *s_rewrite(const char *path, const uint8_t *head, size_t head_len, const uint8_t *data,
+                       const size_t (*spans)[2], size_t span_count, char *err, size_t errlen)
 {
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     snprintf(tmp, n, "%s.XXXXXX", path);
     int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    FILE *f = fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? fdopen(fd, "r+b") : NULL;
     bool ok = f && fwrite(head, 1, head_len, f) == head_len;
     for (size_t i = 0; ok && i < span_count; i++)
         ok = fwrite(data + spans[i][0], 1, spans[i][1] - spans[i][0], f) == spans[i][1] - spans[i][0];
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f && fclose(f) != 0)
-        ok = false;
-    else if (!f && fd >= 0)
-        close(fd);
-    ok = ok && rename(tmp, path) == 0;
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0 && rename(tmp, path) == 0;
     if (!ok) {
         snprintf(err, errlen, "cannot repair %s: %s", path, strerror(errno));
         unlink(tmp);
+        if (f)
+            fclose(f);
+        else if (fd >= 0)
+            close(fd);
+        f = NULL;
     }
     free(tmp);
-    return ok ? 0 : -1;
+    return f;
 }
 
 /* Replays every valid record after the header (which ends at start), skips
    damage, and leaves the file holding exactly the valid records. Returns 0,
-   1 when the file was rewritten (f must be opened again), or -1 with err. */
+   1 when the file was rewritten (*repaired is the new one, to go on in), or
+   -1 with err. */
 static int s_replay_all(FILE *f, const char *path, size_t start, const uint8_t *head, size_t head_len,
-                        journal_replay_fn *replay, void *arg, char *err, size_t errlen)
+                        journal_replay_fn *replay, void *arg, FILE **repaired, char *err, size_t errlen)
 {
     struct stat st;
     if (fstat(fileno(f), &st) != 0) {
@@ -324,9 +341,8 @@ static int s_replay_all(FILE *f, const char *path, size_t start, const uint8_t *
     if (damaged) {
         log_warn("journal %s: %zu damaged bytes from offset %zu skipped; %zu valid records kept (the damaged units "
                  "are computed again)", path, damaged, first_damage, records);
-        rc = s_rewrite(path, head, head_len, data, (const size_t (*)[2]) spans, span_count, err, errlen);
-        if (rc == 0)
-            rc = 1;   /* the caller continues in the rewritten file */
+        *repaired = s_rewrite(path, head, head_len, data, (const size_t (*)[2]) spans, span_count, err, errlen);
+        rc = *repaired ? 1 : -1;
     } else if (end < len) {
         if (ftruncate(fileno(f), (off_t) end) != 0) {
             snprintf(err, errlen, "cannot repair %s: %s", path, strerror(errno));
@@ -373,17 +389,15 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
     }
 
     long start = ftell(f);
-    rc = s_replay_all(f, path, (size_t) start, want_head, want_head_len, replay, arg, err, errlen);
+    FILE *repaired = NULL;
+    rc = s_replay_all(f, path, (size_t) start, want_head, want_head_len, replay, arg, &repaired, err, errlen);
     free(want_head);
     if (rc == 1) {
         fclose(f);
-        f = s_open(path, "r+b", false, err, errlen);
-        if (!f && !err[0])
-            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        f = repaired;
     }
-    if (rc < 0 || !f) {
-        if (f)
-            fclose(f);
+    if (rc < 0) {
+        fclose(f);
         return NULL;
     }
     if (fseek(f, 0, SEEK_END) != 0) {

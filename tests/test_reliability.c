@@ -325,6 +325,29 @@ static long s_file_size(const char *path)
     return stat(path, &st) == 0 ? (long) st.st_size : -1;
 }
 
+/* Starts argv with its local workers slowed (a job that lasts) and returns
+   once journal holds at least min bytes. */
+static pid_t s_start_journalling(char *const argv[], const char *log, const char *journal, long min)
+{
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:25", NULL};
+    pid_t manager = t_spawn(argv, log, slow);
+    for (int i = 0; i < 2000 && s_file_size(journal) < min; i++)
+        usleep(5000);
+    cr_assert_geq(s_file_size(journal), min, "too little reached the journal %s", journal);
+    return manager;
+}
+
+/* Whether the image at path is exactly p's. */
+static bool s_exact_mandelbrot(const char *path, mandel_params_t p)
+{
+    uint8_t *want = t_mandelbrot_kernel(p);
+    uint32_t w, h;
+    uint8_t *got = t_read_png_gray(path, &w, &h);
+    bool same = got && w == p.width && h == p.height && memcmp(got, want, (size_t) w * h) == 0;
+    free(want), free(got);
+    return same;
+}
+
 Test(reliability, a_killed_manager_resumes_from_its_journal)
 {
     const mandel_params_t p = {240, 160, -2, 0.5, -1, 1, 300000, 1};
@@ -332,12 +355,8 @@ Test(reliability, a_killed_manager_resumes_from_its_journal)
     char *json = t_path(t_dir, "j.json");
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "--json", json,
                     "mandelbrot", "--width", "240", "--height", "160", "--max-iter", "300000", "-o", out, NULL};
-    char *slow[] = {"HYADES_FAILPOINTS=sleep:30", NULL};   /* its local workers: a job that lasts */
-    pid_t manager = t_spawn(argv, log, slow);
     /* Wait until some units are on disk, then kill it without warning. */
-    for (int i = 0; i < 2000 && s_file_size(journal) < 4000; i++)
-        usleep(5000);
-    cr_assert_geq(s_file_size(journal), 4000, "nothing reached the journal");
+    pid_t manager = s_start_journalling(argv, log, journal, 4000);
     kill(manager, SIGKILL);
     t_wait(manager, 5000);
     cr_assert_eq(access(out, F_OK), -1, "a killed manager left an output");
@@ -361,12 +380,77 @@ Test(reliability, a_killed_manager_resumes_from_its_journal)
     long resumed = t_json_number(json, "resumed");
     cr_assert(resumed > 0 && resumed < 240, "resumed %ld of 240 units", resumed);
     cr_assert(t_file_contains(log, "resumed"));
-    uint8_t *want = t_mandelbrot_kernel(p);
-    uint32_t w, h;
-    uint8_t *got = t_read_png_gray(out, &w, &h);
-    cr_assert(got && w == 240 && h == 160 && memcmp(got, want, 240 * 160) == 0, "the resumed image differs");
-    free(want), free(got);
+    cr_assert(s_exact_mandelbrot(out, p), "the resumed image differs");
     free(out), free(journal), free(log), free(json), free(other_log);
+}
+
+/* The same command started twice (an impatient operator) on one journal:
+   the second is refused up front, also with other options, and the first
+   goes on undisturbed; once it is done, the journal is free again. */
+Test(reliability, a_second_manager_on_a_journal_in_use_is_refused)
+{
+    const mandel_params_t p = {240, 160, -2, 0.5, -1, 1, 300000, 1};
+    char *out = t_path(t_dir, "j.png"), *journal = t_path(t_dir, "run.journal"), *log = t_path(t_dir, "m.log");
+    char *json = t_path(t_dir, "j.json"), *log2 = t_path(t_dir, "m2.log"), *out2 = t_path(t_dir, "j2.png");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "--json", json,
+                    "mandelbrot", "--width", "240", "--height", "160", "--max-iter", "300000", "-o", out, NULL};
+    pid_t first = s_start_journalling(argv, log, journal, 4000);
+
+    char *again[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--journal", journal, "mandelbrot",
+                     "--width", "240", "--height", "160", "--max-iter", "300000", "-o", out2, NULL};
+    char *other[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--journal", journal, "pi", NULL};
+    char *const *seconds[] = {again, other};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(t_run(seconds[i], log2, 10000), 2, "a second manager was let onto the journal");
+        cr_assert(t_file_contains(log2, "is in use by another manager"), "the refusal does not say why");
+        cr_assert_not(t_file_contains(log2, "joined"), "the second manager started workers");
+    }
+    cr_assert_eq(t_exited(first), -1, "the first manager did not outlive the second");
+    cr_assert_eq(t_wait(first, 60000), 0, "the first manager failed");
+    cr_assert_eq(t_json_number(json, "resumed"), 0);
+    cr_assert(s_exact_mandelbrot(out, p), "the first manager's image differs");
+
+    /* Free again: the same command resumes every unit. */
+    cr_assert_eq(t_run(again, log2, 30000), 0, "the journal stayed locked");
+    cr_assert(t_file_contains(log2, "resumed 240 of 240 units"));
+    cr_assert(s_exact_mandelbrot(out2, p));
+    free(out), free(journal), free(log), free(json), free(log2), free(out2);
+}
+
+/* A journal damaged in the middle is rewritten and renamed over the old one
+   when a manager resumes it: the new file is locked before it takes the
+   name, so a manager started meanwhile is still refused. */
+Test(reliability, a_repaired_journal_stays_locked)
+{
+    const mandel_params_t p = {240, 160, -2, 0.5, -1, 1, 300000, 1};
+    char *out = t_path(t_dir, "j.png"), *journal = t_path(t_dir, "run.journal"), *log = t_path(t_dir, "m.log");
+    char *log2 = t_path(t_dir, "m2.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "mandelbrot", "--width",
+                    "240", "--height", "160", "--max-iter", "300000", "-o", out, NULL};
+    pid_t manager = s_start_journalling(argv, log, journal, 20000);
+    kill(manager, SIGKILL);
+    t_wait(manager, 5000);
+    size_t len;
+    char *bytes = t_read_file(journal, &len);
+    bytes[len / 2] ^= 0x10;   /* damage in the middle: the resume rewrites the file */
+    FILE *f = fopen(journal, "wb");
+    fwrite(bytes, 1, len, f);
+    fclose(f);
+    struct stat before;
+    cr_assert_eq(stat(journal, &before), 0);
+
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:25", NULL};
+    manager = t_spawn(argv, log, slow);
+    cr_assert(t_wait_for(log, "damaged bytes", NULL, 0, 20000), "the damage was not found");
+    struct stat after;
+    for (int i = 0; i < 1000 && (stat(journal, &after) != 0 || after.st_ino == before.st_ino); i++)
+        usleep(5000);
+    cr_assert_neq(after.st_ino, before.st_ino, "the journal was not rewritten");
+    cr_assert_eq(t_run(argv, log2, 10000), 2, "a manager was let onto the repaired journal");
+    cr_assert(t_file_contains(log2, "is in use by another manager"));
+    cr_assert_eq(t_wait(manager, 60000), 0, "the resumed run failed");
+    cr_assert(s_exact_mandelbrot(out, p), "the resumed image differs");
+    free(bytes), free(out), free(journal), free(log), free(log2);
 }
 
 /* Every kind resumes from its journal with the bytes of the run that wrote
