@@ -278,14 +278,14 @@ static outfile_t *s_open(const char *path, char *err, size_t errlen, int *why)
 }
 
 static int s_patience_ms;   /* outfile_patience's */
-static void (*s_short)(void *arg);
-static void *s_short_arg;
+static bool (*s_waiting)(void *arg, int waited_ms);
+static void *s_waiting_arg;
 
-void outfile_patience(int ms, void (*short_of_descriptors)(void *arg), void *arg)
+void outfile_patience(int ms, bool (*waiting)(void *arg, int waited_ms), void *arg)
 {
     s_patience_ms = ms > 0 ? ms : 0;
-    s_short = short_of_descriptors;
-    s_short_arg = arg;
+    s_waiting = waiting;
+    s_waiting_arg = arg;
 }
 
 outfile_t *outfile_open(const char *path, char *err, size_t errlen)
@@ -296,10 +296,12 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
     int waited = 0, why;
     outfile_t *self;
     while (!(self = s_open(path, err, errlen, &why)) && (why == EMFILE || why == ENFILE) && waited < s_patience_ms) {
-        if (waited == 0) {
+        if (waited == 0)
             log_warn("%s; waiting up to %d s for a descriptor", err, s_patience_ms / 1000);
-            if (s_short)
-                s_short(s_short_arg);   /* the caller may give some back */
+        if (s_waiting && !s_waiting(s_waiting_arg, waited)) {   /* the caller may give some back, or give up */
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (the wait for a descriptor was ended)");
+            break;
         }
         nanosleep(&(struct timespec) {0, OUTFILE_FD_STEP_MS * 1000000L}, NULL);
         waited += OUTFILE_FD_STEP_MS;

@@ -33,11 +33,12 @@ bool outfile_is_stdout(const char *path);
 int outfile_target(const char *path, char *target, size_t len);
 
 /* How long outfile_open waits for a descriptor when the process has none
-   left (EMFILE, ENFILE), from now on: 0 (the default) fails at once. When
-   it starts waiting it calls short_of_descriptors(arg), if not NULL, which
-   may give some back. For an output written once the work is done, when
-   nothing else waits on this thread; a process-wide setting. */
-void outfile_patience(int ms, void (*short_of_descriptors)(void *arg), void *arg);
+   left (EMFILE, ENFILE), from now on: 0 (the default) fails at once. While
+   it waits it calls waiting(arg, ms waited so far), if not NULL, before each
+   look: the callback may give descriptors back (first call: 0 ms), and ends
+   the wait by returning false. For an output written once the work is done,
+   when nothing else waits on this thread; a process-wide setting. */
+void outfile_patience(int ms, bool (*waiting)(void *arg, int waited_ms), void *arg);
 
 /* Opens path for writing (see above). Caller owns the result and ends it
    with outfile_close. NULL with a one-line reason in err. */

@@ -1991,14 +1991,15 @@ static void s_publish(cluster_t *self, job_report_t *report, bool final)
    manager takes no new connection, or ZeroMQ's accept loop would take each
    descriptor a flood gives back before the output could (the workers
    connected through --bind lose their connection with it, and with it the
-   goodbye). */
-static void s_short_of_descriptors(void *arg)
+   goodbye). A stop signal ends the wait: false. */
+static bool s_short_of_descriptors(void *arg, int waited_ms)
 {
     cluster_t *self = arg;
-    if (self->last && self->bound[0] && zsock_unbind(self->router, "%s", self->bound) == 0) {
+    if (waited_ms == 0 && self->last && self->bound[0] && zsock_unbind(self->router, "%s", self->bound) == 0) {
         log_warn("no longer listening on %s, for the output", self->bound);
         self->bound[0] = '\0';
     }
+    return signals_count() == 0;   /* Ctrl-C: the operator will not wait */
 }
 
 int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const char *output, const char *args,
