@@ -373,9 +373,9 @@ int main(int argc, char **argv)
         batch_destroy(&loaded);
         return 1;
     }
-    if (files && files < 4096)
+    if (files && files < 4096)   /* the manager itself holds about 15; outputs and the dashboard want some */
         log_info("at most %lu open files: about %lu workers can connect (raise the hard limit for more)", files,
-                 files > 64 ? files - 64 : 0);
+                 files - FILES_MIN);
     signals_block();   /* threads started from here on leave SIGINT and SIGTERM to this one */
     zsys_init();
     dashboard_t *dash = NULL;

@@ -1168,6 +1168,7 @@ Test(edges, the_output_waits_for_descriptors_a_flood_holds)
         usleep(10000);
     }
     cr_assert_geq(most, 62, "the flood took %zu of 64 descriptors: the test proves nothing", most);
+    cr_assert(t_file_contains(log, "at most 64 open files: about 32 workers can connect"));
     /* Held until the manager is done, or 20 s: its last job's output must
        not need the flood to end. */
     int rc = t_wait(manager, 20000);
@@ -1179,4 +1180,34 @@ Test(edges, the_output_waits_for_descriptors_a_flood_holds)
     cr_assert(t_file_contains(log, "a descriptor came back"), "the output never lacked a descriptor");
     s_assert_default_view(out, 200, 50);
     free(log), free(out);
+}
+
+/* Ctrl-C ends that wait: the operator is not kept 30 s. Here the batch's
+   first job, after which the manager keeps listening (another job may want
+   new workers), so the flood keeps every descriptor and only the signal
+   ends the wait. */
+Test(edges, a_signal_ends_the_wait_for_a_descriptor)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "first.png"), *batch = t_path(t_dir, "jobs");
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "mandelbrot --width 200 --height 50 -o %s\nnoop --units 2\n", out);
+    fclose(f);
+    char args[1024], rest[256];
+    snprintf(args, sizeof args, "--bind tcp://127.0.0.1:0 --local 1 --batch %s", batch);
+    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
+    pid_t manager = s_manager_limited(64, args, log, env);
+    cr_assert(t_wait_for(log, "listening on tcp://127.0.0.1:", rest, sizeof rest, 10000));
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));   /* the local worker is in */
+    static int fds[200];
+    size_t held = s_hold_connections(atoi(rest), 200, false, fds);
+    bool waiting = t_wait_for(log, "waiting up to 30 s for a descriptor", NULL, 0, 20000);
+    kill(manager, SIGINT);
+    int rc = t_wait(manager, 5000);
+    for (size_t i = 0; i < held; i++)
+        close(fds[i]);
+    cr_assert(waiting, "the output never waited for a descriptor: the test proves nothing");
+    cr_assert_eq(rc, 1, "exit status %d: Ctrl-C did not end the wait", rc);
+    cr_assert(t_file_contains(log, "the wait for a descriptor was ended"), "the failure does not say why");
+    cr_assert_eq(access(out, F_OK), -1, "an output was left");
+    free(log), free(out), free(batch);
 }
