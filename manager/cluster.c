@@ -12,7 +12,6 @@
    holds nothing (its units were finished elsewhere), it gets one unit at a
    time until it answers: it may be the only one left to give a second
    opinion, and a worker that was only paused for a while comes back. */
-#define _XOPEN_SOURCE 700   /* nftw */
 #include "manager/cluster.h"
 #include "manager/dashboard.h"
 #include "common/curve.h"
@@ -23,6 +22,7 @@
 #include "manager/guard.h"
 #include "manager/journal.h"
 #include "manager/local.h"
+#include "manager/privdir.h"
 #include "manager/roster.h"
 #include "manager/run.h"
 #include "manager/verify.h"
@@ -30,7 +30,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -61,6 +60,7 @@ struct cluster_t {
     local_t *local;
     bool last;                 /* the job running is the last (cluster_last_job) */
     char ipc_dir[64];          /* private directory of the local endpoint, or "" */
+    int ipc_lock;              /* its lock (privdir), or -1 */
     zactor_t *auth;            /* zauth, when CURVE is on */
     zsock_t *monitor;          /* the router's connections (accepted, closed) and failed CURVE handshakes, or NULL */
     uint32_t *accepts;         /* per file descriptor: connections the router accepted on it, and
@@ -1561,12 +1561,6 @@ static void s_show_progress(cluster_t *self)
 /* ------------------------------------------------------------ life cycle */
 
 /* Removes dir and everything below it (our private directory only). */
-static int s_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st, (void) flag, (void) ftw;
-    return remove(path);
-}
-
 /* Copies every public certificate of dir into the directory to. */
 static int s_copy_certs(const char *dir, const char *to, char *err, size_t errlen)
 {
@@ -1731,7 +1725,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 {
     cluster_t *self = calloc(1, sizeof *self);
     self->config = *config;
-    self->bind_lock = -1;
+    self->bind_lock = self->ipc_lock = -1;
     self->idle_ms = config->heartbeat_ms * IDLE_FACTOR < HY_MAX_HEARTBEAT_MS ? config->heartbeat_ms * IDLE_FACTOR
                                                                              : HY_MAX_HEARTBEAT_MS;
     self->session = s_random64();
@@ -1761,15 +1755,10 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->handshake_log.interval_ms = 5000;
     err[0] = '\0';
     /* Local workers use a socket in a directory only we can enter. */
-    snprintf(self->ipc_dir, sizeof self->ipc_dir, "/tmp/hyades-XXXXXX");
-    if (config->local > 0 && !mkdtemp(self->ipc_dir)) {
-        self->ipc_dir[0] = '\0';
-        snprintf(err, errlen, "cannot create a private directory in /tmp: %s", strerror(errno));
+    if (config->local > 0 && (self->ipc_lock = privdir_make(self->ipc_dir, sizeof self->ipc_dir, err, errlen)) < 0) {
         cluster_destroy(&self);
         return NULL;
     }
-    if (config->local == 0)
-        self->ipc_dir[0] = '\0';
     if (config->cert && s_secure(self, err, errlen) < 0) {
         cluster_destroy(&self);
         return NULL;
@@ -1839,8 +1828,13 @@ void cluster_destroy(cluster_t **self_p)
     free(self->accepts);
     zsock_destroy(&self->router);
     zactor_destroy(&self->auth);
-    if (self->ipc_dir[0])
-        nftw(self->ipc_dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (self->ipc_lock >= 0) {
+        privdir_remove(self->ipc_dir, self->ipc_lock);
+        size_t swept = privdir_sweep();   /* those of managers killed before us */
+        if (swept)
+            log_info("removed %zu private director%s left by managers that were killed", swept,
+                     swept == 1 ? "y" : "ies");
+    }
     roster_destroy(&self->roster);
     guard_destroy(&self->guard);
     free(self->frozen_since);

@@ -663,6 +663,45 @@ static bool s_private_dir(pid_t manager, char *dir, size_t len)
     return false;
 }
 
+/* A manager killed without warning leaves its private directory; the next
+   one to finish removes it, and no other: not a living manager's, not one
+   without a lock file (an earlier release's, or anybody's). */
+Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "never.png"), killed[256], living[256];
+    char *args[] = {"--local", "1", "mandelbrot", "-o", out, NULL};
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:20", NULL};
+    pid_t doomed = t_manager(args, log, slow, NULL, 0);
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    cr_assert(s_private_dir(doomed, killed, sizeof killed), "no local worker found");
+    char *log2 = t_path(t_dir, "m2.log");
+    pid_t alive = t_manager(args, log2, slow, NULL, 0);
+    cr_assert(t_wait_for(log2, "job mandelbrot started", NULL, 0, 10000));
+    cr_assert(s_private_dir(alive, living, sizeof living), "no local worker found");
+    char foreign[] = "/tmp/hyades-XXXXXX";   /* no lock file in it */
+    cr_assert_not_null(mkdtemp(foreign));
+    char keep[sizeof foreign + 8];
+    snprintf(keep, sizeof keep, "%s/keep", foreign);
+    fclose(fopen(keep, "w"));
+
+    kill(doomed, SIGKILL);
+    t_wait(doomed, 5000);
+    cr_assert_eq(access(killed, F_OK), 0, "SIGKILL removed %s: the test proves nothing", killed);
+    char *log3 = t_path(t_dir, "m3.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "noop", "--units", "3", NULL};
+    cr_assert_eq(t_run(argv, log3, 30000), 0);
+    bool swept = access(killed, F_OK) != 0, living_kept = access(living, F_OK) == 0, foreign_kept = access(keep, F_OK) == 0;
+    unlink(keep), rmdir(foreign);
+    cr_assert(swept, "the killed manager's %s is still there", killed);
+    cr_assert(t_file_contains(log3, "left by managers that were killed"));
+    cr_assert(living_kept, "a living manager's %s was removed", living);
+    cr_assert(foreign_kept, "a directory without a lock was removed");
+    kill(alive, SIGINT);
+    cr_assert_eq(t_wait(alive, 10000), 1, "the living manager did not stop in order");
+    cr_assert_neq(access(living, F_OK), 0);
+    free(log), free(log2), free(log3), free(out);
+}
+
 Test(edges, a_closed_stdout_does_not_stop_the_work)
 {
     char *out = t_path(t_dir, "p.png"), *log = t_path(t_dir, "m.log");
