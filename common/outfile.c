@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
@@ -27,6 +28,8 @@ struct outfile_t {
     char temp[PATH_MAX];        /* the temporary, or "" when written directly */
     FILE *stream;
     int error;                  /* first write error seen (errno), or 0 */
+    bool published;             /* renamed into place by outfile_publish: written there since */
+    off_t good;                 /* then: its length after the last flush that worked */
 };
 
 /* As the kernel's protected_symlinks: whether the link at path (lstat in
@@ -314,6 +317,37 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
 }
 
 FILE *outfile_stream(outfile_t *self) { return self->stream; }
+
+/* Flushes the stream; once published, a failed flush is cut off (the file
+   ends with what the last good flush left) and a good one remembered. */
+static void s_flush(outfile_t *self)
+{
+    if (!self->error && (fflush(self->stream) != 0 || ferror(self->stream)))
+        self->error = errno ? errno : EIO;
+    if (!self->published)
+        return;
+    if (self->error) {   /* nothing more reaches it, not even what the stream still holds */
+        __fpurge(self->stream);
+        (void) !ftruncate(fileno(self->stream), self->good);
+        (void) lseek(fileno(self->stream), self->good, SEEK_SET);
+    } else
+        self->good = lseek(fileno(self->stream), 0, SEEK_CUR);
+}
+
+int outfile_publish(outfile_t *self)
+{
+    s_flush(self);
+    if (!self->error && self->temp[0]) {
+        if (fsync(fileno(self->stream)) != 0 || rename(self->temp, self->target) != 0) {
+            self->error = errno;
+        } else {
+            self->temp[0] = '\0';
+            self->published = true;
+            self->good = lseek(fileno(self->stream), 0, SEEK_CUR);
+        }
+    }
+    return self->error ? -1 : 0;
+}
 int outfile_error(const outfile_t *self) { return self->error; }
 
 void outfile_failed(outfile_t *self, int errnum)
@@ -329,9 +363,8 @@ int outfile_close(outfile_t **self_p, bool commit, char *err, size_t errlen)
         return 0;
     int rc = 0;
     if (commit) {
-        if (!self->error && (fflush(self->stream) != 0 || ferror(self->stream)))
-            self->error = errno ? errno : EIO;
-        if (!self->error && self->temp[0] && fsync(fileno(self->stream)) != 0)
+        s_flush(self);
+        if (!self->error && (self->temp[0] || self->published) && fsync(fileno(self->stream)) != 0)
             self->error = errno;
     }
     if (fclose(self->stream) != 0 && commit && !self->error)

@@ -45,6 +45,15 @@ void outfile_patience(int ms, bool (*waiting)(void *arg, int waited_ms), void *a
 outfile_t *outfile_open(const char *path, char *err, size_t errlen);
 /* The stream to write to. */
 FILE *outfile_stream(outfile_t *self);
+/* For an output written a record at a time (--json's line a job): flushes
+   what was written, and the first time puts the file in place of the target
+   (synced, renamed), so that a process killed later leaves every record
+   published so far. Later records are appended to it, each flush in one
+   write when the stream's buffer holds it; a flush that fails is cut off
+   again, so the file ends with a whole record. Returns 0, or -1 once a
+   write has failed (outfile_close then says so, and keeps what was
+   published). */
+int outfile_publish(outfile_t *self);
 /* Records that a write failed with errno (for writers that do not use the
    stream's own error flag); the first one is kept. */
 void outfile_failed(outfile_t *self, int errnum);

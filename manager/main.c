@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define JSON_BUFFER (1 << 20)   /* --json's stream: a record is written in one go */
+
 /* The words of a job after its kind, joined by spaces (static: one at a time). */
 static const char *s_args(const batch_job_t *job)
 {
@@ -186,8 +188,7 @@ static void s_json_record(outfile_t *json_out, const job_report_t *report)
     if (!json_out)
         return;
     report_json(report, outfile_stream(json_out));
-    if (fflush(outfile_stream(json_out)) != 0)
-        outfile_failed(json_out, errno);
+    outfile_publish(json_out);
 }
 
 int main(int argc, char **argv)
@@ -409,11 +410,15 @@ int main(int argc, char **argv)
         return 1;
     }
     bool *ok = calloc(batch->count, sizeof *ok);
-    /* The summary goes to a temporary beside --json, put in place at the end
-       (a line a job meanwhile: nothing is lost when a later job fails). */
+    /* The summary goes to a temporary beside --json, put in place with the
+       first job's record; each later job's is appended as it ends (in one
+       write: the buffer holds it), so that a batch killed in its tenth job
+       leaves the records of the nine before. */
     outfile_t *json_out = json ? outfile_open(json, err, sizeof err) : NULL;
     if (json && !json_out)
         fprintf(stderr, "hyades-manager: %s\n", err);
+    if (json_out)
+        setvbuf(outfile_stream(json_out), NULL, _IOFBF, JSON_BUFFER);
     int status = json && !json_out ? 1 : 0;
     size_t failed = 0;
     size_t ran = 0;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +143,69 @@ Test(deploy, an_interrupted_batch_accounts_for_every_line)
     char *never = t_path(t_dir, "never.png");
     cr_assert_eq(access(never, F_OK), -1);
     free(out), free(records), free(batch), free(json), free(log), free(never);
+}
+
+/* A batch killed without warning (SIGKILL, the OOM killer) keeps the JSON
+   records of the jobs it finished: the file, which held an older run's
+   records, is replaced with the first job's and grows by one whole line a
+   job. Before, every record waited in a temporary until the batch ended. */
+Test(deploy, a_killed_batch_keeps_the_records_of_its_finished_jobs)
+{
+    char *batch = s_write("jobs.txt", "noop --units 10\npi --samples 1000 --units 2 -o /dev/null\n"
+                                      "noop --units 100 --sleep-ms 1000\nnoop --units 3\n");
+    char *json = s_write("runs.json", "{\"an older run\":1}\n");
+    char *log = t_path(t_dir, "out.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--json", json, "--batch", batch, NULL};
+    pid_t manager = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "line 2: pi ok", NULL, 0, 20000));
+    cr_assert(t_wait_for(log, "job noop started", NULL, 0, 20000));
+    usleep(200000);
+    kill(manager, SIGKILL);
+    t_wait(manager, 5000);
+    char *records = t_read_file(json, NULL);
+    cr_assert_not_null(records, "the killed batch left no --json file");
+    cr_assert_null(strstr(records, "an older run"), "the older run's records are still there:\n%s", records);
+    cr_assert_eq(s_count(records, "\n"), 2, "not one record for each finished job:\n%s", records);
+    cr_assert(strstr(records, "\"line\":1,\"status\":\"ok\"") && strstr(records, "\"line\":2,\"status\":\"ok\""),
+              "%s", records);
+    cr_assert_eq(records[strlen(records) - 1], '\n', "the last record is cut short");
+    free(records), free(batch), free(json), free(log);
+}
+
+/* The disk fills up in the middle of a batch: the record that does not fit
+   is cut off again, so the file keeps whole records only, and the batch
+   says why it failed. */
+Test(deploy, a_full_disk_leaves_whole_json_records)
+{
+    char *tiny = t_path(t_dir, "tiny");
+    mkdir(tiny, 0700);
+    if (mount("tmpfs", tiny, "tmpfs", 0, "size=64k") != 0)
+        cr_skip_test("cannot mount a tmpfs here");
+    char text[4096] = "noop --units 1\nnoop --units 20 --sleep-ms 100\n";
+    for (int i = 0; i < 30; i++)   /* about 600 bytes of record each: they soon need a page more */
+        strcat(text, "noop --units 1\n");
+    char *batch = s_write("jobs.txt", text), *json = t_path(tiny, "runs.json"), *log = t_path(t_dir, "out.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--json", json, "--batch", batch, NULL};
+    pid_t manager = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "line 1: noop ok", NULL, 0, 20000));
+    char *filler = t_path(tiny, "filler");
+    FILE *f = fopen(filler, "w");
+    static char block[1024];
+    while (f && fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0)
+        ;
+    if (f)
+        fclose(f);
+    int rc = t_wait(manager, 30000);
+    char *records = t_read_file(json, NULL);
+    umount2(tiny, MNT_DETACH);
+    cr_assert_eq(rc, 1, "a batch whose records did not fit did not fail");
+    cr_assert(t_file_contains(log, "runs.json: No space left on device"), "the cause is not named");
+    cr_assert_not_null(records);
+    size_t lines = s_count(records, "\n");
+    cr_assert(lines >= 1 && lines < 32, "%zu records", lines);
+    cr_assert_eq(records[strlen(records) - 1], '\n', "the last record is cut short:\n%s", records);
+    cr_assert_eq(s_count(records, "{\"job\""), lines, "not whole records:\n%s", records);
+    free(records), free(filler), free(batch), free(json), free(log), free(tiny);
 }
 
 /* A line is checked before the batch starts and planned again when its turn
