@@ -35,6 +35,7 @@ void signals_init(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);   /* past `ulimit -f`: a write fails with EFBIG, said like a full disk */
 }
 
 int signals_count(void) { return (int) s_count; }

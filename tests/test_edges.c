@@ -702,6 +702,23 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     free(log), free(log2), free(log3), free(out);
 }
 
+/* An output past the file-size limit (`ulimit -f`): SIGXFSZ killed the
+   manager, leaving its temporary and private directory; the write now
+   fails with the reason, and nothing is left. */
+Test(edges, an_output_past_the_file_size_limit_fails_naming_the_cause)
+{
+    char *out = t_path(t_dir, "big.png"), *log = t_path(t_dir, "m.log"), script[1024];
+    snprintf(script, sizeof script, "ulimit -f 40 && exec %s -q --local 2 mandelbrot --width 800 --height 600 -o %s",
+             t_bin("hyades-manager"), out);
+    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    int rc = t_run(argv, log, 30000);
+    cr_assert_eq(rc, 1, "exit status %d", rc);
+    cr_assert(t_file_contains(log, "big.png: File too large"), "the cause is not named");
+    cr_assert_eq(access(out, F_OK), -1);
+    cr_assert_not(s_has_file(t_dir, ".big.png."), "the temporary was left");
+    free(out), free(log);
+}
+
 Test(edges, a_closed_stdout_does_not_stop_the_work)
 {
     char *out = t_path(t_dir, "p.png"), *log = t_path(t_dir, "m.log");
