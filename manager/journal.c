@@ -174,9 +174,13 @@ static FILE *s_open(const char *path, const char *mode, bool create, char *err, 
     /* Writing takes the lock; checking only looks whether someone has it.
        A journal repaired (renamed over) between the open and the lock is
        not the one at path any more: open it again. */
-    if (!why && flock(fd, (mode[1] == '+' ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0)
-        why = errno == EWOULDBLOCK ? "is in use by another manager running this job" : strerror(errno);
-    else if (!why && (lstat(path, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev)) {
+    if (!why && flock(fd, (mode[1] == '+' ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            why = "is in use by another manager running this job";
+        else if (mode[1] == '+')   /* a file system without locks: run as before, unguarded */
+            log_warn("journal %s cannot be locked (%s): nothing keeps a second manager off it", path,
+                     strerror(errno));
+    } else if (!why && (lstat(path, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev)) {
         close(fd);
         return s_open(path, mode, create, err, errlen);
     }
@@ -255,7 +259,9 @@ static FILE *s_rewrite(const char *path, const uint8_t *head, size_t head_len, c
     char *tmp = malloc(n);
     snprintf(tmp, n, "%s.XXXXXX", path);
     int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? fdopen(fd, "r+b") : NULL;
+    if (fd >= 0)
+        (void) flock(fd, LOCK_EX | LOCK_NB);   /* new: nobody else has it (or the file system has no locks) */
+    FILE *f = fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 ? fdopen(fd, "r+b") : NULL;
     bool ok = f && fwrite(head, 1, head_len, f) == head_len;
     for (size_t i = 0; ok && i < span_count; i++)
         ok = fwrite(data + spans[i][0], 1, spans[i][1] - spans[i][0], f) == spans[i][1] - spans[i][0];

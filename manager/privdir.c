@@ -38,14 +38,16 @@ int privdir_make(char *dir, size_t len, char *err, size_t errlen)
     snprintf(fresh, sizeof fresh, "%s/lock.new", dir);
     snprintf(lock, sizeof lock, "%s/lock", dir);
     int fd = open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 || rename(fresh, lock) != 0) {
-        snprintf(err, errlen, "cannot lock the private directory %s: %s", dir, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot write in the private directory %s: %s", dir, strerror(errno));
         nftw(dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
         dir[0] = '\0';
         return -1;
     }
+    /* Where locks do not work, the file keeps its first name: no sweep
+       takes the directory, which then stays after a SIGKILL, as it did. */
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        (void) rename(fresh, lock);
     return fd;
 }
 
