@@ -292,22 +292,29 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     state_t *state = self;
     const frames_params_t *p = &state->p;
     if (unit >= s_units(p))
-        return -1;
+        return JOB_MALFORMED;
     uint64_t first = unit * p->per_unit;
     uint64_t frames = p->count - first < p->per_unit ? p->count - first : p->per_unit;
     size_t npix = (size_t) p->width * p->height;
     reader_t r = reader_new(data, len);
     for (uint64_t f = 0; f < frames; f++) {
         int ncolors = (int) reader_be(&r, 2);
-        if (ncolors < 1 || ncolors > 256 || !reader_take(&r, 3 * (size_t) ncolors))
-            return -1;
+        if (ncolors < 1 || ncolors > 256 || !reader_take(&r, 3 * (size_t) ncolors)) {
+            snprintf(err, errlen, "frame %" PRIu64 ": a palette of %d colours", first + f, ncolors);
+            return JOB_MALFORMED;
+        }
         const uint8_t *indices = reader_take(&r, npix);
         for (size_t i = 0; indices && i < npix; i++)
-            if (indices[i] >= ncolors)
-                return -1;
+            if (indices[i] >= ncolors) {
+                snprintf(err, errlen, "frame %" PRIu64 ": colour %u of a palette of %d", first + f, indices[i],
+                         ncolors);
+                return JOB_MALFORMED;
+            }
     }
-    if (!reader_done(&r))
-        return -1;
+    if (!reader_done(&r)) {
+        snprintf(err, errlen, "not %" PRIu64 " frames of %zu pixels", frames, npix);
+        return JOB_MALFORMED;
+    }
     if (!state->error[0])
         reorder_put(state->reorder, unit, data, len);
     return 0;

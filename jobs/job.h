@@ -72,8 +72,9 @@ typedef struct job_kind {
     int (*begin)(void *state, const char *output, char *err, size_t errlen);
 
     /* Manager: folds one unit's result into the output. Each unit is accepted
-       exactly once. Returns 0; JOB_MALFORMED when the payload is malformed
-       (the result is then dropped and the unit computed again); or
+       exactly once. Returns 0; JOB_MALFORMED, with what is wrong in err
+       (a few words, no file name), when the payload is malformed (the result
+       is then dropped and the unit computed again); or
        JOB_WRITE_FAILED, with a one-line reason naming the file and the
        system's error in err, when the output cannot be written (the job
        then stops at once). */

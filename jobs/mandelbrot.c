@@ -743,11 +743,14 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     state_t *state = self;
     const mandel_params_t *p = &state->p;
     if (unit >= s_units(p))
-        return -1;
+        return JOB_MALFORMED;
     uint32_t first = (uint32_t) unit * p->columns_per_unit;
     uint32_t ncols = p->width - first < p->columns_per_unit ? p->width - first : p->columns_per_unit;
-    if (len != (size_t) ncols * p->height)
-        return -1;
+    if (len != (size_t) ncols * p->height) {
+        snprintf(err, errlen, "%zu bytes, not the %zu of its %u column%s", len, (size_t) ncols * p->height, ncols,
+                 ncols == 1 ? "" : "s");
+        return JOB_MALFORMED;
+    }
     for (uint32_t c = first; c < first + ncols;) {   /* the tiles these columns fall in */
         uint32_t t = c / TILE, end = (t + 1) * TILE < first + ncols ? (t + 1) * TILE : first + ncols;
         uint8_t **tile = &state->tiles[t];

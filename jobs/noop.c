@@ -53,8 +53,10 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     state_t *state = self;
     reader_t r = reader_new(data, len);
     uint64_t echoed = reader_be(&r, 8);
-    if (!reader_done(&r) || echoed != unit)
-        return -1;
+    if (!reader_done(&r) || echoed != unit) {
+        snprintf(err, errlen, "%s", reader_done(&r) ? "another unit's index" : "not 8 bytes");
+        return JOB_MALFORMED;
+    }
     state->sum += unit;
     return 0;
 }

@@ -123,11 +123,15 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     reader_t r = reader_new(data, len);
     uint64_t hits = reader_be(&r, 8);
     uint64_t n, seed;
-    if (unit >= state->p.units || !reader_done(&r))
-        return -1;
+    if (unit >= state->p.units || !reader_done(&r)) {
+        snprintf(err, errlen, "not 8 bytes");
+        return JOB_MALFORMED;
+    }
     s_tuple(&state->p, unit, &n, &seed);
-    if (hits > n)
-        return -1;
+    if (hits > n) {
+        snprintf(err, errlen, "%" PRIu64 " hits from %" PRIu64 " samples", hits, n);
+        return JOB_MALFORMED;
+    }
     state->hits += hits;
     state->samples += n;
     size_t at = (size_t) (state->accepted++ * CHART_POINTS / state->p.units);

@@ -545,16 +545,19 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     reader_t r = reader_new(data, len);
     uint64_t count = reader_be(&r, 8);
     uint64_t lo, hi;
-    if (unit >= s_units(p) || r.bad)
-        return -1;
+    if (unit >= s_units(p) || r.bad) {
+        snprintf(err, errlen, "shorter than its count");
+        return JOB_MALFORMED;
+    }
     s_range(p, unit, &lo, &hi);
-    if (count > hi - lo + 1)
-        return -1;
-    if (p->count_only) {
-        if (!reader_done(&r))
-            return -1;
-    } else if (!s_valid_text(data + 8, len - 8, count, lo, hi)) {
-        return -1;
+    if (count > hi - lo + 1) {
+        snprintf(err, errlen, "a count of %" PRIu64 " primes among %" PRIu64 " numbers", count, hi - lo + 1);
+        return JOB_MALFORMED;
+    }
+    if (p->count_only ? !reader_done(&r) : !s_valid_text(data + 8, len - 8, count, lo, hi)) {
+        snprintf(err, errlen, p->count_only ? "more than a count" : "not a list of %" PRIu64 " primes of its range",
+                 count);
+        return JOB_MALFORMED;
     }
     state->count += count;
     if (state->out && reorder_put(state->reorder, unit, data + 8, len - 8) < 0) {

@@ -1047,7 +1047,7 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
         return;
     }
     worker_t *other = s_worker_of(self, partner);
-    char why[512];
+    char why[512] = "";
     int rc = self->kind->accept(self->plan->state, u, agreed, agreed_len, why, sizeof why);
     if (rc == JOB_WRITE_FAILED) {
         s_fail(self, why);
@@ -1058,7 +1058,10 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
            lying together. Neither is trusted again; others compute it. */
         verify_forget(self->verify, u);
         self->rejected++;
-        s_blame(self, w, u, "its result was malformed (and agreed with another worker's)");
+        char blame[600];
+        snprintf(blame, sizeof blame, "its result was malformed (%s) and agreed with another worker's",
+                 why[0] ? why : "refused by the job");
+        s_blame(self, w, u, blame);
         if (other) {
             run_avoid(self->run, u, other->ident->iid, AVOID_FAILED);
             s_exclude(self, other, "its result agreed with another worker's malformed one");
@@ -1157,16 +1160,18 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
         s_on_verified(self, w, u, r->data, r->len);
         return;
     }
-    char why[512];
+    char why[512] = "";
     int rc = self->kind->accept(self->plan->state, u, r->data, r->len, why, sizeof why);
     if (rc == JOB_WRITE_FAILED) {
         s_fail(self, why);
         return;
     }
     if (rc < 0) {
+        char blame[600];
+        snprintf(blame, sizeof blame, "its result was malformed (%s)", why[0] ? why : "refused by the job");
         self->rejected++;
         s_offence(self, w->id, w->id_len, body, BAD_MALFORMED, w->name);
-        s_blame(self, w, u, "its result was malformed");
+        s_blame(self, w, u, blame);
         return;
     }
     if (self->verify)
@@ -1850,14 +1855,15 @@ static void s_replay(void *arg, uint64_t unit, const uint8_t *data, size_t len)
     cluster_t *self = arg;
     if (unit >= self->run->total || self->run->state[unit] == UNIT_DONE)
         return;
-    char why[512];
+    char why[512] = "";
     int rc = self->kind->accept(self->plan->state, unit, data, len, why, sizeof why);
     if (rc == JOB_WRITE_FAILED) {
         s_fail(self, why);
         return;
     }
     if (rc < 0) {
-        log_warn("journal: unit %" PRIu64 " refused by the job; computing it again", unit);
+        log_warn("journal: unit %" PRIu64 " refused by the job (%s); computing it again", unit,
+                 why[0] ? why : "malformed");
         return;
     }
     run_completed(self->run, unit);
@@ -2027,7 +2033,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     self->straggler_after = STRAGGLER_FACTOR * self->config.straggler_ms;
     if (!self->run)
         s_fail(self, "not enough memory for the unit table");
-    char why[512];
+    char why[512] = "";
     if (!self->failure[0] && kind->begin && kind->begin(plan->state, output, why, sizeof why) < 0)
         s_fail(self, why);
     self->resumed = 0;

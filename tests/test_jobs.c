@@ -98,8 +98,10 @@ Test(jobs, pi_accepts_a_trillion_samples_and_refuses_bad_options)
     uint8_t hits[8] = {0, 0, 0, 0, 0x3b, 0x9a, 0xca, 0x00};   /* 10^9 */
     cr_assert_eq(kind->accept(plan.state, 0, hits, 8, NULL, 0), 0);
     hits[7] = 0x01;
-    cr_assert_eq(kind->accept(plan.state, 1, hits, 8, NULL, 0), -1);
-    cr_assert_eq(kind->accept(plan.state, 2, hits, 7, NULL, 0), -1);
+    cr_assert_eq(kind->accept(plan.state, 1, hits, 8, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "1000000001 hits from 1000000000 samples", "the refusal does not say why");
+    cr_assert_eq(kind->accept(plan.state, 2, hits, 7, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "not 8 bytes");
     job_plan_clear(kind, &plan);
     char *bad[][3] = {{"--units", "0"}, {"--samples", "0"}, {"--samples", "5", "--units"}, {"--seed", "-1"}, {"--units", "x"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -230,9 +232,13 @@ Test(jobs, primes_refuse_bad_ranges_and_payloads)
     cr_assert_eq(kind->plan(5, argv, &plan, stdout, err, sizeof err), JOB_OK);
     /* count 2 in unit 0 (1..10) with text "2\n3x": refused; so is 3 primes for 2 lines. */
     uint8_t bad_text[] = {0, 0, 0, 0, 0, 0, 0, 2, '2', '\n', '3', 'x'};
-    cr_assert_eq(kind->accept(plan.state, 0, bad_text, sizeof bad_text, NULL, 0), -1);
+    cr_assert_eq(kind->accept(plan.state, 0, bad_text, sizeof bad_text, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "not a list of 2 primes of its range", "the refusal does not say why");
     uint8_t bad_count[] = {0, 0, 0, 0, 0, 0, 0, 3, '2', '\n', '3'};
     cr_assert_eq(kind->accept(plan.state, 0, bad_count, sizeof bad_count, NULL, 0), -1);
+    uint8_t too_many[] = {0, 0, 0, 0, 0, 0, 0, 11};
+    cr_assert_eq(kind->accept(plan.state, 0, too_many, sizeof too_many, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "a count of 11 primes among 10 numbers");
     uint8_t trailing[] = {0, 0, 0, 0, 0, 0, 0, 1, '2', '\n'};
     cr_assert_eq(kind->accept(plan.state, 0, trailing, sizeof trailing, NULL, 0), -1);
     /* Out of order, repeated, outside the unit's range, a leading zero, beyond 2^64. */
@@ -380,6 +386,19 @@ Test(jobs, frames_refuse_bad_options)
         cr_assert_eq(kind->plan(argc, argv, &plan, stdout, err, sizeof err), JOB_ERROR, "case %zu", i);
         job_plan_clear(kind, &plan);
     }
+    /* Results no honest worker sends, refused with what is wrong. */
+    char *argv[] = {"frames", "--count", "4", "--width", "2", "--height", "1", "--frames-per-unit", "2", NULL};
+    cr_assert_eq(kind->plan(9, argv, &plan, stdout, err, sizeof err), JOB_OK, "%s", err);
+    uint8_t no_palette[] = {0, 0};
+    cr_assert_eq(kind->accept(plan.state, 1, no_palette, sizeof no_palette, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "frame 2: a palette of 0 colours");
+    uint8_t beyond[] = {0, 1, 9, 9, 9, 0, 1};   /* one colour, pixels 0 and 1 */
+    cr_assert_eq(kind->accept(plan.state, 0, beyond, sizeof beyond, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "frame 0: colour 1 of a palette of 1");
+    uint8_t one_frame[] = {0, 1, 9, 9, 9, 0, 0};
+    cr_assert_eq(kind->accept(plan.state, 0, one_frame, sizeof one_frame, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "frame 1: a palette of 0 colours");
+    job_plan_clear(kind, &plan);
 }
 
 /* ------------------------------------------------------------ cancel */
