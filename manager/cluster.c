@@ -60,7 +60,7 @@ struct cluster_t {
     local_t *local;
     bool last;                 /* the job running is the last (cluster_last_job) */
     char ipc_dir[64];          /* private directory of the local endpoint, or "" */
-    int ipc_lock;              /* its lock (privdir), or -1 */
+    privdir_t *privdir;        /* ipc_dir's owner, or NULL */
     zactor_t *auth;            /* zauth, when CURVE is on */
     zsock_t *monitor;          /* the router's connections (accepted, closed) and failed CURVE handshakes, or NULL */
     uint32_t *accepts;         /* per file descriptor: connections the router accepted on it, and
@@ -1730,7 +1730,7 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
 {
     cluster_t *self = calloc(1, sizeof *self);
     self->config = *config;
-    self->bind_lock = self->ipc_lock = -1;
+    self->bind_lock = -1;
     self->idle_ms = config->heartbeat_ms * IDLE_FACTOR < HY_MAX_HEARTBEAT_MS ? config->heartbeat_ms * IDLE_FACTOR
                                                                              : HY_MAX_HEARTBEAT_MS;
     self->session = s_random64();
@@ -1760,10 +1760,11 @@ cluster_t *cluster_new(const cluster_config_t *config, char *err, size_t errlen)
     self->handshake_log.interval_ms = 5000;
     err[0] = '\0';
     /* Local workers use a socket in a directory only we can enter. */
-    if (config->local > 0 && (self->ipc_lock = privdir_make(self->ipc_dir, sizeof self->ipc_dir, err, errlen)) < 0) {
+    if (config->local > 0 && !(self->privdir = privdir_new(err, errlen))) {
         cluster_destroy(&self);
         return NULL;
     }
+    snprintf(self->ipc_dir, sizeof self->ipc_dir, "%s", self->privdir ? privdir_path(self->privdir) : "");
     if (config->cert && s_secure(self, err, errlen) < 0) {
         cluster_destroy(&self);
         return NULL;
@@ -1833,9 +1834,8 @@ void cluster_destroy(cluster_t **self_p)
     free(self->accepts);
     zsock_destroy(&self->router);
     zactor_destroy(&self->auth);
-    if (self->ipc_lock >= 0) {
-        privdir_remove(self->ipc_dir, self->ipc_lock);
-        size_t swept = privdir_sweep();   /* those of managers killed before us */
+    if (self->privdir) {
+        size_t swept = privdir_destroy(&self->privdir);   /* and those of managers killed before us */
         if (swept)
             log_info("removed %zu private director%s left by managers that were killed", swept,
                      swept == 1 ? "y" : "ies");

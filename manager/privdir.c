@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -22,41 +23,87 @@
 
 static int s_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void) st, (void) flag, (void) ftw;
-    return remove(path);
+    (void) st, (void) flag;
+    bool last = ftw->level == 0 || (ftw->level == 1 && strcmp(path + ftw->base, "lock") == 0);
+    return last ? 0 : remove(path);
 }
 
-int privdir_make(char *dir, size_t len, char *err, size_t errlen)
+/* Removes dir and what it holds, its lock file last: a removal cut short
+   (a SIGKILL) leaves a directory that the next sweep still recognises. */
+static void s_remove(const char *dir)
 {
-    snprintf(dir, len, "%s/%sXXXXXX", PRIVDIR_ROOT, PRIVDIR_PREFIX);
-    if (!mkdtemp(dir)) {
+    char lock[PATH_MAX + 8];
+    snprintf(lock, sizeof lock, "%s/lock", dir);
+    nftw(dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    unlink(lock);
+    rmdir(dir);
+}
+
+struct privdir_t {
+    char path[64];
+    int lock;              /* the lock's descriptor */
+    pthread_t sweeper;
+    bool sweeping;         /* the sweeper runs (else: swept at the end) */
+    size_t swept;
+};
+
+static void *s_sweeper(void *arg)
+{
+    privdir_t *self = arg;
+    self->swept = privdir_sweep();
+    return NULL;
+}
+
+privdir_t *privdir_new(char *err, size_t errlen)
+{
+    privdir_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "not enough memory");
+        return NULL;
+    }
+    snprintf(self->path, sizeof self->path, "%s/%sXXXXXX", PRIVDIR_ROOT, PRIVDIR_PREFIX);
+    if (!mkdtemp(self->path)) {
         snprintf(err, errlen, "cannot create a private directory in %s: %s", PRIVDIR_ROOT, strerror(errno));
-        dir[0] = '\0';
-        return -1;
+        free(self);
+        return NULL;
     }
     char fresh[PATH_MAX], lock[PATH_MAX];
-    snprintf(fresh, sizeof fresh, "%s/lock.new", dir);
-    snprintf(lock, sizeof lock, "%s/lock", dir);
-    int fd = open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot write in the private directory %s: %s", dir, strerror(errno));
-        nftw(dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-        dir[0] = '\0';
-        return -1;
+    snprintf(fresh, sizeof fresh, "%s/lock.new", self->path);
+    snprintf(lock, sizeof lock, "%s/lock", self->path);
+    self->lock = open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (self->lock < 0) {
+        snprintf(err, errlen, "cannot write in the private directory %s: %s", self->path, strerror(errno));
+        s_remove(self->path);
+        free(self);
+        return NULL;
     }
     /* Where locks do not work, the file keeps its first name: no sweep
        takes the directory, which then stays after a SIGKILL, as it did. */
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+    if (flock(self->lock, LOCK_EX | LOCK_NB) == 0)
         (void) rename(fresh, lock);
-    return fd;
+    /* A /tmp of many entries takes a millisecond to look through: not on
+       the way to the first unit, nor to the exit. */
+    self->sweeping = pthread_create(&self->sweeper, NULL, s_sweeper, self) == 0;
+    return self;
 }
 
-void privdir_remove(const char *dir, int lock)
+const char *privdir_path(const privdir_t *self) { return self->path; }
+
+size_t privdir_destroy(privdir_t **self_p)
 {
-    if (dir[0])
-        nftw(dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    if (lock >= 0)
-        close(lock);   /* only now: no sweep takes a directory still being removed */
+    privdir_t *self = *self_p;
+    if (!self)
+        return 0;
+    s_remove(self->path);
+    close(self->lock);   /* only now: no sweep takes a directory still being removed */
+    if (self->sweeping)
+        pthread_join(self->sweeper, NULL);
+    else
+        self->swept = privdir_sweep();
+    size_t swept = self->swept;
+    free(self);
+    *self_p = NULL;
+    return swept;
 }
 
 /* Whether name is one of mkdtemp's private directory names. */
@@ -75,10 +122,14 @@ static bool s_private_name(const char *name)
    removes it: true. */
 static bool s_sweep_one(int root, const char *name)
 {
+    char lock_path[PATH_MAX];
+    struct stat st;
+    snprintf(lock_path, sizeof lock_path, "%s/lock", name);
+    if (fstatat(root, lock_path, &st, AT_SYMLINK_NOFOLLOW) != 0)   /* most often: none, one call */
+        return false;
     int dir = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0)
         return false;
-    struct stat st;
     int lock = -1;
     bool stale = fstat(dir, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700
               && (lock = openat(dir, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) >= 0
@@ -86,7 +137,7 @@ static bool s_sweep_one(int root, const char *name)
     if (stale) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", PRIVDIR_ROOT, name);
-        nftw(path, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        s_remove(path);
     }
     if (lock >= 0)
         close(lock);

@@ -9,14 +9,18 @@
 
 #include <stddef.h>
 
-/* Makes a new private directory, its path into dir (len bytes), locked.
-   Returns the lock's descriptor (for privdir_remove), or -1 with a one-line
-   reason in err. */
-int privdir_make(char *dir, size_t len, char *err, size_t errlen);
-/* Removes dir and what it holds, then lets its lock go. */
-void privdir_remove(const char *dir, int lock);
-/* Removes this user's private directories whose manager has died (those of
-   earlier releases, which hold no lock file, are left). Returns how many. */
+typedef struct privdir_t privdir_t;
+
+/* Makes a new private directory, locked, and starts removing those of
+   killed managers in the background. NULL with a one-line reason in err. */
+privdir_t *privdir_new(char *err, size_t errlen);
+/* Its path ("/tmp/hyades-XXXXXX"). */
+const char *privdir_path(const privdir_t *self);
+/* Removes it and what it holds, then lets its lock go; returns how many
+   directories of killed managers the sweep removed. Harmless on NULL. */
+size_t privdir_destroy(privdir_t **self_p);
+/* The sweep itself: removes this user's private directories whose manager
+   has died (those without a lock file are left). Returns how many. */
 size_t privdir_sweep(void);
 
 #endif
