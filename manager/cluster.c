@@ -1461,6 +1461,20 @@ static void s_check_stood_still(cluster_t *self)
     self->first_expiry = 0;
 }
 
+/* The manager's heartbeat to every worker, when it is due. */
+static void s_heartbeat(cluster_t *self, int64_t now)
+{
+    if (now < self->next_heartbeat)
+        return;
+    hy_msg_t beat = {.command = HY_HEARTBEAT};
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        worker_t *w = roster_at(self->roster, i);
+        if (w->alive)
+            s_send(self, w, &beat);
+    }
+    self->next_heartbeat = now + self->idle_ms;
+}
+
 static void s_on_tick(cluster_t *self)
 {
     int64_t now = zclock_mono();
@@ -1513,15 +1527,7 @@ static void s_on_tick(cluster_t *self)
     }
     if (walk)
         self->first_expiry = first_expiry;
-    if (now >= self->next_heartbeat) {
-        hy_msg_t beat = {.command = HY_HEARTBEAT};
-        for (size_t i = 0; i < roster_size(self->roster); i++) {
-            worker_t *w = roster_at(self->roster, i);
-            if (w->alive)
-                s_send(self, w, &beat);
-        }
-        self->next_heartbeat = now + self->idle_ms;
-    }
+    s_heartbeat(self, now);
     guard_tick(self->guard, false);
     if (self->roster_changed)
         roster_prune(self->roster, true);   /* gone with nothing to report: freed at once */
@@ -1991,7 +1997,10 @@ static void s_publish(cluster_t *self, job_report_t *report, bool final)
    manager takes no new connection, or ZeroMQ's accept loop would take each
    descriptor a flood gives back before the output could (the workers
    connected through --bind lose their connection with it, and with it the
-   goodbye). A stop signal ends the wait: false. */
+   goodbye). Meanwhile the workers get their heartbeats: silent for the
+   idle heartbeat x their --liveness (12 s by default), they would reconnect,
+   and a local worker's reconnection, short of a descriptor, makes libzmq's
+   ipc listener abort. A stop signal ends the wait: false. */
 static bool s_short_of_descriptors(void *arg, int waited_ms)
 {
     cluster_t *self = arg;
@@ -1999,6 +2008,7 @@ static bool s_short_of_descriptors(void *arg, int waited_ms)
         log_warn("no longer listening on %s, for the output", self->bound);
         self->bound[0] = '\0';
     }
+    s_heartbeat(self, zclock_mono());
     return signals_count() == 0;   /* Ctrl-C: the operator will not wait */
 }
 

@@ -1238,6 +1238,38 @@ Test(edges, the_output_waits_for_descriptors_a_flood_holds)
     free(log), free(out);
 }
 
+/* The workers keep getting their heartbeats while the output waits: a
+   worker that found its manager silent reconnected, and a local worker's
+   reconnection, short of a descriptor, made libzmq abort the manager
+   (exit 134, the work lost). Here the workers give up on a silent manager
+   after 1.2 s (--heartbeat 100), and the flood holds every descriptor for
+   3 s of the wait. */
+Test(edges, the_workers_keep_their_heartbeats_while_the_output_waits)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "first.png"), *batch = t_path(t_dir, "jobs");
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "mandelbrot --width 200 --height 50 -o %s\nnoop --units 2\n", out);
+    fclose(f);
+    char args[1024], rest[256];
+    snprintf(args, sizeof args, "--heartbeat 100 --bind tcp://127.0.0.1:0 --local 1 --batch %s", batch);
+    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
+    pid_t manager = s_manager_limited(64, args, log, env);
+    cr_assert(t_wait_for(log, "listening on tcp://127.0.0.1:", rest, sizeof rest, 10000));
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    static int fds[200];
+    size_t held = s_hold_connections(atoi(rest), 200, false, fds);
+    bool waiting = t_wait_for(log, "waiting up to 30 s for a descriptor", NULL, 0, 20000);
+    usleep(3000000);
+    for (size_t i = 0; i < held; i++)
+        close(fds[i]);
+    int rc = t_wait(manager, 30000);
+    cr_assert(waiting, "the output never waited for a descriptor: the test proves nothing");
+    cr_assert_eq(rc, 0, "exit status %d after the wait", rc);
+    cr_assert_not(t_file_contains(log, "silent; reconnecting"), "a worker found the waiting manager silent");
+    s_assert_default_view(out, 200, 50);
+    free(log), free(out), free(batch);
+}
+
 /* Ctrl-C ends that wait: the operator is not kept 30 s. Here the batch's
    first job, after which the manager keeps listening (another job may want
    new workers), so the flood keeps every descriptor and only the signal
