@@ -1,42 +1,96 @@
 /* privdir: see privdir.h. The lock file takes its name only once it is
    locked, so a sweep never finds an unlocked lock of a living manager. */
-#define _XOPEN_SOURCE 700   /* nftw */
+#define _GNU_SOURCE   /* statx */
 #include "manager/privdir.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PRIVDIR_ROOT   "/tmp"
 #define PRIVDIR_PREFIX "hyades-"
 #define PRIVDIR_RANDOM 6   /* mkdtemp's XXXXXX */
+#define REMOVE_TRIES   100
+#define REMOVE_STEP_MS 10
 
-static int s_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* The mount a descriptor is on (0 where the kernel cannot tell). */
+static uint64_t s_mount_of(int fd)
 {
-    (void) st, (void) flag;
-    bool last = ftw->level == 0 || (ftw->level == 1 && strcmp(path + ftw->base, "lock") == 0);
-    return last ? 0 : remove(path);
+#ifdef STATX_MNT_ID
+    struct statx st;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &st) == 0 && (st.stx_mask & STATX_MNT_ID))
+        return st.stx_mnt_id;
+#else
+    (void) fd;
+#endif
+    return 0;
+}
+
+/* Empties the directory dir (a descriptor it takes over), but for a file
+   named keep at its top, without leaving its mount: a directory inside
+   that is another mount (a bind mount too) is left whole. Returns 0, or -1
+   with errno (the first failure). */
+static int s_empty(int dir, const char *keep)
+{
+    uint64_t mount = s_mount_of(dir);
+    DIR *d = fdopendir(dir);
+    if (!d) {
+        close(dir);
+        return -1;
+    }
+    int rc = 0, why = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || (keep && !strcmp(e->d_name, keep)))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            continue;
+        int sub = errno == EISDIR ? openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+        if (sub >= 0 && s_mount_of(sub) != mount) {
+            close(sub);
+            errno = EXDEV;
+        } else if (sub >= 0 && s_empty(sub, NULL) == 0 && unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0) {
+            continue;
+        }
+        if (!rc)
+            rc = -1, why = errno;
+    }
+    closedir(d);
+    errno = why;
+    return rc;
 }
 
 /* Removes dir and what it holds, its lock file last: a removal cut short
-   (a SIGKILL) leaves a directory that the next sweep still recognises. */
-static void s_remove(const char *dir)
+   (a SIGKILL) leaves a directory that the next sweep still recognises.
+   Short of descriptors (a flood of connections that ZeroMQ is closing), it
+   tries again for up to a second. Returns whether dir is gone. */
+static bool s_remove(const char *dir)
 {
     char lock[PATH_MAX + 8];
     snprintf(lock, sizeof lock, "%s/lock", dir);
-    nftw(dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    unlink(lock);
-    rmdir(dir);
+    for (int tries = 0; tries < REMOVE_TRIES; tries++) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            return true;
+        if (fd >= 0 && s_empty(fd, "lock") == 0) {
+            unlink(lock);
+            return rmdir(dir) == 0 || errno == ENOENT;
+        }
+        if (errno != EMFILE && errno != ENFILE)
+            return false;
+        nanosleep(&(struct timespec) {0, REMOVE_STEP_MS * 1000000L}, NULL);
+    }
+    return false;
 }
 
 struct privdir_t {
@@ -134,15 +188,16 @@ static bool s_sweep_one(int root, const char *name)
     bool stale = fstat(dir, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700
               && (lock = openat(dir, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) >= 0
               && fstat(lock, &st) == 0 && S_ISREG(st.st_mode) && flock(lock, LOCK_EX | LOCK_NB) == 0;
+    bool removed = false;
     if (stale) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", PRIVDIR_ROOT, name);
-        s_remove(path);
+        removed = s_remove(path);
     }
     if (lock >= 0)
         close(lock);
     close(dir);
-    return stale;
+    return removed;
 }
 
 size_t privdir_sweep(void)

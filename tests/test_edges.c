@@ -684,6 +684,19 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     snprintf(keep, sizeof keep, "%s/keep", foreign);
     fclose(fopen(keep, "w"));
 
+    /* A directory that looks stale (a lock nobody holds) with another file
+       system mounted inside: what is mounted there is not emptied. */
+    char planted[] = "/tmp/hyades-XXXXXX", lock[64], sub[64];
+    cr_assert_not_null(mkdtemp(planted));
+    snprintf(lock, sizeof lock, "%s/lock", planted);
+    snprintf(sub, sizeof sub, "%s/sub", planted);
+    fclose(fopen(lock, "w"));
+    mkdir(sub, 0700);
+    char *precious = t_path(t_dir, "precious"), *file = t_path(precious, "file");
+    mkdir(precious, 0700);
+    fclose(fopen(file, "w"));
+    bool mounted = mount(precious, sub, NULL, MS_BIND, NULL) == 0;
+
     kill(doomed, SIGKILL);
     t_wait(doomed, 5000);
     cr_assert_eq(access(killed, F_OK), 0, "SIGKILL removed %s: the test proves nothing", killed);
@@ -691,7 +704,11 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "noop", "--units", "3", NULL};
     cr_assert_eq(t_run(argv, log3, 30000), 0);
     bool swept = access(killed, F_OK) != 0, living_kept = access(living, F_OK) == 0, foreign_kept = access(keep, F_OK) == 0;
-    unlink(keep), rmdir(foreign);
+    bool precious_kept = access(file, F_OK) == 0;
+    if (mounted)
+        umount2(sub, MNT_DETACH);
+    unlink(keep), rmdir(foreign), unlink(lock), rmdir(sub), rmdir(planted);
+    cr_assert(precious_kept, "a file system mounted in a stale-looking directory was emptied");
     cr_assert(swept, "the killed manager's %s is still there", killed);
     cr_assert(t_file_contains(log3, "left by managers that were killed"));
     cr_assert(living_kept, "a living manager's %s was removed", living);
@@ -699,7 +716,7 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     kill(alive, SIGINT);
     cr_assert_eq(t_wait(alive, 10000), 1, "the living manager did not stop in order");
     cr_assert_neq(access(living, F_OK), 0);
-    free(log), free(log2), free(log3), free(out);
+    free(log), free(log2), free(log3), free(out), free(precious), free(file);
 }
 
 /* An output past the file-size limit (`ulimit -f`): SIGXFSZ killed the
@@ -1289,12 +1306,17 @@ Test(edges, a_signal_ends_the_wait_for_a_descriptor)
     static int fds[200];
     size_t held = s_hold_connections(atoi(rest), 200, false, fds);
     bool waiting = t_wait_for(log, "waiting up to 30 s for a descriptor", NULL, 0, 20000);
+    char dir[256] = "";
+    bool found = s_private_dir(manager, dir, sizeof dir);
     kill(manager, SIGINT);
     int rc = t_wait(manager, 5000);
+    bool dir_left = found && access(dir, F_OK) == 0;
     for (size_t i = 0; i < held; i++)
         close(fds[i]);
     cr_assert(waiting, "the output never waited for a descriptor: the test proves nothing");
     cr_assert_eq(rc, 1, "exit status %d: Ctrl-C did not end the wait", rc);
+    cr_assert(found, "no local worker found");
+    cr_assert_not(dir_left, "the private directory %s was left behind", dir);
     cr_assert(t_file_contains(log, "the wait for a descriptor was ended"), "the failure does not say why");
     cr_assert_eq(access(out, F_OK), -1, "an output was left");
     free(log), free(out), free(batch);
