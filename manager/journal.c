@@ -21,7 +21,9 @@
 #include "common/bytes.h"
 #include "common/log.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +178,7 @@ static FILE *s_open(const char *path, const char *mode, bool create, char *err, 
        not the one at path any more: open it again. */
     if (!why && flock(fd, (mode[1] == '+' ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK)
-            why = "is in use by another manager running this job";
+            why = "is in use by another manager";
         else if (mode[1] == '+')   /* a file system without locks: run as before, unguarded */
             log_warn("journal %s cannot be locked (%s): nothing keeps a second manager off it", path,
                      strerror(errno));
@@ -249,15 +251,44 @@ static size_t s_next_record(const uint8_t *data, size_t len, size_t p)
     return len;
 }
 
+/* The name of a repair's temporary beside path, but for mkstemp's XXXXXX:
+   ".NAME.repair." in the journal's directory. */
+static void s_repair_name(const char *path, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    snprintf(out, len, "%.*s.%s.repair.", slash ? (int) (slash - path + 1) : 0, path, slash ? slash + 1 : path);
+}
+
+/* Removes the temporaries of repairs cut short (a manager killed while it
+   rewrote the journal): only a manager that holds the journal's lock
+   repairs it, so those it finds beside it are nobody's. */
+static void s_sweep_repairs(const char *path)
+{
+    char prefix[PATH_MAX + 32], dir[PATH_MAX];
+    s_repair_name(path, prefix, sizeof prefix);
+    const char *slash = strrchr(prefix, '/'), *name = slash ? slash + 1 : prefix;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int) (slash - prefix) + 1 : 1, slash ? prefix : ".");
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        struct stat st;
+        if (strncmp(e->d_name, name, strlen(name)) == 0 && strlen(e->d_name) == strlen(name) + 6
+            && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
+            && st.st_uid == geteuid() && unlinkat(dirfd(d), e->d_name, 0) == 0)
+            log_warn("journal %s: removed %s, left by a repair cut short", path, e->d_name);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* Writes the header and the given records of data to a new file beside path
    and puts it in place of path, locked before it takes the name. Returns the
    new file, open for writing, or NULL with err. */
 static FILE *s_rewrite(const char *path, const uint8_t *head, size_t head_len, const uint8_t *data,
                        const size_t (*spans)[2], size_t span_count, char *err, size_t errlen)
 {
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    snprintf(tmp, n, "%s.XXXXXX", path);
+    char tmp[PATH_MAX + 32];
+    s_repair_name(path, tmp, sizeof tmp);
+    strcat(tmp, "XXXXXX");
     int fd = mkstemp(tmp);
     if (fd >= 0)
         (void) flock(fd, LOCK_EX | LOCK_NB);   /* new: nobody else has it (or the file system has no locks) */
@@ -275,7 +306,6 @@ static FILE *s_rewrite(const char *path, const uint8_t *head, size_t head_len, c
             close(fd);
         f = NULL;
     }
-    free(tmp);
     return f;
 }
 
@@ -370,6 +400,8 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
             snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
+    if (flock(fileno(f), LOCK_EX | LOCK_NB) == 0)   /* ours (where locks work) */
+        s_sweep_repairs(path);
     size_t want_len;
     uint8_t *want = s_header_body(kind, params, params_len, units, verify, &want_len);
     size_t want_head_len;

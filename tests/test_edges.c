@@ -568,6 +568,13 @@ Test(edges, a_strangers_key_is_reported_on_both_sides)
     cr_assert(t_wait_for(mlog, "failed the CURVE handshake", NULL, 0, 5000), "the manager said nothing");
     cr_assert(t_wait_for(wlog, "CURVE handshake with the manager failed", NULL, 0, 5000), "the worker said nothing");
     cr_assert_eq(t_stop(w), 0);
+    /* A worker with no keys at all is not told about its certificate. */
+    char *w2log = t_path(t_dir, "w2.log");
+    w = t_worker(endpoint, "keyless", w2log, NULL, NULL);
+    cr_assert(t_wait_for(w2log, "the handshake with the manager failed", NULL, 0, 5000), "the worker said nothing");
+    cr_assert_not(t_file_contains(w2log, "CURVE"), "a worker without keys was told about CURVE");
+    cr_assert_eq(t_stop(w), 0);
+    free(w2log);
     kill(manager, SIGINT);
     t_wait(manager, 10000);
     /* An empty --allow directory: said at once. */

@@ -438,6 +438,11 @@ Test(reliability, a_repaired_journal_stays_locked)
     fclose(f);
     struct stat before;
     cr_assert_eq(stat(journal, &before), 0);
+    /* What a manager killed in the middle of a repair leaves beside it, and
+       a file that only looks like it. */
+    char *left = t_path(t_dir, ".run.journal.repair.AbC123"), *other = t_path(t_dir, ".run.journal.repair.AbC1234");
+    fclose(fopen(left, "w"));
+    fclose(fopen(other, "w"));
 
     char *slow[] = {"HYADES_FAILPOINTS=sleep:25", NULL};
     manager = t_spawn(argv, log, slow);
@@ -450,7 +455,10 @@ Test(reliability, a_repaired_journal_stays_locked)
     cr_assert(t_file_contains(log2, "is in use by another manager"));
     cr_assert_eq(t_wait(manager, 60000), 0, "the resumed run failed");
     cr_assert(s_exact_mandelbrot(out, p), "the resumed image differs");
-    free(bytes), free(out), free(journal), free(log), free(log2);
+    cr_assert_neq(access(left, F_OK), 0, "a cut-short repair's temporary is still there");
+    cr_assert(t_file_contains(log, "left by a repair cut short"));
+    cr_assert_eq(access(other, F_OK), 0, "a file of another name was removed");
+    free(bytes), free(out), free(journal), free(log), free(log2), free(left), free(other);
 }
 
 /* Every kind resumes from its journal with the bytes of the run that wrote

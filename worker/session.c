@@ -549,9 +549,14 @@ static void s_on_monitor(self_t *self)
     char what[300];
     uint64_t held;
     int event = hy_monitor_read(self->monitor, what, sizeof what, NULL);
-    if (event == HY_EVENT_HANDSHAKE_FAILED && log_limit(&self->handshake_log, &held))
-        log_warn("the CURVE handshake with the manager failed at %s: is our certificate in its --allow directory, "
-                 "and is --manager-key its certificate?%s", what, log_held(held));
+    if (event == HY_EVENT_HANDSHAKE_FAILED && log_limit(&self->handshake_log, &held)) {
+        if (self->config->cert)
+            log_warn("the CURVE handshake with the manager failed at %s: is our certificate in its --allow "
+                     "directory, and is --manager-key its certificate?%s", what, log_held(held));
+        else   /* no keys: the manager closed the connection during ZeroMQ's greeting */
+            log_warn("the handshake with the manager failed at %s (a manager that wants keys, or one that "
+                     "stopped)%s", what, log_held(held));
+    }
     if (event == HY_EVENT_DISCONNECTED && self->joined && !self->closed_at)
         self->closed_at = zclock_mono() + CLOSED_GRACE_MS;   /* its last messages may still be on their way in */
 }
