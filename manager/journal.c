@@ -41,6 +41,7 @@ struct journal_t {
     FILE *file;
     char *path;
     bool failed;   /* a write failed: stop trying, report at flush */
+    bool moved;    /* path no longer names our file (said once) */
     char error[600];   /* then: "cannot write PATH: reason" */
 };
 
@@ -469,11 +470,27 @@ int journal_append(journal_t *self, uint64_t unit, const uint8_t *data, size_t l
     return self->failed ? -1 : 0;
 }
 
-int journal_flush(journal_t *self)
+/* What was appended, on disk. */
+static int s_sync(journal_t *self)
 {
     if (!self->failed && (fflush(self->file) != 0 || fdatasync(fileno(self->file)) != 0)) {
         self->failed = true;
         snprintf(self->error, sizeof self->error, "cannot write the journal %s: %s", self->path, strerror(errno));
+    }
+    return self->failed ? -1 : 0;
+}
+
+int journal_flush(journal_t *self)
+{
+    s_sync(self);
+    /* Removed or replaced under us: what we write is kept nowhere a resume
+       would look. The job goes on; the operator is told. */
+    struct stat ours, there;
+    if (!self->moved && fstat(fileno(self->file), &ours) == 0
+        && (lstat(self->path, &there) != 0 || there.st_ino != ours.st_ino || there.st_dev != ours.st_dev)) {
+        self->moved = true;
+        log_warn("journal %s was removed or replaced while this manager wrote it: this run's records are not in it,"
+                 " and a resume will compute them again", self->path);
     }
     return self->failed ? -1 : 0;
 }
@@ -485,7 +502,7 @@ void journal_close(journal_t **self_p)
     journal_t *self = *self_p;
     if (!self)
         return;
-    journal_flush(self);
+    s_sync(self);   /* (a tainted journal is removed before it is closed) */
     fclose(self->file);
     free(self->path);
     free(self);

@@ -417,6 +417,23 @@ Test(reliability, a_second_manager_on_a_journal_in_use_is_refused)
     free(out), free(journal), free(log), free(json), free(log2), free(out2);
 }
 
+/* A journal removed under its manager (an operator cleaning up too soon):
+   the job goes on, and the manager says that its records are lost. */
+Test(reliability, a_journal_removed_while_in_use_is_reported)
+{
+    const mandel_params_t p = {240, 160, -2, 0.5, -1, 1, 300000, 1};
+    char *out = t_path(t_dir, "j.png"), *journal = t_path(t_dir, "run.journal"), *log = t_path(t_dir, "m.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--journal", journal, "mandelbrot", "--width",
+                    "240", "--height", "160", "--max-iter", "300000", "-o", out, NULL};
+    pid_t manager = s_start_journalling(argv, log, journal, 4000);
+    cr_assert_eq(unlink(journal), 0);
+    cr_assert(t_wait_for(log, "was removed or replaced while this manager wrote it", NULL, 0, 10000),
+              "the removal went unmentioned");
+    cr_assert_eq(t_wait(manager, 60000), 0, "the job failed");
+    cr_assert(s_exact_mandelbrot(out, p));
+    free(out), free(journal), free(log);
+}
+
 /* A journal damaged in the middle is rewritten and renamed over the old one
    when a manager resumes it: the new file is locked before it takes the
    name, so a manager started meanwhile is still refused. */
