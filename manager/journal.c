@@ -262,21 +262,32 @@ static void s_repair_name(const char *path, char *out, size_t len)
 
 /* Removes the temporaries of repairs cut short (a manager killed while it
    rewrote the journal): only a manager that holds the journal's lock
-   repairs it, so those it finds beside it are nobody's. */
-static void s_sweep_repairs(const char *path)
+   repairs it. A file is taken for one only when nothing holds a lock on it
+   and it is empty or starts with this job's header (head): a file that
+   merely has such a name is left. */
+static void s_sweep_repairs(const char *path, const uint8_t *head, size_t head_len)
 {
     char prefix[PATH_MAX + 32], dir[PATH_MAX];
     s_repair_name(path, prefix, sizeof prefix);
     const char *slash = strrchr(prefix, '/'), *name = slash ? slash + 1 : prefix;
     snprintf(dir, sizeof dir, "%.*s", slash ? (int) (slash - prefix) + 1 : 1, slash ? prefix : ".");
     DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));) {
+    uint8_t *start = malloc(head_len);
+    for (struct dirent *e; d && start && (e = readdir(d));) {
+        if (strncmp(e->d_name, name, strlen(name)) != 0 || strlen(e->d_name) != strlen(name) + 6)
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         struct stat st;
-        if (strncmp(e->d_name, name, strlen(name)) == 0 && strlen(e->d_name) == strlen(name) + 6
-            && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
-            && st.st_uid == geteuid() && unlinkat(dirfd(d), e->d_name, 0) == 0)
+        bool ours = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()
+                 && flock(fd, LOCK_EX | LOCK_NB) == 0
+                 && (st.st_size == 0 || (pread(fd, start, head_len, 0) == (ssize_t) head_len
+                                         && memcmp(start, head, head_len) == 0));
+        if (ours && unlinkat(dirfd(d), e->d_name, 0) == 0)
             log_warn("journal %s: removed %s, left by a repair cut short", path, e->d_name);
+        if (fd >= 0)
+            close(fd);
     }
+    free(start);
     if (d)
         closedir(d);
 }
@@ -401,12 +412,12 @@ journal_t *journal_open(const char *path, const char *kind, const uint8_t *param
             snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    if (flock(fileno(f), LOCK_EX | LOCK_NB) == 0)   /* ours (where locks work) */
-        s_sweep_repairs(path);
     size_t want_len;
     uint8_t *want = s_header_body(kind, params, params_len, units, verify, &want_len);
     size_t want_head_len;
     uint8_t *want_head = s_header(want, want_len, &want_head_len);
+    if (flock(fileno(f), LOCK_EX | LOCK_NB) == 0)   /* ours (where locks work) */
+        s_sweep_repairs(path, want_head, want_head_len);
     /* A header cut short by a crash while it was being written: start afresh. */
     if (s_cut_header(f, want_head, want_head_len) && ftruncate(fileno(f), 0) != 0)
         log_warn("journal %s: cannot cut its unfinished header: %s", path, strerror(errno));

@@ -2,10 +2,12 @@
    the journal after a killed manager, CURVE, and peers that misbehave. */
 #define _GNU_SOURCE   /* sched_setaffinity */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -458,8 +460,14 @@ Test(reliability, a_repaired_journal_stays_locked)
     /* What a manager killed in the middle of a repair leaves beside it, and
        a file that only looks like it. */
     char *left = t_path(t_dir, ".run.journal.repair.AbC123"), *other = t_path(t_dir, ".run.journal.repair.AbC1234");
+    char *foreign = t_path(t_dir, ".run.journal.repair.XyZ789"), *busy = t_path(t_dir, ".run.journal.repair.BuSy42");
     fclose(fopen(left, "w"));
     fclose(fopen(other, "w"));
+    f = fopen(foreign, "w");   /* the name, but not this job's journal */
+    fputs("HYADESJ1 and then something else", f);
+    fclose(f);
+    int held = open(busy, O_RDWR | O_CREAT, 0600);   /* the name, and somebody's lock on it */
+    cr_assert_eq(flock(held, LOCK_EX), 0);
 
     char *slow[] = {"HYADES_FAILPOINTS=sleep:25", NULL};
     manager = t_spawn(argv, log, slow);
@@ -475,7 +483,10 @@ Test(reliability, a_repaired_journal_stays_locked)
     cr_assert_neq(access(left, F_OK), 0, "a cut-short repair's temporary is still there");
     cr_assert(t_file_contains(log, "left by a repair cut short"));
     cr_assert_eq(access(other, F_OK), 0, "a file of another name was removed");
-    free(bytes), free(out), free(journal), free(log), free(log2), free(left), free(other);
+    cr_assert_eq(access(foreign, F_OK), 0, "a file that is not this job's journal was removed");
+    cr_assert_eq(access(busy, F_OK), 0, "a file somebody holds a lock on was removed");
+    close(held);
+    free(bytes), free(out), free(journal), free(log), free(log2), free(left), free(other), free(foreign), free(busy);
 }
 
 /* Every kind resumes from its journal with the bytes of the run that wrote
