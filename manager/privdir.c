@@ -22,6 +22,7 @@
 #define PRIVDIR_PREFIX "hyades-"
 #define PRIVDIR_RANDOM 6   /* mkdtemp's XXXXXX */
 #define REMOVE_TRIES   100
+#define UNFINISHED_S   60   /* a directory left half made or half removed: this old, it is nobody's */
 #define REMOVE_STEP_MS 10
 
 /* The mount a descriptor is on (0 where the kernel cannot tell). */
@@ -172,32 +173,60 @@ static bool s_private_name(const char *name)
     return true;
 }
 
-/* If root/name is this user's private directory and its lock can be taken,
-   removes it: true. */
+/* Whether the lock at name in dir (a regular file) can be taken: then no
+   living manager holds it. */
+static bool s_unlocked(int dir, const char *name)
+{
+    int lock = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    bool free_ = lock >= 0 && fstat(lock, &st) == 0 && S_ISREG(st.st_mode) && flock(lock, LOCK_EX | LOCK_NB) == 0;
+    if (lock >= 0)
+        close(lock);
+    return free_;
+}
+
+/* A directory whose manager was killed before its lock took its name
+   (between mkdir and rename) or after it removed it (before rmdir): nothing
+   in it but an unlocked "lock.new", and unchanged for UNFINISHED_S (a
+   living manager takes that step within microseconds). */
+static bool s_unfinished(int dir, const struct stat *st)
+{
+    if (st->st_mtime > time(NULL) - UNFINISHED_S)
+        return false;
+    int fd = dup(dir);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    bool unfinished = true;
+    for (struct dirent *e; unfinished && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            unfinished = !strcmp(e->d_name, "lock.new") && s_unlocked(dirfd(d), "lock.new");
+    closedir(d);
+    return unfinished;
+}
+
+/* If root/name is this user's private directory and no manager owns it any
+   more, removes it: true. */
 static bool s_sweep_one(int root, const char *name)
 {
     char lock_path[PATH_MAX];
     struct stat st;
     snprintf(lock_path, sizeof lock_path, "%s/lock", name);
-    if (fstatat(root, lock_path, &st, AT_SYMLINK_NOFOLLOW) != 0)   /* most often: none, one call */
+    bool has_lock = fstatat(root, lock_path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!has_lock && errno != ENOENT)
         return false;
     int dir = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0)
         return false;
-    int lock = -1;
     bool stale = fstat(dir, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700
-              && (lock = openat(dir, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) >= 0
-              && fstat(lock, &st) == 0 && S_ISREG(st.st_mode) && flock(lock, LOCK_EX | LOCK_NB) == 0;
-    bool removed = false;
-    if (stale) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", PRIVDIR_ROOT, name);
-        removed = s_remove(path);
-    }
-    if (lock >= 0)
-        close(lock);
+              && (has_lock ? s_unlocked(dir, "lock") : s_unfinished(dir, &st));
     close(dir);
-    return removed;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", PRIVDIR_ROOT, name);
+    return stale && s_remove(path);
 }
 
 size_t privdir_sweep(void)

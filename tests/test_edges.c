@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -703,6 +704,17 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     mkdir(precious, 0700);
     fclose(fopen(file, "w"));
     bool mounted = mount(precious, sub, NULL, MS_BIND, NULL) == 0;
+    /* Left by managers killed while they made or removed their directory
+       (empty, or only the lock file before it took its name), a minute ago:
+       swept; the same, just made: kept (a manager may be making it). */
+    char old_empty[] = "/tmp/hyades-XXXXXX", old_half[] = "/tmp/hyades-XXXXXX", new_empty[] = "/tmp/hyades-XXXXXX";
+    char half_lock[64];
+    cr_assert(mkdtemp(old_empty) && mkdtemp(old_half) && mkdtemp(new_empty));
+    snprintf(half_lock, sizeof half_lock, "%s/lock.new", old_half);
+    fclose(fopen(half_lock, "w"));
+    struct timespec ago[2] = {{.tv_sec = time(NULL) - 120}, {.tv_sec = time(NULL) - 120}};
+    cr_assert_eq(utimensat(AT_FDCWD, old_empty, ago, 0), 0);
+    cr_assert_eq(utimensat(AT_FDCWD, old_half, ago, 0), 0);
 
     kill(doomed, SIGKILL);
     t_wait(doomed, 5000);
@@ -712,6 +724,11 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     cr_assert_eq(t_run(argv, log3, 30000), 0);
     bool swept = access(killed, F_OK) != 0, living_kept = access(living, F_OK) == 0, foreign_kept = access(keep, F_OK) == 0;
     bool precious_kept = access(file, F_OK) == 0;
+    bool old_swept = access(old_empty, F_OK) != 0 && access(old_half, F_OK) != 0;
+    bool new_kept = access(new_empty, F_OK) == 0;
+    unlink(half_lock), rmdir(old_half), rmdir(old_empty), rmdir(new_empty);
+    cr_assert(old_swept, "a half-made directory of a killed manager was kept");
+    cr_assert(new_kept, "a directory just made was removed");
     if (mounted)
         umount2(sub, MNT_DETACH);
     unlink(keep), rmdir(foreign), unlink(lock), rmdir(sub), rmdir(planted);
