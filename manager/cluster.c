@@ -118,6 +118,7 @@ struct cluster_t {
     char bound[300];           /* --bind as bound (the port chosen), until s_short_of_descriptors unbinds it */
     char waiting[400];         /* why the job waits, for the progress line, or "" */
     bool throttled;            /* too much output waits for a late unit */
+    bool output_waited;        /* an output waited for a descriptor since the loop last read */
     bool journal_tainted;      /* it holds results of a worker caught lying: removed at the end */
     size_t capable;            /* workers that may take units, at the last round of dispatch */
     bool roster_changed;       /* a worker joined or left since the last look (tick) */
@@ -1445,7 +1446,9 @@ static void s_check_stood_still(cluster_t *self)
        for the manager: past that they give up, rejoin, and their units start
        over. */
     uint64_t held;
-    if (still > self->idle_ms * 3 && self->run && log_limit(&self->still_log, &held))
+    bool waited = self->output_waited;   /* for a descriptor, beating all the while: said already */
+    self->output_waited = false;
+    if (still > self->idle_ms * 3 && self->run && !waited && log_limit(&self->still_log, &held))
         log_warn("this manager stood still for %" PRId64 " ms (stopped, or starved of CPU): workers that wait less"
                  " for it rejoin and their units start over%s", still, log_held(held));
     for (size_t i = 0; i < roster_size(self->roster); i++) {
@@ -2009,6 +2012,7 @@ static bool s_short_of_descriptors(void *arg, int waited_ms)
         self->bound[0] = '\0';
     }
     s_heartbeat(self, zclock_mono());
+    self->output_waited = true;
     return signals_count() == 0;   /* Ctrl-C: the operator will not wait */
 }
 

@@ -1307,6 +1307,7 @@ Test(edges, the_workers_keep_their_heartbeats_while_the_output_waits)
     cr_assert(waiting, "the output never waited for a descriptor: the test proves nothing");
     cr_assert_eq(rc, 0, "exit status %d after the wait", rc);
     cr_assert_not(t_file_contains(log, "silent; reconnecting"), "a worker found the waiting manager silent");
+    cr_assert_not(t_file_contains(log, "stood still"), "the wait was taken for a manager starved of CPU");
     s_assert_default_view(out, 200, 50);
     free(log), free(out), free(batch);
 }
