@@ -299,11 +299,15 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     reader_t r = reader_new(data, len);
     for (uint64_t f = 0; f < frames; f++) {
         int ncolors = (int) reader_be(&r, 2);
-        if (ncolors < 1 || ncolors > 256 || !reader_take(&r, 3 * (size_t) ncolors)) {
+        if (!r.bad && (ncolors < 1 || ncolors > 256)) {
             snprintf(err, errlen, "frame %" PRIu64 ": a palette of %d colours", first + f, ncolors);
             return JOB_MALFORMED;
         }
-        const uint8_t *indices = reader_take(&r, npix);
+        const uint8_t *palette = reader_take(&r, 3 * (size_t) ncolors), *indices = reader_take(&r, npix);
+        if (!palette || !indices) {
+            snprintf(err, errlen, "%zu bytes: cut short in frame %" PRIu64, len, first + f);
+            return JOB_MALFORMED;
+        }
         for (size_t i = 0; indices && i < npix; i++)
             if (indices[i] >= ncolors) {
                 snprintf(err, errlen, "frame %" PRIu64 ": colour %u of a palette of %d", first + f, indices[i],
@@ -312,7 +316,7 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
             }
     }
     if (!reader_done(&r)) {
-        snprintf(err, errlen, "not %" PRIu64 " frames of %zu pixels", frames, npix);
+        snprintf(err, errlen, "%zu bytes: more than its %" PRIu64 " frame%s", len, frames, frames == 1 ? "" : "s");
         return JOB_MALFORMED;
     }
     if (!state->error[0])

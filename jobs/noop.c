@@ -54,7 +54,10 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     reader_t r = reader_new(data, len);
     uint64_t echoed = reader_be(&r, 8);
     if (!reader_done(&r) || echoed != unit) {
-        snprintf(err, errlen, "%s", reader_done(&r) ? "another unit's index" : "not 8 bytes");
+        if (reader_done(&r))
+            snprintf(err, errlen, "unit %" PRIu64 "'s index", echoed);
+        else
+            snprintf(err, errlen, "%zu bytes, not 8", len);
         return JOB_MALFORMED;
     }
     state->sum += unit;

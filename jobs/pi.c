@@ -124,7 +124,7 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     uint64_t hits = reader_be(&r, 8);
     uint64_t n, seed;
     if (unit >= state->p.units || !reader_done(&r)) {
-        snprintf(err, errlen, "not 8 bytes");
+        snprintf(err, errlen, "%zu bytes, not 8", len);
         return JOB_MALFORMED;
     }
     s_tuple(&state->p, unit, &n, &seed);

@@ -546,7 +546,7 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
     uint64_t count = reader_be(&r, 8);
     uint64_t lo, hi;
     if (unit >= s_units(p) || r.bad) {
-        snprintf(err, errlen, "shorter than its count");
+        snprintf(err, errlen, "%zu bytes: shorter than its 8-byte count", len);
         return JOB_MALFORMED;
     }
     s_range(p, unit, &lo, &hi);

@@ -1152,7 +1152,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
     if (r->status == HY_RESULT_FAILED) {
         char why[300];
         snprintf(why, sizeof why, "%.*s", (int) r->len, (const char *) r->data);
-        s_blame(self, w, u, why);
+        s_blame(self, w, u, why[0] ? why : "(no reason given)");
         return;
     }
     scheduler_record(self->sched, w->progress_ms - sent);

@@ -486,7 +486,7 @@ int main(int argc, char **argv)
     bool cut = ran < batch->count;
     if (batch_path && (failed || cut))
         fprintf(stderr, "hyades-manager: batch %s: %zu of %zu jobs failed%s\n", batch_path, failed + (batch->count - ran),
-                batch->count, cut ? " (interrupted)" : "");
+                batch->count, cut || signals_count() > 0 ? " (interrupted)" : "");
     batch_destroy(&loaded);
     return failed || cut ? 1 : status;
 }

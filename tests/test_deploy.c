@@ -145,6 +145,22 @@ Test(deploy, an_interrupted_batch_accounts_for_every_line)
     free(out), free(records), free(batch), free(json), free(log), free(never);
 }
 
+/* A signal in the last line: every line ran, and the batch still says it
+   was interrupted. */
+Test(deploy, a_batch_interrupted_in_its_last_line_says_so)
+{
+    char *batch = s_write("jobs.txt", "noop --units 3\nnoop --units 100 --sleep-ms 1000\n");
+    char *log = t_path(t_dir, "out.log");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "--batch", batch, NULL};
+    pid_t manager = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "line 1: noop ok", NULL, 0, 20000));
+    usleep(300000);
+    kill(manager, SIGTERM);
+    cr_assert_eq(t_wait(manager, 20000), 1);
+    cr_assert(t_file_contains(log, "1 of 2 jobs failed (interrupted)"), "the interruption is not said");
+    free(batch), free(log);
+}
+
 /* A batch killed without warning (SIGKILL, the OOM killer) keeps the JSON
    records of the jobs it finished: the file, which held an older run's
    records, is replaced with the first job's and grows by one whole line a

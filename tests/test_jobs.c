@@ -101,7 +101,7 @@ Test(jobs, pi_accepts_a_trillion_samples_and_refuses_bad_options)
     cr_assert_eq(kind->accept(plan.state, 1, hits, 8, err, sizeof err), JOB_MALFORMED);
     cr_assert_str_eq(err, "1000000001 hits from 1000000000 samples", "the refusal does not say why");
     cr_assert_eq(kind->accept(plan.state, 2, hits, 7, err, sizeof err), JOB_MALFORMED);
-    cr_assert_str_eq(err, "not 8 bytes");
+    cr_assert_str_eq(err, "7 bytes, not 8");
     job_plan_clear(kind, &plan);
     char *bad[][3] = {{"--units", "0"}, {"--samples", "0"}, {"--samples", "5", "--units"}, {"--seed", "-1"}, {"--units", "x"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -397,7 +397,13 @@ Test(jobs, frames_refuse_bad_options)
     cr_assert_str_eq(err, "frame 0: colour 1 of a palette of 1");
     uint8_t one_frame[] = {0, 1, 9, 9, 9, 0, 0};
     cr_assert_eq(kind->accept(plan.state, 0, one_frame, sizeof one_frame, err, sizeof err), JOB_MALFORMED);
-    cr_assert_str_eq(err, "frame 1: a palette of 0 colours");
+    cr_assert_str_eq(err, "7 bytes: cut short in frame 1");
+    uint8_t cut_palette[] = {0, 50, 1, 2, 3};   /* 50 colours announced, one given */
+    cr_assert_eq(kind->accept(plan.state, 0, cut_palette, sizeof cut_palette, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "5 bytes: cut short in frame 0");
+    uint8_t trailing[] = {0, 1, 9, 9, 9, 0, 0, 0, 1, 9, 9, 9, 0, 0, 7};
+    cr_assert_eq(kind->accept(plan.state, 0, trailing, sizeof trailing, err, sizeof err), JOB_MALFORMED);
+    cr_assert_str_eq(err, "15 bytes: more than its 2 frames");
     job_plan_clear(kind, &plan);
 }
 
