@@ -7,6 +7,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -23,6 +24,7 @@ typedef struct {
     unsigned unjoined;      /* exits in a row without having joined */
     bool joined;            /* said HELLO since its last start */
     bool given_up;
+    bool starved;           /* its restart waits for a descriptor (said once) */
     uint64_t restarts;      /* times it was started again */
 } child_t;
 
@@ -193,6 +195,21 @@ size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), v
         child_t *c = &self->children[i];
         if (c->pid || c->given_up || now < c->restart_ms)
             continue;
+        /* Its connection takes a descriptor of ours: with none left (a flood
+           of connections holds them), libzmq's ipc listener would abort the
+           manager on it. Later, then. */
+        int spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (spare < 0 && (errno == EMFILE || errno == ENFILE)) {
+            if (!c->starved)
+                log_warn("local worker %zu waits to be restarted: no descriptor is left (a flood of connections?)",
+                         i + 1);
+            c->starved = true;
+            c->restart_ms = now + LOCAL_BACKOFF_MIN_MS;
+            continue;
+        }
+        if (spare >= 0)
+            close(spare);
+        c->starved = false;
         if (s_spawn(self, i) < 0) {
             log_warn("cannot restart local worker %zu: %s", i + 1, strerror(errno));
             c->restart_ms = now + c->backoff_ms;

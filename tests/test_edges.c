@@ -1312,6 +1312,42 @@ Test(edges, the_workers_keep_their_heartbeats_while_the_output_waits)
     free(log), free(out), free(batch);
 }
 
+/* A local worker that dies while a flood holds every descriptor is
+   restarted only once one is free: its connection, short of one, made
+   libzmq's ipc listener abort the manager (exit 134). */
+Test(edges, a_local_worker_is_not_restarted_into_a_flood)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "flood.png");
+    int port;
+    pid_t manager = s_limited_mandelbrot(64, "--bind tcp://127.0.0.1:0 --local 2", 200, 50, 20,
+                                         "listening on tcp://127.0.0.1:", log, out, &port);
+    static int fds[200];
+    size_t held = s_hold_connections(port, 200, false, fds);
+    size_t most = 0;
+    for (int i = 0; i < 200 && most < 64; i++) {
+        size_t n = s_open_files(manager);
+        most = n > most ? n : most;
+        usleep(10000);
+    }
+    pid_t kids[4];
+    size_t n = t_children(manager, kids, 4);
+    if (n > 0)
+        kill(kids[0], SIGKILL);
+    bool starved = t_wait_for(log, "waits to be restarted: no descriptor is left", NULL, 0, 5000);
+    int early = t_exited(manager);
+    for (size_t i = 0; i < held; i++)
+        close(fds[i]);
+    int rc = t_wait(manager, 60000);
+    cr_assert_geq(most, 62, "the flood took %zu of 64 descriptors: the test proves nothing", most);
+    cr_assert_gt(n, 0, "no local worker found");
+    cr_assert_eq(early, -1, "the manager ended (status %d) while the flood held its descriptors", early);
+    cr_assert(starved, "the restart did not wait for a descriptor");
+    cr_assert_eq(rc, 0, "exit status %d", rc);
+    cr_assert(t_file_contains(log, "restarting local worker"));
+    s_assert_default_view(out, 200, 50);
+    free(log), free(out);
+}
+
 /* Ctrl-C ends that wait: the operator is not kept 30 s. Here the batch's
    first job, after which the manager keeps listening (another job may want
    new workers), so the flood keeps every descriptor and only the signal
