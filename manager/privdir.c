@@ -22,6 +22,7 @@
 #define PRIVDIR_PREFIX "hyades-"
 #define PRIVDIR_RANDOM 6   /* mkdtemp's XXXXXX */
 #define REMOVE_TRIES   100
+#define MAKE_TRIES     5
 #define UNFINISHED_S   60   /* a directory left half made or half removed: this old, it is nobody's */
 #define REMOVE_STEP_MS 10
 
@@ -109,6 +110,41 @@ static void *s_sweeper(void *arg)
     return NULL;
 }
 
+/* One try at making self's directory and taking its lock: 0; -1 with
+   err; 1 when a sweep took the directory meanwhile (a manager stalled for
+   a minute between mkdir and its lock looks killed there): try again. */
+static int s_make(privdir_t *self, char *err, size_t errlen)
+{
+    snprintf(self->path, sizeof self->path, "%s/%sXXXXXX", PRIVDIR_ROOT, PRIVDIR_PREFIX);
+    if (!mkdtemp(self->path)) {
+        snprintf(err, errlen, "cannot create a private directory in %s: %s", PRIVDIR_ROOT, strerror(errno));
+        return -1;
+    }
+    (void) chmod(self->path, 0700);   /* whatever the umask: sweeps know such directories by it */
+    char fresh[PATH_MAX], lock[PATH_MAX];
+    snprintf(fresh, sizeof fresh, "%s/lock.new", self->path);
+    snprintf(lock, sizeof lock, "%s/lock", self->path);
+    self->lock = open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (self->lock < 0 && errno == ENOENT)
+        return 1;
+    if (self->lock < 0) {
+        snprintf(err, errlen, "cannot write in the private directory %s: %s", self->path, strerror(errno));
+        rmdir(self->path);
+        return -1;
+    }
+    /* Where locks do not work, the file keeps its first name: no sweep
+       takes the directory, which then stays after a SIGKILL, as it did. */
+    if (flock(self->lock, LOCK_EX | LOCK_NB) != 0 || rename(fresh, lock) == 0)
+        return 0;
+    int why = errno;
+    close(self->lock);
+    if (why == ENOENT)
+        return 1;
+    snprintf(err, errlen, "cannot lock the private directory %s: %s", self->path, strerror(why));
+    s_remove(self->path);
+    return -1;
+}
+
 privdir_t *privdir_new(char *err, size_t errlen)
 {
     privdir_t *self = calloc(1, sizeof *self);
@@ -116,26 +152,15 @@ privdir_t *privdir_new(char *err, size_t errlen)
         snprintf(err, errlen, "not enough memory");
         return NULL;
     }
-    snprintf(self->path, sizeof self->path, "%s/%sXXXXXX", PRIVDIR_ROOT, PRIVDIR_PREFIX);
-    if (!mkdtemp(self->path)) {
-        snprintf(err, errlen, "cannot create a private directory in %s: %s", PRIVDIR_ROOT, strerror(errno));
+    int rc = 1;
+    for (int tries = 0; rc == 1 && tries < MAKE_TRIES; tries++)
+        rc = s_make(self, err, errlen);
+    if (rc != 0) {
+        if (rc == 1)
+            snprintf(err, errlen, "cannot keep a private directory in %s: removed as soon as made", PRIVDIR_ROOT);
         free(self);
         return NULL;
     }
-    char fresh[PATH_MAX], lock[PATH_MAX];
-    snprintf(fresh, sizeof fresh, "%s/lock.new", self->path);
-    snprintf(lock, sizeof lock, "%s/lock", self->path);
-    self->lock = open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (self->lock < 0) {
-        snprintf(err, errlen, "cannot write in the private directory %s: %s", self->path, strerror(errno));
-        s_remove(self->path);
-        free(self);
-        return NULL;
-    }
-    /* Where locks do not work, the file keeps its first name: no sweep
-       takes the directory, which then stays after a SIGKILL, as it did. */
-    if (flock(self->lock, LOCK_EX | LOCK_NB) == 0)
-        (void) rename(fresh, lock);
     /* A /tmp of many entries takes a millisecond to look through: not on
        the way to the first unit, nor to the exit. */
     self->sweeping = pthread_create(&self->sweeper, NULL, s_sweeper, self) == 0;
@@ -208,9 +233,12 @@ static bool s_unfinished(int dir, const struct stat *st)
     return unfinished;
 }
 
-/* If root/name is this user's private directory and no manager owns it any
-   more, removes it: true. */
-static bool s_sweep_one(int root, const char *name)
+/* If root/name is this user's private directory, on root's own mount, and
+   no manager owns it any more, removes it: true. It works from the
+   descriptors it checked, never from the path again. A directory left half
+   made loses only its lock.new: a manager that took it up meanwhile (it was
+   only stalled) has more in it by then, and keeps it. */
+static bool s_sweep_one(int root, uint64_t root_mount, const char *name)
 {
     char lock_path[PATH_MAX];
     struct stat st;
@@ -221,12 +249,18 @@ static bool s_sweep_one(int root, const char *name)
     int dir = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0)
         return false;
-    bool stale = fstat(dir, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700
-              && (has_lock ? s_unlocked(dir, "lock") : s_unfinished(dir, &st));
+    bool mine = fstat(dir, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700
+             && s_mount_of(dir) == root_mount;   /* (not a mount point itself) */
+    bool removed = false;
+    if (mine && has_lock && s_unlocked(dir, "lock")) {
+        int contents = dup(dir);
+        removed = contents >= 0 && s_empty(contents, "lock") == 0
+               && (unlinkat(dir, "lock", 0) == 0 || errno == ENOENT) && unlinkat(root, name, AT_REMOVEDIR) == 0;
+    } else if (mine && !has_lock && s_unfinished(dir, &st)) {
+        removed = (unlinkat(dir, "lock.new", 0) == 0 || errno == ENOENT) && unlinkat(root, name, AT_REMOVEDIR) == 0;
+    }
     close(dir);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", PRIVDIR_ROOT, name);
-    return stale && s_remove(path);
+    return removed;
 }
 
 size_t privdir_sweep(void)
@@ -235,9 +269,10 @@ size_t privdir_sweep(void)
     if (!root)
         return 0;
     size_t swept = 0;
+    uint64_t root_mount = s_mount_of(dirfd(root));
     for (struct dirent *e; (e = readdir(root));)
         if (s_private_name(e->d_name) && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN))
-            swept += s_sweep_one(dirfd(root), e->d_name);
+            swept += s_sweep_one(dirfd(root), root_mount, e->d_name);
     closedir(root);
     return swept;
 }

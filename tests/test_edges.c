@@ -704,6 +704,15 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     mkdir(precious, 0700);
     fclose(fopen(file, "w"));
     bool mounted = mount(precious, sub, NULL, MS_BIND, NULL) == 0;
+    /* And one that is itself a mount, of a directory that looks like a
+       stale private one (a lock nobody holds): not emptied either. */
+    char covered[] = "/tmp/hyades-XXXXXX";
+    cr_assert_not_null(mkdtemp(covered));
+    char *shown = t_path(t_dir, "shown"), *shown_lock = t_path(shown, "lock"), *shown_data = t_path(shown, "data");
+    mkdir(shown, 0700);
+    fclose(fopen(shown_lock, "w"));
+    fclose(fopen(shown_data, "w"));
+    bool covering = mount(shown, covered, NULL, MS_BIND, NULL) == 0;
     /* Left by managers killed while they made or removed their directory
        (empty, or only the lock file before it took its name), a minute ago:
        swept; the same, just made: kept (a manager may be making it). */
@@ -723,7 +732,10 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "noop", "--units", "3", NULL};
     cr_assert_eq(t_run(argv, log3, 30000), 0);
     bool swept = access(killed, F_OK) != 0, living_kept = access(living, F_OK) == 0, foreign_kept = access(keep, F_OK) == 0;
-    bool precious_kept = access(file, F_OK) == 0;
+    bool precious_kept = access(file, F_OK) == 0 && access(shown_data, F_OK) == 0;
+    if (covering)
+        umount2(covered, MNT_DETACH);
+    rmdir(covered);
     bool old_swept = access(old_empty, F_OK) != 0 && access(old_half, F_OK) != 0;
     bool new_kept = access(new_empty, F_OK) == 0;
     unlink(half_lock), rmdir(old_half), rmdir(old_empty), rmdir(new_empty);
@@ -740,7 +752,8 @@ Test(edges, the_next_manager_sweeps_a_killed_manager_s_private_directory)
     kill(alive, SIGINT);
     cr_assert_eq(t_wait(alive, 10000), 1, "the living manager did not stop in order");
     cr_assert_neq(access(living, F_OK), 0);
-    free(log), free(log2), free(log3), free(out), free(precious), free(file);
+    free(log), free(log2), free(log3), free(out), free(precious), free(file), free(shown), free(shown_lock),
+        free(shown_data);
 }
 
 /* An output past the file-size limit (`ulimit -f`): SIGXFSZ killed the
@@ -758,6 +771,25 @@ Test(edges, an_output_past_the_file_size_limit_fails_naming_the_cause)
     cr_assert_eq(access(out, F_OK), -1);
     cr_assert_not(s_has_file(t_dir, ".big.png."), "the temporary was left");
     free(out), free(log);
+}
+
+/* Whatever the umask, the private directory is 0700, which is how a sweep
+   knows it (with umask 0177 it was 0600, and never swept). */
+Test(edges, the_private_directory_is_0700_whatever_the_umask)
+{
+    char *log = t_path(t_dir, "m.log"), script[1024], dir[256];
+    snprintf(script, sizeof script, "umask 0177 && exec %s --local 1 noop --units 100 --sleep-ms 50",
+             t_bin("hyades-manager"));
+    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    pid_t manager = t_spawn(argv, log, NULL);
+    cr_assert(t_wait_for(log, "job noop started", NULL, 0, 10000));
+    cr_assert(s_private_dir(manager, dir, sizeof dir), "no local worker found");
+    struct stat st;
+    cr_assert_eq(stat(dir, &st), 0);
+    kill(manager, SIGINT);
+    t_wait(manager, 10000);
+    cr_assert_eq(st.st_mode & 07777, 0700, "mode %o", st.st_mode & 07777);
+    free(log);
 }
 
 Test(edges, a_closed_stdout_does_not_stop_the_work)
