@@ -6,15 +6,18 @@
 #include "common/log.h"
 
 #include <czmq.h>
+#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#define RESTART_SPARE 8   /* descriptors free before a local worker is started again */
 
 typedef struct {
     pid_t pid;              /* 0 while not running */
@@ -183,6 +186,22 @@ static size_t s_reap(local_t *self, bool restart, void (*exited)(void *arg, size
     return running;
 }
 
+/* Whether this process has RESTART_SPARE descriptors free (counted in
+   /proc/self/fd against its limit). */
+static bool s_descriptors_to_spare(void)
+{
+    struct rlimit rl;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return errno != EMFILE && errno != ENFILE;   /* no /proc: cannot tell, try */
+    size_t open_now = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        open_now += e->d_name[0] != '.';
+    closedir(d);
+    return getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY
+        || open_now + RESTART_SPARE <= (size_t) rl.rlim_cur;
+}
+
 size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), void *arg)
 {
     if (!self)
@@ -197,18 +216,16 @@ size_t local_supervise(local_t *self, void (*exited)(void *arg, size_t index), v
             continue;
         /* Its connection takes a descriptor of ours: with none left (a flood
            of connections holds them), libzmq's ipc listener would abort the
-           manager on it. Later, then. */
-        int spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (spare < 0 && (errno == EMFILE || errno == ENFILE)) {
+           manager on it. Later, then: a flood that comes and goes takes a
+           free descriptor again within microseconds, so a few must be. */
+        if (!s_descriptors_to_spare()) {
             if (!c->starved)
-                log_warn("local worker %zu waits to be restarted: no descriptor is left (a flood of connections?)",
-                         i + 1);
+                log_warn("local worker %zu waits to be restarted: too few descriptors are left (a flood of "
+                         "connections?)", i + 1);
             c->starved = true;
             c->restart_ms = now + LOCAL_BACKOFF_MIN_MS;
             continue;
         }
-        if (spare >= 0)
-            close(spare);
         c->starved = false;
         if (s_spawn(self, i) < 0) {
             log_warn("cannot restart local worker %zu: %s", i + 1, strerror(errno));
