@@ -555,8 +555,8 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
         return JOB_MALFORMED;
     }
     if (p->count_only ? !reader_done(&r) : !s_valid_text(data + 8, len - 8, count, lo, hi)) {
-        snprintf(err, errlen, p->count_only ? "more than a count" : "not a list of %" PRIu64 " primes of its range",
-                 count);
+        snprintf(err, errlen, p->count_only ? "more than a count" : "not a list of %" PRIu64 " prime%s of its range",
+                 count, count == 1 ? "" : "s");
         return JOB_MALFORMED;
     }
     state->count += count;

@@ -1171,7 +1171,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
         char blame[600];
         snprintf(blame, sizeof blame, "its result was malformed (%s)", why[0] ? why : "refused by the job");
         self->rejected++;
-        s_offence(self, w->id, w->id_len, body, BAD_MALFORMED, w->name);
+        s_offence(self, w->id, w->id_len, body, BAD_REFUSED, w->name);
         s_blame(self, w, u, blame);
         return;
     }
@@ -1884,7 +1884,7 @@ static uint64_t s_bad_messages(const cluster_t *self)
 {
     uint64_t n = 0;
     for (int k = 0; k < BAD_KINDS; k++)
-        n += k == BAD_UNSOLICITED ? 0 : guard_count(self->guard, (bad_kind_t) k);
+        n += k == BAD_UNSOLICITED || k == BAD_REFUSED ? 0 : guard_count(self->guard, (bad_kind_t) k);
     return n;
 }
 

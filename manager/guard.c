@@ -179,10 +179,11 @@ void guard_tick(guard_t *self, bool now_anyway)
     }
     self->last_log_ms = now;
     if (total)
-        log_warn("dropped %" PRIu64 " bad message%s in the last %d s: %" PRIu64 " malformed, %" PRIu64
-                 " of another protocol version, %" PRIu64 " unsolicited results, %" PRIu64 " unexpected, %" PRIu64
-                 " from banned peers", total, total == 1 ? "" : "s", (int) ((now - since + 999) / 1000), d[BAD_MALFORMED], d[BAD_VERSION],
-                 d[BAD_UNSOLICITED], d[BAD_UNEXPECTED], d[BAD_BANNED]);
+        log_warn("dropped %" PRIu64 " bad message%s or result%s in the last %d s: %" PRIu64 " malformed, %" PRIu64
+                 " of another protocol version, %" PRIu64 " unsolicited results, %" PRIu64 " refused results, %" PRIu64
+                 " unexpected, %" PRIu64 " from banned peers", total, total == 1 ? "" : "s", total == 1 ? "" : "s",
+                 (int) ((now - since + 999) / 1000), d[BAD_MALFORMED], d[BAD_VERSION], d[BAD_UNSOLICITED],
+                 d[BAD_REFUSED], d[BAD_UNEXPECTED], d[BAD_BANNED]);
     /* Count the bans in force, so that the cheap path comes back when none
        is; forget those over long enough not to double the next one. */
     size_t active = 0;

@@ -19,6 +19,7 @@ typedef enum {
     BAD_MALFORMED = 0,    /* not a well-formed message */
     BAD_VERSION,          /* another protocol version */
     BAD_UNSOLICITED,      /* a result for a unit not in flight on its sender, or of another job */
+    BAD_REFUSED,          /* a result whose payload its job refused (also counted as rejected) */
     BAD_UNEXPECTED,       /* a command a worker does not send, or anything but HELLO from a stranger */
     BAD_BANNED,           /* dropped unread: its sender is banned */
     BAD_KINDS

@@ -409,6 +409,7 @@ Test(e2e, a_rogue_peer_cannot_spoil_the_job)
     cr_assert(t_file_contains(mlog, "failed on worker rogue: its result was malformed (7 bytes, not the 203 of its 1 "
                                     "column)"), "the refusal does not say why");
     cr_assert(t_file_contains(mlog, "worker rogue lost"));
+    cr_assert(t_file_contains(mlog, " 1 refused results, "), "the refused payload is not counted as such");
     cr_assert_geq(t_json_number(json, "rejected"), 1);
     cr_assert_geq(t_json_number(json, "reissued"), 1);
     cr_assert_geq(t_json_number(json, "unsolicited"), 2);
