@@ -1217,6 +1217,19 @@ static size_t s_open_files(pid_t pid)
     return n;
 }
 
+/* The most descriptors pid held, looked at for up to 2 s or until it
+   holds limit. */
+static size_t s_most_open_files(pid_t pid, size_t limit)
+{
+    size_t most = 0;
+    for (int i = 0; i < 200 && most < limit; i++) {
+        size_t n = s_open_files(pid);
+        most = n > most ? n : most;
+        usleep(10000);
+    }
+    return most;
+}
+
 /* The manager running `ulimit -n files; exec hyades-manager args` under the
    failpoints env; its log in log. */
 static pid_t s_manager_limited(int files, const char *args, const char *log, char *const env[])
@@ -1290,12 +1303,7 @@ Test(edges, the_output_waits_for_descriptors_a_flood_holds)
        (200 units of 20 ms) is over. */
     static int fds[200];
     size_t held = s_hold_connections(port, 200, false, fds);
-    size_t most = 0;
-    for (int i = 0; i < 200 && most < 64; i++) {
-        size_t n = s_open_files(manager);
-        most = n > most ? n : most;
-        usleep(10000);
-    }
+    size_t most = s_most_open_files(manager, 64);
     cr_assert_geq(most, 62, "the flood took %zu of 64 descriptors: the test proves nothing", most);
     cr_assert(t_file_contains(log, "at most 64 open files: about 32 workers can connect"));
     /* Held until the manager is done, or 20 s: its last job's output must
@@ -1311,6 +1319,41 @@ Test(edges, the_output_waits_for_descriptors_a_flood_holds)
     free(log), free(out);
 }
 
+/* A two-line batch under `ulimit -n 64` (its first line a mandelbrot into
+   out, 10 ms a unit, on one local worker, with the manager options given)
+   whose first output finds no descriptor: a flood of connections takes
+   them all once the job has started. */
+typedef struct {
+    pid_t manager;
+    bool waiting;   /* the output said it waits for a descriptor */
+    size_t held;    /* the flood's connections, in fds */
+    int fds[200];
+} flooded_t;
+
+static void s_flooded_batch(const char *options, const char *log, const char *out, flooded_t *fl)
+{
+    char *batch = t_path(t_dir, "jobs"), args[1024], rest[256];
+    FILE *f = fopen(batch, "w");
+    fprintf(f, "mandelbrot --width 200 --height 50 -o %s\nnoop --units 2\n", out);
+    fclose(f);
+    snprintf(args, sizeof args, "%s --bind tcp://127.0.0.1:0 --local 1 --batch %s", options, batch);
+    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
+    fl->manager = s_manager_limited(64, args, log, env);
+    cr_assert(t_wait_for(log, "listening on tcp://127.0.0.1:", rest, sizeof rest, 10000));
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));   /* the local worker is in */
+    fl->held = s_hold_connections(atoi(rest), 200, false, fl->fds);
+    fl->waiting = t_wait_for(log, "waiting up to 30 s for a descriptor", NULL, 0, 20000);
+    free(batch);
+}
+
+/* The flood goes. */
+static void s_flood_end(flooded_t *fl)
+{
+    for (size_t i = 0; i < fl->held; i++)
+        close(fl->fds[i]);
+    fl->held = 0;
+}
+
 /* The workers keep getting their heartbeats while the output waits: a
    worker that found its manager silent reconnected, and a local worker's
    reconnection, short of a descriptor, made libzmq abort the manager
@@ -1319,29 +1362,18 @@ Test(edges, the_output_waits_for_descriptors_a_flood_holds)
    3 s of the wait. */
 Test(edges, the_workers_keep_their_heartbeats_while_the_output_waits)
 {
-    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "first.png"), *batch = t_path(t_dir, "jobs");
-    FILE *f = fopen(batch, "w");
-    fprintf(f, "mandelbrot --width 200 --height 50 -o %s\nnoop --units 2\n", out);
-    fclose(f);
-    char args[1024], rest[256];
-    snprintf(args, sizeof args, "--heartbeat 100 --bind tcp://127.0.0.1:0 --local 1 --batch %s", batch);
-    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
-    pid_t manager = s_manager_limited(64, args, log, env);
-    cr_assert(t_wait_for(log, "listening on tcp://127.0.0.1:", rest, sizeof rest, 10000));
-    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
-    static int fds[200];
-    size_t held = s_hold_connections(atoi(rest), 200, false, fds);
-    bool waiting = t_wait_for(log, "waiting up to 30 s for a descriptor", NULL, 0, 20000);
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "first.png");
+    static flooded_t fl;
+    s_flooded_batch("--heartbeat 100", log, out, &fl);
     usleep(3000000);
-    for (size_t i = 0; i < held; i++)
-        close(fds[i]);
-    int rc = t_wait(manager, 30000);
-    cr_assert(waiting, "the output never waited for a descriptor: the test proves nothing");
+    s_flood_end(&fl);
+    int rc = t_wait(fl.manager, 30000);
+    cr_assert(fl.waiting, "the output never waited for a descriptor: the test proves nothing");
     cr_assert_eq(rc, 0, "exit status %d after the wait", rc);
     cr_assert_not(t_file_contains(log, "silent; reconnecting"), "a worker found the waiting manager silent");
     cr_assert_not(t_file_contains(log, "stood still"), "the wait was taken for a manager starved of CPU");
     s_assert_default_view(out, 200, 50);
-    free(log), free(out), free(batch);
+    free(log), free(out);
 }
 
 /* A local worker that dies while a flood holds every descriptor is
@@ -1359,12 +1391,7 @@ Test(edges, a_local_worker_is_not_restarted_into_a_flood)
     cr_assert(t_wait_for(log, "worker local-2 joined", NULL, 0, 10000));
     static int fds[200];
     size_t held = s_hold_connections(port, 200, false, fds);
-    size_t most = 0;
-    for (int i = 0; i < 200 && most < 64; i++) {
-        size_t n = s_open_files(manager);
-        most = n > most ? n : most;
-        usleep(10000);
-    }
+    size_t most = s_most_open_files(manager, 64);
     pid_t kids[4];
     size_t n = t_children(manager, kids, 4);
     if (n > 0)
@@ -1403,31 +1430,20 @@ Test(edges, a_local_worker_is_not_restarted_into_a_flood)
    ends the wait. */
 Test(edges, a_signal_ends_the_wait_for_a_descriptor)
 {
-    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "first.png"), *batch = t_path(t_dir, "jobs");
-    FILE *f = fopen(batch, "w");
-    fprintf(f, "mandelbrot --width 200 --height 50 -o %s\nnoop --units 2\n", out);
-    fclose(f);
-    char args[1024], rest[256];
-    snprintf(args, sizeof args, "--bind tcp://127.0.0.1:0 --local 1 --batch %s", batch);
-    char *env[] = {"HYADES_FAILPOINTS=sleep:10", NULL};
-    pid_t manager = s_manager_limited(64, args, log, env);
-    cr_assert(t_wait_for(log, "listening on tcp://127.0.0.1:", rest, sizeof rest, 10000));
-    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));   /* the local worker is in */
-    static int fds[200];
-    size_t held = s_hold_connections(atoi(rest), 200, false, fds);
-    bool waiting = t_wait_for(log, "waiting up to 30 s for a descriptor", NULL, 0, 20000);
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "first.png");
+    static flooded_t fl;
+    s_flooded_batch("", log, out, &fl);
     char dir[256] = "";
-    bool found = s_private_dir(manager, dir, sizeof dir);
-    kill(manager, SIGINT);
-    int rc = t_wait(manager, 5000);
+    bool found = s_private_dir(fl.manager, dir, sizeof dir);
+    kill(fl.manager, SIGINT);
+    int rc = t_wait(fl.manager, 5000);
     bool dir_left = found && access(dir, F_OK) == 0;
-    for (size_t i = 0; i < held; i++)
-        close(fds[i]);
-    cr_assert(waiting, "the output never waited for a descriptor: the test proves nothing");
+    s_flood_end(&fl);
+    cr_assert(fl.waiting, "the output never waited for a descriptor: the test proves nothing");
     cr_assert_eq(rc, 1, "exit status %d: Ctrl-C did not end the wait", rc);
     cr_assert(found, "no local worker found");
     cr_assert_not(dir_left, "the private directory %s was left behind", dir);
     cr_assert(t_file_contains(log, "the wait for a descriptor was ended"), "the failure does not say why");
     cr_assert_eq(access(out, F_OK), -1, "an output was left");
-    free(log), free(out), free(batch);
+    free(log), free(out);
 }
