@@ -667,6 +667,9 @@ static void s_exclude(cluster_t *self, worker_t *w, const char *why)
 
 /* w failed unit u (it said so, or sent a payload the job refused): u goes
    to another worker; w carries the blame. */
+/* What a job said of a payload it refused (kinds say it; a word if not). */
+static const char *s_refusal(const char *why) { return why[0] ? why : "no reason given"; }
+
 static void s_blame(cluster_t *self, worker_t *w, uint64_t u, const char *why)
 {
     self->failed++;
@@ -1061,7 +1064,7 @@ static void s_on_verified(cluster_t *self, worker_t *w, uint64_t u, const uint8_
         self->rejected++;
         char blame[600];
         snprintf(blame, sizeof blame, "its result was malformed (%s) and agreed with another worker's",
-                 why[0] ? why : "refused by the job");
+                 s_refusal(why));
         s_blame(self, w, u, blame);
         if (other) {
             run_avoid(self->run, u, other->ident->iid, AVOID_FAILED);
@@ -1169,7 +1172,7 @@ static void s_on_result(cluster_t *self, worker_t *w, const hy_result_t *r, zmq_
     }
     if (rc < 0) {
         char blame[600];
-        snprintf(blame, sizeof blame, "its result was malformed (%s)", why[0] ? why : "refused by the job");
+        snprintf(blame, sizeof blame, "its result was malformed (%s)", s_refusal(why));
         self->rejected++;
         s_offence(self, w->id, w->id_len, body, BAD_REFUSED, w->name);
         s_blame(self, w, u, blame);
@@ -1871,8 +1874,7 @@ static void s_replay(void *arg, uint64_t unit, const uint8_t *data, size_t len)
         return;
     }
     if (rc < 0) {
-        log_warn("journal: unit %" PRIu64 " refused by the job (%s); computing it again", unit,
-                 why[0] ? why : "malformed");
+        log_warn("journal: unit %" PRIu64 " refused by the job (%s); computing it again", unit, s_refusal(why));
         return;
     }
     run_completed(self->run, unit);

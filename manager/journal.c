@@ -252,12 +252,13 @@ static size_t s_next_record(const uint8_t *data, size_t len, size_t p)
     return len;
 }
 
-/* The name of a repair's temporary beside path, but for mkstemp's XXXXXX:
-   ".NAME.repair." in the journal's directory. */
-static void s_repair_name(const char *path, char *out, size_t len)
+/* The name of a repair's temporary beside path: ".NAME.repair.", then
+   suffix ("XXXXXX" for mkstemp, or ""), in the journal's directory. */
+static void s_repair_name(const char *path, const char *suffix, char *out, size_t len)
 {
     const char *slash = strrchr(path, '/');
-    snprintf(out, len, "%.*s.%s.repair.", slash ? (int) (slash - path + 1) : 0, path, slash ? slash + 1 : path);
+    snprintf(out, len, "%.*s.%s.repair.%s", slash ? (int) (slash - path + 1) : 0, path, slash ? slash + 1 : path,
+             suffix);
 }
 
 /* Removes the temporaries of repairs cut short (a manager killed while it
@@ -268,7 +269,7 @@ static void s_repair_name(const char *path, char *out, size_t len)
 static void s_sweep_repairs(const char *path, const uint8_t *head, size_t head_len)
 {
     char prefix[PATH_MAX + 32], dir[PATH_MAX];
-    s_repair_name(path, prefix, sizeof prefix);
+    s_repair_name(path, "", prefix, sizeof prefix);
     const char *slash = strrchr(prefix, '/'), *name = slash ? slash + 1 : prefix;
     snprintf(dir, sizeof dir, "%.*s", slash ? (int) (slash - prefix) + 1 : 1, slash ? prefix : ".");
     DIR *d = opendir(dir);
@@ -299,8 +300,7 @@ static FILE *s_rewrite(const char *path, const uint8_t *head, size_t head_len, c
                        const size_t (*spans)[2], size_t span_count, char *err, size_t errlen)
 {
     char tmp[PATH_MAX + 32];
-    s_repair_name(path, tmp, sizeof tmp);
-    strcat(tmp, "XXXXXX");
+    s_repair_name(path, "XXXXXX", tmp, sizeof tmp);
     int fd = mkstemp(tmp);
     if (fd >= 0)
         (void) flock(fd, LOCK_EX | LOCK_NB);   /* new: nobody else has it (or the file system has no locks) */
