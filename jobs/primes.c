@@ -501,41 +501,53 @@ static int s_begin(void *self, const char *output, char *err, size_t errlen)
 
 /* A unit's text: count decimal numbers without leading zeros, one '\n'
    between them, strictly ascending, all within [lo, hi]. (Whether they are
-   prime is for --verify to settle; this keeps the file's format whole.) */
-static bool s_valid_text(const uint8_t *text, size_t len, uint64_t count, uint64_t lo, uint64_t hi)
+   prime is for --verify to settle; this keeps the file's format whole.)
+   Returns NULL, or the first rule broken, with its line number in *line
+   (0: the count). */
+static const char *s_invalid_text(const uint8_t *text, size_t len, uint64_t count, uint64_t lo, uint64_t hi,
+                                  uint64_t *line)
 {
-    if (len == 0)
-        return count == 0;
     uint64_t lines = 0, prev = 0;
+    *line = 0;
+    if (len == 0)
+        return count == 0 ? NULL : "fewer numbers than its count";
     size_t i = 0;
     while (i <= len) {
         size_t start = i;
         uint64_t v = 0;
+        *line = lines + 1;
         while (i < len && text[i] >= '0' && text[i] <= '9') {
             unsigned d = (unsigned) (text[i] - '0');
             if (v > (UINT64_MAX - d) / 10)
-                return false;   /* beyond 2^64 */
+                return "a number beyond 2^64";
             v = v * 10 + d;
             i++;
         }
         size_t digits = i - start;
-        if (digits == 0 || (digits > 1 && text[start] == '0') || v < lo || v > hi || (lines > 0 && v <= prev))
-            return false;
+        if (digits == 0)
+            return i == len ? "an empty last line" : "not a decimal number";
+        if (digits > 1 && text[start] == '0')
+            return "a leading zero";
+        if (v < lo || v > hi)
+            return "a number outside its range";
+        if (lines > 0 && v <= prev)
+            return "not in ascending order";
         /* Not a proof, a cheap sieve of what no honest worker sends: 0, 1,
            and multiples of 2, 3, 5 and 7 but those primes (--verify checks
            the rest). */
         if (v < 2 || (v % 2 == 0 && v != 2) || (v % 3 == 0 && v != 3) || (v % 5 == 0 && v != 5)
             || (v % 7 == 0 && v != 7))
-            return false;
+            return "a number that is not prime";
         prev = v;
         lines++;
         if (i == len)
             break;
         if (text[i] != '\n')
-            return false;
+            return "not one number a line";
         i++;
     }
-    return lines == count;
+    *line = 0;   /* no one line is at fault */
+    return lines == count ? NULL : lines < count ? "fewer numbers than its count" : "more numbers than its count";
 }
 
 static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, char *err, size_t errlen)
@@ -554,9 +566,18 @@ static int s_accept(void *self, uint64_t unit, const uint8_t *data, size_t len, 
         snprintf(err, errlen, "a count of %" PRIu64 " primes among %" PRIu64 " numbers", count, hi - lo + 1);
         return JOB_MALFORMED;
     }
-    if (p->count_only ? !reader_done(&r) : !s_valid_text(data + 8, len - 8, count, lo, hi)) {
-        snprintf(err, errlen, p->count_only ? "more than a count" : "not a list of %" PRIu64 " prime%s of its range",
-                 count, count == 1 ? "" : "s");
+    if (p->count_only && !reader_done(&r)) {
+        snprintf(err, errlen, "more than a count");
+        return JOB_MALFORMED;
+    }
+    uint64_t line;
+    const char *broken = p->count_only ? NULL : s_invalid_text(data + 8, len - 8, count, lo, hi, &line);
+    if (broken) {
+        char at[40] = "";
+        if (line)
+            snprintf(at, sizeof at, " on line %" PRIu64, line);
+        snprintf(err, errlen, "not a list of %" PRIu64 " prime%s of its range: %s%s", count, count == 1 ? "" : "s",
+                 broken, at);
         return JOB_MALFORMED;
     }
     state->count += count;
