@@ -2,6 +2,7 @@
 #include "common/curve.h"
 
 #include <dirent.h>
+#include <libgen.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -27,27 +28,49 @@ static bool s_path_fits(const char *path, char *err, size_t errlen)
     return false;
 }
 
+/* The pair is written by czmq inside a private directory made beside path,
+   then each file is hard-linked to its name: link(2) neither follows nor
+   replaces anything there, so a file or a link (dangling or not) planted at
+   either name makes keygen refuse instead of writing the key where the link
+   points. */
 int curve_keygen(const char *path, char *err, size_t errlen)
 {
     if (!s_path_fits(path, err, errlen))
         return -1;
-    char secret[4096];
+    char secret[4096], copy[4096], dir[4096];
     snprintf(secret, sizeof secret, "%s_secret", path);
-    if (access(path, F_OK) == 0 || access(secret, F_OK) == 0) {
-        snprintf(err, errlen, "%s or %s already exists; not overwriting a key", path, secret);
+    snprintf(copy, sizeof copy, "%s", path);
+    if (snprintf(dir, sizeof dir, "%s/.hyades-keygen.XXXXXX", dirname(copy)) >= (int) sizeof dir || !mkdtemp(dir)) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : ENAMETOOLONG));
         return -1;
     }
+    char made[4200], made_secret[4300];
+    snprintf(made, sizeof made, "%s/key", dir);
+    snprintf(made_secret, sizeof made_secret, "%s_secret", made);
     zcert_t *cert = zcert_new();
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     zcert_set_meta(cert, "created-by", "hyades keygen on %s", host);
-    int rc = zcert_save(cert, path);
+    int rc = zcert_save(cert, made), why = errno;
     zcert_destroy(&cert);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(why));
+    } else if (link(made_secret, secret) != 0) {
+        why = errno;
+        snprintf(err, errlen, why == EEXIST ? "%s or %s already exists; not overwriting a key" : "cannot write %s: %s",
+                 why == EEXIST ? path : secret, why == EEXIST ? secret : strerror(why));
+        rc = -1;
+    } else if (link(made, path) != 0) {
+        why = errno;
+        snprintf(err, errlen, why == EEXIST ? "%s or %s already exists; not overwriting a key" : "cannot write %s: %s",
+                 path, why == EEXIST ? secret : strerror(why));
+        unlink(secret);   /* no half pair */
+        rc = -1;
     }
-    return 0;
+    unlink(made);
+    unlink(made_secret);
+    rmdir(dir);
+    return rc == 0 ? 0 : -1;
 }
 
 zcert_t *curve_load(const char *path, bool need_secret, char *err, size_t errlen)

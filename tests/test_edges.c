@@ -465,6 +465,38 @@ Test(edges, secret_keys_others_can_read_are_refused)
     free(cert), free(mcert), free(log);
 }
 
+/* keygen writes a key only at its own names: a link planted at either
+   (dangling: access(2) says nothing is there) is refused, and nothing is
+   written where it points; no temporary stays behind. Before, the secret
+   key was created at the link's target. */
+Test(edges, keygen_never_writes_through_a_planted_link)
+{
+    char *key = t_path(t_dir, "k"), *secret = t_path(t_dir, "k_secret"), *stolen = t_path(t_dir, "stolen");
+    char *pub = t_path(t_dir, "pub"), *log = t_path(t_dir, "keygen.log"), err[256];
+    cr_assert_eq(symlink(stolen, secret), 0);
+    char *manager[] = {(char *) t_bin("hyades-manager"), "keygen", key, NULL};
+    cr_assert_eq(t_run(manager, log, 10000), 1, "keygen wrote through a link");
+    cr_assert(t_file_contains(log, "already exists; not overwriting a key"));
+    cr_assert_eq(access(stolen, F_OK), -1, "the secret key was written where the link points");
+    cr_assert_eq(access(key, F_OK), -1, "half a pair was left");
+    unlink(secret);
+    cr_assert_eq(symlink(pub, key), 0);
+    char *worker[] = {(char *) t_bin("hyades-worker"), "keygen", key, NULL};
+    cr_assert_eq(t_run(worker, log, 10000), 1, "keygen wrote through a link");
+    cr_assert_eq(access(pub, F_OK), -1, "the public key was written where the link points");
+    struct stat st;
+    cr_assert_eq(lstat(secret, &st), -1, "half a pair was left");
+    unlink(key);
+    cr_assert_eq(curve_keygen(key, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(stat(secret, &st), 0);
+    cr_assert_eq(st.st_mode & 077, 0, "the secret key is readable by others");
+    DIR *d = opendir(t_dir);
+    for (struct dirent *e; (e = readdir(d));)
+        cr_assert(strncmp(e->d_name, ".hyades-keygen", 14) != 0, "%s stayed", e->d_name);
+    closedir(d);
+    free(key), free(secret), free(stolen), free(pub), free(log);
+}
+
 /* A certificate whose FILE_secret is of another key pair is refused by
    name: the secret file's own public key was used, unnoticed, and workers
    given FILE as --manager-key failed their handshakes for no clear reason. */
