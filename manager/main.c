@@ -374,6 +374,14 @@ int main(int argc, char **argv)
         batch_destroy(&loaded);
         return 1;
     }
+    if (files && (unsigned long) local > files - FILES_MIN) {
+        /* Each local worker's connection takes a descriptor: beyond the limit
+           libzmq's ipc listener aborts the manager at its accept. */
+        fprintf(stderr, "hyades-manager: --local %" PRId64 ": at most %lu open files (ulimit -n) leave room for about "
+                "%lu workers; start fewer or raise the limit\n", local, files, files - FILES_MIN);
+        batch_destroy(&loaded);
+        return 2;
+    }
     if (files && files < 4096)   /* the manager itself holds about 15; outputs and the dashboard want some */
         log_info("at most %lu open files: about %lu workers can connect (raise the hard limit for more)", files,
                  files - FILES_MIN);
