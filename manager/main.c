@@ -480,6 +480,8 @@ int main(int argc, char **argv)
         report_line(&report, status_out);
         s_json_record(json_out, &report);
     }
+    if (!batch_path && ran < batch->count)   /* a stop signal before the job began */
+        fprintf(stderr, "hyades-manager: job %s not run: interrupted before it started\n", batch->jobs[0].argv[0]);
     fflush(status_out);
     cluster_destroy(&cluster);
     log_set_tap(NULL, NULL);

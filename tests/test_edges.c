@@ -1504,3 +1504,32 @@ Test(edges, a_signal_ends_the_wait_for_a_descriptor)
     cr_assert_eq(access(out, F_OK), -1, "an output was left");
     free(log), free(out);
 }
+
+/* A stop signal at any moment of the start: the manager dies of it (before
+   its handler is in place) or exits 1 saying why. A signal during its set-up
+   (ZeroMQ, the local workers) made it exit 1 with nothing on stderr. */
+Test(edges, a_stop_signal_during_the_start_is_never_a_silent_failure)
+{
+    char *log = t_path(t_dir, "m.log"), *out = t_path(t_dir, "x.png");
+    int silent = 0, said = 0;
+    for (int delay_us = 500; delay_us <= 20000; delay_us += 500) {
+        unlink(log);
+        char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "mandelbrot", "-o", out, NULL};
+        pid_t manager = t_spawn(argv, log, NULL);
+        usleep((useconds_t) delay_us);
+        kill(manager, SIGTERM);
+        int rc = t_wait(manager, 20000);
+        cr_assert(rc == 0 || rc == 1 || rc == 128 + SIGTERM, "exit %d after %d us", rc, delay_us);
+        if (rc != 1)
+            continue;
+        size_t len = 0;
+        char *text = t_read_file(log, &len);
+        if (len == 0)
+            silent++;
+        else
+            said++;
+        free(text);
+    }
+    cr_assert_eq(silent, 0, "%d of %d failures said nothing", silent, silent + said);
+    free(log), free(out);
+}
