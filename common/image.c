@@ -279,10 +279,10 @@ static int s_png_encode(png_rw_ptr write_fn, void *io, const uint8_t *pixels, ui
     return 0;
 }
 
-int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
-                    int channels, char *err, size_t errlen)
+/* Writes the image into out and closes it (committed when whole). */
+static int s_write_png(outfile_t *out, const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                       char *err, size_t errlen)
 {
-    outfile_t *out = outfile_open(path, err, errlen);
     if (!out)
         return -1;
     if (s_png_encode(s_png_write, out, pixels, width, height, channels) < 0) {
@@ -291,6 +291,18 @@ int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uin
         return -1;
     }
     return outfile_close(&out, true, err, errlen);
+}
+
+int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                    int channels, char *err, size_t errlen)
+{
+    return s_write_png(outfile_open(path, err, errlen), pixels, width, height, channels, err, errlen);
+}
+
+int image_write_png_chosen(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                           int channels, char *err, size_t errlen)
+{
+    return s_write_png(outfile_open_chosen(path, err, errlen), pixels, width, height, channels, err, errlen);
 }
 
 typedef struct {

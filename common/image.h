@@ -17,6 +17,10 @@
    Returns 0, or -1 with a one-line reason in err. */
 int image_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
                     int channels, char *err, size_t errlen);
+/* The same at a name this program chose (a frame's): a symlink or anything
+   else there is replaced, never followed (outfile_open_chosen). */
+int image_write_png_chosen(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                           int channels, char *err, size_t errlen);
 /* The same image as PNG bytes in memory: malloc'd (caller frees), size in
    *len; NULL when memory is short. */
 uint8_t *image_png_memory(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, size_t *len);

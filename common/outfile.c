@@ -1,6 +1,6 @@
 /* outfile: exclusive temporaries beside the target, renamed into place;
-   symlinks followed to their final target; other file types written as
-   they are. */
+   symlinks followed to their final target (not those of a name the program
+   chose); other file types written as they are. */
 #define _GNU_SOURCE   /* statx */
 #include "common/outfile.h"
 #include "common/log.h"
@@ -32,17 +32,18 @@ struct outfile_t {
     off_t good;                 /* then: its length after the last flush that worked */
 };
 
-/* As the kernel's protected_symlinks: whether the link at path (lstat in
-   st) sits in a sticky directory that others can write and belongs neither
-   to us nor to the directory's owner: another user's, not to be followed
-   (else they could aim our output at any file we may write). */
+/* The kernel's protected_symlinks rule, for every directory others may
+   write, sticky or not: whether the link at path (lstat in st) sits in a
+   directory writable by its group or by anyone, and belongs neither to us,
+   nor to the directory's owner, nor to root: another user's, not to be
+   followed (else they could aim our output at any file we may write). */
 static bool s_planted(const char *path, const struct stat *st)
 {
     char copy[PATH_MAX];
     struct stat parent;
     snprintf(copy, sizeof copy, "%s", path);
-    return stat(dirname(copy), &parent) == 0 && (parent.st_mode & S_ISVTX) && (parent.st_mode & S_IWOTH)
-        && st->st_uid != geteuid() && st->st_uid != parent.st_uid;
+    return stat(dirname(copy), &parent) == 0 && (parent.st_mode & (S_IWGRP | S_IWOTH)) && st->st_uid != geteuid()
+        && st->st_uid != parent.st_uid && st->st_uid != 0;
 }
 
 /* Whether a directory on the way to path is a link planted by another
@@ -231,21 +232,46 @@ int outfile_check(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* The checks outfile_check makes, for a name this program chose (a
+   frame's): nothing there is followed, so only a directory there, a link
+   planted on the way, or a name too long can stop it. */
+static int s_check_chosen(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (s_planted_on_the_way(path)) {
+        snprintf(err, errlen, "cannot write %s: a symlink owned by another user in a shared directory leads there; "
+                 "refusing to follow it", path);
+        return -1;
+    }
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot write %s: it is a directory", path);
+        return -1;
+    }
+    if (strlen(path) + 8 >= PATH_MAX) {
+        snprintf(err, errlen, "cannot write %s: the file name is too long", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* outfile_open, once: *why is the system's error when it failed (0 for a
-   refusal of its own). */
-static outfile_t *s_open(const char *path, char *err, size_t errlen, int *why)
+   refusal of its own). chosen: see outfile_open_chosen. */
+static outfile_t *s_open(const char *path, bool chosen, char *err, size_t errlen, int *why)
 {
     *why = 0;
-    if (outfile_check(path, err, errlen) < 0)
+    if (chosen ? s_check_chosen(path, err, errlen) < 0 : outfile_check(path, err, errlen) < 0)
         return NULL;
     outfile_t *self = calloc(1, sizeof *self);
     snprintf(self->path, sizeof self->path, "%s", path);
-    s_resolve(path, self->target, sizeof self->target);
+    if (chosen)
+        snprintf(self->target, sizeof self->target, "%s", path);
+    else
+        s_resolve(path, self->target, sizeof self->target);
     struct stat st;
-    int fd, own = s_own_fd(path);
+    int fd, own = chosen ? -1 : s_own_fd(path);
     if (own >= 0) {
         fd = dup(own);
-    } else if (stat(self->target, &st) == 0 && !S_ISREG(st.st_mode)) {
+    } else if (!chosen && stat(self->target, &st) == 0 && !S_ISREG(st.st_mode)) {
         /* A device or FIFO: written as it is, never replaced. */
         fd = open(self->target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
     } else {
@@ -260,8 +286,10 @@ static outfile_t *s_open(const char *path, char *err, size_t errlen, int *why)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
             mode_t mask = umask(0);
             umask(mask);
-            /* A replaced file keeps its permissions; a new one follows the umask. */
-            fchmod(fd, stat(self->target, &st) == 0 ? st.st_mode & 07777 : 0666 & ~mask);
+            /* A replaced file keeps its permissions; a new one (or one that
+               replaces what was not a regular file) follows the umask. */
+            bool file = chosen ? lstat(self->target, &st) == 0 && S_ISREG(st.st_mode) : stat(self->target, &st) == 0;
+            fchmod(fd, file ? st.st_mode & 07777 : 0666 & ~mask);
         } else {
             self->temp[0] = '\0';
         }
@@ -291,14 +319,14 @@ void outfile_patience(int ms, bool (*waiting)(void *arg, int waited_ms), void *a
     s_waiting_arg = arg;
 }
 
-outfile_t *outfile_open(const char *path, char *err, size_t errlen)
+static outfile_t *s_open_patiently(const char *path, bool chosen, char *err, size_t errlen)
 {
     /* Out of descriptors (a flood of connections holds them, say): those
        come back when the connections are dropped, and the work the output
        holds is worth the wait, where the caller allows one. */
     int waited = 0, why;
     outfile_t *self;
-    while (!(self = s_open(path, err, errlen, &why)) && (why == EMFILE || why == ENFILE) && waited < s_patience_ms) {
+    while (!(self = s_open(path, chosen, err, errlen, &why)) && (why == EMFILE || why == ENFILE) && waited < s_patience_ms) {
         if (waited == 0)
             log_warn("%s; waiting up to %d s for a descriptor", err, s_patience_ms / 1000);
         if (s_waiting && !s_waiting(s_waiting_arg, waited)) {   /* the caller may give some back, or give up */
@@ -314,6 +342,16 @@ outfile_t *outfile_open(const char *path, char *err, size_t errlen)
         err[0] = '\0';   /* the failed attempts' reason is no longer true */
     }
     return self;
+}
+
+outfile_t *outfile_open(const char *path, char *err, size_t errlen)
+{
+    return s_open_patiently(path, false, err, errlen);
+}
+
+outfile_t *outfile_open_chosen(const char *path, char *err, size_t errlen)
+{
+    return s_open_patiently(path, true, err, errlen);
 }
 
 FILE *outfile_stream(outfile_t *self) { return self->stream; }

@@ -3,7 +3,7 @@
    written to an exclusive temporary with an unpredictable name beside it and
    renamed into place; a symlink is written through (beside its target, the
    way `sort -o` does), unless it, or a directory link on the way, was
-   planted by another user in a shared sticky directory; a device or FIFO,
+   planted by another user in a directory others may write; a device or FIFO,
    and this process's own descriptors (/dev/stdout, /dev/fd/N), are written
    directly. */
 #ifndef HY_OUTFILE_H
@@ -43,6 +43,10 @@ void outfile_patience(int ms, bool (*waiting)(void *arg, int waited_ms), void *a
 /* Opens path for writing (see above). Caller owns the result and ends it
    with outfile_close. NULL with a one-line reason in err. */
 outfile_t *outfile_open(const char *path, char *err, size_t errlen);
+/* The same for a name this program chose rather than one it was given (a
+   frame in --frames-dir): whatever is there (a symlink, a FIFO, a file) is
+   replaced by the new file, never followed or written into. */
+outfile_t *outfile_open_chosen(const char *path, char *err, size_t errlen);
 /* The stream to write to. */
 FILE *outfile_stream(outfile_t *self);
 /* For an output written a record at a time (--json's line a job): flushes

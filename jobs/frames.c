@@ -197,7 +197,7 @@ static int s_emit(void *arg, uint64_t unit, const uint8_t *data, size_t len)
             memcpy(state->rgb + 3 * i, palette + 3 * indices[i], 3);
         char path[4096];
         snprintf(path, sizeof path, "%s/frame_%05" PRIu64 ".png", state->frames_dir, f);
-        if (image_write_png(path, state->rgb, p->width, p->height, 3, state->error, sizeof state->error) < 0)
+        if (image_write_png_chosen(path, state->rgb, p->width, p->height, 3, state->error, sizeof state->error) < 0)
             return -1;
     }
     return 0;

@@ -91,6 +91,85 @@ Test(edges, links_planted_by_another_user_in_a_shared_directory_redirect_nothing
     free(text), free(shared), free(s_victim), free(out), free(out2), free(log);
 }
 
+/* A link another user planted in a directory anyone may write, sticky or
+   not (here: not), is not followed; neither before the job (exit 2) nor
+   when it appears during the job (the output is refused at the end, exit
+   1). Before, only sticky directories were covered, and root's file the
+   link named was replaced by the image. */
+static void s_plant_link(const char *path)
+{
+    if (symlink(s_victim, path) != 0)
+        _exit(1);
+}
+
+Test(edges, a_link_planted_by_another_user_in_any_shared_directory_is_not_followed)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to act as another user");
+    char *shared = t_path(t_dir, "open"), *out = t_path(shared, "out.png"), *log = t_path(t_dir, "m.log");
+    s_victim = t_path(t_dir, "victim");
+    cr_assert_eq(mkdir(shared, 0777), 0);
+    cr_assert_eq(chmod(shared, 0777), 0);   /* writable by all, not sticky */
+    cr_assert_eq(chmod(t_dir, 0755), 0);
+    FILE *f = fopen(s_victim, "w");
+    fputs("precious\n", f);
+    fclose(f);
+    cr_assert_eq(s_as_nobody(s_plant_link, out), 0, "could not plant the link");
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "40", "--height", "30",
+                    "-o", out, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 2, "the manager followed another user's link");
+    cr_assert(t_file_contains(log, "refusing to follow it"));
+    /* Planted while the job runs. */
+    cr_assert_eq(unlink(out), 0);
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:100", NULL};
+    char *argv2[] = {(char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "10", "--height", "30",
+                     "-o", out, NULL};
+    unlink(log);
+    pid_t manager = t_spawn(argv2, log, slow);
+    cr_assert(t_wait_for(log, "job mandelbrot started", NULL, 0, 10000));
+    cr_assert_eq(s_as_nobody(s_plant_link, out), 0, "could not plant the link");
+    cr_assert_eq(t_wait(manager, 30000), 1, "the manager wrote through a link planted during the job");
+    cr_assert(t_file_contains(log, "refusing to follow it"));
+    char *text = t_read_file(s_victim, NULL);
+    cr_assert_str_eq(text, "precious\n", "the victim file was overwritten");
+    free(text), free(shared), free(out), free(s_victim), free(log);
+}
+
+/* Frames are written at names the program chose: whatever is at such a
+   name in --frames-dir (a link, dangling or not, or a FIFO) is replaced by
+   the frame, never followed or written into. Before, a link's target was
+   replaced by the frame, and a dangling one created its target. */
+Test(edges, frames_replace_links_at_their_names_and_follow_none)
+{
+    char *dir = t_path(t_dir, "fr"), *victim = t_path(t_dir, "victim"), *absent = t_path(t_dir, "absent");
+    char *log = t_path(t_dir, "m.log"), *gif = t_path(t_dir, "f.gif");
+    char *f0 = t_path(dir, "frame_00000.png"), *f1 = t_path(dir, "frame_00001.png"), *f2 = t_path(dir, "frame_00002.png");
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    FILE *f = fopen(victim, "w");
+    fputs("precious\n", f);
+    fclose(f);
+    cr_assert_eq(symlink(victim, f0), 0);
+    cr_assert_eq(symlink(absent, f1), 0);
+    cr_assert_eq(mkfifo(f2, 0644), 0);
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "frames", "--count", "3", "--width", "4",
+                    "--height", "3", "--frames-dir", dir, "-o", gif, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 0);
+    char *text = t_read_file(victim, NULL);
+    cr_assert_str_eq(text, "precious\n", "a frame was written through a link");
+    cr_assert_eq(access(absent, F_OK), -1, "a dangling link's target was created");
+    const char *frames[] = {f0, f1, f2};
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        cr_assert_eq(lstat(frames[i], &st), 0);
+        cr_assert(S_ISREG(st.st_mode), "frame %d is not a file of its own", i);
+        size_t len = 0;
+        char *png = t_read_file(frames[i], &len);
+        cr_assert(len > 8 && memcmp(png, "\x89PNG", 4) == 0, "frame %d is not a PNG", i);
+        free(png);
+    }
+    free(text), free(dir), free(victim), free(absent), free(log), free(gif), free(f0), free(f1), free(f2);
+}
+
 Test(edges, an_output_symlink_is_written_through_and_stays_a_link)
 {
     char *real = t_path(t_dir, "real.png"), *link = t_path(t_dir, "link.png"), *log = t_path(t_dir, "m.log");
