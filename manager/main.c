@@ -14,8 +14,10 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define JSON_BUFFER (1 << 20)   /* --json's stream: a record is written in one go */
@@ -66,6 +68,33 @@ static void s_usage(FILE *out, const opt_t *opts)
     opts_usage(opts, out);
 }
 
+/* The directory a job writes files into (--frames-dir), checked before any
+   work as the outputs are: a writable directory, or one the job can make
+   (its parent exists and is writable). 0, or -1 with the reason in err. */
+static int s_check_files_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    char copy[PATH_MAX];
+    int why = 0;
+    if (!*dir) {
+        why = ENOENT;
+    } else if (stat(dir, &st) == 0) {
+        why = !S_ISDIR(st.st_mode) ? ENOTDIR : access(dir, W_OK | X_OK) != 0 ? errno : 0;
+    } else if (errno != ENOENT) {
+        why = errno;
+    } else {
+        snprintf(copy, sizeof copy, "%s", dir);
+        for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+            copy[n - 1] = '\0';
+        const char *parent = dirname(copy);
+        why = stat(parent, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR
+              : access(parent, W_OK | X_OK) != 0 ? errno : 0;
+    }
+    if (why)
+        snprintf(err, errlen, "--frames-dir %s: %s", dir, strerror(why));
+    return why ? -1 : 0;
+}
+
 /* Plans one job: its kind, its plan (cleared by the caller) and its output
    path, with the output checked (and not the --journal or --json file) and the
    journal checked. Returns JOB_OK, JOB_HELP or JOB_ERROR with a one-line reason in err. */
@@ -87,6 +116,8 @@ static int s_plan(const batch_job_t *job, const char *output, const char *journa
     }
     *path = plan->output ? plan->output : output ? output : plan->default_output;
     if (*path && outfile_check(*path, err, errlen) < 0)
+        return JOB_ERROR;
+    if (plan->files_dir && s_check_files_dir(plan->files_dir, err, errlen) < 0)
         return JOB_ERROR;
     if (*path && ((journal && outfile_same(*path, journal)) || (json && outfile_same(*path, json)))) {
         snprintf(err, errlen, "the output %s is also the %s file", *path,

@@ -1612,3 +1612,27 @@ Test(edges, a_stop_signal_during_the_start_is_never_a_silent_failure)
     cr_assert_eq(silent, 0, "%d of %d failures said nothing", silent, silent + said);
     free(log), free(out);
 }
+
+/* A --frames-dir the job cannot use is refused with the other bad paths,
+   before any work (exit 2); it failed the job at its start (exit 1). */
+Test(edges, an_unusable_frames_dir_is_refused_up_front)
+{
+    char *file = t_path(t_dir, "file"), *missing = t_path(t_dir, "no/such"), *gif = t_path(t_dir, "f.gif");
+    char *log = t_path(t_dir, "m.log");
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    const char *dirs[][2] = {{file, "Not a directory"}, {missing, "No such file or directory"},
+                             {"/dev/null", "Not a directory"}};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "frames", "--count", "3", "--frames-dir",
+                        (char *) dirs[i][0], "-o", gif, NULL};
+        unlink(log);
+        cr_assert_eq(t_run(argv, log, 30000), 2, "%s was taken", dirs[i][0]);
+        char want[4200];
+        snprintf(want, sizeof want, "--frames-dir %s: %s", dirs[i][0], dirs[i][1]);
+        cr_assert(t_file_contains(log, want), "%s: the reason is not given", dirs[i][0]);
+        cr_assert_not(t_file_contains(log, "job frames started"), "%s: the job started", dirs[i][0]);
+    }
+    cr_assert_eq(access(gif, F_OK), -1);
+    free(file), free(missing), free(gif), free(log);
+}
