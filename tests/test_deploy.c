@@ -48,7 +48,7 @@ Test(deploy, a_batch_runs_every_job_and_continues_past_a_failure)
              "mandelbrot --width 120 --height 90 -o %s/m.png\n"
              "\n"
              "pi --samples 200000 --units 20 --seed 3 -o '%s/pi result.json'   # a quoted path\n"
-             "frames --count 30 --frames-dir %s/missing/deeper -o %s/never.gif\n"
+             "frames --count 30 --frames-dir %s/m.png -o %s/never.gif   # line 2 made a file there\n"
              "primes --to 50000 --method sieve --range-size 7000 -o %s/p.txt\n",
              t_dir, t_dir, t_dir, t_dir, t_dir);
     char *batch = s_write("jobs.txt", text), *json = t_path(t_dir, "runs.json"), *log = t_path(t_dir, "out.log");
@@ -58,7 +58,7 @@ Test(deploy, a_batch_runs_every_job_and_continues_past_a_failure)
     char *out = t_read_file(log, NULL);
     cr_assert(strstr(out, "line 2: mandelbrot ok"), "%s", out);
     cr_assert(strstr(out, "line 4: pi ok"), "%s", out);
-    cr_assert(strstr(out, "line 5: frames FAILED: cannot create"), "%s", out);
+    cr_assert(strstr(out, "line 5: frames FAILED: --frames-dir") && strstr(out, "m.png: Not a directory"), "%s", out);
     cr_assert(strstr(out, "line 6: primes ok"), "the batch stopped at the failure:\n%s", out);
     cr_assert(strstr(out, "1 of 4 jobs failed"), "%s", out);
     char *records = t_read_file(json, NULL);

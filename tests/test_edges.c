@@ -228,14 +228,15 @@ Test(edges, bad_output_paths_are_refused_before_any_work)
                     NULL};
     cr_assert_eq(t_run(full, log, 10000), 1, "--json to a full device did not fail");
     cr_assert(t_file_contains(log, "cannot write /dev/full: No space left on device"));
-    /* A --frames-dir that is a file: the job fails before any unit is
-       computed (it failed at the first frame written, after the work). */
+    /* A --frames-dir that is a file: refused with the other bad paths (it
+       failed at the first frame written, after the work; later at the
+       job's start, exit 1). */
     char *not_dir[] = {(char *) t_bin("hyades-manager"), "--local", "1", "frames", "--count", "50", "--frames-dir",
                        json, "-o", missing, NULL};
     FILE *f = fopen(json, "w");
     fclose(f);
     not_dir[9] = t_path(t_dir, "f.gif");
-    cr_assert_eq(t_run(not_dir, log, 10000), 1, "a --frames-dir that is a file was taken");
+    cr_assert_eq(t_run(not_dir, log, 10000), 2, "a --frames-dir that is a file was taken");
     cr_assert(t_file_contains(log, "--frames-dir") && t_file_contains(log, "Not a directory"));
     cr_assert_not(t_file_contains(log, "job frames started"), "the job started");
     free(not_dir[9]);
