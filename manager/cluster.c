@@ -51,6 +51,7 @@
 #define CLOSED_GRACE_MS 20     /* a worker whose connection closed is lost this long after: its last messages come in */
 #define FD_CLOSED 0x80000000u
 #define MAX_TRACKED_FD (1 << 22)   /* connections on higher descriptors are found lost by their silence only */
+#define COPIES_MAX 200         /* speculative copies of one unit at most (its holders are counted in a byte) */
 #define RETURN_PAUSE_MS 2000   /* an identity that gave units back gets none for this long, on any connection */
 
 struct cluster_t {
@@ -274,8 +275,42 @@ static void s_take_back(cluster_t *self, worker_t *w, uint64_t u, bool reissue)
     s_release(self, u, reissue);
 }
 
-/* A unit in flight elsewhere for longer than the straggler limit and not
-   copied yet, that idle worker w may take; marks it copied. */
+/* Whether w holds unit u. */
+static bool s_holds(const worker_t *w, uint64_t u)
+{
+    for (size_t i = 0; i < w->inflight_count; i++)
+        if (w->inflight[i].unit == u)
+            return true;
+    return false;
+}
+
+/* Whether in-flight unit u may be copied to w: no connection of w's
+   identity holds it (another connection of a hung worker's key is that
+   worker), and it has no copy yet, or every worker that holds it has
+   answered nothing for the straggler limit: a copy that went to a worker
+   that hangs too must not keep the unit waiting for good (two hung
+   connections held one unit for as long as they stayed). Each further copy
+   waits for the last one's holder to stall, so copies come one straggler
+   limit apart at most, and only to workers with nothing to do. */
+static bool s_copyable(const cluster_t *self, const worker_t *w, uint64_t u, int64_t now)
+{
+    if (self->run->copies[u] >= COPIES_MAX)
+        return false;
+    bool all_stalled = true;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        const worker_t *x = roster_at(self->roster, i);
+        if (!x->alive || !s_holds(x, u))
+            continue;
+        if (x->ident == w->ident)
+            return false;
+        if (!x->stalled && now - x->progress_ms < self->straggler_after)
+            all_stalled = false;
+    }
+    return !self->run->copies[u] || all_stalled;
+}
+
+/* A unit in flight elsewhere for longer than the straggler limit that idle
+   worker w may take (s_copyable); marks it copied. */
 static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
 {
     int64_t now = zclock_mono();
@@ -285,9 +320,8 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
             continue;
         for (size_t k = 0; k < other->inflight_count; k++) {
             uint64_t u = other->inflight[k].unit;
-            if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->copies[u]
-                || self->run->state[u] != UNIT_INFLIGHT || !s_eligible(self, w, u)
-                || s_lost_by(self, w, u))
+            if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->state[u] != UNIT_INFLIGHT
+                || !s_eligible(self, w, u) || s_lost_by(self, w, u) || !s_copyable(self, w, u, now))
                 continue;
             self->run->copies[u]++;
             self->run->speculative++;
@@ -331,15 +365,6 @@ static bool s_steal(cluster_t *self, worker_t *w)
     return true;
 }
 
-/* Whether w holds unit u. */
-static bool s_holds(const worker_t *w, uint64_t u)
-{
-    for (size_t i = 0; i < w->inflight_count; i++)
-        if (w->inflight[i].unit == u)
-            return true;
-    return false;
-}
-
 /* The output is written in order and too much waits for a late unit: the
    only unit handed out is that one, to its first taker if it is pending,
    else as a copy to one other worker. Returns true while throttled. */
@@ -359,7 +384,7 @@ static bool s_throttled(cluster_t *self, worker_t *w, uint64_t *unit, size_t *n)
     if (self->run->state[u] == UNIT_PENDING) {
         *unit = u;
         *n = 1;
-    } else if (self->run->state[u] == UNIT_INFLIGHT && !self->run->copies[u]) {
+    } else if (self->run->state[u] == UNIT_INFLIGHT && s_copyable(self, w, u, zclock_mono())) {
         self->run->copies[u]++;
         self->run->speculative++;
         log_info("unit %" PRIu64 " holds up the output: copied to worker %s", u, w->name);

@@ -111,6 +111,38 @@ Test(reliability, a_hung_units_copy_taken_back_is_copied_again)
     free(mlog), free(wlog), free(json);
 }
 
+/* Both copies of a unit on workers that hang in it and keep heartbeating:
+   once the copy's holder has answered nothing for the straggler limit too,
+   the unit is copied again, to the next idle worker. Before, a unit copied
+   once was never copied again: the job waited for as long as the two hung
+   workers stayed connected, with a healthy worker idle beside them. */
+Test(reliability, a_unit_whose_copy_hangs_too_is_copied_again)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "m.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "2", "--heartbeat", "250", "--straggler-ms",
+                    "300", "mandelbrot", "--width", "40", "--height", "30", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    /* Both hang in unit 0 and compute the others: whichever takes it first
+       hangs; the other, idle once the rest is done, takes its copy and
+       hangs in it too. */
+    char *hang[] = {"HYADES_FAILPOINTS=hang:0,sleep:20", NULL};
+    pid_t a = t_worker(endpoint, "hung-a", wlog, NULL, hang);
+    pid_t b = t_worker(endpoint, "hung-b", wlog, NULL, hang);
+    cr_assert(t_wait_for(mlog, "unit 0 out on worker hung-", NULL, 0, 20000), "unit 0 was not copied");
+    cr_assert_eq(t_exited(manager), -1, "the job ended with both copies hung");
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job waited for the two hung workers");
+    cr_assert(t_file_contains(mlog, "copied to worker good"));
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(40, 30, -2, 0.5, -1, 1, 255);
+    cr_assert(png && ref && w == 40 && h == 30 && memcmp(png, ref, 40 * 30) == 0, "the image differs");
+    free(png), free(ref);
+    for (pid_t *p = (pid_t[]) {a, b, good, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(out);
+}
+
 /* Missed 10 ms heartbeats before a peer counts as lost in the test below:
    200 ms, longer than a loaded machine's scheduling pauses (30 ms was not,
    now and then), or more in the sanitizer build, whose processes run

@@ -943,6 +943,44 @@ Test(trust, two_connections_of_one_key_are_one_worker_to_verify)
     free(mlog), free(wlog), free(out);
 }
 
+/* A unit a key's connection hangs in is never copied to another
+   connection of the same key (that worker again), but to another worker;
+   its copy went to the second connection, hung there too, and the job
+   waited for as long as the key stayed connected. */
+Test(trust, a_hung_units_copy_never_goes_to_another_connection_of_its_key)
+{
+    const char *names[] = {"hung", "good", NULL};
+    s_keys(t_dir, names);
+    char endpoint[256], mcert[4096], allowed[4096], hung[4096], good[4096];
+    snprintf(mcert, sizeof mcert, "%s/m.cert", t_dir);
+    snprintf(allowed, sizeof allowed, "%s/allowed", t_dir);
+    snprintf(hung, sizeof hung, "%s/hung.cert", t_dir);
+    snprintf(good, sizeof good, "%s/good.cert", t_dir);
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "h.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--cert", mcert, "--allow", allowed, "--heartbeat", "250",
+                    "--straggler-ms", "300", "mandelbrot", "--width", "40", "--height", "30", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    char *hang[] = {"HYADES_FAILPOINTS=hang:0,sleep:20", NULL};
+    char *as_hung[] = {"--cert", hung, "--manager-key", mcert, NULL}, *as_good[] = {"--cert", good, "--manager-key",
+                                                                                      mcert, NULL};
+    pid_t h1 = t_worker(endpoint, "hung-a", wlog, as_hung, hang);
+    pid_t h2 = t_worker(endpoint, "hung-b", wlog, as_hung, hang);
+    cr_assert(t_wait_for(mlog, "has answered nothing for", NULL, 0, 20000), "unit 0 did not hang");
+    usleep(1500000);   /* five straggler limits: the other connection has long been idle */
+    cr_assert_not(t_file_contains(mlog, "copied to worker hung-"), "a copy went to the same key's other connection");
+    pid_t w = t_worker(endpoint, "good", wlog, as_good, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job waited for the hung key");
+    cr_assert(t_file_contains(mlog, "copied to worker good"));
+    cr_assert_not(t_file_contains(mlog, "copied to worker hung-"), "a copy went to the same key's other connection");
+    uint32_t width, height;
+    uint8_t *png = t_read_png_gray(out, &width, &height), *ref = t_mandelbrot_ref(40, 30, -2, 0.5, -1, 1, 255);
+    cr_assert(png && ref && width == 40 && height == 30 && memcmp(png, ref, 40 * 30) == 0, "the image differs");
+    free(png), free(ref);
+    for (pid_t *p = (pid_t[]) {h1, h2, w, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(out);
+}
+
 Test(trust, a_refusing_key_counts_once_however_many_connections_it_opens)
 {
     const char *names[] = {"refuser", "good", NULL};
