@@ -725,6 +725,36 @@ Test(trust, verify_on_a_fraction_checks_about_that_share)
 
 /* ------------------------------------------------------------ rogue peers */
 
+/* A result sent again for a unit its sender answered (a replay) is for a
+   unit it no longer holds: unsolicited (PROTOCOL 4.2), not a duplicate. */
+Test(trust, a_replayed_result_is_unsolicited)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *json = t_path(t_dir, "r.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--json", json, "noop", "--units", "2", NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    zsock_t *peer = t_peer_new(endpoint, 5000);
+    cr_assert_eq(t_peer_hello(peer, "replayer", 1, "noop"), 0);
+    hy_msg_t msg;
+    zframe_t *frame;
+    cr_assert(t_peer_expect(peer, HY_UNITS, &msg, &frame), "the peer got no units");
+    uint64_t job = msg.job, unit = hy_unit_at(&msg, 0);
+    zframe_destroy(&frame);
+    uint8_t echo[8];
+    for (int i = 0; i < 8; i++)
+        echo[i] = (uint8_t) (unit >> (56 - 8 * i));
+    for (int i = 0; i < 3; i++)   /* its answer, and the same twice more */
+        cr_assert_eq(t_peer_result(peer, job, unit, HY_RESULT_OK, echo, sizeof echo), 0);
+    char *wlog = t_path(t_dir, "w.log");
+    pid_t worker = t_worker(endpoint, "w", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the job failed");
+    zsock_destroy(&peer);
+    cr_assert_eq(t_json_number(json, "unsolicited"), 2);
+    cr_assert_eq(t_json_number(json, "duplicates"), 0);
+    t_stop(worker);
+    free(mlog), free(json), free(wlog);
+}
+
 Test(trust, results_for_units_a_peer_was_not_given_are_dropped)
 {
     char endpoint[256];
