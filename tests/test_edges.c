@@ -1637,3 +1637,21 @@ Test(edges, an_unusable_frames_dir_is_refused_up_front)
     cr_assert_eq(access(gif, F_OK), -1);
     free(file), free(missing), free(gif), free(log);
 }
+
+/* A path with a control character in it is refused, not echoed: a newline
+   in -o forged a log line in the status and summary lines. */
+Test(edges, paths_with_control_characters_are_refused)
+{
+    char *log = t_path(t_dir, "m.log"), bad[4200];
+    snprintf(bad, sizeof bad, "%s/a\nINFO forged", t_dir);
+    char *out[] = {(char *) t_bin("hyades-manager"), "-q", "--local", "1", "mandelbrot", "-o", bad, NULL};
+    cr_assert_eq(t_run(out, log, 10000), 2);
+    cr_assert(t_file_contains(log, "an output path with a control character (byte 0x0a at offset"));
+    cr_assert_not(t_file_contains(log, "\nINFO forged"), "the name was echoed");
+    snprintf(bad, sizeof bad, "%s/\x1b[31m", t_dir);
+    char *dir[] = {(char *) t_bin("hyades-manager"), "-q", "--local", "1", "frames", "--frames-dir", bad, NULL};
+    unlink(log);
+    cr_assert_eq(t_run(dir, log, 10000), 2);
+    cr_assert(t_file_contains(log, "a --frames-dir with a control character (byte 0x1b at offset"));
+    free(log);
+}
