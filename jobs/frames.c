@@ -13,7 +13,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -168,8 +170,23 @@ typedef struct {
     uint8_t *rgb;              /* one frame, for the PNG files */
     uint8_t last_palette[768]; /* the frame written last, for the preview */
     uint8_t *last_indices;     /* (NULL until one was) */
+    char token[17];            /* this run's mark on the frames it has not published yet */
+    uint64_t written;          /* frames written so far, under their hidden names */
+    bool published;            /* the frames have their own names: the job is done */
     char error[512];           /* the first write error */
 } state_t;
+
+/* Frame f's file in --frames-dir: its own name, or (hidden) the one it has
+   until the job is done, so that a job that fails or is interrupted leaves
+   no frames (a killed one leaves the hidden ones, as any output's
+   temporary). */
+static void s_frame_path(const state_t *state, uint64_t f, bool hidden, char *path, size_t len)
+{
+    if (hidden)
+        snprintf(path, len, "%s/.frame_%05" PRIu64 ".png.%s", state->frames_dir, f, state->token);
+    else
+        snprintf(path, len, "%s/frame_%05" PRIu64 ".png", state->frames_dir, f);
+}
 
 /* Writes the frames of one unit, in order. */
 static int s_emit(void *arg, uint64_t unit, const uint8_t *data, size_t len)
@@ -196,9 +213,10 @@ static int s_emit(void *arg, uint64_t unit, const uint8_t *data, size_t len)
         for (size_t i = 0; i < npix; i++)
             memcpy(state->rgb + 3 * i, palette + 3 * indices[i], 3);
         char path[4096];
-        snprintf(path, sizeof path, "%s/frame_%05" PRIu64 ".png", state->frames_dir, f);
+        s_frame_path(state, f, true, path, sizeof path);
         if (image_write_png_chosen(path, state->rgb, p->width, p->height, 3, state->error, sizeof state->error) < 0)
             return -1;
+        state->written = f + 1;
     }
     return 0;
 }
@@ -277,6 +295,12 @@ static int s_begin(void *self, const char *output, char *err, size_t errlen)
             return -1;
         }
         state->rgb = malloc(3 * (size_t) state->p.width * state->p.height);
+        uint8_t random[8] = {0};
+        if (getrandom(random, sizeof random, 0) != (ssize_t) sizeof random)
+            snprintf(state->token, sizeof state->token, "%08lx", (unsigned long) getpid());
+        else
+            for (int i = 0; i < 8; i++)
+                snprintf(state->token + 2 * i, 3, "%02x", random[i]);
     }
     state->gif = gif_writer_open(output, state->p.width, state->p.height, err, errlen);
     if (!state->gif)
@@ -333,6 +357,18 @@ static int s_finish(void *self, const char *output, FILE *out, char *err, size_t
     }
     if (gif_writer_close(&state->gif, true, err, errlen) < 0)
         return -1;
+    /* The animation is in place: the frames take their own names, in order
+       (a rename in one directory, replacing what was there, as written). */
+    for (uint64_t f = 0; state->frames_dir && f < state->written; f++) {
+        char hidden[4096], path[4096];
+        s_frame_path(state, f, true, hidden, sizeof hidden);
+        s_frame_path(state, f, false, path, sizeof path);
+        if (rename(hidden, path) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    state->published = true;
     fprintf(out, "frames: wrote %s (%u frames of %ux%u, %s scene)%s%s\n", output, state->p.count, state->p.width,
             state->p.height, state->p.scene == SCENE_ZOOM ? "zoom" : "random",
             state->frames_dir ? " and PNG frames in " : "", state->frames_dir ? state->frames_dir : "");
@@ -351,6 +387,11 @@ static void s_destroy(void *self)
     if (!state)
         return;
     gif_writer_close(&state->gif, false, NULL, 0);
+    for (uint64_t f = 0; state->frames_dir && !state->published && f < state->written; f++) {
+        char hidden[4096];
+        s_frame_path(state, f, true, hidden, sizeof hidden);
+        unlink(hidden);   /* (those already renamed are gone from here) */
+    }
     reorder_destroy(&state->reorder);
     free(state->rgb);
     free(state->last_indices);

@@ -1655,3 +1655,52 @@ Test(edges, paths_with_control_characters_are_refused)
     cr_assert(t_file_contains(log, "a --frames-dir with a control character (byte 0x1b at offset"));
     free(log);
 }
+
+/* Frames in --frames-dir come with the job's success: an interrupted job
+   leaves none (it left every frame written so far, thousands), a finished
+   one all of them under their names and nothing hidden. */
+Test(edges, an_interrupted_frames_job_leaves_no_frames)
+{
+    char *dir = t_path(t_dir, "fr"), *gif = t_path(t_dir, "f.gif"), *log = t_path(t_dir, "m.log");
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:20", NULL};
+    char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "2", "frames", "--count", "3000", "--frames-per-unit",
+                    "10", "--frames-dir", dir, "-o", gif, NULL};
+    pid_t manager = t_spawn(argv, log, slow);
+    /* Until frames are being written: the first units are in. */
+    cr_assert(t_wait_for(log, "job frames started", NULL, 0, 10000));
+    size_t seen = 0;
+    for (int i = 0; i < 400 && seen == 0; i++, usleep(10000)) {
+        DIR *d = opendir(dir);
+        for (struct dirent *e; d && (e = readdir(d));)
+            seen += strstr(e->d_name, "frame_") != NULL;
+        if (d)
+            closedir(d);
+    }
+    cr_assert_gt(seen, 0, "no frame was written");
+    kill(manager, SIGTERM);
+    cr_assert_eq(t_wait(manager, 20000), 1);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        cr_assert(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0, "%s stayed", e->d_name);
+    closedir(d);
+    cr_assert_eq(access(gif, F_OK), -1);
+    /* A whole run: every frame under its name, nothing else. */
+    char *argv2[] = {(char *) t_bin("hyades-manager"), "--local", "2", "frames", "--count", "40", "--frames-per-unit",
+                     "3", "--frames-dir", dir, "-o", gif, NULL};
+    cr_assert_eq(t_run(argv2, log, 30000), 0);
+    size_t frames = 0;
+    d = opendir(dir);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' && (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0))
+            continue;
+        unsigned n;
+        char tail;
+        cr_assert_eq(sscanf(e->d_name, "frame_%5u.pn%c", &n, &tail), 2, "%s is there", e->d_name);
+        cr_assert_lt(n, 40u);
+        frames++;
+    }
+    closedir(d);
+    cr_assert_eq(frames, 40);
+    free(dir), free(gif), free(log);
+}
