@@ -1175,7 +1175,7 @@ Test(edges, an_output_to_stdout_is_the_output_alone)
 
 Test(edges, json_with_odd_bytes_in_a_path_stays_valid)
 {
-    char *dir = t_path(t_dir, "caf\xe9\x01");
+    char *dir = t_path(t_dir, "caf\xe9");   /* not UTF-8 (a control byte is refused in a path: see below) */
     cr_assert_eq(mkdir(dir, 0700), 0);
     char *out = t_path(dir, "o.png"), *json = t_path(t_dir, "j.json"), *log = t_path(t_dir, "m.log");
     char *argv[] = {(char *) t_bin("hyades-manager"), "--local", "1", "--json", json, "mandelbrot", "--width", "20",
@@ -1184,7 +1184,7 @@ Test(edges, json_with_odd_bytes_in_a_path_stays_valid)
     char *text = t_read_file(json, NULL);
     for (const unsigned char *c = (const unsigned char *) text; *c; c++)
         cr_assert(*c >= 0x20 || *c == '\n', "a control byte in the JSON");
-    cr_assert(strstr(text, "caf\\ufffd\\u0001"), "%s", text);
+    cr_assert(strstr(text, "caf\\ufffd/o.png"), "%s", text);
     free(text), free(dir), free(out);
     /* Valid UTF-8 stays as it is. */
     dir = t_path(t_dir, "h\xc3\xa9llo-\xe6\x97\xa5");
