@@ -162,6 +162,14 @@ static bool s_unreplaceable(const char *file)
     return fixed;
 }
 
+long outfile_control_at(const char *path)
+{
+    for (size_t i = 0; path[i]; i++)
+        if ((unsigned char) path[i] < 0x20 || path[i] == 0x7f)
+            return (long) i;
+    return -1;
+}
+
 int outfile_check(const char *path, char *err, size_t errlen)
 {
     char target[PATH_MAX];
@@ -174,14 +182,12 @@ int outfile_check(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot write %s: a file's name cannot end with /", path);
         return -1;
     }
-    /* Refused rather than echoed: a newline or an escape sequence in a name
-       would forge lines in the log and the summary, or drive the terminal. */
-    for (size_t i = 0; path[i]; i++)
-        if ((unsigned char) path[i] < 0x20 || path[i] == 0x7f) {
-            snprintf(err, errlen, "an output path with a control character (byte 0x%02x at offset %zu)",
-                     (unsigned char) path[i], i);
-            return -1;
-        }
+    long at = outfile_control_at(path);
+    if (at >= 0) {
+        snprintf(err, errlen, "an output path with a control character (byte 0x%02x at offset %ld)",
+                 (unsigned char) path[at], at);
+        return -1;
+    }
     if (s_own_fd(path) >= 0)
         return 0;
     int rc = s_resolve(path, target, sizeof target);

@@ -20,6 +20,12 @@ typedef struct outfile_t outfile_t;
    0, or -1 with a one-line reason naming path in err. */
 int outfile_check(const char *path, char *err, size_t errlen);
 
+/* The offset of the first control character in path (a byte below 0x20,
+   or 0x7f), or -1. A path holding one is refused rather than echoed: a
+   newline or an escape sequence in a name would forge lines in the log and
+   the summary, or drive the terminal. */
+long outfile_control_at(const char *path);
+
 /* Whether paths a and b end up at the same file (after symlinks). */
 bool outfile_same(const char *a, const char *b);
 

@@ -76,12 +76,12 @@ static int s_check_files_dir(const char *dir, char *err, size_t errlen)
     struct stat st;
     char copy[PATH_MAX];
     int why = 0;
-    for (size_t i = 0; dir[i]; i++)
-        if ((unsigned char) dir[i] < 0x20 || dir[i] == 0x7f) {
-            snprintf(err, errlen, "a --frames-dir with a control character (byte 0x%02x at offset %zu)",
-                     (unsigned char) dir[i], i);
-            return -1;
-        }
+    long at = outfile_control_at(dir);
+    if (at >= 0) {
+        snprintf(err, errlen, "a --frames-dir with a control character (byte 0x%02x at offset %ld)",
+                 (unsigned char) dir[at], at);
+        return -1;
+    }
     if (!*dir) {
         why = ENOENT;
     } else if (stat(dir, &st) == 0) {
