@@ -162,6 +162,18 @@ static bool s_unreplaceable(const char *file)
     return fixed;
 }
 
+/* Whether the existing file (stat in st) sits in a sticky directory and
+   belongs neither to us nor to the directory's owner: renaming over it then
+   fails (EPERM), unless we may override owners (root: CAP_FOWNER). */
+static bool s_sticky_other(const char *file, const struct stat *st)
+{
+    char copy[PATH_MAX];
+    struct stat parent;
+    snprintf(copy, sizeof copy, "%s", file);
+    return geteuid() != 0 && stat(dirname(copy), &parent) == 0 && (parent.st_mode & S_ISVTX)
+        && st->st_uid != geteuid() && parent.st_uid != geteuid();
+}
+
 long outfile_control_at(const char *path)
 {
     for (size_t i = 0; path[i]; i++)
@@ -215,6 +227,11 @@ int outfile_check(const char *path, char *err, size_t errlen)
                                                              strerror(errno)), -1);
         if (s_unreplaceable(target)) {
             snprintf(err, errlen, "cannot write %s: it is immutable or append-only (chattr)", path);
+            return -1;
+        }
+        if (s_sticky_other(target, &st)) {
+            snprintf(err, errlen, "cannot write %s: it belongs to another user in a sticky directory, where only "
+                     "they may replace it", path);
             return -1;
         }
     }

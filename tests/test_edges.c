@@ -1702,3 +1702,33 @@ Test(edges, an_interrupted_frames_job_leaves_no_frames)
     cr_assert_eq(frames, 40);
     free(dir), free(gif), free(log);
 }
+
+/* Another user's file in a sticky directory cannot be renamed over: the
+   output is refused before the work (it failed at the end, with the work
+   lost). */
+Test(edges, another_users_file_in_a_sticky_directory_is_refused_up_front)
+{
+    if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+        cr_skip_test("needs root and setpriv to act as another user");
+    char *shared = t_path(t_dir, "sticky"), *out = t_path(shared, "theirs.png"), *log = t_path(t_dir, "m.log");
+    cr_assert_eq(mkdir(shared, 0777), 0);
+    cr_assert_eq(chmod(shared, 01777), 0);
+    cr_assert_eq(chmod(t_dir, 0755), 0);
+    FILE *f = fopen(out, "w");
+    fputs("theirs\n", f);
+    fclose(f);
+    cr_assert_eq(chmod(out, 0666), 0);   /* writable, yet not replaceable by others */
+    char *probe[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     (char *) t_bin("hyades-manager"), "--version", NULL};
+    if (t_run(probe, NULL, 10000) != 0)
+        cr_skip_test("user nobody cannot run %s here", t_bin("hyades-manager"));
+    char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                    (char *) t_bin("hyades-manager"), "--local", "1", "mandelbrot", "--width", "40", "--height", "30",
+                    "-o", out, NULL};
+    cr_assert_eq(t_run(argv, log, 30000), 2);
+    cr_assert(t_file_contains(log, "it belongs to another user in a sticky directory"), "the reason is not given");
+    cr_assert_not(t_file_contains(log, "job mandelbrot started"), "the work was done first");
+    char *text = t_read_file(out, NULL);
+    cr_assert_str_eq(text, "theirs\n");
+    free(text), free(shared), free(out), free(log);
+}
