@@ -353,14 +353,15 @@ static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ------------------------------------------------------------ life cycle */
 
-/* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numbers or names). */
-static int s_address(const char *addr, struct sockaddr_storage *sa, socklen_t *sa_len, char *host_out,
-                     size_t host_len, char *err, size_t errlen)
+/* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numbers or names);
+   messages quote what the user gave. */
+static int s_address(const char *addr, const char *given, struct sockaddr_storage *sa, socklen_t *sa_len,
+                     char *host_out, size_t host_len, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(addr, ':');
     if (!colon || colon == addr || (size_t) (colon - addr) >= sizeof host) {
-        snprintf(err, errlen, "--dashboard %s: expected HOST:PORT, e.g. 127.0.0.1:8080", addr);
+        snprintf(err, errlen, "--dashboard '%s': expected HOST:PORT, e.g. 127.0.0.1:8080", given);
         return -1;
     }
     memcpy(host, addr, (size_t) (colon - addr));
@@ -374,13 +375,13 @@ static int s_address(const char *addr, struct sockaddr_storage *sa, socklen_t *s
     long port = strtol(colon + 1, &end, 10);
     size_t digits = strspn(colon + 1, "0123456789");
     if (digits == 0 || digits > 5 || colon[1 + digits] || *end || port < 0 || port > 65535) {
-        snprintf(err, errlen, "--dashboard %s: the port must be a number from 0 to 65535", addr);
+        snprintf(err, errlen, "--dashboard '%s': the port must be a number from 0 to 65535", given);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *found;
     int rc = getaddrinfo(host, NULL, &hints, &found);
     if (rc != 0) {
-        snprintf(err, errlen, "--dashboard %s: cannot resolve %s: %s", addr, host, gai_strerror(rc));
+        snprintf(err, errlen, "--dashboard '%s': cannot resolve %s: %s", given, host, gai_strerror(rc));
         return -1;
     }
     memcpy(sa, found->ai_addr, found->ai_addrlen);
@@ -397,6 +398,7 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
 {
     /* A bare port means loopback, and so does localhost. */
     char where[300];
+    const char *given = addr;
     if (*addr && strspn(addr, "0123456789") == strlen(addr))
         snprintf(where, sizeof where, "127.0.0.1:%s", addr);
     else if (strncasecmp(addr, "localhost:", 10) == 0)
@@ -408,7 +410,7 @@ dashboard_t *dashboard_new(const char *addr, bool *bad_addr, char *err, size_t e
     socklen_t sa_len;
     char host[256];
     *bad_addr = false;
-    if (s_address(addr, &sa, &sa_len, host, sizeof host, err, errlen) < 0) {
+    if (s_address(addr, given, &sa, &sa_len, host, sizeof host, err, errlen) < 0) {
         *bad_addr = true;
         return NULL;
     }

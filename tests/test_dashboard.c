@@ -416,6 +416,11 @@ Test(dashboard, a_bad_address_is_a_clear_error)
         cr_assert(t_file_contains(log, "--dashboard"), "no clear error for %s", bad[i][1]);
         cr_assert_eq(t_count_lines(log, "hyades-manager:"), 1, "not one line");
     }
+    /* The message quotes what was given (it said "--dashboard 127.0.0.1::"
+       for "localhost:"). */
+    char *empty_port[] = {(char *) t_bin("hyades-manager"), "--dashboard", "localhost:", "--local", "1", "noop", NULL};
+    cr_assert_eq(t_run(empty_port, log, 10000), 2);
+    cr_assert(t_file_contains(log, "--dashboard 'localhost:': the port must be a number from 0 to 65535"));
     /* A port already taken. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
