@@ -291,10 +291,13 @@ static bool s_holds(const worker_t *w, uint64_t u)
    that hangs too must not keep the unit waiting for good (two hung
    connections held one unit for as long as they stayed). Each further copy
    waits for the last one's holder to stall, so copies come one straggler
-   limit apart at most, and only to workers with nothing to do. */
-static bool s_copyable(const cluster_t *self, const worker_t *w, uint64_t u, int64_t now)
+   limit apart at most, and only to workers with nothing to do. holder, if
+   not NULL, is one that holds it: when it still answers, the roster need
+   not be read (the usual case, and the scan is per unit). */
+static bool s_copyable(const cluster_t *self, const worker_t *w, uint64_t u, const worker_t *holder, int64_t now)
 {
-    if (self->run->copies[u] >= COPIES_MAX)
+    if (self->run->copies[u] >= COPIES_MAX
+        || (self->run->copies[u] && holder && !holder->stalled && now - holder->progress_ms < self->straggler_after))
         return false;
     bool all_stalled = true;
     for (size_t i = 0; i < roster_size(self->roster); i++) {
@@ -321,7 +324,7 @@ static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
         for (size_t k = 0; k < other->inflight_count; k++) {
             uint64_t u = other->inflight[k].unit;
             if (now - other->inflight[k].sent_ms < self->straggler_after || self->run->state[u] != UNIT_INFLIGHT
-                || !s_eligible(self, w, u) || s_lost_by(self, w, u) || !s_copyable(self, w, u, now))
+                || !s_eligible(self, w, u) || s_lost_by(self, w, u) || !s_copyable(self, w, u, other, now))
                 continue;
             self->run->copies[u]++;
             self->run->speculative++;
@@ -384,7 +387,7 @@ static bool s_throttled(cluster_t *self, worker_t *w, uint64_t *unit, size_t *n)
     if (self->run->state[u] == UNIT_PENDING) {
         *unit = u;
         *n = 1;
-    } else if (self->run->state[u] == UNIT_INFLIGHT && s_copyable(self, w, u, zclock_mono())) {
+    } else if (self->run->state[u] == UNIT_INFLIGHT && s_copyable(self, w, u, NULL, zclock_mono())) {
         self->run->copies[u]++;
         self->run->speculative++;
         log_info("unit %" PRIu64 " holds up the output: copied to worker %s", u, w->name);
