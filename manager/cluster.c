@@ -98,6 +98,9 @@ struct cluster_t {
     scheduler_t *sched;        /* NULL until enough workers joined */
     worker_t **slot_owner;     /* static: the worker of each slot, NULL if lost */
     size_t slots;
+    uint64_t *strays;          /* static: re-queued units no slot's owner may take (they answered or failed
+                                  them), for any worker that may; entries done or given since are dropped */
+    size_t strays_count, strays_cap;
     int64_t straggler_after;   /* the current straggler limit, ms */
     uint64_t rejected;         /* results whose payload the job refused */
     uint64_t failed;           /* failed results */
@@ -229,25 +232,50 @@ static bool s_lost_by(cluster_t *self, const worker_t *w, uint64_t u)
 }
 
 /* Puts unit u back in a queue: dynamic, the one queue; static, the slot of
-   a worker that may take it, starting from its own slot. */
+   a worker that may take it, starting from its own slot, else the strays
+   (a second opinion under --verify that only workers who joined late, and
+   have no slot, may give: it waited for good in its first slot). */
 static void s_requeue(cluster_t *self, uint64_t u)
 {
     if (!self->sched)
         return;   /* not started: the scheduler's own queues still hold it */
     self->dispatch_all = true;
-    size_t slot = 0;
     if (self->config.schedule == SCHED_STATIC) {
         size_t first = (size_t) (u % self->slots);
-        slot = first;
         for (size_t i = 0; i < self->slots; i++) {
             worker_t *owner = self->slot_owner[(first + i) % self->slots];
             if (owner && s_eligible(self, owner, u) && !owner->stalled) {
-                slot = (first + i) % self->slots;
-                break;
+                scheduler_requeue(self->sched, (first + i) % self->slots, u);
+                return;
             }
         }
+        if (self->strays_count == self->strays_cap) {
+            self->strays_cap = self->strays_cap ? 2 * self->strays_cap : 64;
+            self->strays = realloc(self->strays, self->strays_cap * sizeof *self->strays);
+        }
+        self->strays[self->strays_count++] = u;
+        return;
     }
-    scheduler_requeue(self->sched, slot, u);
+    scheduler_requeue(self->sched, 0, u);
+}
+
+/* Static: up to room strays that w may take, into units (after the n there
+   already); returns the new count. Strays no longer pending are dropped. */
+static size_t s_take_strays(cluster_t *self, worker_t *w, uint64_t *units, size_t n, size_t room)
+{
+    for (size_t i = 0; i < self->strays_count && n < room;) {
+        uint64_t u = self->strays[i];
+        bool pending = run_is_pending(u, self->run), take = pending && s_eligible(self, w, u) && !s_lost_by(self, w, u);
+        for (size_t k = 0; take && k < n; k++)
+            take = units[k] != u;
+        if (take)
+            units[n++] = u;
+        if (take || !pending)
+            self->strays[i] = self->strays[--self->strays_count];
+        else
+            i++;
+    }
+    return n;
 }
 
 /* w no longer holds u (answered, taken back, or lost): u is queued again
@@ -436,6 +464,8 @@ static void s_dispatch(cluster_t *self, worker_t *w)
     }
     for (size_t i = skipped; i-- > 0;)
         s_requeue(self, aside[i]);
+    if (!throttled && self->strays_count && n < room && n < HY_MAX_BATCH)
+        n = s_take_strays(self, w, units, n, room < HY_MAX_BATCH ? room : HY_MAX_BATCH);
     if (n == 0 && !throttled && pending == 0 && slot != SIZE_MAX && s_steal(self, w)
         && scheduler_next(self->sched, slot, run_is_pending, self->run, &u))
         units[n++] = u;
@@ -1872,6 +1902,7 @@ void cluster_destroy(cluster_t **self_p)
         zsock_set_linger(self->router, 200);   /* the goodbyes may leave after the close */
     hy_monitor_close(self->router, &self->monitor);
     free(self->accepts);
+    free(self->strays);
     zsock_destroy(&self->router);
     zactor_destroy(&self->auth);
     if (self->privdir) {
@@ -2210,6 +2241,7 @@ int cluster_run(cluster_t *self, const job_kind_t *kind, job_plan_t *plan, const
     free(self->slot_owner);
     self->slot_owner = NULL;
     self->slots = 0;
+    self->strays_count = 0;
     verify_destroy(&self->verify);
     run_destroy(&self->run);
     self->kind = NULL;

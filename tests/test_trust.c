@@ -939,6 +939,31 @@ static void s_keys(const char *dir, const char *const names[])
     }
 }
 
+/* Static scheduling with --verify, the job started with one worker: it
+   owns every unit, and the second opinions can come only from workers that
+   joined later, with no slot. They waited in its slot for good (0 of 300
+   units done), with two workers idle. */
+Test(trust, static_verify_takes_second_opinions_from_workers_that_joined_late)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "s.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--schedule", "static", "--verify", "mandelbrot", "--width", "60",
+                    "--height", "40", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t first = t_worker(endpoint, "first", wlog, NULL, NULL);
+    cr_assert(t_wait_for(mlog, "job mandelbrot started", NULL, 0, 10000));
+    pid_t w1 = t_worker(endpoint, "late1", wlog, NULL, NULL);
+    pid_t w2 = t_worker(endpoint, "late2", wlog, NULL, NULL);
+    cr_assert_eq(t_wait(manager, 30000), 0, "the second opinions waited for good");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(60, 40, -2, 0.5, -1, 1, 255);
+    cr_assert(png && ref && w == 60 && h == 40 && memcmp(png, ref, 60 * 40) == 0, "the image differs");
+    free(png), free(ref);
+    for (pid_t *p = (pid_t[]) {first, w1, w2, 0}; *p; p++)
+        t_stop(*p);
+    free(mlog), free(wlog), free(out);
+}
+
 Test(trust, two_connections_of_one_key_are_one_worker_to_verify)
 {
     const char *names[] = {"liar", "h1", "h2", NULL};
