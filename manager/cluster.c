@@ -340,10 +340,28 @@ static bool s_copyable(const cluster_t *self, const worker_t *w, uint64_t u, con
     return !self->run->copies[u] || all_stalled;
 }
 
+/* Whether w, on probation (it stalled, and has not answered since), should
+   leave copies to a worker that answers: one that can compute the job and
+   is neither stalled nor on probation is connected. Copies went from one
+   hung connection to the next, while an idle worker waited. */
+static bool s_leaves_copies(const cluster_t *self, const worker_t *w)
+{
+    if (!w->probation)
+        return false;
+    for (size_t i = 0; i < roster_size(self->roster); i++) {
+        const worker_t *x = roster_at(self->roster, i);
+        if (x != w && s_capable(self, x) && !x->stalled && !x->probation && !x->draining)
+            return true;
+    }
+    return false;
+}
+
 /* A unit in flight elsewhere for longer than the straggler limit that idle
    worker w may take (s_copyable); marks it copied. */
 static bool s_find_straggler(cluster_t *self, worker_t *w, uint64_t *unit)
 {
+    if (s_leaves_copies(self, w))
+        return false;
     int64_t now = zclock_mono();
     for (size_t i = 0; i < roster_size(self->roster); i++) {
         worker_t *other = roster_at(self->roster, i);
@@ -415,7 +433,8 @@ static bool s_throttled(cluster_t *self, worker_t *w, uint64_t *unit, size_t *n)
     if (self->run->state[u] == UNIT_PENDING) {
         *unit = u;
         *n = 1;
-    } else if (self->run->state[u] == UNIT_INFLIGHT && s_copyable(self, w, u, NULL, zclock_mono())) {
+    } else if (self->run->state[u] == UNIT_INFLIGHT && !s_leaves_copies(self, w)
+               && s_copyable(self, w, u, NULL, zclock_mono())) {
         self->run->copies[u]++;
         self->run->speculative++;
         log_info("unit %" PRIu64 " holds up the output: copied to worker %s", u, w->name);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/curve.h"
@@ -140,6 +141,65 @@ Test(reliability, a_unit_whose_copy_hangs_too_is_copied_again)
     free(png), free(ref);
     for (pid_t *p = (pid_t[]) {a, b, good, 0}; *p; p++)
         t_stop(*p);
+    free(mlog), free(wlog), free(out);
+}
+
+/* A child process holding n raw peers that join, heartbeat every 100 ms,
+   take what they are given and answer nothing, until killed. */
+static pid_t s_hung_peers(const char *endpoint, int n)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    zsock_t *peers[16];
+    for (int i = 0; i < n && i < 16; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "hung%d", i);
+        peers[i] = zsock_new_dealer(endpoint);
+        if (!peers[i] || t_peer_hello(peers[i], name, 1, "mandelbrot") != 0)
+            _exit(1);
+        zsock_set_rcvtimeo(peers[i], 0);
+    }
+    hy_msg_t beat = {.command = HY_HEARTBEAT};
+    while (true) {
+        for (int i = 0; i < n && i < 16; i++) {
+            hy_send(peers[i], NULL, 0, &beat);
+            for (zframe_t *frame; (frame = zframe_recv(peers[i]));)
+                zframe_destroy(&frame);
+        }
+        usleep(100000);
+    }
+}
+
+/* Hung connections whose units were finished elsewhere get one unit at a
+   time until they answer; they must not take the copies of hung units
+   while a worker that answers is connected. The copies went from one hung
+   connection to the next (each a straggler limit), an honest worker idle. */
+Test(reliability, copies_go_to_a_worker_that_answers_before_hung_ones)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *out = t_path(t_dir, "m.png");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--min-workers", "8", "--heartbeat", "250", "--straggler-ms",
+                    "200", "mandelbrot", "--width", "60", "--height", "40", "-o", out, NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t peers = s_hung_peers(endpoint, 8);
+    cr_assert(t_wait_for(mlog, "job mandelbrot started", NULL, 0, 10000), "the peers did not join");
+    /* Slow enough that hung connections whose units it finished are on
+       probation while units are still out. */
+    char *slow[] = {"HYADES_FAILPOINTS=sleep:40", NULL};
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, slow);
+    cr_assert(t_wait_for(mlog, "worker good joined", NULL, 0, 10000));
+    int rc = t_wait(manager, 60000);
+    kill(peers, SIGKILL);
+    waitpid(peers, NULL, 0);
+    cr_assert_eq(rc, 0, "the job did not complete");
+    char *text = t_read_file(mlog, NULL), *joined = strstr(text, "worker good joined");
+    cr_assert_null(strstr(joined, "copied to worker hung"), "a hung connection took a copy while good was there");
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(60, 40, -2, 0.5, -1, 1, 255);
+    cr_assert(png && ref && w == 60 && h == 40 && memcmp(png, ref, 60 * 40) == 0, "the image differs");
+    free(png), free(ref), free(text);
+    t_stop(good);
     free(mlog), free(wlog), free(out);
 }
 
