@@ -86,6 +86,20 @@ bool roster_late(roster_t *self, const uint8_t *id, size_t id_len)
     return true;
 }
 
+/* depth x threads, but no more than the connection has shown it can take:
+   a start for SLOW_START_THREADS threads, and twice what it answered so
+   far. The threads a HELLO announces are a claim: a peer that announced
+   1024 and answered a unit now and then held every unit of a job (each
+   "running" on one of its threads, none ever late enough to copy). A
+   worker with that many threads has its credit after a few round trips. */
+static size_t s_credit(const worker_t *w)
+{
+    size_t full = w->depth * w->threads;
+    size_t start = DEPTH_MIN * (size_t) (w->threads < SLOW_START_THREADS ? w->threads : SLOW_START_THREADS);
+    uint64_t shown = start + 2 * w->rtt_count;
+    return shown < full ? (size_t) shown : full;
+}
+
 worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const char *name, size_t name_len,
                      uint32_t threads, const char *key)
 {
@@ -106,7 +120,7 @@ worker_t *roster_add(roster_t *self, const uint8_t *id, size_t id_len, const cha
     memcpy(w->name, name, name_len);
     w->threads = threads;
     w->depth = DEPTH_MIN;
-    w->credit = DEPTH_MIN * (size_t) threads;
+    w->credit = s_credit(w);
     w->slot = -1;
     w->alive = true;
     if (self->count == self->cap) {
@@ -220,13 +234,13 @@ int64_t worker_inflight_remove(worker_t *w, uint64_t unit)
 void worker_round_trip(worker_t *w, int64_t ms)
 {
     w->rtt_ms += ((double) ms - w->rtt_ms) / 8;
-    if (++w->rtt_count % (w->depth * w->threads / 2 + 1) != 0)
-        return;   /* resized about twice per round of its credit */
-    if (w->rtt_ms < DEPTH_LOW_MS && w->depth < DEPTH_MAX)
-        w->depth = w->depth * 2 < DEPTH_MAX ? w->depth * 2 : DEPTH_MAX;
-    else if (w->rtt_ms > DEPTH_HIGH_MS && w->depth > DEPTH_MIN)
-        w->depth = w->depth / 2 > DEPTH_MIN ? w->depth / 2 : DEPTH_MIN;
-    w->credit = w->depth * w->threads;
+    if (++w->rtt_count % (w->depth * w->threads / 2 + 1) == 0) {   /* resized about twice per round of its credit */
+        if (w->rtt_ms < DEPTH_LOW_MS && w->depth < DEPTH_MAX)
+            w->depth = w->depth * 2 < DEPTH_MAX ? w->depth * 2 : DEPTH_MAX;
+        else if (w->rtt_ms > DEPTH_HIGH_MS && w->depth > DEPTH_MIN)
+            w->depth = w->depth / 2 > DEPTH_MIN ? w->depth / 2 : DEPTH_MIN;
+    }
+    w->credit = s_credit(w);
 }
 
 void worker_cancelled_add(worker_t *w, uint64_t unit)

@@ -14,6 +14,8 @@
 #define DEPTH_MAX 256
 #define DEPTH_LOW_MS 10      /* round trips shorter than this: twice the depth */
 #define DEPTH_HIGH_MS 40     /* longer: half (never below DEPTH_MIN) */
+#define SLOW_START_THREADS 8 /* a new connection's credit: DEPTH_MIN units for at most this many threads, and
+                                two more per unit it answers, up to depth x threads */
 #define LATE_SLACK 16        /* messages a lost connection may still send, not counted as bad */
 #define DEPARTED_MAX 4096    /* lost connections remembered for their late messages */
 
@@ -47,7 +49,7 @@ typedef struct {
     char release[HY_MAX_RELEASE + 1];
     uint32_t threads;         /* announced in HELLO */
     uint64_t kinds;           /* bit i: it computes job_at(i) */
-    size_t credit;            /* units it may hold in flight: depth x threads */
+    size_t credit;            /* units it may hold in flight: depth x threads, once it has shown it can */
     size_t depth;             /* units in flight per thread, sized from its round trips */
     double rtt_ms;            /* moving average of its round trips (sent to answered) */
     uint64_t rtt_count;       /* round trips recorded */

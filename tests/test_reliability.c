@@ -203,6 +203,66 @@ Test(reliability, copies_go_to_a_worker_that_answers_before_hung_ones)
     free(mlog), free(wlog), free(out);
 }
 
+/* A child process holding a raw peer that announces 1024 threads, takes
+   what it is given, and answers one unit every 300 ms (correctly: noop
+   echoes its index), heartbeating, until killed. */
+static pid_t s_trickling_peer(const char *endpoint)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    zsock_t *peer = zsock_new_dealer(endpoint);
+    if (!peer || t_peer_hello(peer, "trickle", 1024, "noop") != 0)
+        _exit(1);
+    zsock_set_rcvtimeo(peer, 0);
+    uint64_t held[4096], job = 0;
+    size_t count = 0;
+    hy_msg_t beat = {.command = HY_HEARTBEAT};
+    for (int tick = 0;; tick++) {
+        for (zframe_t *frame; (frame = zframe_recv(peer)); zframe_destroy(&frame)) {
+            hy_msg_t msg;
+            if (hy_decode(zframe_data(frame), zframe_size(frame), &msg) != 0 || msg.command != HY_UNITS)
+                continue;
+            job = msg.job;
+            for (size_t i = 0; i < msg.unit_count && count < 4096; i++)
+                held[count++] = hy_unit_at(&msg, i);
+        }
+        hy_send(peer, NULL, 0, &beat);
+        if (tick % 3 == 2 && count > 0) {
+            uint64_t u = held[--count];
+            uint8_t echo[8];
+            for (int i = 0; i < 8; i++)
+                echo[i] = (uint8_t) (u >> (56 - 8 * i));
+            t_peer_result(peer, job, u, HY_RESULT_OK, echo, sizeof echo);
+        }
+        usleep(100000);
+    }
+}
+
+/* A peer that announces 1024 threads and answers a unit now and then could
+   hold every unit of a job: it looked busy, never stalled, its units never
+   late enough to copy (the straggler limit grew with its own round trips),
+   and the honest worker that joined after it sat idle: 200 units took a
+   minute. A new connection's credit now grows with what it answers. */
+Test(reliability, a_peer_that_claims_many_threads_and_trickles_cannot_hold_the_job)
+{
+    char endpoint[256];
+    char *mlog = t_path(t_dir, "m.log"), *wlog = t_path(t_dir, "w.log"), *json = t_path(t_dir, "t.json");
+    char *args[] = {"--bind", "tcp://127.0.0.1:0", "--heartbeat", "250", "--json", json, "noop", "--units", "200",
+                    NULL};
+    pid_t manager = t_manager(args, mlog, NULL, endpoint, sizeof endpoint);
+    pid_t peer = s_trickling_peer(endpoint);
+    cr_assert(t_wait_for(mlog, "job noop started", NULL, 0, 10000), "the peer did not join");
+    pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
+    int rc = t_wait(manager, 20000);
+    kill(peer, SIGKILL);
+    waitpid(peer, NULL, 0);
+    cr_assert_eq(rc, 0, "the job waited for the trickling peer");
+    cr_assert_eq(t_json_number(json, "done"), 200);
+    t_stop(good);
+    free(mlog), free(wlog), free(json);
+}
+
 /* Missed 10 ms heartbeats before a peer counts as lost in the test below:
    200 ms, longer than a loaded machine's scheduling pauses (30 ms was not,
    now and then), or more in the sanitizer build, whose processes run
