@@ -1,5 +1,6 @@
 /* curve: key pairs, CURVE server and client set-up, and which endpoints need them. */
 #include "common/curve.h"
+#include "common/outfile.h"
 
 #include <dirent.h>
 #include <libgen.h>
@@ -37,6 +38,12 @@ int curve_keygen(const char *path, char *err, size_t errlen)
 {
     if (!s_path_fits(path, err, errlen))
         return -1;
+    long at = outfile_control_at(path);
+    if (at >= 0) {
+        snprintf(err, errlen, "a key file name with a control character (byte 0x%02x at offset %ld)",
+                 (unsigned char) path[at], at);
+        return -1;
+    }
     char secret[4096], copy[4096], dir[4096];
     snprintf(secret, sizeof secret, "%s_secret", path);
     snprintf(copy, sizeof copy, "%s", path);

@@ -597,6 +597,13 @@ Test(edges, keygen_never_writes_through_a_planted_link)
     for (struct dirent *e; (e = readdir(d));)
         cr_assert(strncmp(e->d_name, ".hyades-keygen", 14) != 0, "%s stayed", e->d_name);
     closedir(d);
+    /* A name with a control character is refused, not written and echoed. */
+    char odd[4200];
+    snprintf(odd, sizeof odd, "%s/k\nx", t_dir);
+    char *newline[] = {(char *) t_bin("hyades-manager"), "keygen", odd, NULL};
+    cr_assert_eq(t_run(newline, log, 10000), 1);
+    cr_assert(t_file_contains(log, "a key file name with a control character (byte 0x0a at offset"));
+    cr_assert_eq(access(odd, F_OK), -1);
     free(key), free(secret), free(stolen), free(pub), free(log);
 }
 
