@@ -174,6 +174,16 @@ static bool s_sticky_other(const char *file, const struct stat *st)
         && st->st_uid != geteuid() && parent.st_uid != geteuid();
 }
 
+bool outfile_planted(const char *path)
+{
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+        copy[n - 1] = '\0';   /* "dir/" would be the link's target */
+    struct stat st;
+    return (lstat(copy, &st) == 0 && S_ISLNK(st.st_mode) && s_planted(copy, &st)) || s_planted_on_the_way(copy);
+}
+
 long outfile_control_at(const char *path)
 {
     for (size_t i = 0; path[i]; i++)

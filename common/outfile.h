@@ -26,6 +26,11 @@ int outfile_check(const char *path, char *err, size_t errlen);
    the summary, or drive the terminal. */
 long outfile_control_at(const char *path);
 
+/* Whether path, or a directory on the way to it, is a symlink that another
+   user planted in a directory others may write (the rule above): not to be
+   followed. */
+bool outfile_planted(const char *path);
+
 /* Whether paths a and b end up at the same file (after symlinks). */
 bool outfile_same(const char *a, const char *b);
 

@@ -82,6 +82,11 @@ static int s_check_files_dir(const char *dir, char *err, size_t errlen)
                  (unsigned char) dir[at], at);
         return -1;
     }
+    if (outfile_planted(dir)) {
+        snprintf(err, errlen, "--frames-dir %s: a symlink owned by another user in a shared directory leads there; "
+                 "refusing to follow it", dir);
+        return -1;
+    }
     if (!*dir) {
         why = ENOENT;
     } else if (stat(dir, &st) == 0) {

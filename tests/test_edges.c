@@ -132,7 +132,18 @@ Test(edges, a_link_planted_by_another_user_in_any_shared_directory_is_not_follow
     cr_assert(t_file_contains(log, "refusing to follow it"));
     char *text = t_read_file(s_victim, NULL);
     cr_assert_str_eq(text, "precious\n", "the victim file was overwritten");
-    free(text), free(shared), free(out), free(s_victim), free(log);
+    /* The same link as --frames-dir: refused before the work (it failed at
+       the first frame, after the work). */
+    cr_assert_eq(unlink(out), 0);
+    cr_assert_eq(s_as_nobody(s_plant_link, out), 0, "could not plant the link");
+    char *gif = t_path(t_dir, "f.gif");
+    char *frames[] = {(char *) t_bin("hyades-manager"), "--local", "1", "frames", "--count", "5", "--frames-dir", out,
+                      "-o", gif, NULL};
+    unlink(log);
+    cr_assert_eq(t_run(frames, log, 30000), 2, "a planted --frames-dir was taken");
+    cr_assert(t_file_contains(log, "refusing to follow it"));
+    cr_assert_not(t_file_contains(log, "job frames started"));
+    free(text), free(shared), free(out), free(s_victim), free(log), free(gif);
 }
 
 /* Frames are written at names the program chose: whatever is at such a
