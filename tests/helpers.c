@@ -487,3 +487,12 @@ int t_peer_result(zsock_t *peer, uint64_t job, uint64_t unit, uint8_t status, co
     hy_msg_t msg = {.command = HY_RESULT, .job = job, .results = &r, .result_count = 1};
     return hy_send(peer, NULL, 0, &msg);
 }
+
+bool t_is_default_view(const char *path, uint32_t width, uint32_t height)
+{
+    uint32_t w, h;
+    uint8_t *png = t_read_png_gray(path, &w, &h), *ref = t_mandelbrot_ref(width, height, -2, 0.5, -1, 1, 255);
+    bool same = png && ref && w == width && h == height && memcmp(png, ref, (size_t) width * height) == 0;
+    free(png), free(ref);
+    return same;
+}

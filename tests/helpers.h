@@ -119,5 +119,8 @@ uint8_t *t_mandelbrot_kernel(struct mandel_params p);
 /* The Mandelbrot picture written straight from SPEC 3.1, row-major. Caller frees. */
 uint8_t *t_mandelbrot_ref(uint32_t w, uint32_t h, double xmin, double xmax, double ymin, double ymax,
                           uint32_t max_iter);
+/* Whether the PNG at path is the default view (-2..0.5 x -1..1, max-iter
+   255) of width x height, pixel for pixel, by t_mandelbrot_ref. */
+bool t_is_default_view(const char *path, uint32_t width, uint32_t height);
 
 #endif

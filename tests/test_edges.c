@@ -1414,11 +1414,7 @@ static pid_t s_limited_mandelbrot(int files, const char *options, uint32_t width
 /* out is the default view, width x height, pixel for pixel. */
 static void s_assert_default_view(const char *out, uint32_t width, uint32_t height)
 {
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(width, height, -2, 0.5, -1, 1, 255);
-    cr_assert(png && ref && w == width && h == height && memcmp(png, ref, (size_t) width * height) == 0,
-              "the image differs");
-    free(png), free(ref);
+    cr_assert(t_is_default_view(out, width, height), "the image differs");
 }
 
 /* Pages held open on the dashboard cannot take the descriptors the job

@@ -135,10 +135,7 @@ Test(reliability, a_unit_whose_copy_hangs_too_is_copied_again)
     pid_t good = t_worker(endpoint, "good", wlog, NULL, NULL);
     cr_assert_eq(t_wait(manager, 30000), 0, "the job waited for the two hung workers");
     cr_assert(t_file_contains(mlog, "copied to worker good"));
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(40, 30, -2, 0.5, -1, 1, 255);
-    cr_assert(png && ref && w == 40 && h == 30 && memcmp(png, ref, 40 * 30) == 0, "the image differs");
-    free(png), free(ref);
+    cr_assert(t_is_default_view(out, 40, 30), "the image differs");
     for (pid_t *p = (pid_t[]) {a, b, good, 0}; *p; p++)
         t_stop(*p);
     free(mlog), free(wlog), free(out);
@@ -195,10 +192,8 @@ Test(reliability, copies_go_to_a_worker_that_answers_before_hung_ones)
     cr_assert_eq(rc, 0, "the job did not complete");
     char *text = t_read_file(mlog, NULL), *joined = strstr(text, "worker good joined");
     cr_assert_null(strstr(joined, "copied to worker hung"), "a hung connection took a copy while good was there");
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(60, 40, -2, 0.5, -1, 1, 255);
-    cr_assert(png && ref && w == 60 && h == 40 && memcmp(png, ref, 60 * 40) == 0, "the image differs");
-    free(png), free(ref), free(text);
+    cr_assert(t_is_default_view(out, 60, 40), "the image differs");
+    free(text);
     t_stop(good);
     free(mlog), free(wlog), free(out);
 }

@@ -955,10 +955,7 @@ Test(trust, static_verify_takes_second_opinions_from_workers_that_joined_late)
     pid_t w1 = t_worker(endpoint, "late1", wlog, NULL, NULL);
     pid_t w2 = t_worker(endpoint, "late2", wlog, NULL, NULL);
     cr_assert_eq(t_wait(manager, 30000), 0, "the second opinions waited for good");
-    uint32_t w, h;
-    uint8_t *png = t_read_png_gray(out, &w, &h), *ref = t_mandelbrot_ref(60, 40, -2, 0.5, -1, 1, 255);
-    cr_assert(png && ref && w == 60 && h == 40 && memcmp(png, ref, 60 * 40) == 0, "the image differs");
-    free(png), free(ref);
+    cr_assert(t_is_default_view(out, 60, 40), "the image differs");
     for (pid_t *p = (pid_t[]) {first, w1, w2, 0}; *p; p++)
         t_stop(*p);
     free(mlog), free(wlog), free(out);
@@ -1027,10 +1024,7 @@ Test(trust, a_hung_units_copy_never_goes_to_another_connection_of_its_key)
     cr_assert_eq(t_wait(manager, 30000), 0, "the job waited for the hung key");
     cr_assert(t_file_contains(mlog, "copied to worker good"));
     cr_assert_not(t_file_contains(mlog, "copied to worker hung-"), "a copy went to the same key's other connection");
-    uint32_t width, height;
-    uint8_t *png = t_read_png_gray(out, &width, &height), *ref = t_mandelbrot_ref(40, 30, -2, 0.5, -1, 1, 255);
-    cr_assert(png && ref && width == 40 && height == 30 && memcmp(png, ref, 40 * 30) == 0, "the image differs");
-    free(png), free(ref);
+    cr_assert(t_is_default_view(out, 40, 30), "the image differs");
     for (pid_t *p = (pid_t[]) {h1, h2, w, 0}; *p; p++)
         t_stop(*p);
     free(mlog), free(wlog), free(out);
