@@ -87,16 +87,19 @@ bool roster_late(roster_t *self, const uint8_t *id, size_t id_len)
 }
 
 /* depth x threads, but no more than the connection has shown it can take:
-   a start for SLOW_START_THREADS threads, and twice what it answered so
-   far. The threads a HELLO announces are a claim: a peer that announced
-   1024 and answered a unit now and then held every unit of a job (each
-   "running" on one of its threads, none ever late enough to copy). A
-   worker with that many threads has its credit after a few round trips. */
+   a start (DEPTH_MIN units for SLOW_START_THREADS threads, or one unit per
+   thread up to SLOW_START_RUNNING, whichever is more), and twice what it
+   answered so far. The threads a HELLO announces are a claim: a peer that
+   announced 1024 and answered a unit now and then held every unit of a job
+   (each "running" on one of its threads, none ever late enough to copy).
+   A worker of up to 64 threads has every thread busy from the start; one
+   with more gets its credit after a few round trips. */
 static size_t s_credit(const worker_t *w)
 {
     size_t full = w->depth * w->threads;
-    size_t start = DEPTH_MIN * (size_t) (w->threads < SLOW_START_THREADS ? w->threads : SLOW_START_THREADS);
-    uint64_t shown = start + 2 * w->rtt_count;
+    size_t queued = DEPTH_MIN * (size_t) (w->threads < SLOW_START_THREADS ? w->threads : SLOW_START_THREADS);
+    size_t running = w->threads < SLOW_START_RUNNING ? w->threads : SLOW_START_RUNNING;
+    uint64_t shown = (queued > running ? queued : running) + 2 * w->rtt_count;
     return shown < full ? (size_t) shown : full;
 }
 

@@ -14,8 +14,9 @@
 #define DEPTH_MAX 256
 #define DEPTH_LOW_MS 10      /* round trips shorter than this: twice the depth */
 #define DEPTH_HIGH_MS 40     /* longer: half (never below DEPTH_MIN) */
-#define SLOW_START_THREADS 8 /* a new connection's credit: DEPTH_MIN units for at most this many threads, and
-                                two more per unit it answers, up to depth x threads */
+#define SLOW_START_THREADS 8 /* a new connection's credit: DEPTH_MIN units for at most this many threads, */
+#define SLOW_START_RUNNING 64 /* or one a thread for at most this many, whichever is more; and two more per
+                                unit it answers, up to depth x threads */
 #define LATE_SLACK 16        /* messages a lost connection may still send, not counted as bad */
 #define DEPARTED_MAX 4096    /* lost connections remembered for their late messages */
 

@@ -139,23 +139,26 @@ Test(roster, depth_follows_round_trips_within_its_bounds)
 }
 
 /* The threads a HELLO announces are a claim: a new connection may hold
-   DEPTH_MIN units for SLOW_START_THREADS threads, and two more for each it
+   DEPTH_MIN units for SLOW_START_THREADS threads or one for each of up to
+   SLOW_START_RUNNING threads, whichever is more, and two more for each it
    answers, up to depth x threads. A worker with few threads has all its
-   credit at once. */
+   credit at once, one of 64 a unit for each thread. */
 Test(roster, credit_grows_with_what_a_connection_answers)
 {
     roster_t *roster = roster_new();
-    uint8_t id[] = {1}, id2[] = {2};
+    uint8_t id[] = {1}, id2[] = {2}, id3[] = {3};
     worker_t *big = roster_add(roster, id, 1, "big", 3, 1024, "");
-    cr_assert_eq(big->credit, (size_t) DEPTH_MIN * SLOW_START_THREADS);
+    cr_assert_eq(big->credit, (size_t) SLOW_START_RUNNING);
     for (int i = 1; i <= 10; i++) {
         worker_round_trip(big, 1000);   /* slow answers: the depth stays at DEPTH_MIN */
-        cr_assert_eq(big->credit, (size_t) DEPTH_MIN * SLOW_START_THREADS + 2 * (size_t) i);
+        cr_assert_eq(big->credit, (size_t) SLOW_START_RUNNING + 2 * (size_t) i);
     }
     for (int i = 0; i < 5000; i++)
         worker_round_trip(big, 1000);
     cr_assert_eq(big->credit, (size_t) DEPTH_MIN * 1024, "capped at depth x threads");
     worker_t *small = roster_add(roster, id2, 1, "small", 5, 4, "");
     cr_assert_eq(small->credit, (size_t) DEPTH_MIN * 4);
+    worker_t *mid = roster_add(roster, id3, 1, "mid", 3, 20, "");
+    cr_assert_eq(mid->credit, (size_t) DEPTH_MIN * SLOW_START_THREADS);
     roster_destroy(&roster);
 }
