@@ -60,20 +60,18 @@ int curve_keygen(const char *path, char *err, size_t errlen)
     zcert_set_meta(cert, "created-by", "hyades keygen on %s", host);
     int rc = zcert_save(cert, made), why = errno;
     zcert_destroy(&cert);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(why));
-    } else if (link(made_secret, secret) != 0) {
+    const char *failed = path;   /* the file rc is about */
+    if (rc == 0 && (rc = link(made_secret, secret)) != 0) {
         why = errno;
-        snprintf(err, errlen, why == EEXIST ? "%s or %s already exists; not overwriting a key" : "cannot write %s: %s",
-                 why == EEXIST ? path : secret, why == EEXIST ? secret : strerror(why));
-        rc = -1;
-    } else if (link(made, path) != 0) {
+        failed = secret;
+    } else if (rc == 0 && (rc = link(made, path)) != 0) {
         why = errno;
-        snprintf(err, errlen, why == EEXIST ? "%s or %s already exists; not overwriting a key" : "cannot write %s: %s",
-                 path, why == EEXIST ? secret : strerror(why));
         unlink(secret);   /* no half pair */
-        rc = -1;
     }
+    if (rc != 0 && why == EEXIST)
+        snprintf(err, errlen, "%s or %s already exists; not overwriting a key", path, secret);
+    else if (rc != 0)
+        snprintf(err, errlen, "cannot write %s: %s", failed, strerror(why));
     unlink(made);
     unlink(made_secret);
     rmdir(dir);

@@ -312,6 +312,13 @@ static bool s_holds(const worker_t *w, uint64_t u)
     return false;
 }
 
+/* Whether x has answered something within the straggler limit (or since it
+   last got units): not stalled. */
+static bool s_answers(const cluster_t *self, const worker_t *x, int64_t now)
+{
+    return !x->stalled && now - x->progress_ms < self->straggler_after;
+}
+
 /* Whether in-flight unit u may be copied to w: no connection of w's
    identity holds it (another connection of a hung worker's key is that
    worker), and it has no copy yet, or every worker that holds it has
@@ -320,12 +327,11 @@ static bool s_holds(const worker_t *w, uint64_t u)
    connections held one unit for as long as they stayed). Each further copy
    waits for the last one's holder to stall, so copies come one straggler
    limit apart at most, and only to workers with nothing to do. holder, if
-   not NULL, is one that holds it: when it still answers, the roster need
-   not be read (the usual case, and the scan is per unit). */
+   not NULL, is one that holds it: when it still answers (s_answers), the
+   roster need not be read (the usual case, and the scan is per unit). */
 static bool s_copyable(const cluster_t *self, const worker_t *w, uint64_t u, const worker_t *holder, int64_t now)
 {
-    if (self->run->copies[u] >= COPIES_MAX
-        || (self->run->copies[u] && holder && !holder->stalled && now - holder->progress_ms < self->straggler_after))
+    if (self->run->copies[u] >= COPIES_MAX || (self->run->copies[u] && holder && s_answers(self, holder, now)))
         return false;
     bool all_stalled = true;
     for (size_t i = 0; i < roster_size(self->roster); i++) {
@@ -334,7 +340,7 @@ static bool s_copyable(const cluster_t *self, const worker_t *w, uint64_t u, con
             continue;
         if (x->ident == w->ident)
             return false;
-        if (!x->stalled && now - x->progress_ms < self->straggler_after)
+        if (s_answers(self, x, now))
             all_stalled = false;
     }
     return !self->run->copies[u] || all_stalled;
